@@ -1,0 +1,257 @@
+"""Artifact payloads as deterministic tar parts, and the safety rules for reading them back.
+
+docs/FORMAT.md, sections "Payload of an artifact part" and "Safety rules", is the specification.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import BinaryIO
+
+from drtool.errors import CollectError, UnsafeArchive
+
+PART_TARGET_SIZE = 8 * 1024 * 1024
+_SPOOL_IN_MEMORY = 16 * 1024 * 1024
+
+
+class EntryType(Enum):
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file, directory or link, named relative to the host root."""
+
+    path: str
+    type: EntryType
+    mode: int
+    uid: int
+    gid: int
+    mtime_ns: int
+    size: int = 0
+    link_target: str = ""
+
+
+def check_relative_path(path: str) -> str:
+    """Return ``path`` if it is relative and normalised, else raise UnsafeArchive."""
+    segments = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\x00" in path
+        or any(segment in ("", ".", "..") for segment in segments)
+    ):
+        raise UnsafeArchive(f"archive entry {path!r} is not a safe relative path; nothing written")
+    return path
+
+
+def is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + "/")
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _tar_info(entry: FileEntry) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.path)
+    info.mode = entry.mode
+    info.uid, info.gid = entry.uid, entry.gid
+    info.uname = info.gname = ""
+    seconds, nanoseconds = divmod(entry.mtime_ns, 1_000_000_000)
+    info.mtime = seconds
+    if nanoseconds:
+        info.pax_headers = {"mtime": f"{seconds}.{nanoseconds:09d}"}
+    if entry.type is EntryType.FILE:
+        info.type, info.size = tarfile.REGTYPE, entry.size
+    elif entry.type is EntryType.DIRECTORY:
+        info.type = tarfile.DIRTYPE
+    else:
+        info.type, info.linkname = tarfile.SYMTYPE, entry.link_target
+    return info
+
+
+def write_parts(entries: Iterable[FileEntry], root: Path) -> Iterator[BinaryIO]:
+    """Given sorted entries and the host root they are read from, yield finished tar parts.
+
+    Each part is a complete tar in a spooled temporary file, rewound, closed by the caller's
+    ``with``; a new part starts once one reaches PART_TARGET_SIZE, at a file boundary.
+    """
+    part: BinaryIO | None = None
+    archive: tarfile.TarFile | None = None
+    for entry in entries:
+        if archive is None:
+            part = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+            archive = tarfile.open(fileobj=part, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        _add_entry(archive, entry, root)
+        if part.tell() >= PART_TARGET_SIZE:
+            archive.close()
+            part.seek(0)
+            yield part
+            archive = None
+    if archive is not None:
+        archive.close()
+        part.seek(0)
+        yield part
+
+
+def _add_entry(archive: tarfile.TarFile, entry: FileEntry, root: Path) -> None:
+    info = _tar_info(entry)
+    if entry.type is not EntryType.FILE:
+        archive.addfile(info)
+        return
+    source = root / entry.path
+    try:
+        with source.open("rb") as handle:
+            archive.addfile(info, handle)
+    except OSError as error:
+        # tarfile reads exactly entry.size bytes: a file that shrank since it was listed ends here.
+        raise CollectError(
+            f"cannot read /{entry.path}: {error.strerror or error} (did it change during backup?)"
+        ) from None
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def entry_from_member(member: tarfile.TarInfo) -> FileEntry:
+    """Return the FileEntry a tar member describes; raise UnsafeArchive for other types."""
+    if member.isreg():
+        entry_type = EntryType.FILE
+    elif member.isdir():
+        entry_type = EntryType.DIRECTORY
+    elif member.issym():
+        entry_type = EntryType.SYMLINK
+    else:
+        raise UnsafeArchive(
+            f"archive entry {member.name!r} is a {_type_name(member)}, which drtool never "
+            "restores; nothing written"
+        )
+    mtime_text = member.pax_headers.get("mtime")
+    if mtime_text and "." in mtime_text:
+        seconds, fraction = mtime_text.split(".", 1)
+        mtime_ns = int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9])
+    else:
+        mtime_ns = int(member.mtime) * 1_000_000_000
+    return FileEntry(
+        path=member.name,
+        type=entry_type,
+        mode=stat.S_IMODE(member.mode),
+        uid=member.uid,
+        gid=member.gid,
+        mtime_ns=mtime_ns,
+        size=member.size if entry_type is EntryType.FILE else 0,
+        link_target=member.linkname if entry_type is EntryType.SYMLINK else "",
+    )
+
+
+def _type_name(member: tarfile.TarInfo) -> str:
+    if member.islnk():
+        return "hard link"
+    if member.ischr() or member.isblk():
+        return "device file"
+    if member.isfifo():
+        return "fifo"
+    return "special file"
+
+
+def check_entries(entries: Sequence[FileEntry], roots: Sequence[str]) -> None:
+    """Refuse, before anything is written, an entry that could land outside its roots.
+
+    Raise UnsafeArchive naming the first offending entry.
+    """
+    for root in roots:
+        check_relative_path(root)
+    links: set[str] = set()
+    for entry in entries:
+        check_relative_path(entry.path)
+        if not any(is_under(entry.path, root) for root in roots):
+            raise UnsafeArchive(
+                f"archive entry {entry.path!r} lies outside the artifact's roots; nothing written"
+            )
+        parent = posixpath.dirname(entry.path)
+        while parent:
+            if parent in links:
+                raise UnsafeArchive(
+                    f"archive entry {entry.path!r} lies below the symlink {parent!r}; "
+                    "nothing written"
+                )
+            parent = posixpath.dirname(parent)
+        if entry.type is EntryType.SYMLINK:
+            _check_link_target(entry)
+            links.add(entry.path)
+
+
+def _check_link_target(entry: FileEntry) -> None:
+    target = entry.link_target
+    if not target or "\x00" in target:
+        raise UnsafeArchive(f"symlink {entry.path!r} has an invalid target; nothing written")
+    if target.startswith("/"):
+        return  # a host path: inside the host root by construction (docs/FORMAT.md)
+    depth = len(entry.path.split("/")) - 1
+    for segment in target.split("/"):
+        if segment == "..":
+            depth -= 1
+            if depth < 0:
+                raise UnsafeArchive(
+                    f"symlink {entry.path!r} -> {target!r} points outside the host root; "
+                    "nothing written"
+                )
+        elif segment not in ("", "."):
+            depth += 1
+
+
+def read_members(archive: tarfile.TarFile) -> list[tuple[tarfile.TarInfo, FileEntry]]:
+    """Return every member of a tar part with its checked FileEntry."""
+    try:
+        members = archive.getmembers()
+    except tarfile.TarError as error:
+        raise UnsafeArchive(f"archive part is not a valid tar: {error}") from None
+    return [(member, entry_from_member(member)) for member in members]
+
+
+def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str]]:
+    """Walk ``root/relative_root`` without following links.
+
+    Return its entries, sorted so that a directory precedes its content, and the paths of the
+    special files (sockets, fifos, devices) that were skipped.
+    """
+    entries: list[FileEntry] = []
+    skipped: list[str] = []
+
+    def visit(relative: str) -> None:
+        try:
+            status = os.lstat(root / relative)
+        except OSError as error:
+            raise CollectError(f"cannot read /{relative}: {error.strerror}") from None
+        mode = status.st_mode
+        common = {
+            "path": relative,
+            "mode": stat.S_IMODE(mode),
+            "uid": status.st_uid,
+            "gid": status.st_gid,
+            "mtime_ns": status.st_mtime_ns,
+        }
+        if stat.S_ISREG(mode):
+            entries.append(FileEntry(type=EntryType.FILE, size=status.st_size, **common))
+        elif stat.S_ISLNK(mode):
+            target = os.readlink(root / relative)
+            entries.append(FileEntry(type=EntryType.SYMLINK, link_target=target, **common))
+        elif stat.S_ISDIR(mode):
+            entries.append(FileEntry(type=EntryType.DIRECTORY, **common))
+            for name in sorted(os.listdir(root / relative)):
+                visit(f"{relative}/{name}")
+        else:
+            skipped.append(relative)
+
+    visit(relative_root)
+    return entries, skipped

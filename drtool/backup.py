@@ -1,0 +1,84 @@
+"""A backup: every collector's artifact into content-addressed parts, then the manifest, last."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from drtool import __version__
+from drtool.archive import write_parts
+from drtool.collectors import Artifact, Collector
+from drtool.errors import DrtoolError
+from drtool.host import Host
+from drtool.repository import Repository
+from drtool.snapshot import ArtifactRecord, Manifest, new_snapshot_id
+from drtool.timeutil import iso, utc_now
+
+log = logging.getLogger(__name__)
+
+
+def run_backup(
+    repository: Repository,
+    host: Host,
+    collectors: Sequence[Collector],
+    tags: Sequence[str] = (),
+    now: datetime | None = None,
+) -> Manifest:
+    """Collect every kind from ``host`` and commit one snapshot; return its manifest."""
+    moment = now or utc_now()
+    known = _objects_of_previous_snapshot(repository, host.name)
+    records = []
+    for collector in collectors:
+        artifact = collector.collect(host)
+        records.append(_store_artifact(repository, host, artifact, known))
+        log.info("%s: %s", artifact.kind, _describe(records[-1]))
+    manifest = Manifest(
+        id=new_snapshot_id(moment),
+        host=host.name,
+        time=iso(moment),
+        tags=tuple(tags),
+        drtool_version=__version__,
+        artifacts=tuple(records),
+    )
+    repository.write_manifest(manifest)
+    return manifest
+
+
+def _store_artifact(
+    repository: Repository, host: Host, artifact: Artifact, known: dict[str, int]
+) -> ArtifactRecord:
+    parts = []
+    if artifact.present:
+        for part in write_parts(artifact.entries, host.root):
+            with part:
+                parts.append(repository.store_part(artifact.kind, part, known))
+    return ArtifactRecord(
+        kind=artifact.kind,
+        present=artifact.present,
+        roots=artifact.roots,
+        missing=artifact.missing,
+        metadata=artifact.metadata,
+        entries=len(artifact.entries),
+        size=sum(entry.size for entry in artifact.entries),
+        parts=tuple(parts),
+    )
+
+
+def _objects_of_previous_snapshot(repository: Repository, host_name: str) -> dict[str, int]:
+    """Ids (and stored sizes) the host's latest snapshot references: no need to ask the store."""
+    refs = repository.snapshot_refs(host_name)
+    if not refs:
+        return {}
+    try:
+        manifest = repository.read_manifest(refs[-1])
+    except DrtoolError as error:
+        log.warning("previous snapshot %s unreadable (%s)", refs[-1].id, error)
+        return {}
+    return {part.id: part.stored_size for record in manifest.artifacts for part in record.parts}
+
+
+def _describe(record: ArtifactRecord) -> str:
+    if not record.present:
+        return "absent on this host"
+    return f"{record.entries} entries, {record.size} bytes, {len(record.parts)} part(s)"

@@ -1,0 +1,336 @@
+"""The command line: a thin click layer over the library.
+
+``main`` is the one place errors become exit codes; the commands only parse, build objects and
+call the library. Results go to stdout (``--json``: one JSON document), logs to stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import click
+
+from drtool import __version__
+from drtool.backup import run_backup
+from drtool.check import check_repository
+from drtool.collectors import collectors_for
+from drtool.config import ALL_KINDS, Settings, load_settings
+from drtool.errors import ConfirmationRequired, DrtoolError, ExitCode, UsageError
+from drtool.host import Host, check_host_name, default_host_name
+from drtool.inspect import snapshot_contents
+from drtool.passphrase import PassphraseSource, passphrase_source
+from drtool.repository import Repository, init_repository
+from drtool.restore import restore_snapshot
+from drtool.runner import Runner
+from drtool.snapshot import Manifest, select_snapshot
+from drtool.store import Store, open_store
+
+log = logging.getLogger("drtool")
+
+
+@dataclasses.dataclass
+class Context:
+    """What the global options describe; objects are built only when a command needs them."""
+
+    repo: str | None
+    root: Path
+    host_name: str
+    host_given: bool
+    config_path: Path | None
+    password_command: str | None
+    runner: Runner = dataclasses.field(default_factory=Runner)
+
+    @cached_property
+    def store(self) -> Store:
+        if not self.repo:
+            raise UsageError("no repository: set --repo or DRTOOL_REPO")
+        return open_store(self.repo)
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    @cached_property
+    def passphrase(self) -> PassphraseSource:
+        return passphrase_source(os.environ, self.password_command, self.runner)
+
+    @cached_property
+    def host(self) -> Host:
+        return Host(self.root, self.host_name, self.runner)
+
+    def repository(self) -> Repository:
+        return Repository.open(self.store, self.passphrase)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--repo", envvar="DRTOOL_REPO", metavar="PATH", help="Repository (DRTOOL_REPO).")
+@click.option(
+    "--root",
+    envvar="DRTOOL_ROOT",
+    default="/",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Host root: every path read or written lives under it (DRTOOL_ROOT).",
+)
+@click.option("--host", "host_name", envvar="DRTOOL_HOST", help="Host name (DRTOOL_HOST).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="DRTOOL_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="drtool.toml: extra files, kinds, per-kind settings (DRTOOL_CONFIG).",
+)
+@click.option(
+    "--password-command",
+    envvar="DRTOOL_PASSWORD_COMMAND",
+    metavar="CMD",
+    help="Command printing the passphrase (or DRTOOL_PASSWORD / DRTOOL_PASSWORD_FILE).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
+@click.version_option(__version__, prog_name="drtool")
+@click.pass_context
+def cli(
+    click_context: click.Context,
+    repo: str | None,
+    root: Path,
+    host_name: str | None,
+    config_path: Path | None,
+    password_command: str | None,
+    verbose: bool,
+    debug: bool,
+) -> None:
+    """drtool: encrypted, versioned snapshots of a host's network-security configuration,
+    and validated restores."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="drtool: %(message)s",
+        stream=sys.stderr,
+    )
+    click_context.meta["debug"] = debug
+    click_context.obj = Context(
+        repo=repo,
+        root=root,
+        host_name=check_host_name(host_name or default_host_name()),
+        host_given=host_name is not None,
+        config_path=config_path,
+        password_command=password_command,
+    )
+
+
+def _emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        human()
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+@cli.command()
+@pass_context
+def init(context: Context) -> None:
+    """Create the repository and its key."""
+    repository_id = init_repository(context.store, context.passphrase)
+    click.echo(f"created repository {repository_id} at {context.store.location}")
+    click.echo("keep the passphrase safe: without it no snapshot can be restored", err=True)
+
+
+@cli.command()
+@click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
+@json_option
+@pass_context
+def backup(context: Context, tags: tuple[str, ...], as_json: bool) -> None:
+    """Back the host's configuration up; print the new snapshot id."""
+    repository = context.repository()
+    manifest = run_backup(
+        repository,
+        context.host,
+        collectors_for(context.settings),
+        tags=(*context.settings.tags, *tags),
+    )
+    _emit(as_json, manifest.summary(), lambda: click.echo(manifest.id))
+
+
+@cli.command()
+@json_option
+@pass_context
+def snapshots(context: Context, as_json: bool) -> None:
+    """List snapshots: id, host, UTC time, tags, kinds, sizes (every host unless --host)."""
+    repository = context.repository()
+    refs = repository.snapshot_refs(context.host_name if context.host_given else None)
+    summaries = [repository.read_manifest(ref).summary() for ref in refs]
+
+    def human() -> None:
+        if not summaries:
+            click.echo("no snapshots")
+        for item in summaries:
+            click.echo(
+                f"{item['id']}  {item['host']:<16} {item['time'][:19]}Z  "
+                f"{_size(item['size']):>9} {_size(item['stored_size']):>9} stored  "
+                f"{','.join(item['kinds']) or '-'}"
+                + (f"  [{','.join(item['tags'])}]" if item["tags"] else "")
+            )
+
+    _emit(as_json, summaries, human)
+
+
+def _load_snapshot(
+    context: Context, repository: Repository, selector: str | None, date: str | None
+) -> Manifest:
+    ref = select_snapshot(repository.snapshot_refs(), selector, date, context.host_name)
+    return repository.read_manifest(ref)
+
+
+@cli.command()
+@click.argument("snapshot")
+@json_option
+@pass_context
+def show(context: Context, snapshot: str, as_json: bool) -> None:
+    """Show what a snapshot holds (SNAPSHOT: an id, a unique prefix, or latest)."""
+    repository = context.repository()
+    manifest = _load_snapshot(context, repository, snapshot, None)
+    contents = snapshot_contents(repository, manifest)
+
+    def human() -> None:
+        summary = manifest.summary()
+        click.echo(
+            f"snapshot {manifest.id} of {manifest.host} at {manifest.time}"
+            + (f" [{','.join(manifest.tags)}]" if manifest.tags else "")
+        )
+        for kind in contents["artifacts"]:
+            if not kind["present"]:
+                click.echo(f"\n{kind['kind']}: absent on the host")
+                continue
+            click.echo(f"\n{kind['kind']}: {kind['entries_count']} entries, {_size(kind['size'])}")
+            for entry in kind["entries"]:
+                click.echo(f"  {entry['listing']}")
+        click.echo(f"\ntotal {_size(summary['size'])}, {_size(summary['stored_size'])} stored")
+
+    _emit(as_json, contents, human)
+
+
+@cli.command()
+@click.argument("snapshot", required=False)
+@click.option("--date", metavar="YYYYMMDD", help="Newest snapshot of this UTC day for this host.")
+@click.option("--only", metavar="KINDS", help=f"Comma-separated kinds ({', '.join(ALL_KINDS)}).")
+@click.option(
+    "--target",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write under this directory instead of the host root (no confirmation needed).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required off a terminal).")
+@json_option
+@pass_context
+def restore(
+    context: Context,
+    snapshot: str | None,
+    date: str | None,
+    only: str | None,
+    target: Path | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
+    kinds = _parse_kinds(only)
+    repository = context.repository()
+    manifest = _load_snapshot(context, repository, snapshot, date)
+    destination = Host(target, context.host_name, context.runner) if target else context.host
+    if target is None and not yes:
+        _confirm(f"restore snapshot {manifest.id} of {manifest.host} onto {context.root}?")
+    if target:
+        target.mkdir(parents=True, exist_ok=True)
+    settings = dataclasses.replace(context.settings, kinds=ALL_KINDS)
+    result = restore_snapshot(repository, manifest, destination, collectors_for(settings), kinds)
+    document = {**dataclasses.asdict(result), "root": str(destination.root)}
+    _emit(
+        as_json,
+        document,
+        lambda: click.echo(
+            f"restored {', '.join(result.restored) or 'nothing'} from {result.snapshot_id} "
+            f"into {destination.root}"
+            + (f" (absent in snapshot: {', '.join(result.absent)})" if result.absent else "")
+        ),
+    )
+
+
+def _parse_kinds(only: str | None) -> set[str] | None:
+    if not only:
+        return None
+    kinds = {kind.strip() for kind in only.split(",") if kind.strip()}
+    unknown = sorted(kinds - set(ALL_KINDS))
+    if unknown:
+        raise UsageError(f"unknown kind {unknown[0]!r} in --only (known: {', '.join(ALL_KINDS)})")
+    return kinds
+
+
+def _confirm(question: str) -> None:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ConfirmationRequired("restoring onto the host needs --yes when not on a terminal")
+    if not click.confirm(question, err=True):
+        raise ConfirmationRequired("restore cancelled; nothing was changed")
+
+
+@cli.command()
+@click.option("--read-data", is_flag=True, help="Also decrypt every object and verify its hash.")
+@json_option
+@pass_context
+def check(context: Context, read_data: bool, as_json: bool) -> None:
+    """Verify the repository: manifests decrypt, referenced objects exist (and match)."""
+    report = check_repository(context.repository(), read_data=read_data)
+    _emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
+    report.raise_for_problems()
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def main() -> None:
+    """Run the CLI; the one place an error becomes a message and an exit code."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        code = cli.main(standalone_mode=False)
+    except DrtoolError as error:
+        if debug:
+            log.exception("failed")
+        click.echo(f"drtool: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("drtool: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("drtool: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        if debug:
+            log.exception("internal error")
+        click.echo(
+            f"drtool: internal error: {error.__class__.__name__}: {error} "
+            "(run with --debug for a traceback)",
+            err=True,
+        )
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(code or ExitCode.OK)

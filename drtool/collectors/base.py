@@ -1,0 +1,65 @@
+"""The Collector interface every kind of configuration implements, and what it produces.
+
+A collector owns some paths of the host (its roots) and knows how to read them into an Artifact
+and how to put a staged artifact back. The restore engine grows this interface with validate,
+capture, restart and healthcheck; each kind stays one file.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from drtool.archive import FileEntry, list_tree
+from drtool.host import Host, relative_host_path
+from drtool.install import StagedArtifact, install_roots
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """What one collector read from a host: file entries under its roots, plus metadata."""
+
+    kind: str
+    roots: tuple[str, ...]
+    entries: tuple[FileEntry, ...]
+    missing: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def present(self) -> bool:
+        return len(self.missing) < len(self.roots)
+
+
+class Collector(ABC):
+    kind: str
+
+    @abstractmethod
+    def collect(self, host: Host) -> Artifact:
+        """Read this kind's configuration from the host; a kind the host lacks is absent."""
+
+    def apply(self, host: Host, staged: StagedArtifact) -> None:
+        """Put a staged, checked artifact in place on the host, each root atomically."""
+        install_roots(host, staged)
+
+
+class PathsCollector(Collector):
+    """A collector whose configuration is files and directories, read as they are."""
+
+    def __init__(self, kind: str, paths: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.roots = tuple(relative_host_path(path) for path in paths)
+
+    def collect(self, host: Host) -> Artifact:
+        entries: list[FileEntry] = []
+        missing: list[str] = []
+        skipped: list[str] = []
+        for root in self.roots:
+            if not host.path(root).exists() and not host.path(root).is_symlink():
+                missing.append(root)
+                continue
+            root_entries, root_skipped = list_tree(host.root, root)
+            entries.extend(root_entries)
+            skipped.extend(root_skipped)
+        metadata = {"skipped_special_files": skipped} if skipped else {}
+        return Artifact(self.kind, self.roots, tuple(entries), tuple(missing), metadata)

@@ -1,0 +1,94 @@
+"""drtool.toml: which kinds to back up, extra files, per-kind settings.
+
+Unknown sections and keys are errors, so a typo cannot silently drop a file from the backups.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drtool.errors import ConfigError
+from drtool.host import relative_host_path
+
+TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": "/etc/fail2ban"}
+ALL_KINDS = (*TREE_KINDS, "files")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kinds: tuple[str, ...] = ALL_KINDS
+    tags: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    tree_paths: dict[str, str] = field(default_factory=lambda: dict(TREE_KINDS))
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Given the path of a drtool.toml (or None), return the settings; raise ConfigError."""
+    if path is None:
+        return Settings()
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    return _settings_from(document, path)
+
+
+def _settings_from(document: dict[str, Any], path: Path) -> Settings:
+    _only_keys(document, {"backup", "files", *TREE_KINDS}, f"{path}")
+    backup = _table(document, "backup", {"kinds", "tags"}, path)
+    files = _table(document, "files", {"paths"}, path)
+    kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
+    for kind in kinds:
+        if kind not in ALL_KINDS:
+            raise ConfigError(f"{path}: unknown kind {kind!r} in [backup] kinds")
+    tree_paths = dict(TREE_KINDS)
+    for kind in TREE_KINDS:
+        table = _table(document, kind, {"path"}, path)
+        if "path" in table:
+            tree_paths[kind] = _absolute(table["path"], f"[{kind}] path", path)
+    file_paths = [
+        _absolute(item, "[files] paths", path) for item in _string_list(files, "paths", path)
+    ]
+    return Settings(
+        kinds=kinds,
+        tags=tuple(_string_list(backup, "tags", path)),
+        files=tuple(file_paths),
+        tree_paths=tree_paths,
+    )
+
+
+def _only_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {unknown[0]!r}")
+
+
+def _table(document: dict[str, Any], name: str, keys: set[str], path: Path) -> dict[str, Any]:
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    _only_keys(table, keys, f"{path} [{name}]")
+    return table
+
+
+def _string_list(
+    table: dict[str, Any], key: str, path: Path, default: list[str] | None = None
+) -> list[str]:
+    value = table.get(key, default or [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{path}: {key} must be a list of strings")
+    return value
+
+
+def _absolute(value: Any, what: str, path: Path) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {what} must be a string")
+    relative_host_path(value)  # raises ConfigError on a relative or unusable path
+    return value

@@ -1,0 +1,98 @@
+"""Every failure drtool reports, each carrying the exit code the CLI returns for it.
+
+The CLI catches :class:`DrtoolError` in exactly one place and prints ``str(error)`` on one line.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; the README documents them for operators and scripts."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    REPOSITORY_NOT_FOUND = 10
+    REPOSITORY_EXISTS = 11
+    KEY = 12
+    SNAPSHOT_NOT_FOUND = 13
+    INTEGRITY = 14
+    UNSAFE_ARCHIVE = 15
+    CONFIRMATION = 16
+    CONFIG = 17
+    UNSUPPORTED_FORMAT = 18
+    STORAGE = 19
+    COLLECT = 20
+    INTERRUPTED = 130
+
+
+class DrtoolError(Exception):
+    """Base of every error drtool expects; its message is one line meant for an operator."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class UsageError(DrtoolError):
+    exit_code = ExitCode.USAGE
+
+
+class RepositoryNotFound(DrtoolError):
+    exit_code = ExitCode.REPOSITORY_NOT_FOUND
+
+
+class RepositoryExists(DrtoolError):
+    exit_code = ExitCode.REPOSITORY_EXISTS
+
+
+class KeyUnavailable(DrtoolError):
+    """Wrong or missing passphrase, or no usable key in the repository."""
+
+    exit_code = ExitCode.KEY
+
+
+class SnapshotNotFound(DrtoolError):
+    exit_code = ExitCode.SNAPSHOT_NOT_FOUND
+
+
+class IntegrityError(DrtoolError):
+    """Data failed authentication, was truncated, or is missing from the repository."""
+
+    exit_code = ExitCode.INTEGRITY
+
+
+class UnsafeArchive(DrtoolError):
+    """An archive entry would land outside its root, or is of a type drtool never writes."""
+
+    exit_code = ExitCode.UNSAFE_ARCHIVE
+
+
+class ConfirmationRequired(DrtoolError):
+    exit_code = ExitCode.CONFIRMATION
+
+
+class ConfigError(DrtoolError):
+    exit_code = ExitCode.CONFIG
+
+
+class UnsupportedFormat(DrtoolError):
+    exit_code = ExitCode.UNSUPPORTED_FORMAT
+
+
+class StorageError(DrtoolError):
+    exit_code = ExitCode.STORAGE
+
+
+class CollectError(DrtoolError):
+    """A collector could not read what it owns on the host."""
+
+    exit_code = ExitCode.COLLECT
+
+
+class ObjectMissing(StorageError):
+    """A name the caller expected is not in the store."""
+
+
+class ObjectExists(StorageError):
+    """A conditional write found the name already taken."""

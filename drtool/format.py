@@ -1,0 +1,172 @@
+"""The byte format of a repository object: zstd, then chunked AES-256-GCM (STREAM).
+
+docs/FORMAT.md, section "Framed object", is the specification; this module is its only
+implementation. Both directions stream, so memory stays bounded by the chunk size whatever the
+object's size.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import BinaryIO
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from drtool.errors import IntegrityError, UnsupportedFormat
+from drtool.keys import MasterKey
+
+MAGIC = b"DRTOOL"
+FORMAT_VERSION = 1
+CHUNK_SIZE = 1024 * 1024
+TAG_SIZE = 16
+_KEY_NONCE = 12
+_WRAPPED_KEY = 32 + TAG_SIZE
+_PREFIX = 7
+HEADER_SIZE = len(MAGIC) + 2 + _KEY_NONCE + _WRAPPED_KEY + _PREFIX
+ZSTD_LEVEL = 3
+
+
+class ObjectType(IntEnum):
+    ARTIFACT_PART = 1
+    MANIFEST = 2
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What an object is and where it belongs; authenticated as associated data."""
+
+    object_type: ObjectType
+    first: str
+    second: str
+
+    @classmethod
+    def artifact_part(cls, object_id: str, kind: str) -> Binding:
+        return cls(ObjectType.ARTIFACT_PART, object_id, kind)
+
+    @classmethod
+    def manifest(cls, host: str, snapshot_id: str) -> Binding:
+        return cls(ObjectType.MANIFEST, host, snapshot_id)
+
+    def prefix(self) -> bytes:
+        return MAGIC + bytes([FORMAT_VERSION, self.object_type])
+
+    def associated_data(self) -> bytes:
+        fields = b"".join(
+            struct.pack(">H", len(encoded)) + encoded
+            for encoded in (self.first.encode(), self.second.encode())
+        )
+        return self.prefix() + fields
+
+
+def _chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
+    return prefix + struct.pack(">IB", index, 1 if last else 0)
+
+
+def _with_last_flag(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Yield each chunk with whether it is the final one; an empty input yields one empty chunk."""
+    previous: bytes | None = None
+    for chunk in chunks:
+        if previous is not None:
+            yield previous, False
+        previous = chunk
+    yield (previous if previous is not None else b""), True
+
+
+def _read_exactly(source: BinaryIO, size: int) -> bytes:
+    """Read up to ``size`` bytes, looping over short reads (sockets, S3 bodies)."""
+    parts = []
+    remaining = size
+    while remaining:
+        data = source.read(remaining)
+        if not data:
+            break
+        parts.append(data)
+        remaining -= len(data)
+    return b"".join(parts)
+
+
+def _fixed_chunks(source: BinaryIO, size: int) -> Iterator[bytes]:
+    while chunk := _read_exactly(source, size):
+        yield chunk
+
+
+def encrypt(key: MasterKey, binding: Binding, payload: BinaryIO) -> Iterator[bytes]:
+    """Given a readable payload, yield the framed object: header, then encrypted chunks."""
+    data_key = os.urandom(32)
+    key_nonce = os.urandom(_KEY_NONCE)
+    stream_prefix = os.urandom(_PREFIX)
+    aad = binding.associated_data()
+    wrapped = AESGCM(key.wrap_key).encrypt(key_nonce, data_key, aad)
+    yield binding.prefix() + key_nonce + wrapped + stream_prefix
+    cipher = AESGCM(data_key)
+    compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_reader(payload)
+    for index, (chunk, last) in enumerate(_with_last_flag(_fixed_chunks(compressed, CHUNK_SIZE))):
+        yield cipher.encrypt(_chunk_nonce(stream_prefix, index, last), chunk, aad)
+
+
+def decrypt(key: MasterKey, binding: Binding, source: BinaryIO) -> Iterator[bytes]:
+    """Given a framed object, yield its verified payload.
+
+    Raise IntegrityError on any tampering, truncation or trailing data, and UnsupportedFormat
+    on an object of an unknown version. Every chunk is authenticated before it is yielded.
+    """
+    header = _read_exactly(source, HEADER_SIZE)
+    if len(header) < HEADER_SIZE or header[: len(MAGIC)] != MAGIC:
+        raise IntegrityError(f"{_describe(binding)} is not a drtool object (bad or short header)")
+    if header[len(MAGIC)] != FORMAT_VERSION:
+        raise UnsupportedFormat(
+            f"{_describe(binding)} has format version {header[len(MAGIC)]}, "
+            f"this drtool reads version {FORMAT_VERSION}"
+        )
+    aad = binding.associated_data()
+    offset = len(MAGIC) + 2
+    key_nonce = header[offset : offset + _KEY_NONCE]
+    wrapped = header[offset + _KEY_NONCE : offset + _KEY_NONCE + _WRAPPED_KEY]
+    stream_prefix = header[-_PREFIX:]
+    try:
+        data_key = AESGCM(key.wrap_key).decrypt(key_nonce, wrapped, aad)
+    except InvalidTag:
+        raise IntegrityError(f"{_describe(binding)} failed authentication (header)") from None
+    cipher = AESGCM(data_key)
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    encrypted_chunks = _fixed_chunks(source, CHUNK_SIZE + TAG_SIZE)
+    index = 0
+    last = False
+    for index, (sealed, last) in enumerate(_with_last_flag(encrypted_chunks)):
+        try:
+            chunk = cipher.decrypt(_chunk_nonce(stream_prefix, index, last), sealed, aad)
+        except InvalidTag:
+            raise IntegrityError(
+                f"{_describe(binding)} failed authentication at chunk {index} "
+                "(tampered or truncated)"
+            ) from None
+        try:
+            plain = decompressor.decompress(chunk)
+        except zstandard.ZstdError as error:
+            raise IntegrityError(f"{_describe(binding)} does not decompress: {error}") from None
+        if plain:
+            yield plain
+    if not decompressor.eof:
+        raise IntegrityError(f"{_describe(binding)} ends before its compressed stream does")
+
+
+def seal(key: MasterKey, binding: Binding, payload: bytes) -> bytes:
+    """Encrypt a small in-memory payload (a manifest)."""
+    return b"".join(encrypt(key, binding, io.BytesIO(payload)))
+
+
+def unseal(key: MasterKey, binding: Binding, source: BinaryIO) -> bytes:
+    return b"".join(decrypt(key, binding, source))
+
+
+def _describe(binding: Binding) -> str:
+    if binding.object_type is ObjectType.MANIFEST:
+        return f"snapshot {binding.second} of host {binding.first}"
+    return f"object {binding.first[:16]} ({binding.second})"

@@ -1,0 +1,64 @@
+"""The host being backed up or restored: its root directory, its name, its runner.
+
+Every path drtool reads or writes on a host goes through :meth:`Host.path`, so a sandbox root
+(tests, drills, ``--target``) needs no special case anywhere else.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drtool.errors import ConfigError, UnsafeArchive
+from drtool.runner import Runner
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}")
+
+
+def check_host_name(name: str) -> str:
+    if not _HOST_NAME.fullmatch(name):
+        raise ConfigError(f"host name {name!r} is not valid (letters, digits, '.', '_', '-')")
+    return name
+
+
+def default_host_name() -> str:
+    return socket.gethostname().split(".")[0] or "localhost"
+
+
+def relative_host_path(host_path: str) -> str:
+    """Given an absolute host path such as ``/etc/nginx``, return ``etc/nginx``."""
+    if not host_path.startswith("/"):
+        raise ConfigError(f"path {host_path!r} must be absolute")
+    normalised = posixpath.normpath(host_path).lstrip("/")
+    if not normalised or normalised == "." or ".." in normalised.split("/"):
+        raise ConfigError(f"path {host_path!r} is not a usable host path")
+    return normalised
+
+
+@dataclass(frozen=True)
+class Host:
+    root: Path
+    name: str
+    runner: Runner = field(default_factory=Runner)
+
+    def path(self, relative: str) -> Path:
+        """Return where the host path ``relative`` (e.g. ``etc/nginx``) lives under the root."""
+        return self.root / relative
+
+    def checked_parent(self, relative: str) -> Path:
+        """Return the real directory that will hold ``relative``, creating it if needed.
+
+        Raise UnsafeArchive if that directory resolves outside the root (a host symlink on the way).
+        """
+        parent = self.path(relative).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        real_root = self.root.resolve()
+        real_parent = parent.resolve()
+        if real_parent != real_root and real_root not in real_parent.parents:
+            raise UnsafeArchive(
+                f"/{posixpath.dirname(relative)} resolves outside the host root; nothing written"
+            )
+        return real_parent

@@ -1,0 +1,125 @@
+"""Putting a staged artifact onto a host root: each root built beside its place, then swapped in.
+
+Nothing here follows a symlink when it writes, and every root is installed atomically as far as
+POSIX allows: a directory is built whole next to the live one and exchanged by two renames, a
+file is written to a temporary name and renamed over the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import secrets
+import shutil
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from drtool.archive import EntryType, FileEntry, is_under, read_members
+from drtool.errors import UnsafeArchive
+from drtool.fsutil import fsync_directory
+from drtool.host import Host
+from drtool.snapshot import ArtifactRecord
+
+_COPY_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StagedArtifact:
+    """An artifact decrypted and verified into private tar parts, its entries already checked."""
+
+    record: ArtifactRecord
+    part_paths: tuple[Path, ...]
+
+    def members(self) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
+        for part_path in self.part_paths:
+            with tarfile.open(part_path, mode="r:") as archive:
+                for member, entry in read_members(archive):
+                    yield archive, member, entry
+
+    def installed_roots(self) -> tuple[str, ...]:
+        return tuple(root for root in self.record.roots if root not in self.record.missing)
+
+
+def install_roots(host: Host, staged: StagedArtifact) -> None:
+    """Install every root of ``staged`` under ``host.root``; on error the host is unchanged."""
+    roots = staged.installed_roots()
+    builds = {root: _build_path(host, root) for root in roots}
+    try:
+        directories: list[tuple[Path, FileEntry]] = []
+        for archive, member, entry in staged.members():
+            root = next(root for root in roots if is_under(entry.path, root))
+            destination = builds[root] / posixpath.relpath(entry.path, root)
+            _write_entry(archive, member, entry, destination)
+            if entry.type is EntryType.DIRECTORY:
+                directories.append((destination, entry))
+        # Directory metadata last, deepest first: writing their content changed their mtimes.
+        for destination, entry in reversed(directories):
+            _set_metadata(destination, entry)
+    except BaseException:
+        for build in builds.values():
+            _remove(build)
+        raise
+    for root, build in builds.items():
+        _swap_into_place(build, host.path(root))
+
+
+def _build_path(host: Host, root: str) -> Path:
+    parent = host.checked_parent(root)
+    return parent / f".{posixpath.basename(root)}.drtool-new-{secrets.token_hex(4)}"
+
+
+def _write_entry(
+    archive: tarfile.TarFile, member: tarfile.TarInfo, entry: FileEntry, destination: Path
+) -> None:
+    if entry.type is EntryType.DIRECTORY:
+        destination.mkdir(mode=0o700)
+        return
+    if entry.type is EntryType.SYMLINK:
+        os.symlink(entry.link_target, destination)
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        descriptor = os.open(destination, flags, 0o600)
+        with os.fdopen(descriptor, "wb") as output:
+            source = archive.extractfile(member)
+            if source is None:
+                raise UnsafeArchive(f"archive entry {entry.path!r} has no data; nothing written")
+            shutil.copyfileobj(source, output, _COPY_BLOCK)
+            output.flush()
+            os.fsync(output.fileno())
+    _set_metadata(destination, entry)
+
+
+def _set_metadata(path: Path, entry: FileEntry) -> None:
+    if os.geteuid() == 0:
+        os.lchown(path, entry.uid, entry.gid)
+    if entry.type is not EntryType.SYMLINK:
+        os.chmod(path, entry.mode)
+    os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
+
+
+def _swap_into_place(build: Path, live: Path) -> None:
+    """Put ``build`` at ``live``: one rename for a file, two (old aside, new in) for a directory."""
+    live_is_directory = live.is_dir() and not live.is_symlink()
+    if os.path.lexists(live) and (live_is_directory or build.is_dir()):
+        old = live.with_name(f".{live.name}.drtool-old-{secrets.token_hex(4)}")
+        os.rename(live, old)
+        try:
+            os.rename(build, live)
+        except BaseException:
+            os.rename(old, live)
+            raise
+        _remove(old)
+    else:
+        os.replace(build, live)
+    fsync_directory(live.parent)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -1,0 +1,140 @@
+"""The repository's keys: a random master key, wrapped by passphrases through Argon2id.
+
+See docs/FORMAT.md, section "Keys". Nothing here ever logs or writes a key in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from drtool.errors import KeyUnavailable, UnsupportedFormat
+from drtool.timeutil import utc_now_iso
+
+KEY_FORMAT = 1
+MASTER_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class KdfParameters:
+    """Argon2id cost; the defaults are RFC 9106's second recommended option."""
+
+    iterations: int = 3
+    lanes: int = 4
+    memory_kib: int = 64 * 1024
+
+    def derive(self, passphrase: bytes, salt: bytes) -> bytes:
+        return Argon2id(
+            salt=salt,
+            length=32,
+            iterations=self.iterations,
+            lanes=self.lanes,
+            memory_cost=self.memory_kib,
+        ).derive(passphrase)
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """The unlocked master key and the subkeys derived from it."""
+
+    wrap_key: bytes
+    id_key: bytes
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> MasterKey:
+        return cls(
+            wrap_key=_hkdf(secret, b"drtool v1 object-key wrap"),
+            id_key=_hkdf(secret, b"drtool v1 content id"),
+        )
+
+    def __repr__(self) -> str:  # never let a key reach a log or a traceback
+        return "MasterKey(<redacted>)"
+
+
+def _hkdf(secret: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
+
+
+def _key_file_aad(repository_id: str, key_id: str) -> bytes:
+    return b"drtool key v1\x00" + repository_id.encode() + b"\x00" + key_id.encode()
+
+
+def new_master_secret() -> bytes:
+    return secrets.token_bytes(MASTER_KEY_BYTES)
+
+
+def new_key_id() -> str:
+    return secrets.token_hex(8)
+
+
+def wrap_master_secret(
+    secret: bytes,
+    passphrase: bytes,
+    repository_id: str,
+    key_id: str,
+    kdf: KdfParameters | None = None,
+) -> bytes:
+    """Given the master secret and a passphrase, return the JSON bytes of a key file."""
+    kdf = kdf or KdfParameters()
+    salt = os.urandom(16)
+    nonce = os.urandom(12)
+    kek = kdf.derive(passphrase, salt)
+    wrapped = AESGCM(kek).encrypt(nonce, secret, _key_file_aad(repository_id, key_id))
+    document = {
+        "format": KEY_FORMAT,
+        "key_id": key_id,
+        "created": utc_now_iso(),
+        "kdf": {
+            "name": "argon2id",
+            "salt": _b64(salt),
+            "iterations": kdf.iterations,
+            "lanes": kdf.lanes,
+            "memory_kib": kdf.memory_kib,
+        },
+        "nonce": _b64(nonce),
+        "wrapped_key": _b64(wrapped),
+    }
+    return json.dumps(document, indent=2).encode() + b"\n"
+
+
+def unwrap_master_secret(key_file: bytes, passphrase: bytes, repository_id: str) -> bytes:
+    """Given a key file and a passphrase, return the master secret.
+
+    Raise KeyUnavailable if the passphrase is wrong or the key file does not belong here.
+    """
+    try:
+        document = json.loads(key_file)
+        if document.get("format") != KEY_FORMAT or document["kdf"]["name"] != "argon2id":
+            raise UnsupportedFormat(
+                f"key file format {document.get('format')!r} is not supported by this drtool"
+            )
+        kdf_fields = document["kdf"]
+        kdf = KdfParameters(
+            iterations=int(kdf_fields["iterations"]),
+            lanes=int(kdf_fields["lanes"]),
+            memory_kib=int(kdf_fields["memory_kib"]),
+        )
+        salt = base64.b64decode(kdf_fields["salt"], validate=True)
+        nonce = base64.b64decode(document["nonce"], validate=True)
+        wrapped = base64.b64decode(document["wrapped_key"], validate=True)
+        key_id = str(document["key_id"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise KeyUnavailable(f"key file is damaged ({error.__class__.__name__})") from None
+    kek = kdf.derive(passphrase, salt)
+    try:
+        return AESGCM(kek).decrypt(nonce, wrapped, _key_file_aad(repository_id, key_id))
+    except InvalidTag:
+        raise KeyUnavailable("wrong passphrase") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,210 @@
+"""Snapshots and objects on top of a Store: init, unlock, content-addressed parts, manifests.
+
+The manifest is written last, so a snapshot is visible only once everything it references is
+stored. docs/FORMAT.md describes every name and byte written here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from drtool import format as object_format
+from drtool.errors import (
+    IntegrityError,
+    KeyUnavailable,
+    ObjectExists,
+    ObjectMissing,
+    RepositoryExists,
+    RepositoryNotFound,
+    UnsupportedFormat,
+)
+from drtool.format import Binding
+from drtool.keys import (
+    KdfParameters,
+    MasterKey,
+    new_key_id,
+    new_master_secret,
+    unwrap_master_secret,
+    wrap_master_secret,
+)
+from drtool.passphrase import PassphraseSource
+from drtool.snapshot import Manifest, PartRef, SnapshotRef
+from drtool.store import Store
+from drtool.timeutil import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+REPOSITORY_FORMAT = 1
+_HASH_BLOCK = 1024 * 1024
+
+
+def object_name(object_id: str) -> str:
+    return f"objects/{object_id[:2]}/{object_id}"
+
+
+def manifest_name(host: str, snapshot_id: str) -> str:
+    return f"snapshots/{host}/{snapshot_id}"
+
+
+def init_repository(
+    store: Store, passphrase: PassphraseSource, kdf: KdfParameters | None = None
+) -> str:
+    """Create a repository with a new master key; return its id.
+
+    Raise RepositoryExists if the location already holds one.
+    """
+    if store.contains("config"):
+        raise RepositoryExists(f"{store.location} already holds a drtool repository")
+    secret_passphrase = passphrase.read(confirm=True)
+    repository_id = secrets.token_hex(16)
+    config = {"format": REPOSITORY_FORMAT, "repository_id": repository_id, "created": utc_now_iso()}
+    key_id = new_key_id()
+    key_file = wrap_master_secret(
+        new_master_secret(), secret_passphrase, repository_id, key_id, kdf
+    )
+    store.put(f"keys/{key_id}", [key_file])
+    try:
+        # The config is the commit point of init: written last, and only if nobody beat us to it.
+        store.put_new("config", json.dumps(config, indent=2).encode() + b"\n")
+    except ObjectExists:
+        store.delete(f"keys/{key_id}")
+        raise RepositoryExists(f"{store.location} already holds a drtool repository") from None
+    return repository_id
+
+
+@dataclass(frozen=True)
+class Repository:
+    """An unlocked repository."""
+
+    store: Store
+    repository_id: str
+    key: MasterKey
+
+    @classmethod
+    def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
+        """Read the config, then unlock the master key with the passphrase.
+
+        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable.
+        """
+        repository_id = read_repository_id(store)
+        key_names = list(store.list("keys"))
+        if not key_names:
+            raise KeyUnavailable(f"{store.location} holds no key file")
+        secret_passphrase = passphrase.read()
+        for name in key_names:
+            try:
+                secret = unwrap_master_secret(store.get(name), secret_passphrase, repository_id)
+            except KeyUnavailable:
+                continue
+            return cls(store, repository_id, MasterKey.from_secret(secret))
+        raise KeyUnavailable("wrong passphrase (no key file of the repository accepts it)")
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def content_id(self, kind: str, part: BinaryIO) -> str:
+        """Return the keyed hash naming a part of ``kind``; leaves ``part`` rewound."""
+        digest = hmac.new(self.key.id_key, kind.encode() + b"\x00", hashlib.sha256)
+        while block := part.read(_HASH_BLOCK):
+            digest.update(block)
+        part.seek(0)
+        return digest.hexdigest()
+
+    def store_part(self, kind: str, part: BinaryIO, known: dict[str, int]) -> PartRef:
+        """Store one tar part unless the repository already has it; return its reference.
+
+        ``known`` maps ids known to exist (those of the host's previous snapshot) to their stored
+        size, which spares a request for each.
+        """
+        part.seek(0, 2)
+        size = part.tell()
+        part.seek(0)
+        object_id = self.content_id(kind, part)
+        name = object_name(object_id)
+        if object_id in known:
+            return PartRef(object_id, size, known[object_id])
+        if self.store.contains(name):
+            return PartRef(object_id, size, self.store.size(name))
+        binding = Binding.artifact_part(object_id, kind)
+        stored = self.store.put(name, object_format.encrypt(self.key, binding, part))
+        return PartRef(object_id, size, stored)
+
+    def read_part(self, kind: str, object_id: str) -> Iterator[bytes]:
+        """Yield the verified plaintext of a part; raise IntegrityError if missing or damaged."""
+        try:
+            with self.store.open(object_name(object_id)) as stream:
+                yield from object_format.decrypt(
+                    self.key, Binding.artifact_part(object_id, kind), stream
+                )
+        except ObjectMissing:
+            raise IntegrityError(
+                f"object {object_id[:16]} ({kind}) is missing from the repository"
+            ) from None
+
+    def verify_part(self, kind: str, object_id: str) -> None:
+        """Decrypt a part and check its content hash; raise IntegrityError on any mismatch."""
+        digest = hmac.new(self.key.id_key, kind.encode() + b"\x00", hashlib.sha256)
+        for block in self.read_part(kind, object_id):
+            digest.update(block)
+        if not hmac.compare_digest(digest.hexdigest(), object_id):
+            raise IntegrityError(f"object {object_id[:16]} ({kind}) does not match its id")
+
+    def object_ids(self) -> Iterable[str]:
+        return (name.rsplit("/", 1)[1] for name in self.store.list("objects"))
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        payload = json.dumps(manifest.to_json(), sort_keys=True).encode()
+        sealed = object_format.seal(self.key, Binding.manifest(manifest.host, manifest.id), payload)
+        self.store.put(manifest_name(manifest.host, manifest.id), [sealed])
+
+    def read_manifest(self, ref: SnapshotRef) -> Manifest:
+        try:
+            with self.store.open(manifest_name(ref.host, ref.id)) as stream:
+                payload = object_format.unseal(self.key, Binding.manifest(ref.host, ref.id), stream)
+        except ObjectMissing:
+            raise IntegrityError(f"snapshot {ref.id} of host {ref.host} vanished") from None
+        try:
+            document = json.loads(payload)
+        except ValueError:
+            raise IntegrityError(f"snapshot {ref.id} has an unreadable manifest") from None
+        manifest = Manifest.from_json(document)
+        if (manifest.host, manifest.id) != (ref.host, ref.id):
+            raise IntegrityError(f"snapshot {ref.id} holds the manifest of another snapshot")
+        return manifest
+
+    def snapshot_refs(self, host: str | None = None) -> list[SnapshotRef]:
+        """Return every snapshot (of ``host`` if given), oldest first, from one listing."""
+        prefix = f"snapshots/{host}" if host else "snapshots"
+        refs = []
+        for name in self.store.list(prefix):
+            _, ref_host, snapshot_id = name.split("/")
+            refs.append(SnapshotRef(snapshot_id, ref_host))
+        return sorted(refs)
+
+
+def read_repository_id(store: Store) -> str:
+    """Return the repository id from its config; raise RepositoryNotFound or UnsupportedFormat."""
+    if not store.exists():
+        raise RepositoryNotFound(f"repository {store.location} does not exist (run drtool init)")
+    try:
+        config = json.loads(store.get("config"))
+    except ObjectMissing:
+        raise RepositoryNotFound(
+            f"{store.location} is not a drtool repository (no config; run drtool init)"
+        ) from None
+    except ValueError:
+        raise RepositoryNotFound(f"{store.location}/config is not readable JSON") from None
+    if config.get("format") != REPOSITORY_FORMAT:
+        raise UnsupportedFormat(
+            f"repository format {config.get('format')!r} is newer than this drtool "
+            f"(reads {REPOSITORY_FORMAT}); upgrade drtool"
+        )
+    return str(config["repository_id"])

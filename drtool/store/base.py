@@ -1,0 +1,65 @@
+"""The storage interface every backend implements, and the one place names are checked."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import BinaryIO
+
+from drtool.errors import StorageError
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a safe store name (see docs/FORMAT.md), else raise StorageError."""
+    segments = name.split("/")
+    if not all(_SEGMENT.fullmatch(segment) for segment in segments):
+        raise StorageError(f"invalid object name {name!r}")
+    return name
+
+
+class Store(ABC):
+    """A flat namespace of immutable byte objects named like ``objects/ab/ab12…``.
+
+    Writes are atomic: a reader sees a whole object or none. Backends map their own errors to
+    StorageError (ObjectMissing, ObjectExists for the conditional write).
+    """
+
+    location: str
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the repository's container (directory, bucket prefix) exists at all."""
+
+    @abstractmethod
+    def put(self, name: str, chunks: Iterable[bytes]) -> int:
+        """Store the concatenation of ``chunks`` under ``name``, replacing it; return its size."""
+
+    @abstractmethod
+    def put_new(self, name: str, data: bytes) -> None:
+        """Store ``data`` under ``name`` only if the name is free, else raise ObjectExists."""
+
+    @abstractmethod
+    def open(self, name: str) -> AbstractContextManager[BinaryIO]:
+        """Open ``name`` for streaming reads; raise ObjectMissing if it is not there."""
+
+    @abstractmethod
+    def contains(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, name: str) -> int:
+        """Return the stored size of ``name``; raise ObjectMissing if it is not there."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[str]:
+        """Yield every name under the directory-like ``prefix``, sorted."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None: ...
+
+    def get(self, name: str) -> bytes:
+        with self.open(name) as stream:
+            return stream.read()
