@@ -125,6 +125,8 @@ def decrypt(key: MasterKey, binding: Binding, source: BinaryIO) -> Iterator[byte
             f"{_describe(binding)} has format version {header[len(MAGIC)]}, "
             f"this drtool reads version {FORMAT_VERSION}"
         )
+    if header[: len(MAGIC) + 2] != binding.prefix():
+        raise IntegrityError(f"{_describe(binding)} is an object of another type")
     aad = binding.associated_data()
     offset = len(MAGIC) + 2
     key_nonce = header[offset : offset + _KEY_NONCE]

@@ -91,9 +91,10 @@ def _read_file(path: Path) -> bytes:
 
 def _run_command(runner: Runner, command: str) -> bytes:
     try:
-        return _strip_newline(runner.run_shell(command, secret_output=True))
+        output = runner.run_shell(command, secret_output=True, label="the password command")
+        return _strip_newline(output)
     except CommandFailed as error:
-        raise KeyUnavailable(f"password command failed: {error}") from None
+        raise KeyUnavailable(str(error)) from None
 
 
 def _prompt(confirm: bool) -> bytes:

@@ -33,13 +33,15 @@ class Runner:
         input_bytes: bytes | None = None,
         secret_output: bool = False,
         timeout: float | None = None,
+        label: str | None = None,
     ) -> bytes:
         """Run ``argv`` and return its standard output.
 
         Raise CommandFailed, with the first line of its standard error, if it exits non-zero.
-        ``secret_output`` keeps the output out of logs and error messages.
+        ``secret_output`` keeps the output out of logs and error messages; ``label`` replaces
+        the command line in them (a command line may itself hold a secret).
         """
-        label = " ".join(argv)
+        label = label or " ".join(argv)
         log.debug("running %s", label)
         try:
             completed = subprocess.run(
@@ -60,9 +62,11 @@ class Runner:
             )
         return completed.stdout
 
-    def run_shell(self, command: str, *, secret_output: bool = False) -> bytes:
+    def run_shell(
+        self, command: str, *, secret_output: bool = False, label: str | None = None
+    ) -> bytes:
         """Run an operator-written command line (from the config or an option) with sh."""
-        return self.run(["sh", "-c", command], secret_output=secret_output)
+        return self.run(["sh", "-c", command], secret_output=secret_output, label=label)
 
 
 def _first_line(data: bytes) -> str:

@@ -1,0 +1,135 @@
+"""Shared fixtures: sample host roots and repositories, built for real on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from drtool.keys import KdfParameters
+from drtool.passphrase import PassphraseSource
+from drtool.repository import Repository, init_repository
+from drtool.store.local import LocalStore
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PASSPHRASE = "correct horse battery staple"
+# Tests that do not exercise the KDF itself use cheap parameters; the CLI always uses the defaults.
+FAST_KDF = KdfParameters(iterations=1, lanes=1, memory_kib=8 * 1024)
+
+
+def fixed_passphrase(secret: str = PASSPHRASE) -> PassphraseSource:
+    return PassphraseSource("test", lambda _confirm: secret.encode())
+
+
+@pytest.fixture
+def sample_root(tmp_path: Path) -> Path:
+    """A copy of the sample host of examples/host, with the modes git does not keep."""
+    root = tmp_path / "host"
+    shutil.copytree(EXAMPLES / "host", root, symlinks=True)
+    (root / "etc/wireguard").chmod(0o700)
+    (root / "etc/wireguard/wg0.conf").chmod(0o600)
+    return root
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    store = LocalStore(tmp_path / "repo")
+    init_repository(store, fixed_passphrase(), FAST_KDF)
+    return Repository.open(store, fixed_passphrase())
+
+
+def tree_listing(root: Path) -> dict[str, tuple]:
+    """Everything restore must keep: type, mode, owner, mtime, content or link target."""
+    listing = {}
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(directory, name)
+            status = path.lstat()
+            if path.is_symlink():
+                content: object = ("link", os.readlink(path))
+            elif path.is_dir():
+                content = ("dir",)
+            else:
+                content = ("file", path.read_bytes())
+            listing[path.relative_to(root).as_posix()] = (
+                content,
+                status.st_mode,
+                status.st_uid,
+                status.st_gid,
+                status.st_mtime_ns,
+            )
+    return listing
+
+
+SAMPLE_ROOTS = (
+    "etc/nginx",
+    "etc/wireguard",
+    "etc/fail2ban",
+    "etc/postgresql/15/main/pg_hba.conf",
+    "etc/redis/redis.conf",
+)
+
+
+def owned_listing(root: Path) -> dict[str, tuple]:
+    """tree_listing of what drtool owns on the sample host (not the parents, whose mtimes
+    change whenever anything is renamed inside them)."""
+    listing = {}
+    for owned in SAMPLE_ROOTS:
+        path = root / owned
+        if path.is_dir():
+            listing.update({f"{owned}/{k}": v for k, v in tree_listing(path).items()})
+        status = path.lstat()
+        content = path.read_bytes() if path.is_file() else None
+        listing[owned] = (content, status.st_mode, status.st_uid, status.st_gid, status.st_mtime_ns)
+    return listing
+
+
+@dataclass
+class Cli:
+    """Runs drtool exactly as an operator types it, in a subprocess."""
+
+    environment: dict[str, str]
+
+    def __call__(self, *arguments: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        completed = subprocess.run(
+            [sys.executable, "-m", "drtool", *arguments],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == expect, (
+            f"drtool {' '.join(arguments)} exited {completed.returncode}, expected {expect}\n"
+            f"stdout: {completed.stdout}\nstderr: {completed.stderr}"
+        )
+        if expect != 0:
+            lines = completed.stderr.strip().splitlines()
+            assert len(lines) == 1, f"expected a one-line error, got: {completed.stderr!r}"
+            assert "Traceback" not in completed.stderr
+        return completed
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sample_root: Path) -> Iterator[Cli]:
+    password_file = tmp_path / "passphrase"
+    password_file.write_text(PASSPHRASE + "\n")
+    password_file.chmod(0o600)
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("DRTOOL_")
+    }
+    environment.update(
+        DRTOOL_REPO=str(tmp_path / "repo"),
+        DRTOOL_ROOT=str(sample_root),
+        DRTOOL_HOST="web-1",
+        DRTOOL_CONFIG=str(EXAMPLES / "drtool.toml"),
+        DRTOOL_PASSWORD_FILE=str(password_file),
+    )
+    yield Cli(environment)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drtool.config import ALL_KINDS, Settings, load_settings
+from drtool.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "drtool.toml"
+    path.write_text(text)
+    return path
+
+
+def test_no_config_means_defaults() -> None:
+    assert load_settings(None) == Settings()
+    assert Settings().kinds == ALL_KINDS
+
+
+def test_full_config(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            '[backup]\nkinds = ["nginx", "files"]\ntags = ["nightly"]\n'
+            '[files]\npaths = ["/etc/redis/redis.conf"]\n[nginx]\npath = "/srv/nginx"\n',
+        )
+    )
+    assert settings.kinds == ("nginx", "files")
+    assert settings.tags == ("nightly",)
+    assert settings.files == ("/etc/redis/redis.conf",)
+    assert settings.tree_paths["nginx"] == "/srv/nginx"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[files]\npath = []\n", "unknown setting 'path'"),
+        ("[nginxx]\n", "unknown setting 'nginxx'"),
+        ('[files]\npaths = ["etc/x"]\n', "must be absolute"),
+        ('[files]\npaths = "/etc/x"\n', "list of strings"),
+        ('[backup]\nkinds = ["ngnix"]\n', "unknown kind"),
+        ("[files\n", "not valid TOML"),
+    ],
+)
+def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text))
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drtool.errors import KeyUnavailable, UnsupportedFormat
+from drtool.keys import KdfParameters, MasterKey, unwrap_master_secret, wrap_master_secret
+
+FAST = KdfParameters(iterations=1, lanes=1, memory_kib=8 * 1024)
+SECRET = bytes(range(32))
+
+
+def key_file(passphrase: bytes = b"pass", repository_id: str = "repo-a") -> bytes:
+    return wrap_master_secret(SECRET, passphrase, repository_id, "0011223344556677", FAST)
+
+
+def test_unwrap_returns_the_secret() -> None:
+    assert unwrap_master_secret(key_file(), b"pass", "repo-a") == SECRET
+
+
+def test_default_parameters_are_memory_hard() -> None:
+    document = json.loads(wrap_master_secret(SECRET, b"p", "r", "0011223344556677"))
+    assert document["kdf"] == {**document["kdf"], "name": "argon2id", "memory_kib": 65536}
+
+
+def test_key_file_holds_no_secret_in_clear() -> None:
+    assert SECRET not in key_file() and SECRET.hex().encode() not in key_file()
+
+
+def test_wrong_passphrase() -> None:
+    with pytest.raises(KeyUnavailable, match="wrong passphrase"):
+        unwrap_master_secret(key_file(), b"nope", "repo-a")
+
+
+def test_key_file_of_another_repository_does_not_unlock() -> None:
+    with pytest.raises(KeyUnavailable):
+        unwrap_master_secret(key_file(repository_id="repo-b"), b"pass", "repo-a")
+
+
+def test_damaged_key_file() -> None:
+    with pytest.raises(KeyUnavailable, match="damaged"):
+        unwrap_master_secret(b"{not json", b"pass", "repo-a")
+
+
+def test_newer_key_format() -> None:
+    document = json.loads(key_file())
+    document["format"] = 2
+    with pytest.raises(UnsupportedFormat):
+        unwrap_master_secret(json.dumps(document).encode(), b"pass", "repo-a")
+
+
+def test_master_key_repr_hides_keys() -> None:
+    key = MasterKey.from_secret(SECRET)
+    assert key.wrap_key.hex() not in repr(key) and "redacted" in repr(key)
