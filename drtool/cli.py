@@ -250,8 +250,6 @@ def restore(
     destination = Host(target, context.host_name, context.runner) if target else context.host
     if target is None and not yes:
         _confirm(f"restore snapshot {manifest.id} of {manifest.host} onto {context.root}?")
-    if target:
-        target.mkdir(parents=True, exist_ok=True)
     settings = dataclasses.replace(context.settings, kinds=ALL_KINDS)
     result = restore_snapshot(repository, manifest, destination, collectors_for(settings), kinds)
     document = {**dataclasses.asdict(result), "root": str(destination.root)}
@@ -309,7 +307,7 @@ def main() -> None:
     """Run the CLI; the one place an error becomes a message and an exit code."""
     debug = "--debug" in sys.argv[1:]
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(prog_name="drtool", standalone_mode=False)
     except DrtoolError as error:
         if debug:
             log.exception("failed")
@@ -318,8 +316,12 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("drtool: interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "drtool"
+        click.echo(f"drtool: error: {error.format_message()} (see {command} --help)", err=True)
+        sys.exit(ExitCode.USAGE)
     except click.ClickException as error:
-        error.show()
+        click.echo(f"drtool: error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("drtool: interrupted", err=True)

@@ -122,9 +122,7 @@ def cli(tmp_path: Path, sample_root: Path) -> Iterator[Cli]:
     password_file = tmp_path / "passphrase"
     password_file.write_text(PASSPHRASE + "\n")
     password_file.chmod(0o600)
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("DRTOOL_")
-    }
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("DRTOOL_")}
     environment.update(
         DRTOOL_REPO=str(tmp_path / "repo"),
         DRTOOL_ROOT=str(sample_root),

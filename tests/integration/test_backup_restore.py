@@ -29,8 +29,9 @@ def backup(repository: Repository, root: Path) -> str:
 def restore(repository: Repository, snapshot_id: str, root: Path, only: set[str] | None = None):
     (ref,) = [ref for ref in repository.snapshot_refs() if ref.id == snapshot_id]
     manifest = repository.read_manifest(ref)
-    return restore_snapshot(repository, manifest, Host(root, "web-1"), collectors_for(SETTINGS),
-                            only)
+    return restore_snapshot(
+        repository, manifest, Host(root, "web-1"), collectors_for(SETTINGS), only
+    )
 
 
 def test_unchanged_host_stores_only_a_new_manifest(repository: Repository, sample_root: Path):

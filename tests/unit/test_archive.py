@@ -115,8 +115,8 @@ def test_legitimate_symlinks_pass() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind, word", [(tarfile.LNKTYPE, "hard link"), (tarfile.CHRTYPE, "device"),
-                   (tarfile.FIFOTYPE, "fifo")]
+    "kind, word",
+    [(tarfile.LNKTYPE, "hard link"), (tarfile.CHRTYPE, "device"), (tarfile.FIFOTYPE, "fifo")],
 )
 def test_special_members_are_refused(kind: bytes, word: str) -> None:
     member = tarfile.TarInfo("etc/app/x")

@@ -1,0 +1,414 @@
+"""drtool as an operator types it: a subprocess, real repository, sandbox host root."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from drtool.backup import run_backup
+from drtool.collectors import collectors_for
+from drtool.config import load_settings
+from drtool.host import Host
+from drtool.repository import Repository, object_name
+from drtool.snapshot import ArtifactRecord, Manifest
+from drtool.store.local import LocalStore
+from tests.conftest import EXAMPLES, PASSPHRASE, Cli, fixed_passphrase, owned_listing, tree_listing
+
+MARKER = "DRTOOL-PLAINTEXT-MARKER-5d1c"
+
+
+def open_repository(cli: Cli) -> Repository:
+    return Repository.open(LocalStore(cli.environment["DRTOOL_REPO"]), fixed_passphrase())
+
+
+def host_root(cli: Cli) -> Path:
+    return Path(cli.environment["DRTOOL_ROOT"])
+
+
+def backup_id(cli: Cli) -> str:
+    return json.loads(cli("backup", "--json").stdout)["id"]
+
+
+def repository_files(cli: Cli, prefix: str) -> list[Path]:
+    return sorted(
+        p for p in (Path(cli.environment["DRTOOL_REPO"]) / prefix).rglob("*") if p.is_file()
+    )
+
+
+# -- the operator's main path ---------------------------------------------------------------------
+
+
+def test_init_backup_list_show_check(cli: Cli) -> None:
+    assert "created repository" in cli("init").stdout
+    snapshot_id = cli("backup").stdout.strip()
+    listed = json.loads(cli("snapshots", "--json").stdout)
+    assert [item["id"] for item in listed] == [snapshot_id]
+    assert listed[0]["host"] == "web-1"
+    assert listed[0]["kinds"] == ["wireguard", "nginx", "fail2ban", "files"]
+    assert listed[0]["tags"] == ["demo"]
+    assert listed[0]["time"].endswith("Z") and listed[0]["size"] > 0
+    assert snapshot_id in cli("snapshots").stdout
+    shown = cli("show", snapshot_id).stdout
+    assert "/etc/nginx/sites-enabled/toolboxai -> /etc/nginx/sites-available/toolboxai" in shown
+    assert "-rw-------" in shown and "/etc/wireguard/wg0.conf" in shown
+    document = json.loads(cli("show", "latest", "--json").stdout)
+    files = {entry["path"]: entry for kind in document["artifacts"] for entry in kind["entries"]}
+    assert files["/etc/wireguard/wg0.conf"]["mode"] == "0600"
+    assert "no problems found" in cli("check", "--read-data").stdout
+
+
+def make_tricky_tree(root: Path) -> None:
+    """Every shape of file the issue names: links, modes, empty, binary, non-ASCII, owners."""
+    nginx = root / "etc/nginx"
+    (nginx / "sites-available").mkdir(parents=True, exist_ok=True)
+    (nginx / "bin").mkdir(exist_ok=True)
+    (nginx / "empty.conf").write_bytes(b"")
+    (nginx / "geo.bin").write_bytes(bytes(range(256)) * 64 + os.urandom(4096))
+    (nginx / "sites-available/café-ünïcode.conf").write_text("server { listen 8080; }\n")
+    (nginx / "sites-enabled/café").symlink_to("../sites-available/café-ünïcode.conf")
+    (nginx / "sites-enabled/dangling").symlink_to("/etc/nginx/sites-available/gone")
+    (nginx / "bin/reload.sh").write_text("#!/bin/sh\nnginx -s reload\n")
+    (nginx / "bin/reload.sh").chmod(0o755)
+    (nginx / "private.key").write_text("not really a key\n")
+    (nginx / "private.key").chmod(0o600)
+    os.chown(nginx / "private.key", 33, 33)
+    os.chown(nginx / "sites-enabled/café", 1234, 5678, follow_symlinks=False)
+    os.utime(nginx / "geo.bin", ns=(1, 1_600_000_000_987_654_321))
+
+
+def test_round_trip_is_byte_identical_with_modes_links_and_owners(cli: Cli, tmp_path: Path):
+    root = host_root(cli)
+    make_tricky_tree(root)
+    before = owned_listing(root)
+    cli("init")
+    snapshot_id = backup_id(cli)
+
+    # A look without touching the host: --target, no confirmation needed.
+    target = tmp_path / "look"
+    cli("restore", snapshot_id, "--target", str(target))
+    assert owned_listing(target) == before
+
+    # The disaster: a bad edit, a lost key, a rogue site, changed modes; then the restore.
+    (root / "etc/nginx/nginx.conf").write_text("events {\n")
+    (root / "etc/wireguard/wg0.conf").unlink()
+    (root / "etc/nginx/sites-enabled/rogue").write_text("server {}\n")
+    (root / "etc/nginx/bin/reload.sh").chmod(0o777)
+    (root / "etc/redis/redis.conf").write_text("bind 0.0.0.0\nprotected-mode no\n")
+    cli("restore", "latest", "--yes")
+    assert owned_listing(root) == before
+    assert not list(root.rglob("*.drtool-*")), "no temporary file is left behind"
+
+
+def test_only_and_date(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    repository = open_repository(cli)
+    root = host_root(cli)
+    settings = load_settings(EXAMPLES / "drtool.toml")
+    for moment, text in [
+        (datetime(2025, 1, 6, 2, 15, tzinfo=UTC), "day6"),
+        (datetime(2025, 1, 7, 2, 15, tzinfo=UTC), "day7-early"),
+        (datetime(2025, 1, 7, 23, 59, tzinfo=UTC), "day7-late"),
+        (datetime(2025, 1, 8, 2, 15, tzinfo=UTC), "day8"),
+    ]:
+        (root / "etc/fail2ban/jail.local").write_text(text)
+        (root / "etc/nginx/nginx.conf").write_text(text)
+        run_backup(repository, Host(root, "web-1"), collectors_for(settings), now=moment)
+    cli("restore", "--date", "20250107", "--only", "fail2ban", "--yes")
+    assert (root / "etc/fail2ban/jail.local").read_text() == "day7-late"
+    assert (root / "etc/nginx/nginx.conf").read_text() == "day8"
+    target = tmp_path / "t"
+    cli("restore", "--date", "20250106", "--target", str(target))
+    assert (target / "etc/nginx/nginx.conf").read_text() == "day6"
+
+
+def test_snapshots_of_several_hosts(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    cli("--host", "web-2", "backup")
+    cli("--host", "web-2", "backup")
+    only_web_1 = json.loads(cli("snapshots", "--json").stdout)  # DRTOOL_HOST=web-1 is set
+    assert [item["host"] for item in only_web_1] == ["web-1"]
+    del cli.environment["DRTOOL_HOST"]
+    everyone = json.loads(cli("snapshots", "--json").stdout)
+    assert sorted(item["host"] for item in everyone) == ["web-1", "web-2", "web-2"]
+    only_web_2 = json.loads(cli("--host", "web-2", "snapshots", "--json").stdout)
+    assert [item["host"] for item in only_web_2] == ["web-2", "web-2"]
+
+
+def test_repository_holds_no_plaintext(cli: Cli) -> None:
+    root = host_root(cli)
+    for path in ["etc/nginx/nginx.conf", "etc/wireguard/wg0.conf", "etc/redis/redis.conf"]:
+        with (root / path).open("a") as handle:
+            handle.write(f"# {MARKER}\n")
+    cli("init")
+    cli("--host", f"host-{MARKER[:6]}", "backup", "--tag", "nightly")
+    for path in repository_files(cli, ""):
+        data = path.read_bytes()
+        assert MARKER.encode() not in data, path
+        assert b"PrivateKey" not in data and b"protected-mode" not in data, path
+        assert PASSPHRASE.encode() not in data, path
+
+
+# -- bad input: one line, non-zero, nothing lost ---------------------------------------------------
+
+
+def test_wrong_passphrase(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not it\n")
+    wrong.chmod(0o600)
+    cli.environment["DRTOOL_PASSWORD_FILE"] = str(wrong)
+    assert "wrong passphrase" in cli("backup", expect=12).stderr
+
+
+def test_no_passphrase(cli: Cli) -> None:
+    cli("init")
+    del cli.environment["DRTOOL_PASSWORD_FILE"]
+    assert "no passphrase" in cli("snapshots", expect=12).stderr
+
+
+def test_two_passphrase_sources(cli: Cli) -> None:
+    cli.environment["DRTOOL_PASSWORD"] = "x"
+    assert "only one" in cli("init", expect=17).stderr
+
+
+def test_password_command(cli: Cli) -> None:
+    password_file = cli.environment.pop("DRTOOL_PASSWORD_FILE")
+    cli("--password-command", f"cat {password_file}", "init")
+    cli("--password-command", f"cat {password_file}", "backup")
+    error = cli("--password-command", "exit 4", "snapshots", expect=12).stderr
+    assert "the password command: exit status 4" in error
+
+
+def test_missing_repository(cli: Cli, tmp_path: Path) -> None:
+    cli.environment["DRTOOL_REPO"] = str(tmp_path / "nowhere")
+    assert "does not exist" in cli("backup", expect=10).stderr
+
+
+def test_uninitialised_repository(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    cli.environment["DRTOOL_REPO"] = str(tmp_path / "empty")
+    assert "not a drtool repository" in cli("snapshots", expect=10).stderr
+
+
+def test_no_repository_given(cli: Cli) -> None:
+    del cli.environment["DRTOOL_REPO"]
+    assert "no repository" in cli("snapshots", expect=2).stderr
+
+
+def test_init_on_an_existing_repository(cli: Cli) -> None:
+    cli("init")
+    keys_before = repository_files(cli, "keys")
+    assert "already holds" in cli("init", expect=11).stderr
+    assert repository_files(cli, "keys") == keys_before
+
+
+def test_newer_repository_format(cli: Cli) -> None:
+    cli("init")
+    config_path = Path(cli.environment["DRTOOL_REPO"]) / "config"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "format": 2}))
+    assert "upgrade drtool" in cli("snapshots", expect=18).stderr
+
+
+def test_unknown_snapshot(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    assert "no snapshot 'nope'" in cli("restore", "nope", "--yes", expect=13).stderr
+    assert "no snapshot 'nope'" in cli("show", "nope", expect=13).stderr
+
+
+def test_no_snapshot_on_date(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    assert "on 20250107" in cli("restore", "--date", "20250107", "--yes", expect=13).stderr
+
+
+def test_malformed_date(cli: Cli) -> None:
+    cli("init")
+    assert "invalid date" in cli("restore", "--date", "2025-01-07", "--yes", expect=2).stderr
+
+
+def test_unknown_kind_in_only(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    assert "unknown kind" in cli("restore", "--only", "ngnix", "--yes", expect=2).stderr
+
+
+def test_restore_onto_the_host_needs_yes_off_a_terminal(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    (host_root(cli) / "etc/nginx/nginx.conf").write_text("edited\n")
+    assert "--yes" in cli("restore", expect=16).stderr
+    assert (host_root(cli) / "etc/nginx/nginx.conf").read_text() == "edited\n"
+
+
+def test_invalid_config(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[files]\npaths = ['relative/path']\n")
+    cli.environment["DRTOOL_CONFIG"] = str(config)
+    cli("init")
+    assert "must be absolute" in cli("backup", expect=17).stderr
+
+
+def test_usage_error_is_click_usage(cli: Cli) -> None:
+    completed = cli("restore", "--no-such-option", expect=2)
+    assert "No such option" in completed.stderr and "drtool restore --help" in completed.stderr
+
+
+def the_object_of(cli: Cli, kind: str) -> Path:
+    manifest = open_repository(cli).read_manifest(open_repository(cli).snapshot_refs()[-1])
+    record = manifest.artifact(kind)
+    assert record is not None
+    return Path(cli.environment["DRTOOL_REPO"]) / object_name(record.parts[0].id)
+
+
+def damage_and_expect_refusal(cli: Cli, damage, message: str) -> None:
+    cli("init")
+    cli("backup")
+    root = host_root(cli)
+    (root / "etc/nginx/nginx.conf").write_text("edited after the backup\n")
+    (root / "etc/wireguard/wg0.conf").write_text("edited after the backup\n")
+    before = tree_listing(root)
+    damage(the_object_of(cli, "nginx"))
+    assert message in cli("restore", "--yes", expect=14).stderr
+    assert tree_listing(root) == before, "a refused restore changes nothing"
+    assert message in cli("check", "--read-data", expect=14).stderr
+
+
+def flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_tampered_object(cli: Cli) -> None:
+    damage_and_expect_refusal(cli, flip_one_byte, "failed authentication")
+
+
+def test_truncated_object(cli: Cli) -> None:
+    damage_and_expect_refusal(
+        cli, lambda path: path.write_bytes(path.read_bytes()[:-5]), "tampered or truncated"
+    )
+
+
+def test_missing_object(cli: Cli) -> None:
+    damage_and_expect_refusal(cli, Path.unlink, "is missing")
+
+
+def test_plain_check_finds_a_missing_object_and_read_data_finds_a_flipped_byte(cli: Cli):
+    cli("init")
+    cli("backup")
+    flip_one_byte(the_object_of(cli, "fail2ban"))
+    assert "no problems found" in cli("check").stdout
+    cli("check", "--read-data", expect=14)
+    the_object_of(cli, "wireguard").unlink()
+    assert "missing" in cli("check", expect=14).stderr
+
+
+def test_tampered_manifest(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    (manifest_path,) = repository_files(cli, "snapshots")
+    flip_one_byte(manifest_path)
+    assert "failed authentication" in cli("restore", "--yes", expect=14).stderr
+
+
+def test_manifest_moved_to_another_host(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    (manifest_path,) = repository_files(cli, "snapshots")
+    other = manifest_path.parent.parent / "web-2" / manifest_path.name
+    other.parent.mkdir()
+    manifest_path.rename(other)
+    assert "failed authentication" in cli("--host", "web-2", "restore", "--yes", expect=14).stderr
+
+
+# -- archives that would escape the root -------------------------------------------------------
+
+
+def plant_snapshot(cli: Cli, members: list[tuple[tarfile.TarInfo, bytes]], roots: tuple[str, ...]):
+    """Store a hand-made nginx artifact, preceded by a valid wireguard one, as a real snapshot."""
+    repository = open_repository(cli)
+    good = run_backup(
+        repository,
+        Host(host_root(cli), "web-1"),
+        collectors_for(load_settings(EXAMPLES / "drtool.toml")),
+    )
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for member, data in members:
+            member.size = len(data) if member.isreg() else 0
+            archive.addfile(member, io.BytesIO(data) if member.isreg() else None)
+    buffer.seek(0)
+    part = repository.store_part("nginx", buffer, {})
+    record = ArtifactRecord("nginx", True, roots, entries=len(members), parts=(part,))
+    manifest = Manifest(
+        id="20250107T021500Z-0badf00d",
+        host="web-1",
+        time="2025-01-07T02:15:00.000000Z",
+        tags=(),
+        drtool_version="test",
+        artifacts=(good.artifact("wireguard"), record),
+    )
+    repository.write_manifest(manifest)
+    return manifest.id
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, 0o644
+    return info
+
+
+@pytest.mark.parametrize(
+    "members, roots, message",
+    [
+        ([member("etc/nginx/../../../tmp/evil")], ("etc/nginx",), "not a safe relative path"),
+        ([member("/etc/cron.d/evil")], ("etc/nginx",), "not a safe relative path"),
+        ([member("etc/cron.d/evil")], ("etc/nginx",), "outside the artifact's roots"),
+        ([member("etc/nginx/x")], ("../etc",), "not a safe relative path"),
+        (
+            [member("etc/nginx/x", tarfile.SYMTYPE, "../../../../etc/shadow")],
+            ("etc/nginx",),
+            "points outside the host root",
+        ),
+        (
+            [member("etc/nginx/d", tarfile.SYMTYPE, "/etc/cron.d"), member("etc/nginx/d/evil")],
+            ("etc/nginx",),
+            "below the symlink",
+        ),
+        ([member("etc/nginx/dev", tarfile.CHRTYPE)], ("etc/nginx",), "device file"),
+        ([member("etc/nginx/h", tarfile.LNKTYPE, "etc/shadow")], ("etc/nginx",), "hard link"),
+    ],
+    ids=[
+        "dotdot",
+        "absolute",
+        "outside-roots",
+        "bad-root",
+        "symlink-escape",
+        "through-symlink",
+        "device",
+        "hardlink",
+    ],
+)
+def test_escaping_archive_is_refused_before_anything_is_written(
+    cli: Cli, tmp_path: Path, members, roots, message: str
+) -> None:
+    cli("init")
+    root = host_root(cli)
+    good_first = [(member("etc/nginx", tarfile.DIRTYPE), b""), (member("etc/nginx/ok.conf"), b"ok")]
+    snapshot_id = plant_snapshot(cli, [*good_first, *[(m, b"evil") for m in members]], roots)
+    (root / "etc/wireguard/wg0.conf").write_text("edited after the backup\n")
+    before = tree_listing(root.parent)
+    assert message in cli("restore", snapshot_id, "--yes", expect=15).stderr
+    target = tmp_path / "target"
+    cli("restore", snapshot_id, "--target", str(target), expect=15)
+    assert tree_listing(root.parent) == before, "nothing written, not even the valid kinds"
+    assert not any(target.rglob("*"))
