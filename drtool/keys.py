@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -64,8 +65,9 @@ def _hkdf(secret: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
-def _key_file_aad(repository_id: str, key_id: str) -> bytes:
-    return b"drtool key v1\x00" + repository_id.encode() + b"\x00" + key_id.encode()
+def _key_file_aad(repository_id: str, repository_format: int, key_id: str) -> bytes:
+    fields = (repository_id, str(repository_format), key_id)
+    return b"drtool key v1\x00" + b"\x00".join(field.encode() for field in fields)
 
 
 def new_master_secret() -> bytes:
@@ -76,22 +78,30 @@ def new_key_id() -> str:
     return secrets.token_hex(8)
 
 
+@dataclass(frozen=True)
+class KeyFileHeader:
+    """The clear, authenticated part of a key file: which repository, which format."""
+
+    repository_id: str
+    repository_format: int
+    key_id: str
+
+
 def wrap_master_secret(
-    secret: bytes,
-    passphrase: bytes,
-    repository_id: str,
-    key_id: str,
-    kdf: KdfParameters | None = None,
+    secret: bytes, passphrase: bytes, header: KeyFileHeader, kdf: KdfParameters | None = None
 ) -> bytes:
     """Given the master secret and a passphrase, return the JSON bytes of a key file."""
     kdf = kdf or KdfParameters()
     salt = os.urandom(16)
     nonce = os.urandom(12)
     kek = kdf.derive(passphrase, salt)
-    wrapped = AESGCM(kek).encrypt(nonce, secret, _key_file_aad(repository_id, key_id))
+    aad = _key_file_aad(header.repository_id, header.repository_format, header.key_id)
+    wrapped = AESGCM(kek).encrypt(nonce, secret, aad)
     document = {
         "format": KEY_FORMAT,
-        "key_id": key_id,
+        "repository_id": header.repository_id,
+        "repository_format": header.repository_format,
+        "key_id": header.key_id,
         "created": utc_now_iso(),
         "kdf": {
             "name": "argon2id",
@@ -106,17 +116,25 @@ def wrap_master_secret(
     return json.dumps(document, indent=2).encode() + b"\n"
 
 
-def unwrap_master_secret(key_file: bytes, passphrase: bytes, repository_id: str) -> bytes:
-    """Given a key file and a passphrase, return the master secret.
+def read_key_file_header(key_file: bytes, supported_repository_format: int) -> KeyFileHeader:
+    """Return the header of a key file; raise UnsupportedFormat for a newer repository."""
+    header = _header(_key_document(key_file))
+    if header.repository_format > supported_repository_format:
+        raise UnsupportedFormat(
+            f"repository format {header.repository_format} is newer than this drtool "
+            f"(reads {supported_repository_format}); upgrade drtool"
+        )
+    return header
 
-    Raise KeyUnavailable if the passphrase is wrong or the key file does not belong here.
+
+def unwrap_master_secret(key_file: bytes, passphrase: bytes) -> tuple[KeyFileHeader, bytes]:
+    """Given a key file and a passphrase, return its header and the master secret.
+
+    Raise KeyUnavailable if the passphrase is wrong or the key file is damaged.
     """
+    document = _key_document(key_file)
+    header = _header(document)
     try:
-        document = json.loads(key_file)
-        if document.get("format") != KEY_FORMAT or document["kdf"]["name"] != "argon2id":
-            raise UnsupportedFormat(
-                f"key file format {document.get('format')!r} is not supported by this drtool"
-            )
         kdf_fields = document["kdf"]
         kdf = KdfParameters(
             iterations=int(kdf_fields["iterations"]),
@@ -126,14 +144,39 @@ def unwrap_master_secret(key_file: bytes, passphrase: bytes, repository_id: str)
         salt = base64.b64decode(kdf_fields["salt"], validate=True)
         nonce = base64.b64decode(document["nonce"], validate=True)
         wrapped = base64.b64decode(document["wrapped_key"], validate=True)
-        key_id = str(document["key_id"])
     except (ValueError, KeyError, TypeError) as error:
         raise KeyUnavailable(f"key file is damaged ({error.__class__.__name__})") from None
     kek = kdf.derive(passphrase, salt)
+    aad = _key_file_aad(header.repository_id, header.repository_format, header.key_id)
     try:
-        return AESGCM(kek).decrypt(nonce, wrapped, _key_file_aad(repository_id, key_id))
+        return header, AESGCM(kek).decrypt(nonce, wrapped, aad)
     except InvalidTag:
         raise KeyUnavailable("wrong passphrase") from None
+
+
+def _header(document: dict[str, Any]) -> KeyFileHeader:
+    try:
+        return KeyFileHeader(
+            repository_id=str(document["repository_id"]),
+            repository_format=int(document["repository_format"]),
+            key_id=str(document["key_id"]),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise KeyUnavailable(f"key file is damaged ({error.__class__.__name__})") from None
+
+
+def _key_document(key_file: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(key_file)
+        if not isinstance(document, dict):
+            raise ValueError("not an object")
+    except ValueError as error:
+        raise KeyUnavailable(f"key file is damaged ({error.__class__.__name__})") from None
+    if document.get("format") != KEY_FORMAT or document.get("kdf", {}).get("name") != "argon2id":
+        raise UnsupportedFormat(
+            f"key file format {document.get('format')!r} is not supported by this drtool"
+        )
+    return document
 
 
 def _b64(data: bytes) -> str:

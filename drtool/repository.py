@@ -28,9 +28,11 @@ from drtool.errors import (
 from drtool.format import Binding
 from drtool.keys import (
     KdfParameters,
+    KeyFileHeader,
     MasterKey,
     new_key_id,
     new_master_secret,
+    read_key_file_header,
     unwrap_master_secret,
     wrap_master_secret,
 )
@@ -65,10 +67,9 @@ def init_repository(
     secret_passphrase = passphrase.read(confirm=True)
     repository_id = secrets.token_hex(16)
     config = {"format": REPOSITORY_FORMAT, "repository_id": repository_id, "created": utc_now_iso()}
-    key_id = new_key_id()
-    key_file = wrap_master_secret(
-        new_master_secret(), secret_passphrase, repository_id, key_id, kdf
-    )
+    header = KeyFileHeader(repository_id, REPOSITORY_FORMAT, new_key_id())
+    key_file = wrap_master_secret(new_master_secret(), secret_passphrase, header, kdf)
+    key_id = header.key_id
     store.put(f"keys/{key_id}", [key_file])
     try:
         # The config is the commit point of init: written last, and only if nobody beat us to it.
@@ -89,21 +90,27 @@ class Repository:
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
-        """Read the config, then unlock the master key with the passphrase.
+        """Unlock the master key with the passphrase, from the key files alone.
 
-        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable.
+        Two requests on S3 (one listing, one key file); the config is not needed, since each key
+        file carries, authenticated, the repository's id and format. Raise RepositoryNotFound,
+        UnsupportedFormat or KeyUnavailable.
         """
-        repository_id = read_repository_id(store)
         key_names = list(store.list("keys"))
         if not key_names:
+            read_repository_id(store)  # raises RepositoryNotFound where there is no repository
             raise KeyUnavailable(f"{store.location} holds no key file")
-        secret_passphrase = passphrase.read()
+        secret_passphrase = b""
         for name in key_names:
+            key_file = store.get(name)
+            # A newer repository is refused before anyone is asked for a passphrase.
+            read_key_file_header(key_file, REPOSITORY_FORMAT)
+            secret_passphrase = secret_passphrase or passphrase.read()
             try:
-                secret = unwrap_master_secret(store.get(name), secret_passphrase, repository_id)
+                header, secret = unwrap_master_secret(key_file, secret_passphrase)
             except KeyUnavailable:
                 continue
-            return cls(store, repository_id, MasterKey.from_secret(secret))
+            return cls(store, header.repository_id, MasterKey.from_secret(secret))
         raise KeyUnavailable("wrong passphrase (no key file of the repository accepts it)")
 
     # -- objects ------------------------------------------------------------------------------

@@ -214,9 +214,9 @@ def test_init_on_an_existing_repository(cli: Cli) -> None:
 
 def test_newer_repository_format(cli: Cli) -> None:
     cli("init")
-    config_path = Path(cli.environment["DRTOOL_REPO"]) / "config"
-    config = json.loads(config_path.read_text())
-    config_path.write_text(json.dumps({**config, "format": 2}))
+    (key_path,) = repository_files(cli, "keys")
+    key_file = json.loads(key_path.read_text())
+    key_path.write_text(json.dumps({**key_file, "repository_format": 2}))
     assert "upgrade drtool" in cli("snapshots", expect=18).stderr
 
 

@@ -5,22 +5,32 @@ import json
 import pytest
 
 from drtool.errors import KeyUnavailable, UnsupportedFormat
-from drtool.keys import KdfParameters, MasterKey, unwrap_master_secret, wrap_master_secret
+from drtool.keys import (
+    KdfParameters,
+    KeyFileHeader,
+    MasterKey,
+    read_key_file_header,
+    unwrap_master_secret,
+    wrap_master_secret,
+)
 
 FAST = KdfParameters(iterations=1, lanes=1, memory_kib=8 * 1024)
 SECRET = bytes(range(32))
 
 
-def key_file(passphrase: bytes = b"pass", repository_id: str = "repo-a") -> bytes:
-    return wrap_master_secret(SECRET, passphrase, repository_id, "0011223344556677", FAST)
+HEADER = KeyFileHeader("repo-a", 1, "0011223344556677")
 
 
-def test_unwrap_returns_the_secret() -> None:
-    assert unwrap_master_secret(key_file(), b"pass", "repo-a") == SECRET
+def key_file(passphrase: bytes = b"pass") -> bytes:
+    return wrap_master_secret(SECRET, passphrase, HEADER, FAST)
+
+
+def test_unwrap_returns_the_header_and_secret() -> None:
+    assert unwrap_master_secret(key_file(), b"pass") == (HEADER, SECRET)
 
 
 def test_default_parameters_are_memory_hard() -> None:
-    document = json.loads(wrap_master_secret(SECRET, b"p", "r", "0011223344556677"))
+    document = json.loads(wrap_master_secret(SECRET, b"p", HEADER))
     assert document["kdf"] == {**document["kdf"], "name": "argon2id", "memory_kib": 65536}
 
 
@@ -30,24 +40,36 @@ def test_key_file_holds_no_secret_in_clear() -> None:
 
 def test_wrong_passphrase() -> None:
     with pytest.raises(KeyUnavailable, match="wrong passphrase"):
-        unwrap_master_secret(key_file(), b"nope", "repo-a")
+        unwrap_master_secret(key_file(), b"nope")
 
 
-def test_key_file_of_another_repository_does_not_unlock() -> None:
+@pytest.mark.parametrize(
+    "field, value", [("repository_id", "repo-b"), ("key_id", "ff" * 8), ("repository_format", 0)]
+)
+def test_the_clear_header_is_authenticated(field: str, value: object) -> None:
+    document = json.loads(key_file())
+    document[field] = value
     with pytest.raises(KeyUnavailable):
-        unwrap_master_secret(key_file(repository_id="repo-b"), b"pass", "repo-a")
+        unwrap_master_secret(json.dumps(document).encode(), b"pass")
 
 
 def test_damaged_key_file() -> None:
     with pytest.raises(KeyUnavailable, match="damaged"):
-        unwrap_master_secret(b"{not json", b"pass", "repo-a")
+        unwrap_master_secret(b"{not json", b"pass")
 
 
 def test_newer_key_format() -> None:
     document = json.loads(key_file())
     document["format"] = 2
     with pytest.raises(UnsupportedFormat):
-        unwrap_master_secret(json.dumps(document).encode(), b"pass", "repo-a")
+        unwrap_master_secret(json.dumps(document).encode(), b"pass")
+
+
+def test_newer_repository_format_is_refused_from_the_header() -> None:
+    document = json.loads(key_file())
+    document["repository_format"] = 2
+    with pytest.raises(UnsupportedFormat, match="upgrade drtool"):
+        read_key_file_header(json.dumps(document).encode(), 1)
 
 
 def test_master_key_repr_hides_keys() -> None:
