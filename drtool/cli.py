@@ -46,13 +46,14 @@ class Context:
     host_given: bool
     config_path: Path | None
     password_command: str | None
+    s3_overrides: dict[str, str]
     runner: Runner = dataclasses.field(default_factory=Runner)
 
     @cached_property
     def store(self) -> Store:
         if not self.repo:
             raise UsageError("no repository: set --repo or DRTOOL_REPO")
-        return open_store(self.repo)
+        return open_store(self.repo, {**self.settings.s3, **self.s3_overrides})
 
     @cached_property
     def settings(self) -> Settings:
@@ -97,6 +98,21 @@ pass_context = click.make_pass_decorator(Context)
     metavar="CMD",
     help="Command printing the passphrase (or DRTOOL_PASSWORD / DRTOOL_PASSWORD_FILE).",
 )
+@click.option(
+    "--s3-storage-class",
+    envvar="DRTOOL_S3_STORAGE_CLASS",
+    metavar="CLASS",
+    help="S3 storage class for new objects (STANDARD_IA, …).",
+)
+@click.option(
+    "--sse",
+    envvar="DRTOOL_S3_SSE",
+    metavar="ALGORITHM",
+    help="S3 server-side encryption (aws:kms).",
+)
+@click.option(
+    "--sse-kms-key-id", envvar="DRTOOL_S3_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for --sse."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
 @click.version_option(__version__, prog_name="drtool")
@@ -108,6 +124,9 @@ def cli(
     host_name: str | None,
     config_path: Path | None,
     password_command: str | None,
+    s3_storage_class: str | None,
+    sse: str | None,
+    sse_kms_key_id: str | None,
     verbose: bool,
     debug: bool,
 ) -> None:
@@ -126,6 +145,15 @@ def cli(
         host_given=host_name is not None,
         config_path=config_path,
         password_command=password_command,
+        s3_overrides={
+            key: value
+            for key, value in (
+                ("storage_class", s3_storage_class),
+                ("sse", sse),
+                ("sse_kms_key_id", sse_kms_key_id),
+            )
+            if value
+        },
     )
 
 

@@ -17,12 +17,27 @@ TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": 
 ALL_KINDS = (*TREE_KINDS, "files")
 
 
+_S3_SETTINGS = {
+    "storage_class": str,
+    "sse": str,
+    "sse_kms_key_id": str,
+    "object_lock_mode": str,
+    "part_size": int,
+    "max_attempts": int,
+    "max_retry_seconds": float,
+    "backoff_seconds": float,
+    "connect_timeout": float,
+    "read_timeout": float,
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     kinds: tuple[str, ...] = ALL_KINDS
     tags: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     tree_paths: dict[str, str] = field(default_factory=lambda: dict(TREE_KINDS))
+    s3: dict[str, Any] = field(default_factory=dict)
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -41,7 +56,7 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", *TREE_KINDS}, f"{path}")
+    _only_keys(document, {"backup", "files", "s3", *TREE_KINDS}, f"{path}")
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -56,11 +71,18 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     file_paths = [
         _absolute(item, "[files] paths", path) for item in _string_list(files, "paths", path)
     ]
+    s3 = _table(document, "s3", set(_S3_SETTINGS), path)
+    for key, value in s3.items():
+        expected = _S3_SETTINGS[key]
+        accepted = (int, float) if expected is float else (expected,)
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ConfigError(f"{path}: [s3] {key} must be a {expected.__name__}")
     return Settings(
         kinds=kinds,
         tags=tuple(_string_list(backup, "tags", path)),
         files=tuple(file_paths),
         tree_paths=tree_paths,
+        s3=s3,
     )
 
 

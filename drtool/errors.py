@@ -96,3 +96,7 @@ class ObjectMissing(StorageError):
 
 class ObjectExists(StorageError):
     """A conditional write found the name already taken."""
+
+
+class ObjectLocked(StorageError):
+    """A delete was refused because the object is under retention (Object Lock)."""

@@ -137,7 +137,7 @@ class Repository:
         if object_id in known:
             return PartRef(object_id, size, known[object_id])
         if self.store.contains(name):
-            return PartRef(object_id, size, self.store.size(name))
+            return PartRef(object_id, size, self.store.stat(name).size)
         binding = Binding.artifact_part(object_id, kind)
         stored = self.store.put(name, object_format.encrypt(self.key, binding, part))
         return PartRef(object_id, size, stored)

@@ -17,6 +17,8 @@ from drtool.passphrase import PassphraseSource
 from drtool.repository import Repository, init_repository
 from drtool.store.local import LocalStore
 
+pytest_plugins = ["tests.support.s3"]
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PASSPHRASE = "correct horse battery staple"
 # Tests that do not exercise the KDF itself use cheap parameters; the CLI always uses the defaults.

@@ -6,6 +6,8 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 from drtool.errors import StorageError
@@ -21,11 +23,19 @@ def check_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    retain_until: datetime | None = None
+
+
 class Store(ABC):
     """A flat namespace of immutable byte objects named like ``objects/ab/ab12…``.
 
     Writes are atomic: a reader sees a whole object or none. Backends map their own errors to
-    StorageError (ObjectMissing, ObjectExists for the conditional write).
+    StorageError (ObjectMissing; ObjectExists for the conditional write; ObjectLocked where a
+    retention forbids a delete). ``retain_until`` asks for immutability (S3 Object Lock) until
+    that time; a backend that cannot lock refuses it in ``check_can_lock``.
     """
 
     location: str
@@ -35,7 +45,7 @@ class Store(ABC):
         """Whether the repository's container (directory, bucket prefix) exists at all."""
 
     @abstractmethod
-    def put(self, name: str, chunks: Iterable[bytes]) -> int:
+    def put(self, name: str, chunks: Iterable[bytes], retain_until: datetime | None = None) -> int:
         """Store the concatenation of ``chunks`` under ``name``, replacing it; return its size."""
 
     @abstractmethod
@@ -50,15 +60,24 @@ class Store(ABC):
     def contains(self, name: str) -> bool: ...
 
     @abstractmethod
-    def size(self, name: str) -> int:
-        """Return the stored size of ``name``; raise ObjectMissing if it is not there."""
+    def stat(self, name: str) -> ObjectInfo:
+        """Return the stored size (and retention) of ``name``; raise ObjectMissing if absent."""
+
+    @abstractmethod
+    def check_can_lock(self) -> None:
+        """Raise ConfigError unless this store can keep objects immutable (Object Lock)."""
+
+    @abstractmethod
+    def extend_retention(self, name: str, retain_until: datetime) -> None:
+        """Keep ``name`` immutable at least until ``retain_until``."""
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[str]:
         """Yield every name under the directory-like ``prefix``, sorted."""
 
     @abstractmethod
-    def delete(self, name: str) -> None: ...
+    def delete(self, name: str) -> None:
+        """Remove ``name`` (every version of it); raise ObjectLocked while it is retained."""
 
     def get(self, name: str) -> bytes:
         with self.open(name) as stream:

@@ -7,12 +7,13 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from drtool.errors import ObjectExists, ObjectMissing, StorageError
+from drtool.errors import ConfigError, ObjectExists, ObjectMissing, StorageError
 from drtool.fsutil import fsync_directory
-from drtool.store.base import Store, check_name
+from drtool.store.base import ObjectInfo, Store, check_name
 
 
 class LocalStore(Store):
@@ -28,7 +29,9 @@ class LocalStore(Store):
     def _path(self, name: str) -> Path:
         return self.path / check_name(name)
 
-    def put(self, name: str, chunks: Iterable[bytes]) -> int:
+    def put(self, name: str, chunks: Iterable[bytes], retain_until: datetime | None = None) -> int:
+        if retain_until is not None:
+            self.check_can_lock()
         target = self._path(name)
         with _storage_errors(name):
             temporary = self._write_temporary(target, chunks)
@@ -74,9 +77,15 @@ class LocalStore(Store):
     def contains(self, name: str) -> bool:
         return self._path(name).is_file()
 
-    def size(self, name: str) -> int:
+    def stat(self, name: str) -> ObjectInfo:
         with _storage_errors(name):
-            return self._path(name).stat().st_size
+            return ObjectInfo(self._path(name).stat().st_size)
+
+    def check_can_lock(self) -> None:
+        raise ConfigError("object lock needs an S3 repository; a local directory cannot lock")
+
+    def extend_retention(self, name: str, retain_until: datetime) -> None:
+        self.check_can_lock()
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix.rstrip("/"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,18 +11,27 @@ import pytest
 from drtool.errors import ObjectExists, ObjectMissing, StorageError
 from drtool.store import Store, open_store
 from drtool.store.local import LocalStore
+from drtool.store.s3 import S3Store
+from tests.support.s3 import TEST_OPTIONS, new_bucket
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "moto", "moto-locked", "radosgw", "radosgw-locked"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    yield LocalStore(tmp_path / "repo")
+    """Every backend, and on S3 both a plain bucket and a versioned Object Lock one."""
+    if request.param == "local":
+        yield LocalStore(tmp_path / "repo")
+        return
+    server, _, locked = request.param.partition("-")
+    client = request.getfixturevalue(f"{server}_client")
+    bucket = new_bucket(client, locked=bool(locked))
+    yield S3Store(f"s3://{bucket}/team/drtool", TEST_OPTIONS, client=client)
 
 
 def test_put_then_get(store: Store) -> None:
     size = store.put("objects/ab/abcd", [b"hello ", b"world"])
     assert size == 11
     assert store.get("objects/ab/abcd") == b"hello world"
-    assert store.size("objects/ab/abcd") == 11
+    assert store.stat("objects/ab/abcd").size == 11
     assert store.contains("objects/ab/abcd")
 
 
@@ -43,7 +53,7 @@ def test_missing(store: Store) -> None:
     with pytest.raises(ObjectMissing):
         store.get("objects/00/none")
     with pytest.raises(ObjectMissing):
-        store.size("objects/00/none")
+        store.stat("objects/00/none")
 
 
 def test_put_new_refuses_an_existing_name(store: Store) -> None:
@@ -74,14 +84,38 @@ def test_unsafe_names_are_refused(store: Store, name: str) -> None:
         store.put(name, [b"x"])
 
 
-def test_a_failed_write_leaves_nothing(store: Store) -> None:
+@pytest.mark.parametrize("produced", [7, 11 * 1024 * 1024], ids=["small", "multipart"])
+def test_a_failed_producer_leaves_nothing(store: Store, produced: int) -> None:
+    def failing() -> Iterator[bytes]:
+        yield b"x" * produced
+        raise RuntimeError("the producer failed")
+
+    with pytest.raises(RuntimeError, match="producer failed"):
+        store.put("objects/aa/x", failing())
+    assert not store.contains("objects/aa/x")
+    assert list(store.list("objects")) == []
+    if isinstance(store, S3Store):
+        uploads = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
+        assert uploads == [], "a failed multipart upload is aborted"
+
+
+def test_large_objects_round_trip(store: Store) -> None:
+    data = os.urandom(12 * 1024 * 1024 + 5)
+    assert store.put("objects/bb/large", [data[: 3 * 1024 * 1024], data[3 * 1024 * 1024 :]]) == (
+        len(data)
+    )
+    with store.open("objects/bb/large") as stream:
+        assert stream.read() == data
+
+
+def test_local_disk_full_is_a_storage_error(tmp_path: Path) -> None:
     def failing() -> Iterator[bytes]:
         yield b"partial"
         raise OSError(28, "No space left on device")
 
+    store = LocalStore(tmp_path / "repo")
     with pytest.raises(StorageError, match="disk full"):
         store.put("objects/aa/x", failing())
-    assert not store.contains("objects/aa/x")
     assert list(store.list("objects")) == []
 
 
