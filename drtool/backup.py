@@ -11,8 +11,8 @@ from drtool.archive import write_parts
 from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError
 from drtool.host import Host
-from drtool.repository import Repository
-from drtool.snapshot import ArtifactRecord, Manifest, new_snapshot_id
+from drtool.repository import Repository, Retention, read_config
+from drtool.snapshot import ArtifactRecord, Manifest, PartRef, new_snapshot_id
 from drtool.timeutil import iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,12 @@ def run_backup(
 ) -> Manifest:
     """Collect every kind from ``host`` and commit one snapshot; return its manifest."""
     moment = now or utc_now()
-    known = _objects_of_previous_snapshot(repository, host.name)
+    retention = read_config(repository.store).retention(moment)
+    known = _parts_of_previous_snapshot(repository, host.name)
     records = []
     for collector in collectors:
         artifact = collector.collect(host)
-        records.append(_store_artifact(repository, host, artifact, known))
+        records.append(_store_artifact(repository, host, artifact, known, retention))
         log.info("%s: %s", artifact.kind, _describe(records[-1]))
     manifest = Manifest(
         id=new_snapshot_id(moment),
@@ -40,19 +41,24 @@ def run_backup(
         tags=tuple(tags),
         drtool_version=__version__,
         artifacts=tuple(records),
+        retain_until=iso(retention.required) if retention else None,
     )
     repository.write_manifest(manifest)
     return manifest
 
 
 def _store_artifact(
-    repository: Repository, host: Host, artifact: Artifact, known: dict[str, int]
+    repository: Repository,
+    host: Host,
+    artifact: Artifact,
+    known: dict[str, PartRef],
+    retention: Retention | None,
 ) -> ArtifactRecord:
     parts = []
     if artifact.present:
         for part in write_parts(artifact.entries, host.root):
             with part:
-                parts.append(repository.store_part(artifact.kind, part, known))
+                parts.append(repository.store_part(artifact.kind, part, known, retention))
     return ArtifactRecord(
         kind=artifact.kind,
         present=artifact.present,
@@ -65,8 +71,11 @@ def _store_artifact(
     )
 
 
-def _objects_of_previous_snapshot(repository: Repository, host_name: str) -> dict[str, int]:
-    """Ids (and stored sizes) the host's latest snapshot references: no need to ask the store."""
+def _parts_of_previous_snapshot(repository: Repository, host_name: str) -> dict[str, PartRef]:
+    """The parts the host's latest snapshot references: no need to ask the store about them.
+
+    forget always keeps each host's newest snapshot, so these cannot be pruned under us.
+    """
     refs = repository.snapshot_refs(host_name)
     if not refs:
         return {}
@@ -75,7 +84,7 @@ def _objects_of_previous_snapshot(repository: Repository, host_name: str) -> dic
     except DrtoolError as error:
         log.warning("previous snapshot %s unreadable (%s)", refs[-1].id, error)
         return {}
-    return {part.id: part.stored_size for record in manifest.artifacts for part in record.parts}
+    return {part.id: part for record in manifest.artifacts for part in record.parts}
 
 
 def _describe(record: ArtifactRecord) -> str:

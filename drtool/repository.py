@@ -11,8 +11,9 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from drtool import format as object_format
@@ -39,7 +40,7 @@ from drtool.keys import (
 from drtool.passphrase import PassphraseSource
 from drtool.snapshot import Manifest, PartRef, SnapshotRef
 from drtool.store import Store
-from drtool.timeutil import utc_now_iso
+from drtool.timeutil import iso, parse_iso, utc_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +56,66 @@ def manifest_name(host: str, snapshot_id: str) -> str:
     return f"snapshots/{host}/{snapshot_id}"
 
 
+@dataclass(frozen=True)
+class RepositoryConfig:
+    """The clear settings of a repository (docs/FORMAT.md, `config`)."""
+
+    repository_id: str
+    object_lock_days: int = 0
+
+    def retention(self, moment: datetime) -> Retention | None:
+        if not self.object_lock_days:
+            return None
+        return Retention.for_days(self.object_lock_days, moment)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long what a backup writes or reuses must stay immutable.
+
+    Every object a snapshot references must be locked at least as long as the snapshot
+    (``required``). New objects, and reused ones whose lock is too short, get ``extended``: a
+    quarter more than required, so that a reused object needs one extension request every few
+    days rather than at every backup.
+    """
+
+    required: datetime
+    extended: datetime
+
+    @classmethod
+    def for_days(cls, days: int, moment: datetime) -> Retention:
+        return cls(
+            required=moment + timedelta(days=days),
+            extended=moment + timedelta(days=days + max(1, days // 4)),
+        )
+
+    def is_met_by(self, retain_until: datetime | None) -> bool:
+        return retain_until is not None and retain_until >= self.required
+
+
 def init_repository(
-    store: Store, passphrase: PassphraseSource, kdf: KdfParameters | None = None
+    store: Store,
+    passphrase: PassphraseSource,
+    kdf: KdfParameters | None = None,
+    object_lock_days: int = 0,
 ) -> str:
     """Create a repository with a new master key; return its id.
 
-    Raise RepositoryExists if the location already holds one.
+    Raise RepositoryExists if the location already holds one, ConfigError if Object Lock is
+    asked of a store that cannot lock.
     """
     if store.contains("config"):
         raise RepositoryExists(f"{store.location} already holds a drtool repository")
+    if object_lock_days:
+        store.check_can_lock()
     secret_passphrase = passphrase.read(confirm=True)
     repository_id = secrets.token_hex(16)
-    config = {"format": REPOSITORY_FORMAT, "repository_id": repository_id, "created": utc_now_iso()}
+    config = {
+        "format": REPOSITORY_FORMAT,
+        "repository_id": repository_id,
+        "created": utc_now_iso(),
+        "object_lock_days": object_lock_days,
+    }
     header = KeyFileHeader(repository_id, REPOSITORY_FORMAT, new_key_id())
     key_file = wrap_master_secret(new_master_secret(), secret_passphrase, header, kdf)
     key_id = header.key_id
@@ -98,7 +147,7 @@ class Repository:
         """
         key_names = list(store.list("keys"))
         if not key_names:
-            read_repository_id(store)  # raises RepositoryNotFound where there is no repository
+            read_config(store)  # raises RepositoryNotFound where there is no repository
             raise KeyUnavailable(f"{store.location} holds no key file")
         secret_passphrase = b""
         for name in key_names:
@@ -123,11 +172,17 @@ class Repository:
         part.seek(0)
         return digest.hexdigest()
 
-    def store_part(self, kind: str, part: BinaryIO, known: dict[str, int]) -> PartRef:
+    def store_part(
+        self,
+        kind: str,
+        part: BinaryIO,
+        known: Mapping[str, PartRef],
+        retention: Retention | None = None,
+    ) -> PartRef:
         """Store one tar part unless the repository already has it; return its reference.
 
-        ``known`` maps ids known to exist (those of the host's previous snapshot) to their stored
-        size, which spares a request for each.
+        ``known`` holds the parts of the host's previous snapshot: they exist, which spares a
+        request each. Under ``retention``, a reused object whose lock ends too early is extended.
         """
         part.seek(0, 2)
         size = part.tell()
@@ -135,12 +190,23 @@ class Repository:
         object_id = self.content_id(kind, part)
         name = object_name(object_id)
         if object_id in known:
-            return PartRef(object_id, size, known[object_id])
-        if self.store.contains(name):
-            return PartRef(object_id, size, self.store.stat(name).size)
-        binding = Binding.artifact_part(object_id, kind)
-        stored = self.store.put(name, object_format.encrypt(self.key, binding, part))
-        return PartRef(object_id, size, stored)
+            reused = known[object_id]
+            stored_size, retain_until = reused.stored_size, reused.retention_end()
+        else:
+            try:
+                info = self.store.stat(name)
+                stored_size, retain_until = info.size, info.retain_until
+            except ObjectMissing:
+                until = retention.extended if retention else None
+                binding = Binding.artifact_part(object_id, kind)
+                stored = self.store.put(
+                    name, object_format.encrypt(self.key, binding, part), retain_until=until
+                )
+                return PartRef(object_id, size, stored, iso(until) if until else None)
+        if retention and not retention.is_met_by(retain_until):
+            self.store.extend_retention(name, retention.extended)
+            retain_until = retention.extended
+        return PartRef(object_id, size, stored_size, iso(retain_until) if retain_until else None)
 
     def read_part(self, kind: str, object_id: str) -> Iterator[bytes]:
         """Yield the verified plaintext of a part; raise IntegrityError if missing or damaged."""
@@ -168,9 +234,11 @@ class Repository:
     # -- snapshots ----------------------------------------------------------------------------
 
     def write_manifest(self, manifest: Manifest) -> None:
+        """Commit a snapshot: the manifest is written after every object it references."""
         payload = json.dumps(manifest.to_json(), sort_keys=True).encode()
         sealed = object_format.seal(self.key, Binding.manifest(manifest.host, manifest.id), payload)
-        self.store.put(manifest_name(manifest.host, manifest.id), [sealed])
+        retain_until = parse_iso(manifest.retain_until) if manifest.retain_until else None
+        self.store.put(manifest_name(manifest.host, manifest.id), [sealed], retain_until)
 
     def read_manifest(self, ref: SnapshotRef) -> Manifest:
         try:
@@ -197,8 +265,8 @@ class Repository:
         return sorted(refs)
 
 
-def read_repository_id(store: Store) -> str:
-    """Return the repository id from its config; raise RepositoryNotFound or UnsupportedFormat."""
+def read_config(store: Store) -> RepositoryConfig:
+    """Return the repository's config; raise RepositoryNotFound or UnsupportedFormat."""
     if not store.exists():
         raise RepositoryNotFound(f"repository {store.location} does not exist (run drtool init)")
     try:
@@ -214,4 +282,7 @@ def read_repository_id(store: Store) -> str:
             f"repository format {config.get('format')!r} is newer than this drtool "
             f"(reads {REPOSITORY_FORMAT}); upgrade drtool"
         )
-    return str(config["repository_id"])
+    return RepositoryConfig(
+        repository_id=str(config["repository_id"]),
+        object_lock_days=int(config.get("object_lock_days", 0)),
+    )

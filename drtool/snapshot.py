@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from drtool.errors import IntegrityError, SnapshotNotFound, UnsupportedFormat, UsageError
+from drtool.timeutil import parse_iso
 
 MANIFEST_FORMAT = 1
 _DATE = re.compile(r"\d{8}")
@@ -20,6 +21,10 @@ class PartRef:
     id: str
     size: int
     stored_size: int
+    retain_until: str | None = None
+
+    def retention_end(self) -> datetime | None:
+        return parse_iso(self.retain_until) if self.retain_until else None
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Manifest:
     tags: tuple[str, ...]
     drtool_version: str
     artifacts: tuple[ArtifactRecord, ...]
+    retain_until: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -78,6 +84,7 @@ class Manifest:
                 tags=tuple(document["tags"]),
                 drtool_version=document["drtool_version"],
                 artifacts=artifacts,
+                retain_until=document.get("retain_until"),
             )
         except (KeyError, TypeError) as error:
             raise IntegrityError(f"snapshot manifest is malformed ({error!r})") from None

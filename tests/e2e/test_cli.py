@@ -256,8 +256,8 @@ def test_invalid_config(cli: Cli, tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[files]\npaths = ['relative/path']\n")
     cli.environment["DRTOOL_CONFIG"] = str(config)
-    cli("init")
     assert "must be absolute" in cli("backup", expect=17).stderr
+    assert "must be absolute" in cli("init", expect=17).stderr
 
 
 def test_usage_error_is_click_usage(cli: Cli) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -91,12 +92,12 @@ class FailingStore(LocalStore):
         super().__init__(path)
         self.allowed = allowed
 
-    def put(self, name: str, chunks: Iterable[bytes]) -> int:
+    def put(self, name: str, chunks: Iterable[bytes], retain_until: datetime | None = None) -> int:
         if name.startswith("objects/"):
             if self.allowed == 0:
                 raise StorageError(f"cannot access {name} in the repository: disk full")
             self.allowed -= 1
-        return super().put(name, chunks)
+        return super().put(name, chunks, retain_until)
 
 
 @pytest.mark.parametrize("allowed", [0, 1, 3])
