@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,13 @@ from drtool.check import check_repository
 from drtool.collectors import collectors_for
 from drtool.config import ALL_KINDS, Settings, load_settings
 from drtool.errors import ConfirmationRequired, DrtoolError, ExitCode, UsageError
+from drtool.forget import KeepPolicy
+from drtool.forget import forget as forget_snapshots
 from drtool.host import Host, check_host_name, default_host_name
 from drtool.inspect import snapshot_contents
+from drtool.lock import exclusive_lock
 from drtool.passphrase import PassphraseSource, passphrase_source
+from drtool.prune import prune as prune_repository
 from drtool.repository import Repository, init_repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
@@ -168,10 +173,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 @cli.command()
+@click.option(
+    "--object-lock-days",
+    type=click.IntRange(min=0),
+    default=0,
+    help="S3 Object Lock: keep every snapshot immutable for this many days.",
+)
 @pass_context
-def init(context: Context) -> None:
+def init(context: Context, object_lock_days: int) -> None:
     """Create the repository and its key."""
-    repository_id = init_repository(context.store, context.passphrase)
+    repository_id = init_repository(
+        context.store, context.passphrase, object_lock_days=object_lock_days
+    )
     click.echo(f"created repository {repository_id} at {context.store.location}")
     click.echo("keep the passphrase safe: without it no snapshot can be restored", err=True)
 
@@ -318,6 +331,65 @@ def check(context: Context, read_data: bool, as_json: bool) -> None:
     report = check_repository(context.repository(), read_data=read_data)
     _emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
     report.raise_for_problems()
+
+
+@cli.command()
+@click.option("--keep-last", type=int, default=0, metavar="N", help="Keep the N newest.")
+@click.option("--keep-daily", type=int, default=0, metavar="N", help="Keep one a day, N days.")
+@click.option("--keep-weekly", type=int, default=0, metavar="N", help="Keep one a week, N weeks.")
+@click.option(
+    "--keep-monthly", type=int, default=0, metavar="N", help="Keep one a month, N months."
+)
+@click.option("--prune", "then_prune", is_flag=True, help="Then delete unreferenced objects.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@json_option
+@pass_context
+def forget(
+    context: Context,
+    keep_last: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    then_prune: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Remove the snapshots a retention policy does not keep (each host's newest stays)."""
+    repository = context.repository()
+    policy = KeepPolicy(keep_last, keep_daily, keep_weekly, keep_monthly)
+    policy.check()
+    with exclusive_lock(context.store, "forget", context.host_name):
+        report = forget_snapshots(
+            repository, policy, context.host_name if context.host_given else None, dry_run
+        )
+        pruned = prune_repository(repository) if then_prune and not dry_run else None
+    document = {
+        **dataclasses.asdict(report),
+        "prune": dataclasses.asdict(pruned) if pruned else None,
+    }
+    _emit(
+        as_json,
+        document,
+        lambda: click.echo(report.describe() + (f"\n{pruned.describe()}" if pruned else "")),
+    )
+
+
+@cli.command()
+@click.option(
+    "--grace-minutes",
+    type=click.IntRange(min=0),
+    default=60,
+    show_default=True,
+    help="Leave objects younger than this (a backup may be writing them).",
+)
+@json_option
+@pass_context
+def prune(context: Context, grace_minutes: int, as_json: bool) -> None:
+    """Delete objects no snapshot references, and leftovers of interrupted writes."""
+    repository = context.repository()
+    with exclusive_lock(context.store, "prune", context.host_name):
+        report = prune_repository(repository, timedelta(minutes=grace_minutes))
+    _emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
 
 
 def _size(count: int) -> str:

@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     UNSUPPORTED_FORMAT = 18
     STORAGE = 19
     COLLECT = 20
+    LOCKED = 21
     INTERRUPTED = 130
 
 
@@ -88,6 +89,12 @@ class CollectError(DrtoolError):
     """A collector could not read what it owns on the host."""
 
     exit_code = ExitCode.COLLECT
+
+
+class RepositoryLocked(DrtoolError):
+    """Another prune (or key change) holds the repository's exclusive lock."""
+
+    exit_code = ExitCode.LOCKED
 
 
 class ObjectMissing(StorageError):

@@ -26,6 +26,7 @@ def check_name(name: str) -> str:
 @dataclass(frozen=True)
 class ObjectInfo:
     size: int
+    modified: datetime
     retain_until: datetime | None = None
 
 
@@ -74,6 +75,10 @@ class Store(ABC):
     @abstractmethod
     def list(self, prefix: str) -> Iterator[str]:
         """Yield every name under the directory-like ``prefix``, sorted."""
+
+    @abstractmethod
+    def clean_leftovers(self, older_than: datetime) -> int:
+        """Remove what interrupted writes left behind before ``older_than``; return how many."""
 
     @abstractmethod
     def delete(self, name: str) -> None:

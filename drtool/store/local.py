@@ -7,7 +7,7 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -79,7 +79,8 @@ class LocalStore(Store):
 
     def stat(self, name: str) -> ObjectInfo:
         with _storage_errors(name):
-            return ObjectInfo(self._path(name).stat().st_size)
+            status = self._path(name).stat()
+        return ObjectInfo(status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
 
     def check_can_lock(self) -> None:
         raise ConfigError("object lock needs an S3 repository; a local directory cannot lock")
@@ -97,6 +98,15 @@ class LocalStore(Store):
                 if not file_name.startswith("."):
                     names.append(Path(directory, file_name).relative_to(self.path).as_posix())
         yield from sorted(names)
+
+    def clean_leftovers(self, older_than: datetime) -> int:
+        removed = 0
+        for temporary in self.path.rglob(".tmp-*"):
+            modified = datetime.fromtimestamp(temporary.stat().st_mtime, UTC)
+            if modified < older_than:
+                temporary.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def delete(self, name: str) -> None:
         with _storage_errors(name), contextlib.suppress(FileNotFoundError):

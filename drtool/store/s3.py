@@ -253,6 +253,16 @@ class S3Store(Store):
                 )
                 parts.append({"ETag": answer["ETag"], "PartNumber": number})
                 size += len(block)
+            self._complete(name, key, upload_id, parts, size)
+        except BaseException:
+            self._abort(name, key, upload_id)
+            raise
+        return size
+
+    def _complete(
+        self, name: str, key: str, upload_id: str, parts: list[dict[str, Any]], size: int
+    ) -> None:
+        try:
             self._call(
                 name,
                 self.client.complete_multipart_upload,
@@ -261,10 +271,11 @@ class S3Store(Store):
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
             )
-        except BaseException:
-            self._abort(name, key, upload_id)
-            raise
-        return size
+        except StorageError as error:
+            # A retry after a lost answer finds the upload already completed: check the result.
+            completed = "NoSuchUpload" in str(error) and self.contains(name)
+            if not (completed and self.stat(name).size == size):
+                raise
 
     def _abort(self, name: str, key: str, upload_id: str) -> None:
         try:
@@ -287,7 +298,13 @@ class S3Store(Store):
         key = self._key(name)
         if self.contains(name):
             raise ObjectExists(f"{name} already exists in {self.location}")
-        answer = self._put_object(name, key, data, IfNoneMatch="*")
+        try:
+            answer = self._put_object(name, key, data, IfNoneMatch="*")
+        except ObjectExists:
+            # A retry of our own write whose first answer was lost finds our bytes there.
+            if self.get(name) == data:
+                return
+            raise
         if not self._is_versioned():
             return
         versions = self._versions(name, key)
@@ -335,7 +352,11 @@ class S3Store(Store):
 
     def stat(self, name: str) -> ObjectInfo:
         answer = self._call(name, self.client.head_object, Bucket=self.bucket, Key=self._key(name))
-        return ObjectInfo(answer["ContentLength"], answer.get("ObjectLockRetainUntilDate"))
+        return ObjectInfo(
+            answer["ContentLength"],
+            answer["LastModified"],
+            answer.get("ObjectLockRetainUntilDate"),
+        )
 
     def check_can_lock(self) -> None:
         try:
@@ -392,8 +413,8 @@ class S3Store(Store):
                 raise ObjectLocked(f"{name} is under retention (Object Lock)") from None
             raise
 
-    def abort_stale_uploads(self, older_than: datetime) -> int:
-        """Abort multipart uploads under the prefix begun before ``older_than``; return how many."""
+    def clean_leftovers(self, older_than: datetime) -> int:
+        """Abort multipart uploads under the prefix begun before ``older_than``."""
         answer = self._call(
             "multipart uploads",
             self.client.list_multipart_uploads,

@@ -64,7 +64,7 @@ def moto_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radosgw]:
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"Ceph radosgw is not installed ({', '.join(missing)}); ./scripts/test installs it")
+        pytest.skip(f"Ceph radosgw is not installed ({', '.join(missing)}); scripts/test installs it")
     server = Radosgw(Path(tmp_path_factory.mktemp("ceph")))
     try:
         server.start()

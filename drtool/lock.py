@@ -1,0 +1,70 @@
+"""The repository's exclusive lock, for the operations that must run alone (prune, forget).
+
+Backups never take it: content-addressed objects and per-host manifests never collide. The lock
+is a conditional write (`If-None-Match: *`, or the version order where a server ignores that);
+a lock older than ``stale_after`` is taken to belong to a crashed process and is taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from drtool.errors import ObjectExists, ObjectMissing, RepositoryLocked
+from drtool.store import Store
+from drtool.timeutil import iso, parse_iso, utc_now
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "locks/exclusive"
+STALE_AFTER = timedelta(hours=1)
+
+
+@contextmanager
+def exclusive_lock(
+    store: Store,
+    purpose: str,
+    host: str,
+    stale_after: timedelta = STALE_AFTER,
+    clock: Callable[[], datetime] = utc_now,
+) -> Iterator[None]:
+    """Hold the exclusive lock for the duration of the ``with``; raise RepositoryLocked."""
+    holder = {"purpose": purpose, "host": host, "pid": os.getpid(), "created": iso(clock())}
+    body = json.dumps(holder).encode()
+    try:
+        store.put_new(LOCK_NAME, body)
+    except ObjectExists:
+        _take_over_if_stale(store, body, stale_after, clock)
+    try:
+        yield
+    finally:
+        store.delete(LOCK_NAME)
+
+
+def _take_over_if_stale(
+    store: Store, body: bytes, stale_after: timedelta, clock: Callable[[], datetime]
+) -> None:
+    try:
+        current = json.loads(store.get(LOCK_NAME))
+        created = parse_iso(current["created"])
+        owner = f"{current['purpose']} on {current['host']} (pid {current['pid']})"
+    except ObjectMissing:
+        created, owner = clock() - stale_after, "a holder that just left"
+    except (ValueError, KeyError, TypeError):
+        created, owner = clock() - stale_after, "an unreadable lock"
+    age = clock() - created
+    if age < stale_after:
+        raise RepositoryLocked(
+            f"the repository is locked by {owner} since {iso(created)[:19]}Z; "
+            f"try again later (a lock older than {stale_after} is taken over)"
+        )
+    log.warning("taking over a stale lock held by %s for %s", owner, age)
+    store.delete(LOCK_NAME)
+    try:
+        store.put_new(LOCK_NAME, body)
+    except ObjectExists:
+        raise RepositoryLocked("another process took the stale lock first; try again") from None

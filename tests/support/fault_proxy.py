@@ -1,0 +1,138 @@
+"""A small HTTP proxy on 127.0.0.1 that forwards to an S3 server and injects S3's failures.
+
+For a given fraction of requests (seeded, so a run is reproducible) it answers 503 SlowDown or
+500 InternalError, resets the connection, or stalls mid-body (headers and half the body, then
+silence longer than the client's read timeout). Everything else is forwarded untouched, Host
+header included, so that SigV4 signatures still verify upstream.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+FAULTS = ("slowdown", "internal", "reset", "stall")
+
+_ERROR_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+    "<Message>injected by the test proxy</Message></Error>"
+)
+
+
+@dataclass
+class FaultPlan:
+    fault: str
+    rate: float
+    stall_seconds: float = 3.0
+    seed: int = 7
+    injected: int = 0
+    forwarded: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+
+    def strike(self) -> bool:
+        with self.lock:
+            hit = self.random.random() < self.rate
+            if hit:
+                self.injected += 1
+            else:
+                self.forwarded += 1
+            return hit
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, plan: FaultPlan) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.plan = plan
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep the test output clean
+                pass
+
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fault = proxy.plan.fault if proxy.plan.strike() else None
+                if fault in ("slowdown", "internal"):
+                    self._error(*(("SlowDown", 503) if fault == "slowdown" else
+                                  ("InternalError", 500)))
+                    return
+                if fault == "reset":
+                    # SO_LINGER 0: close() sends a TCP RST, as a dropped connection does.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    return
+                status, reason, headers, payload = self._forward(body)
+                self.send_response_only(status, reason)
+                for name, value in headers:
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                if fault == "stall":
+                    # The request did reach the server; its answer stops halfway, then silence.
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    time.sleep(proxy.plan.stall_seconds)
+                    self.close_connection = True
+                    return
+                self.wfile.write(payload)
+
+            def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
+                upstream = http.client.HTTPConnection(
+                    proxy.upstream_host, proxy.upstream_port, timeout=60
+                )
+                try:
+                    upstream.request(
+                        self.command, self.path, body=body, headers=dict(self.headers.items())
+                    )
+                    answer = upstream.getresponse()
+                    return answer.status, answer.reason, answer.getheaders(), answer.read()
+                finally:
+                    upstream.close()
+
+            def _error(self, code: str, status: int) -> None:
+                payload = _ERROR_BODY.format(code=code).encode()
+                self.send_response_only(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+        return Handler
