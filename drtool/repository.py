@@ -267,11 +267,13 @@ class Repository:
 
 def read_config(store: Store) -> RepositoryConfig:
     """Return the repository's config; raise RepositoryNotFound or UnsupportedFormat."""
-    if not store.exists():
-        raise RepositoryNotFound(f"repository {store.location} does not exist (run drtool init)")
     try:
         config = json.loads(store.get("config"))
     except ObjectMissing:
+        if not store.exists():
+            raise RepositoryNotFound(
+                f"repository {store.location} does not exist (run drtool init)"
+            ) from None
         raise RepositoryNotFound(
             f"{store.location} is not a drtool repository (no config; run drtool init)"
         ) from None

@@ -83,8 +83,9 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 fault = proxy.plan.fault if proxy.plan.strike() else None
                 if fault in ("slowdown", "internal"):
-                    self._error(*(("SlowDown", 503) if fault == "slowdown" else
-                                  ("InternalError", 500)))
+                    self._error(
+                        *(("SlowDown", 503) if fault == "slowdown" else ("InternalError", 500))
+                    )
                     return
                 if fault == "reset":
                     # SO_LINGER 0: close() sends a TCP RST, as a dropped connection does.

@@ -84,12 +84,19 @@ class Radosgw:
         rgw_port = free_port()
         self.config = self.directory / "ceph.conf"
         self.config.write_text(
-            CONFIG.format(fsid=fsid, mon_port=MON_PORT, rgw_port=rgw_port,
-                          directory=self.directory)
+            CONFIG.format(fsid=fsid, mon_port=MON_PORT, rgw_port=rgw_port, directory=self.directory)
         )
         monmap = self.directory / "monmap"
-        self._run("monmaptool", "--create", "--addv", "a", f"[v2:127.0.0.1:{MON_PORT}]",
-                  "--fsid", fsid, str(monmap))
+        self._run(
+            "monmaptool",
+            "--create",
+            "--addv",
+            "a",
+            f"[v2:127.0.0.1:{MON_PORT}]",
+            "--fsid",
+            fsid,
+            str(monmap),
+        )
         self._run("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(monmap))
         self._run("ceph-mon", "-i", "a")
         self._run("ceph", "osd", "create")
@@ -98,8 +105,15 @@ class Radosgw:
         self._run("radosgw", "-n", "client.rgw")
         self.endpoint = f"http://127.0.0.1:{rgw_port}"
         self._wait_for_http(timeout=90)
-        self._run("radosgw-admin", "user", "create", "--uid=drtool", "--display-name=drtool",
-                  f"--access-key={ACCESS_KEY}", f"--secret-key={SECRET_KEY}")
+        self._run(
+            "radosgw-admin",
+            "user",
+            "create",
+            "--uid=drtool",
+            "--display-name=drtool",
+            f"--access-key={ACCESS_KEY}",
+            f"--secret-key={SECRET_KEY}",
+        )
 
     def _run(self, *command: str) -> None:
         subprocess.run(

@@ -35,8 +35,10 @@ def client_for(endpoint: str | None) -> object:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
-        config=Config(request_checksum_calculation="when_required",
-                      response_checksum_validation="when_required"),
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
     )
 
 
@@ -64,7 +66,7 @@ def moto_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radosgw]:
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"Ceph radosgw is not installed ({', '.join(missing)}); scripts/test installs it")
+        pytest.skip(f"radosgw is not installed ({', '.join(missing)}); scripts/test installs it")
     server = Radosgw(Path(tmp_path_factory.mktemp("ceph")))
     try:
         server.start()

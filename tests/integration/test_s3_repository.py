@@ -1,0 +1,198 @@
+"""Repositories on S3, on moto and on the real radosgw: round trips, request counts, Object
+Lock, forget and prune, locks, and a fleet of hosts sharing one bucket."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from drtool.backup import run_backup
+from drtool.collectors import collectors_for
+from drtool.config import Settings
+from drtool.errors import ConfigError, ObjectLocked, RepositoryLocked
+from drtool.forget import KeepPolicy, forget
+from drtool.host import Host
+from drtool.lock import exclusive_lock
+from drtool.prune import prune
+from drtool.repository import Repository, init_repository, manifest_name, object_name
+from drtool.restore import restore_snapshot
+from drtool.store.s3 import S3Store
+from drtool.timeutil import utc_now
+from tests.conftest import FAST_KDF, fixed_passphrase, owned_listing
+from tests.support.s3 import TEST_OPTIONS, new_bucket
+
+SETTINGS = Settings(files=("/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"))
+KINDS = len(collectors_for(SETTINGS))
+
+StoreFactory = Callable[[], S3Store]
+
+
+@pytest.fixture(params=["moto", "radosgw"])
+def server(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def make_factory(request: pytest.FixtureRequest, server: str, locked: bool) -> StoreFactory:
+    client = request.getfixturevalue(f"{server}_client")
+    bucket = new_bucket(client, locked=locked)
+    return lambda: S3Store(f"s3://{bucket}/fleet/drtool", TEST_OPTIONS, client=client)
+
+
+@pytest.fixture
+def stores(request: pytest.FixtureRequest, server: str) -> StoreFactory:
+    """A factory of fresh S3Store objects (fresh request counters) on one bucket."""
+    return make_factory(request, server, locked=False)
+
+
+@pytest.fixture
+def locked_stores(request: pytest.FixtureRequest) -> StoreFactory:
+    """A bucket with Object Lock on the real server, which enforces it (moto does not fully)."""
+    return make_factory(request, "radosgw", locked=True)
+
+
+def open_repository(store: S3Store) -> Repository:
+    return Repository.open(store, fixed_passphrase())
+
+
+def backup(store: S3Store, root: Path, host: str = "web-1", **kwargs) -> str:
+    return run_backup(
+        open_repository(store), Host(root, host), collectors_for(SETTINGS), **kwargs
+    ).id
+
+
+def restore(store: S3Store, snapshot_id: str, root: Path, host: str = "web-1") -> None:
+    repository = open_repository(store)
+    ref = next(ref for ref in repository.snapshot_refs() if ref.id == snapshot_id)
+    restore_snapshot(
+        repository, repository.read_manifest(ref), Host(root, host), collectors_for(SETTINGS)
+    )
+
+
+def test_round_trip(stores: StoreFactory, sample_root: Path, tmp_path: Path) -> None:
+    init_repository(stores(), fixed_passphrase(), FAST_KDF)
+    snapshot_id = backup(stores(), sample_root)
+    restore(stores(), snapshot_id, tmp_path / "restored")
+    assert owned_listing(tmp_path / "restored") == owned_listing(sample_root)
+
+
+def test_request_counts(stores: StoreFactory, sample_root: Path, tmp_path: Path) -> None:
+    init_repository(stores(), fixed_passphrase(), FAST_KDF)
+    backup(stores(), sample_root)
+    unchanged = stores()
+    snapshot_id = backup(unchanged, sample_root)
+    assert unchanged.requests <= 6, "an unchanged backup costs a handful of requests"
+    assert len(list(stores().list("objects"))) == KINDS
+    restoring = stores()
+    restore(restoring, snapshot_id, tmp_path / "restored")
+    # one listing of keys/ and one of snapshots/, then GETs: key, manifest, one per kind
+    assert restoring.requests <= 2 + KINDS + 2
+
+
+def test_fleet_of_three_hosts_in_one_bucket(
+    stores: StoreFactory, sample_root: Path, tmp_path: Path
+) -> None:
+    init_repository(stores(), fixed_passphrase(), FAST_KDF)
+    roots = {}
+    for host in ("web-1", "web-2", "db-1"):
+        roots[host] = tmp_path / host
+        shutil.copytree(sample_root, roots[host], symlinks=True)
+        (roots[host] / "etc/nginx/conf.d/host.conf").write_text(f"# {host}\n")
+        backup(stores(), roots[host], host)
+        backup(stores(), roots[host], host)
+    repository = open_repository(stores())
+    for host in roots:
+        refs = repository.snapshot_refs(host)
+        assert len(refs) == 2 and {ref.host for ref in refs} == {host}
+        restore(stores(), refs[-1].id, tmp_path / f"restored-{host}", host)
+        restored = tmp_path / f"restored-{host}/etc/nginx/conf.d/host.conf"
+        assert restored.read_text() == f"# {host}\n"
+    report = forget(repository, KeepPolicy(last=1), "web-2")
+    assert len(report.removed) == 1 and all("web-2" in label for label in report.removed)
+    assert [len(repository.snapshot_refs(host)) for host in roots] == [2, 1, 2]
+
+
+def test_forget_then_prune_deletes_only_unreferenced_objects(
+    stores: StoreFactory, sample_root: Path
+) -> None:
+    init_repository(stores(), fixed_passphrase(), FAST_KDF)
+    backup(stores(), sample_root)
+    (sample_root / "etc/fail2ban/jail.local").write_text("[sshd]\nenabled = false\n")
+    backup(stores(), sample_root)
+    repository = open_repository(stores())
+    assert len(list(repository.object_ids())) == KINDS + 1
+    assert prune(repository, grace=timedelta(0)).deleted == 0
+    forget(repository, KeepPolicy(last=1), None)
+    young = prune(repository, grace=timedelta(hours=1))
+    assert (young.deleted, young.young) == (0, 1), "a fresh object may belong to a running backup"
+    report = prune(repository, grace=timedelta(0))
+    assert (report.deleted, report.referenced) == (1, KINDS)
+    assert check_clean(repository)
+
+
+def check_clean(repository: Repository) -> bool:
+    from drtool.check import check_repository
+
+    report = check_repository(repository, read_data=True)
+    return report.problems == [] and report.objects_unreferenced == 0
+
+
+def test_lock_is_exclusive_and_a_stale_one_is_taken_over(stores: StoreFactory) -> None:
+    store = stores()
+    with exclusive_lock(store, "prune", "web-1"):
+        with (
+            pytest.raises(RepositoryLocked, match="prune on web-1"),
+            exclusive_lock(stores(), "forget", "web-2"),
+        ):
+            pass
+        later = lambda: utc_now() + timedelta(hours=2)  # noqa: E731
+        with exclusive_lock(stores(), "forget", "web-2", clock=later):
+            pass
+    with exclusive_lock(stores(), "prune", "web-3"):
+        pass
+
+
+def test_object_lock_protects_every_snapshot_and_extends_reused_objects(
+    locked_stores: StoreFactory, sample_root: Path
+) -> None:
+    init_repository(locked_stores(), fixed_passphrase(), FAST_KDF, object_lock_days=2)
+    first = backup(locked_stores(), sample_root)
+    store = locked_stores()
+    repository = open_repository(store)
+    manifest = repository.read_manifest(repository.snapshot_refs()[0])
+    nginx_part = manifest.artifact("nginx").parts[0]
+    first_lock = store.stat(object_name(nginx_part.id)).retain_until
+    assert first_lock > utc_now() + timedelta(days=2)
+
+    # Nothing can remove a locked object or snapshot: the store refuses, forget says so.
+    with pytest.raises(ObjectLocked):
+        store.delete(object_name(nginx_part.id))
+    with pytest.raises(ObjectLocked):
+        store.delete(manifest_name("web-1", first))
+
+    # A backup three days later reuses the unchanged objects: their lock is extended to cover
+    # the new snapshot (kopia's issue 1067), without uploading them again.
+    later = utc_now() + timedelta(days=3)
+    second = backup(locked_stores(), sample_root, now=later)
+    extended = store.stat(object_name(nginx_part.id)).retain_until
+    assert extended >= later + timedelta(days=2)
+    new_manifest = repository.read_manifest(
+        next(ref for ref in repository.snapshot_refs() if ref.id == second)
+    )
+    assert new_manifest.artifact("nginx").parts[0].id == nginx_part.id
+
+    report = forget(repository, KeepPolicy(last=1), None)
+    assert report.locked == [f"web-1/{first}"] and report.removed == []
+    assert prune(repository, grace=timedelta(0)).deleted == 0
+
+
+def test_object_lock_needs_a_bucket_that_has_it(stores: StoreFactory, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Object Lock"):
+        init_repository(stores(), fixed_passphrase(), FAST_KDF, object_lock_days=30)
+    from drtool.store.local import LocalStore
+
+    with pytest.raises(ConfigError, match="needs an S3 repository"):
+        init_repository(LocalStore(tmp_path / "r"), fixed_passphrase(), FAST_KDF, 30)
