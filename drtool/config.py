@@ -26,6 +26,7 @@ _S3_SETTINGS = {
     "max_attempts": int,
     "max_retry_seconds": float,
     "backoff_seconds": float,
+    "backoff_max_seconds": float,
     "connect_timeout": float,
     "read_timeout": float,
 }

@@ -114,7 +114,7 @@ class S3Store(Store):
             "s3",
             config=Config(
                 # tenacity does the retrying, with a budget we control and can test.
-                retries={"max_attempts": 1, "mode": "standard"},
+                retries={"total_max_attempts": 1, "mode": "standard"},
                 connect_timeout=self.options.connect_timeout,
                 read_timeout=self.options.read_timeout,
                 # Many S3-compatible servers (Ceph before 18, older MinIO) reject the newer

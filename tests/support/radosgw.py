@@ -142,7 +142,7 @@ class Radosgw:
                 continue
         for pid in pids:
             _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 3
         while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
             time.sleep(0.2)
         for pid in pids:
