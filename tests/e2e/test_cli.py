@@ -438,3 +438,43 @@ def test_a_backup_killed_at_any_moment_leaves_no_half_snapshot(cli: Cli, delay: 
     assert "no problems found" in cli("check", "--read-data").stdout
     if listed:
         assert listed[0]["kinds"] == ["wireguard", "nginx", "fail2ban", "files"]
+
+
+def test_forget_and_prune(cli: Cli) -> None:
+    cli("init")
+    root = host_root(cli)
+    for index in range(3):
+        (root / "etc/fail2ban/jail.local").write_text(f"[sshd]\nmaxretry = {index}\n")
+        cli("backup")
+    assert "give at least one" in cli("forget", expect=2).stderr
+    dry = json.loads(cli("forget", "--keep-last", "1", "--dry-run", "--json").stdout)
+    assert len(dry["removed"]) == 2
+    assert len(json.loads(cli("snapshots", "--json").stdout)) == 3
+    report = json.loads(cli("forget", "--keep-last", "1", "--prune", "--json").stdout)
+    assert len(report["removed"]) == 2 and report["prune"]["young"] == 2
+    pruned = json.loads(cli("prune", "--grace-minutes", "0", "--json").stdout)
+    assert pruned["deleted"] == 2
+    assert len(json.loads(cli("snapshots", "--json").stdout)) == 1
+    assert "no problems found" in cli("check", "--read-data").stdout
+
+
+def test_prune_refuses_while_the_lock_is_held(cli: Cli) -> None:
+    cli("init")
+    from drtool.lock import LOCK_NAME
+
+    LocalStore(cli.environment["DRTOOL_REPO"]).put_new(
+        LOCK_NAME,
+        json.dumps(
+            {
+                "purpose": "prune",
+                "host": "web-9",
+                "pid": 1,
+                "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
+        ).encode(),
+    )
+    assert "locked by prune on web-9" in cli("prune", expect=21).stderr
+
+
+def test_object_lock_on_a_local_repository_is_refused(cli: Cli) -> None:
+    assert "needs an S3 repository" in cli("init", "--object-lock-days", "30", expect=17).stderr
