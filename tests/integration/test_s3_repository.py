@@ -3,7 +3,11 @@ Lock, forget and prune, locks, and a fleet of hosts sharing one bucket."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
+import subprocess
+import tracemalloc
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +17,13 @@ import pytest
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import Settings
-from drtool.errors import ConfigError, ObjectLocked, RepositoryLocked
+from drtool.errors import (
+    ConfigError,
+    ObjectLocked,
+    RepositoryLocked,
+    RepositoryNotFound,
+    StorageError,
+)
 from drtool.forget import KeepPolicy, forget
 from drtool.host import Host
 from drtool.lock import exclusive_lock
@@ -23,7 +33,7 @@ from drtool.restore import restore_snapshot
 from drtool.store.s3 import S3Store
 from drtool.timeutil import utc_now
 from tests.conftest import FAST_KDF, fixed_passphrase, owned_listing
-from tests.support.s3 import TEST_OPTIONS, new_bucket
+from tests.support.s3 import TEST_OPTIONS, client_for, new_bucket
 
 SETTINGS = Settings(files=("/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"))
 KINDS = len(collectors_for(SETTINGS))
@@ -196,3 +206,75 @@ def test_object_lock_needs_a_bucket_that_has_it(stores: StoreFactory, tmp_path: 
 
     with pytest.raises(ConfigError, match="needs an S3 repository"):
         init_repository(LocalStore(tmp_path / "r"), fixed_passphrase(), FAST_KDF, 30)
+
+
+def test_storage_class_and_kms_pass_through(moto_client: object) -> None:
+    import boto3
+
+    key_id = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["KeyId"]
+    bucket = new_bucket(moto_client)
+    options = dataclasses.replace(
+        TEST_OPTIONS, storage_class="STANDARD_IA", sse="aws:kms", sse_kms_key_id=key_id
+    )
+    store = S3Store(f"s3://{bucket}/drtool", options, client=moto_client)
+    store.put("objects/aa/x", [b"data"])
+    head = moto_client.head_object(Bucket=bucket, Key="drtool/objects/aa/x")
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"].endswith(key_id)
+
+
+def test_permanent_errors_fail_at_once_and_say_which(
+    moto_client: object, radosgw_client: object, radosgw
+) -> None:
+    missing = S3Store("s3://no-such-bucket-here/drtool", TEST_OPTIONS, client=moto_client)
+    with pytest.raises(RepositoryNotFound, match="bucket no-such-bucket-here does not exist"):
+        list(missing.list("keys"))
+    assert missing.requests == 1
+
+    bucket = new_bucket(radosgw_client)
+    wrong = client_for(radosgw.endpoint, secret_key="not-the-secret")
+    refused = S3Store(f"s3://{bucket}/drtool", TEST_OPTIONS, client=wrong)
+    with pytest.raises(StorageError, match="refused the credentials"):
+        list(refused.list("keys"))
+    assert refused.requests == 1
+
+    subprocess.run(
+        [
+            "radosgw-admin",
+            "-c",
+            str(radosgw.config),
+            "user",
+            "create",
+            "--uid=other",
+            "--display-name=other",
+            "--access-key=otheraccess",
+            "--secret-key=othersecret",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    stranger = client_for(radosgw.endpoint, access_key="otheraccess", secret_key="othersecret")
+    denied = S3Store(f"s3://{bucket}/drtool", TEST_OPTIONS, client=stranger)
+    with pytest.raises(StorageError, match="access denied"):
+        denied.put("objects/aa/x", [b"x"])
+    assert denied.requests == 1
+
+
+def test_downloads_stream_in_flat_memory(radosgw_client: object) -> None:
+    """A 48 MiB object is read back through a bounded buffer, not held in memory."""
+    bucket = new_bucket(radosgw_client)
+    store = S3Store(f"s3://{bucket}/drtool", TEST_OPTIONS, client=radosgw_client)
+    block = os.urandom(1024 * 1024)
+    store.put("objects/cc/big", (block for _ in range(48)))
+    tracemalloc.start()
+    try:
+        total = 0
+        with store.open("objects/cc/big") as stream:
+            while data := stream.read(256 * 1024):
+                total += len(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == 48 * 1024 * 1024
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB while streaming 48 MiB"

@@ -26,14 +26,12 @@ TEST_OPTIONS = S3Options(
 )
 
 
-def client_for(endpoint: str | None) -> object:
-    if endpoint is None:
-        return boto3.client("s3", region_name="us-east-1")
+def client_for(endpoint: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY) -> object:
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
         region_name="us-east-1",
         config=Config(
             request_checksum_calculation="when_required",
