@@ -5,12 +5,14 @@ docs/FORMAT.md, sections "Payload of an artifact part" and "Safety rules", is th
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
+import re
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import BinaryIO
 from drtool.errors import CollectError, UnsafeArchive
 
 PART_TARGET_SIZE = 8 * 1024 * 1024
+OUTPUT_PREFIX = ".drtool/outputs/"
+_OUTPUT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _SPOOL_IN_MEMORY = 16 * 1024 * 1024
 
 
@@ -80,19 +84,27 @@ def _tar_info(entry: FileEntry) -> tarfile.TarInfo:
     return info
 
 
-def write_parts(entries: Iterable[FileEntry], root: Path) -> Iterator[BinaryIO]:
-    """Given sorted entries and the host root they are read from, yield finished tar parts.
+def write_parts(
+    entries: Iterable[FileEntry], root: Path, outputs: Mapping[str, bytes] | None = None
+) -> Iterator[BinaryIO]:
+    """Given command outputs, sorted entries and the host root they are read from, yield
+    finished tar parts.
 
     Each part is a complete tar in a spooled temporary file, rewound, closed by the caller's
-    ``with``; a new part starts once one reaches PART_TARGET_SIZE, at a file boundary.
+    ``with``; a new part starts once one reaches PART_TARGET_SIZE, at a file boundary. Command
+    outputs come first, as members under OUTPUT_PREFIX.
     """
     part: BinaryIO | None = None
     archive: tarfile.TarFile | None = None
-    for entry in entries:
+    items: list[FileEntry | tuple[str, bytes]] = sorted((outputs or {}).items())
+    for item in [*items, *entries]:
         if archive is None:
             part = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
             archive = tarfile.open(fileobj=part, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-        _add_entry(archive, entry, root)
+        if isinstance(item, FileEntry):
+            _add_entry(archive, item, root)
+        else:
+            _add_output(archive, *item)
         if part.tell() >= PART_TARGET_SIZE:
             archive.close()
             part.seek(0)
@@ -102,6 +114,18 @@ def write_parts(entries: Iterable[FileEntry], root: Path) -> Iterator[BinaryIO]:
         archive.close()
         part.seek(0)
         yield part
+
+
+def _add_output(archive: tarfile.TarFile, name: str, content: bytes) -> None:
+    info = tarfile.TarInfo(OUTPUT_PREFIX + check_output_name(name))
+    info.mode, info.size, info.mtime = 0o600, len(content), 0
+    archive.addfile(info, io.BytesIO(content))
+
+
+def check_output_name(name: str) -> str:
+    if not _OUTPUT_NAME.fullmatch(name):
+        raise UnsafeArchive(f"command output name {name!r} is not valid; nothing written")
+    return name
 
 
 def _add_entry(archive: tarfile.TarFile, entry: FileEntry, root: Path) -> None:

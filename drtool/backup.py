@@ -56,7 +56,7 @@ def _store_artifact(
 ) -> ArtifactRecord:
     parts = []
     if artifact.present:
-        for part in write_parts(artifact.entries, host.root):
+        for part in write_parts(artifact.entries, host.root, artifact.outputs):
             with part:
                 parts.append(repository.store_part(artifact.kind, part, known, retention))
     return ArtifactRecord(
@@ -65,7 +65,7 @@ def _store_artifact(
         roots=artifact.roots,
         missing=artifact.missing,
         metadata=artifact.metadata,
-        entries=len(artifact.entries),
+        entries=len(artifact.entries) + len(artifact.outputs),
         size=sum(entry.size for entry in artifact.entries),
         parts=tuple(parts),
     )

@@ -52,7 +52,7 @@ class Context:
     config_path: Path | None
     password_command: str | None
     s3_overrides: dict[str, str]
-    runner: Runner = dataclasses.field(default_factory=Runner)
+    runner: Runner
 
     @cached_property
     def store(self) -> Store:
@@ -104,6 +104,12 @@ pass_context = click.make_pass_decorator(Context)
     help="Command printing the passphrase (or DRTOOL_PASSWORD / DRTOOL_PASSWORD_FILE).",
 )
 @click.option(
+    "--netns",
+    envvar="DRTOOL_NETNS",
+    metavar="NAME",
+    help="Network namespace for the firewall, WireGuard and fail2ban commands (DRTOOL_NETNS).",
+)
+@click.option(
     "--s3-storage-class",
     envvar="DRTOOL_S3_STORAGE_CLASS",
     metavar="CLASS",
@@ -129,6 +135,7 @@ def cli(
     host_name: str | None,
     config_path: Path | None,
     password_command: str | None,
+    netns: str | None,
     s3_storage_class: str | None,
     sse: str | None,
     sse_kms_key_id: str | None,
@@ -159,6 +166,7 @@ def cli(
             )
             if value
         },
+        runner=Runner(netns=netns),
     )
 
 

@@ -14,7 +14,7 @@ from drtool.errors import ConfigError
 from drtool.host import relative_host_path
 
 TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": "/etc/fail2ban"}
-ALL_KINDS = (*TREE_KINDS, "files")
+ALL_KINDS = ("wireguard", "nginx", "iptables", "fail2ban", "files")
 
 
 _S3_SETTINGS = {
@@ -39,6 +39,8 @@ class Settings:
     files: tuple[str, ...] = ()
     tree_paths: dict[str, str] = field(default_factory=lambda: dict(TREE_KINDS))
     s3: dict[str, Any] = field(default_factory=dict)
+    iptables_backend: str = "auto"
+    runtime_chains: tuple[str, ...] = ()
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -57,7 +59,7 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", "s3", *TREE_KINDS}, f"{path}")
+    _only_keys(document, {"backup", "files", "s3", "iptables", *TREE_KINDS}, f"{path}")
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -72,6 +74,10 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     file_paths = [
         _absolute(item, "[files] paths", path) for item in _string_list(files, "paths", path)
     ]
+    iptables = _table(document, "iptables", {"backend", "runtime_chains"}, path)
+    backend = iptables.get("backend", "auto")
+    if backend not in ("auto", "nft", "legacy"):
+        raise ConfigError(f"{path}: [iptables] backend must be auto, nft or legacy")
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -84,6 +90,8 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         files=tuple(file_paths),
         tree_paths=tree_paths,
         s3=s3,
+        iptables_backend=backend,
+        runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
     )
 
 

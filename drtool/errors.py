@@ -26,6 +26,8 @@ class ExitCode(IntEnum):
     STORAGE = 19
     COLLECT = 20
     LOCKED = 21
+    VALIDATION_REFUSED = 22
+    RESTORE_FAILED = 24
     INTERRUPTED = 130
 
 
@@ -95,6 +97,18 @@ class RepositoryLocked(DrtoolError):
     """Another prune (or key change) holds the repository's exclusive lock."""
 
     exit_code = ExitCode.LOCKED
+
+
+class ValidationRefused(DrtoolError):
+    """A staged configuration failed its service's own check; nothing on the host changed."""
+
+    exit_code = ExitCode.VALIDATION_REFUSED
+
+
+class RestoreFailed(DrtoolError):
+    """Applying, restarting or health-checking failed after the host was changed."""
+
+    exit_code = ExitCode.RESTORE_FAILED
 
 
 class ObjectMissing(StorageError):

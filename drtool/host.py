@@ -44,6 +44,12 @@ class Host:
     name: str
     runner: Runner = field(default_factory=Runner)
 
+    @property
+    def owns_network(self) -> bool:
+        """Whether the network state drtool sees (firewall, interfaces) is this host's: the
+        real root, or a sandbox root given its own network namespace."""
+        return self.runner.netns is not None or self.root.resolve() == Path("/")
+
     def path(self, relative: str) -> Path:
         """Return where the host path ``relative`` (e.g. ``etc/nginx``) lives under the root."""
         return self.root / relative

@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from drtool.archive import EntryType, FileEntry, is_under, read_members
+from drtool.archive import (
+    OUTPUT_PREFIX,
+    EntryType,
+    FileEntry,
+    check_output_name,
+    is_under,
+    read_members,
+)
 from drtool.errors import UnsafeArchive
 from drtool.fsutil import fsync_directory
 from drtool.host import Host
@@ -34,10 +41,24 @@ class StagedArtifact:
     part_paths: tuple[Path, ...]
 
     def members(self) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
+        """Every file entry (command outputs are not files of the host)."""
         for part_path in self.part_paths:
             with tarfile.open(part_path, mode="r:") as archive:
                 for member, entry in read_members(archive):
-                    yield archive, member, entry
+                    if not entry.path.startswith(OUTPUT_PREFIX):
+                        yield archive, member, entry
+
+    def outputs(self) -> dict[str, bytes]:
+        """The command outputs the artifact holds (iptables-save text, network JSON, …)."""
+        found = {}
+        for part_path in self.part_paths:
+            with tarfile.open(part_path, mode="r:") as archive:
+                for member in archive.getmembers():
+                    if member.name.startswith(OUTPUT_PREFIX) and member.isreg():
+                        name = check_output_name(member.name.removeprefix(OUTPUT_PREFIX))
+                        source = archive.extractfile(member)
+                        found[name] = source.read() if source else b""
+        return found
 
     def installed_roots(self) -> tuple[str, ...]:
         return tuple(root for root in self.record.roots if root not in self.record.missing)

@@ -10,13 +10,19 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from drtool.archive import check_entries
 from drtool.collectors import Collector
-from drtool.errors import UnsupportedFormat, UsageError
+from drtool.errors import (
+    DrtoolError,
+    RestoreFailed,
+    UnsupportedFormat,
+    UsageError,
+    ValidationRefused,
+)
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
@@ -30,6 +36,7 @@ class RestoreResult:
     snapshot_id: str
     restored: tuple[str, ...]
     absent: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
 
 
 def restore_snapshot(
@@ -39,28 +46,57 @@ def restore_snapshot(
     collectors: Sequence[Collector],
     only: Collection[str] | None = None,
 ) -> RestoreResult:
-    """Restore ``manifest`` onto ``host``: nothing is written unless every artifact checks out."""
+    """Restore ``manifest`` onto ``host``: stage and verify everything, validate everything,
+    and only then apply in order, restart and health-check.
+
+    Raise ValidationRefused (nothing changed) or RestoreFailed (the host was changed).
+    """
     plan = _plan(manifest, collectors, only)
-    restored, absent = [], []
+    restored, absent, skipped = [], [], []
     staging = Path(tempfile.mkdtemp(prefix="drtool-stage-"))
     try:
         staged: list[tuple[Collector, StagedArtifact]] = []
         for collector, record in plan:
+            reason = collector.unavailable_reason(host)
             if not record.present:
                 absent.append(record.kind)
-                continue
-            staged.append((collector, stage_artifact(repository, record, staging)))
-        for collector, artifact in staged:
-            collector.apply(host, artifact)
-            restored.append(artifact.record.kind)
-            log.info(
-                "%s: restored %s",
-                artifact.record.kind,
-                ", ".join(f"/{root}" for root in artifact.installed_roots()),
+            elif reason:
+                skipped.append(f"{record.kind} ({reason})")
+                log.warning("%s: skipped: %s", record.kind, reason)
+            else:
+                staged.append((collector, stage_artifact(repository, record, staging)))
+        findings = [
+            finding
+            for collector, artifact in staged
+            for finding in collector.validate(host, artifact)
+        ]
+        if findings:
+            raise ValidationRefused(
+                f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
             )
+        for collector, artifact in staged:
+            _step(f"{artifact.record.kind}: apply", collector.apply, host, artifact)
+            restored.append(artifact.record.kind)
+        for collector, artifact in staged:
+            _step(f"{artifact.record.kind}: restart", collector.restart, host)
+            problems = collector.healthcheck(host, artifact)
+            if problems:
+                raise RestoreFailed(
+                    f"{artifact.record.kind}: health check failed after the restore of "
+                    f"{', '.join(restored)}: {'; '.join(problems)}"
+                )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RestoreResult(manifest.id, tuple(restored), tuple(absent))
+    return RestoreResult(manifest.id, tuple(restored), tuple(absent), tuple(skipped))
+
+
+def _step(label: str, action: Callable[..., None], *arguments: object) -> None:
+    """Run one live step; a failure names the step (no rollback yet: issue 6)."""
+    try:
+        action(*arguments)
+    except DrtoolError as error:
+        raise RestoreFailed(f"{label} failed, the host may be partly restored: {error}") from None
+    log.info("%s: done", label)
 
 
 def _plan(
@@ -98,4 +134,5 @@ def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path
         paths.append(path)
     staged = StagedArtifact(record, tuple(paths))
     check_entries([entry for _, _, entry in staged.members()], record.roots)
+    staged.outputs()  # raises UnsafeArchive on an invalid output name
     return staged

@@ -19,12 +19,21 @@ DEFAULT_TIMEOUT = 120.0
 
 
 class CommandFailed(DrtoolError):
-    """An external command failed, timed out or could not be started."""
+    """An external command failed, timed out or could not be started; ``stderr`` holds what it
+    said, for the callers that report a tool's own message (validation)."""
+
+    def __init__(self, message: str, stderr: bytes = b"") -> None:
+        super().__init__(message)
+        self.stderr = stderr
 
 
 @dataclass(frozen=True)
 class Runner:
+    """``netns``: the network namespace the network commands (firewall, WireGuard, fail2ban)
+    run in (``ip netns exec``); None for the host's own."""
+
     timeout: float = DEFAULT_TIMEOUT
+    netns: str | None = None
 
     def run(
         self,
@@ -34,13 +43,17 @@ class Runner:
         secret_output: bool = False,
         timeout: float | None = None,
         label: str | None = None,
+        in_netns: bool = False,
     ) -> bytes:
         """Run ``argv`` and return its standard output.
 
         Raise CommandFailed, with the first line of its standard error, if it exits non-zero.
         ``secret_output`` keeps the output out of logs and error messages; ``label`` replaces
-        the command line in them (a command line may itself hold a secret).
+        the command line in them (a command line may itself hold a secret). ``in_netns`` runs
+        it in the runner's network namespace, if it has one.
         """
+        if in_netns and self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         label = label or " ".join(argv)
         log.debug("running %s", label)
         try:
@@ -56,9 +69,10 @@ class Runner:
         except subprocess.TimeoutExpired:
             raise CommandFailed(f"{label}: timed out after {timeout or self.timeout:g} s") from None
         if completed.returncode != 0:
-            detail = "" if secret_output else _first_line(completed.stderr)
+            detail = "" if secret_output else first_line(completed.stderr)
             raise CommandFailed(
-                f"{label}: exit status {completed.returncode}" + (f": {detail}" if detail else "")
+                f"{label}: exit status {completed.returncode}" + (f": {detail}" if detail else ""),
+                b"" if secret_output else completed.stderr,
             )
         return completed.stdout
 
@@ -69,6 +83,6 @@ class Runner:
         return self.run(["sh", "-c", command], secret_output=secret_output, label=label)
 
 
-def _first_line(data: bytes) -> str:
+def first_line(data: bytes) -> str:
     lines = data.decode(errors="replace").strip().splitlines()
     return lines[0].strip() if lines else ""

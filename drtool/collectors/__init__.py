@@ -5,6 +5,7 @@ from __future__ import annotations
 from drtool.collectors.base import Artifact, Collector
 from drtool.collectors.fail2ban import Fail2banCollector
 from drtool.collectors.files import FilesCollector
+from drtool.collectors.iptables import IptablesCollector
 from drtool.collectors.nginx import NginxCollector
 from drtool.collectors.wireguard import WireguardCollector
 from drtool.config import Settings
@@ -15,6 +16,7 @@ def collectors_for(settings: Settings) -> list[Collector]:
     available: list[Collector] = [
         WireguardCollector(settings.tree_paths["wireguard"]),
         NginxCollector(settings.tree_paths["nginx"]),
+        IptablesCollector(settings.iptables_backend, settings.runtime_chains),
         Fail2banCollector(settings.tree_paths["fail2ban"]),
         FilesCollector(settings.files),
     ]

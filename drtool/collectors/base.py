@@ -25,22 +25,49 @@ class Artifact:
     entries: tuple[FileEntry, ...]
     missing: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def present(self) -> bool:
-        return len(self.missing) < len(self.roots)
+        return bool(self.outputs) or len(self.missing) < len(self.roots)
 
 
 class Collector(ABC):
+    """One kind of configuration. The restore engine calls, in order: validate every staged
+    artifact (nothing live changes unless all pass), apply, restart, healthcheck."""
+
     kind: str
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:
         """Read this kind's configuration from the host; a kind the host lacks is absent."""
 
+    def unavailable_reason(self, host: Host) -> str | None:
+        """Why this kind cannot be read or restored on ``host`` (None: it can)."""
+        return None
+
+    def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        """Check a staged artifact with the service's own tool; return the problems found.
+
+        Plain files have no tool to check them with: nothing to find.
+        """
+        return []
+
     def apply(self, host: Host, staged: StagedArtifact) -> None:
         """Put a staged, checked artifact in place on the host, each root atomically."""
         install_roots(host, staged)
+
+    def restart(self, host: Host) -> None:  # noqa: B027 - plain files have no service
+        """Make the service take the applied configuration."""
+
+    def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
+        """Return what is wrong with the service after apply and restart (nothing by default:
+        installed files were verified as they were written)."""
+        return []
+
+    def describe(self, staged: StagedArtifact) -> dict[str, Any]:
+        """The semantic content of an artifact, for `drtool show` (beyond its file list)."""
+        return {}
 
 
 class PathsCollector(Collector):

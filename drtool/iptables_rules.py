@@ -1,0 +1,130 @@
+"""iptables-save text as data: parse, normalise, tell runtime-owned rules from the host's own,
+and merge a snapshot's rules with what others own on the live host.
+
+Runtime-owned means written at run time by another program, whose state a restore must not
+clobber: docker's chains (``DOCKER*``, which name ``br-<id>`` bridges that change when a network
+is recreated), fail2ban's ``f2b-*`` chains and their bans, wg-quick's rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+DEFAULT_RUNTIME_CHAINS = ("DOCKER", "DOCKER-*", "f2b-*")
+_DOCKER_INTERFACE = re.compile(r"(?:^|\s)!?\s*-[io] (?:docker0|br-[0-9a-f]{12})(?:\s|$)")
+_JUMP = re.compile(r"(?:^|\s)-[jg] (\S+)")
+_WG_QUICK = "wg-quick(8)"
+
+
+@dataclass
+class Table:
+    """One ``*table`` block: chain declarations (name -> policy, "-" for user chains) and
+    rules as ``(chain, rule text after "-A CHAIN ")`` in order."""
+
+    name: str
+    chains: dict[str, str] = field(default_factory=dict)
+    rules: list[tuple[str, str]] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [f"*{self.name}"]
+        lines += [f":{chain} {policy} [0:0]" for chain, policy in self.chains.items()]
+        lines += [f"-A {chain} {rule}" if rule else f"-A {chain}" for chain, rule in self.rules]
+        lines.append("COMMIT")
+        return "\n".join(lines) + "\n"
+
+
+class RulesetError(ValueError):
+    """iptables-save text that cannot be parsed."""
+
+
+def parse(text: str) -> list[Table]:
+    """Parse iptables-save output; comments, blank lines and counters are dropped."""
+    tables: list[Table] = []
+    current: Table | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            current = Table(line[1:])
+            tables.append(current)
+        elif current is None:
+            raise RulesetError(f"line {number}: {line!r} outside of a table")
+        elif line == "COMMIT":
+            current = None
+        elif line.startswith(":"):
+            name, _, rest = line[1:].partition(" ")
+            current.chains[name] = rest.split(" ")[0] or "-"
+        elif line.startswith("[") and "] -A " in line:  # iptables-save -c counters
+            chain, rule = _split_rule(line.split("] ", 1)[1])
+            current.rules.append((chain, rule))
+        elif line.startswith("-A "):
+            current.rules.append(_split_rule(line))
+        else:
+            raise RulesetError(f"line {number}: cannot parse {line!r}")
+    if current is not None:
+        raise RulesetError(f"table {current.name} has no COMMIT")
+    return tables
+
+
+def _split_rule(line: str) -> tuple[str, str]:
+    _, chain, *rest = line.split(" ", 2)
+    return chain, rest[0] if rest else ""
+
+
+def normalise(text: str) -> str:
+    """The effective ruleset: no comments, no counters, no header lines."""
+    return "".join(table.render() for table in parse(text))
+
+
+def _matches(chain: str, patterns: Iterable[str]) -> bool:
+    return any(
+        chain.startswith(pattern[:-1]) if pattern.endswith("*") else chain == pattern
+        for pattern in patterns
+    )
+
+
+def is_runtime_rule(chain: str, rule: str, patterns: Sequence[str]) -> bool:
+    """Whether a rule belongs to docker, fail2ban or wg-quick rather than to the host."""
+    if _matches(chain, patterns) or _WG_QUICK in rule or _DOCKER_INTERFACE.search(rule):
+        return True
+    jump = _JUMP.search(rule)
+    return bool(jump and _matches(jump.group(1), patterns))
+
+
+def host_owned(table: Table, patterns: Sequence[str]) -> Table:
+    """The part of ``table`` the host owns: runtime chains and rules removed."""
+    return Table(
+        table.name,
+        {chain: policy for chain, policy in table.chains.items() if not _matches(chain, patterns)},
+        [
+            (chain, rule)
+            for chain, rule in table.rules
+            if not is_runtime_rule(chain, rule, patterns)
+        ],
+    )
+
+
+def merge(snapshot: Table, live: Table | None, patterns: Sequence[str]) -> Table:
+    """The snapshot's host-owned rules, with the live runtime-owned chains and rules kept.
+
+    Runtime rules in the host's chains go first, in their live order: docker and fail2ban
+    insert their jumps at the top (DOCKER-USER before anything in FORWARD, f2b-* before
+    INPUT's accepts), so that is where they keep working.
+    """
+    merged = host_owned(snapshot, patterns)
+    if live is None:
+        return merged
+    runtime_chains = {c: p for c, p in live.chains.items() if _matches(c, patterns)}
+    runtime_rules = [(c, r) for c, r in live.rules if is_runtime_rule(c, r, patterns)]
+    merged.chains.update(runtime_chains)
+    jumps = [(c, r) for c, r in runtime_rules if c not in runtime_chains]
+    inside = [(c, r) for c, r in runtime_rules if c in runtime_chains]
+    merged.rules = [*jumps, *merged.rules, *inside]
+    return merged
+
+
+def by_name(tables: Iterable[Table]) -> dict[str, Table]:
+    return {table.name: table for table in tables}
