@@ -22,7 +22,7 @@ import click
 from drtool import __version__
 from drtool.backup import run_backup
 from drtool.check import check_repository
-from drtool.collectors import collectors_for
+from drtool.collectors import Collector, collectors_for
 from drtool.config import ALL_KINDS, Settings, load_settings
 from drtool.errors import ConfirmationRequired, DrtoolError, ExitCode, UsageError
 from drtool.forget import KeepPolicy
@@ -251,7 +251,7 @@ def show(context: Context, snapshot: str, as_json: bool) -> None:
     """Show what a snapshot holds (SNAPSHOT: an id, a unique prefix, or latest)."""
     repository = context.repository()
     manifest = _load_snapshot(context, repository, snapshot, None)
-    contents = snapshot_contents(repository, manifest)
+    contents = snapshot_contents(repository, manifest, _all_collectors(context))
 
     def human() -> None:
         summary = manifest.summary()
@@ -266,6 +266,10 @@ def show(context: Context, snapshot: str, as_json: bool) -> None:
             click.echo(f"\n{kind['kind']}: {kind['entries_count']} entries, {_size(kind['size'])}")
             for entry in kind["entries"]:
                 click.echo(f"  {entry['listing']}")
+            for name, size in kind["outputs"].items():
+                click.echo(f"  output {name} ({_size(size)})")
+            if kind["details"]:
+                click.echo("  " + json.dumps(kind["details"], sort_keys=True))
         click.echo(f"\ntotal {_size(summary['size'])}, {_size(summary['stored_size'])} stored")
 
     _emit(as_json, contents, human)
@@ -299,8 +303,7 @@ def restore(
     destination = Host(target, context.host_name, context.runner) if target else context.host
     if target is None and not yes:
         _confirm(f"restore snapshot {manifest.id} of {manifest.host} onto {context.root}?")
-    settings = dataclasses.replace(context.settings, kinds=ALL_KINDS)
-    result = restore_snapshot(repository, manifest, destination, collectors_for(settings), kinds)
+    result = restore_snapshot(repository, manifest, destination, _all_collectors(context), kinds)
     document = {**dataclasses.asdict(result), "root": str(destination.root)}
     _emit(
         as_json,
@@ -309,8 +312,14 @@ def restore(
             f"restored {', '.join(result.restored) or 'nothing'} from {result.snapshot_id} "
             f"into {destination.root}"
             + (f" (absent in snapshot: {', '.join(result.absent)})" if result.absent else "")
+            + (f" (skipped: {', '.join(result.skipped)})" if result.skipped else "")
         ),
     )
+
+
+def _all_collectors(context: Context) -> list[Collector]:
+    """Every kind, configured by drtool.toml: a snapshot may hold kinds backup does not take."""
+    return collectors_for(dataclasses.replace(context.settings, kinds=ALL_KINDS))
 
 
 def _parse_kinds(only: str | None) -> set[str] | None:

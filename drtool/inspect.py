@@ -1,55 +1,61 @@
-"""What a snapshot holds, for `drtool show`: its manifest and every entry of every artifact."""
+"""What a snapshot holds, for `drtool show`: per kind its files, its command outputs and what
+the collector makes of them (rules per chain, …)."""
 
 from __future__ import annotations
 
+import shutil
 import stat
-import tarfile
 import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from drtool.archive import EntryType, FileEntry, read_members
+from drtool.archive import EntryType, FileEntry
+from drtool.collectors import Collector
 from drtool.repository import Repository
+from drtool.restore import stage_artifact
 from drtool.snapshot import Manifest
 
 _TYPE_LETTER = {EntryType.FILE: "-", EntryType.DIRECTORY: "d", EntryType.SYMLINK: "l"}
 
 
-def snapshot_contents(repository: Repository, manifest: Manifest) -> dict[str, Any]:
-    """Return the manifest's summary with, per kind, its entries (read from the objects)."""
+def snapshot_contents(
+    repository: Repository, manifest: Manifest, collectors: Sequence[Collector]
+) -> dict[str, Any]:
+    """Return the manifest's summary with, per kind, its entries and semantic details."""
+    by_kind = {collector.kind: collector for collector in collectors}
     artifacts = []
-    for record in manifest.artifacts:
-        entries = [
-            _describe(entry)
-            for part in record.parts
-            for entry in _part_entries(repository, record.kind, part.id)
-        ]
-        artifacts.append(
-            {
-                "kind": record.kind,
-                "present": record.present,
-                "roots": [f"/{root}" for root in record.roots],
-                "missing": [f"/{root}" for root in record.missing],
-                "metadata": record.metadata,
-                "entries_count": record.entries,
-                "size": record.size,
-                "stored_size": record.stored_size,
-                "entries": entries,
-            }
-        )
-    return {**manifest.summary(), "drtool_version": manifest.drtool_version, "artifacts": artifacts}
-
-
-def _part_entries(repository: Repository, kind: str, object_id: str) -> list[FileEntry]:
-    with tempfile.TemporaryFile() as spool:
-        for block in repository.read_part(kind, object_id):
-            spool.write(block)
-        spool.seek(0)
-        with tarfile.open(fileobj=spool, mode="r:") as archive:
-            return [entry for _, entry in read_members(archive)]
+    staging = Path(tempfile.mkdtemp(prefix="drtool-show-"))
+    try:
+        for record in manifest.artifacts:
+            staged = stage_artifact(repository, record, staging)
+            collector = by_kind.get(record.kind)
+            artifacts.append(
+                {
+                    "kind": record.kind,
+                    "present": record.present,
+                    "roots": [f"/{root}" for root in record.roots],
+                    "missing": [f"/{root}" for root in record.missing],
+                    "metadata": record.metadata,
+                    "entries_count": record.entries,
+                    "size": record.size,
+                    "stored_size": record.stored_size,
+                    "entries": [_describe(entry) for _, _, entry in staged.members()],
+                    "outputs": {name: len(content) for name, content in staged.outputs().items()},
+                    "details": collector.describe(staged) if collector else {},
+                }
+            )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {
+        **manifest.summary(),
+        "drtool_version": manifest.drtool_version,
+        "artifacts": artifacts,
+    }
 
 
 def _describe(entry: FileEntry) -> dict[str, Any]:
-    mode = stat.filemode(stat.S_IFMT(0) | entry.mode)[1:]
+    mode = stat.filemode(entry.mode)[1:]
     listing = (
         f"{_TYPE_LETTER[entry.type]}{mode} {entry.uid:>5}:{entry.gid:<5} {entry.size:>9}  "
         f"/{entry.path}" + (f" -> {entry.link_target}" if entry.link_target else "")

@@ -478,3 +478,19 @@ def test_prune_refuses_while_the_lock_is_held(cli: Cli) -> None:
 
 def test_object_lock_on_a_local_repository_is_refused(cli: Cli) -> None:
     assert "needs an S3 repository" in cli("init", "--object-lock-days", "30", expect=17).stderr
+
+
+def test_firewall_through_the_cli_in_a_namespace(cli: Cli, netns: str) -> None:
+    from tests.support.netns import run_in
+
+    seed = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+    run_in(netns, "iptables-restore", input_text=seed)
+    cli("init")
+    listed = json.loads(cli("--netns", netns, "backup", "--json").stdout)
+    assert "iptables" in listed["kinds"]
+    assert "policies" in cli("--netns", netns, "show", "latest").stdout
+    run_in(netns, "iptables", "-F")
+    cli("--netns", netns, "restore", "--only", "iptables", "--yes")
+    assert "--dport 22 -j ACCEPT" in run_in(netns, "iptables-save")
+    skipped = cli("restore", "--only", "iptables", "--yes").stdout
+    assert "skipped: iptables" in skipped, "without --netns a sandbox root leaves the firewall be"
