@@ -32,6 +32,24 @@ _S3_SETTINGS = {
 }
 
 
+_SERVICE_KEYS = {"restart", "health_url", "health_command", "pid_file", "error_log"}
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How to restart a service and tell that it is healthy ([services.<kind>] in drtool.toml).
+
+    Unset fields fall back to the kind's defaults (systemctl where systemd runs, the service's
+    own command elsewhere).
+    """
+
+    restart: str | None = None
+    health_url: str | None = None
+    health_command: str | None = None
+    pid_file: str | None = None
+    error_log: str | None = None
+
+
 @dataclass(frozen=True)
 class Settings:
     kinds: tuple[str, ...] = ALL_KINDS
@@ -41,6 +59,10 @@ class Settings:
     s3: dict[str, Any] = field(default_factory=dict)
     iptables_backend: str = "auto"
     runtime_chains: tuple[str, ...] = ()
+    services: dict[str, ServiceSettings] = field(default_factory=dict)
+
+    def service(self, kind: str) -> ServiceSettings:
+        return self.services.get(kind, ServiceSettings())
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -59,7 +81,7 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", "s3", "iptables", *TREE_KINDS}, f"{path}")
+    _only_keys(document, {"backup", "files", "s3", "iptables", "services", *TREE_KINDS}, f"{path}")
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -78,6 +100,14 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     backend = iptables.get("backend", "auto")
     if backend not in ("auto", "nft", "legacy"):
         raise ConfigError(f"{path}: [iptables] backend must be auto, nft or legacy")
+    services_table = _table(document, "services", set(ALL_KINDS), path)
+    services = {}
+    for kind in services_table:
+        service = _table(services_table, kind, _SERVICE_KEYS, path)
+        for key, value in service.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
+        services[kind] = ServiceSettings(**service)
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -92,6 +122,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         s3=s3,
         iptables_backend=backend,
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
+        services=services,
     )
 
 

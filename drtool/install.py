@@ -13,6 +13,7 @@ import posixpath
 import secrets
 import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,18 @@ class StagedArtifact:
 
     def installed_roots(self) -> tuple[str, ...]:
         return tuple(root for root in self.record.roots if root not in self.record.missing)
+
+
+@contextlib.contextmanager
+def materialized(staged: StagedArtifact) -> Iterator[Path]:
+    """Write the artifact's files under a private (0700) directory, as if it were the host root,
+    for the service's own tool to check; removed afterwards."""
+    private = Path(tempfile.mkdtemp(prefix=f"drtool-{staged.record.kind}-"))
+    try:
+        install_roots(Host(private, "staging"), staged)
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def install_roots(host: Host, staged: StagedArtifact) -> None:

@@ -15,7 +15,7 @@ def collectors_for(settings: Settings) -> list[Collector]:
     """Return the collectors the settings enable, in restore order (docs: DESIGN, restore)."""
     available: list[Collector] = [
         WireguardCollector(settings.tree_paths["wireguard"]),
-        NginxCollector(settings.tree_paths["nginx"]),
+        NginxCollector(settings.tree_paths["nginx"], settings.service("nginx")),
         IptablesCollector(settings.iptables_backend, settings.runtime_chains),
         Fail2banCollector(settings.tree_paths["fail2ban"]),
         FilesCollector(settings.files),

@@ -1,0 +1,65 @@
+"""Restarting services and telling that they are healthy: what every service-backed kind shares.
+
+How a service restarts comes from drtool.toml ([services.<kind>] restart), else systemctl where
+systemd runs, else the service's own command.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from drtool.config import ServiceSettings
+from drtool.host import Host
+
+HEALTH_TIMEOUT = 10.0
+
+
+def systemd_runs(host: Host) -> bool:
+    """Whether systemd manages the machine (a sandbox root never counts)."""
+    return host.root.resolve() == Path("/") and Path("/run/systemd/system").is_dir()
+
+
+def restart_command(host: Host, service: ServiceSettings, systemctl: str, own: str) -> str:
+    """The configured restart command, else ``systemctl``'s where systemd runs, else ``own``."""
+    if service.restart:
+        return service.restart
+    return systemctl if systemd_runs(host) else own
+
+
+def probe_url(url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:
+    """Ask ``url`` until it answers below 400 or ``timeout`` passes; return the problem or None."""
+    deadline = time.monotonic() + timeout
+    problem = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status < 400:
+                    return None
+                problem = f"HTTP {answer.status}"
+        except urllib.error.HTTPError as error:
+            problem = f"HTTP {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            problem = str(getattr(error, "reason", error))
+        time.sleep(0.2)
+    return f"{url} did not answer in {timeout:g} s ({problem})"
+
+
+def child_pids(pid: int) -> set[int]:
+    """The children of a process (an nginx master's workers), from /proc."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children.update(int(child) for child in task.read_text().split())
+        except OSError:
+            continue
+    return children
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
