@@ -77,10 +77,17 @@ class Runner:
         return completed.stdout
 
     def run_shell(
-        self, command: str, *, secret_output: bool = False, label: str | None = None
+        self,
+        command: str,
+        *,
+        secret_output: bool = False,
+        label: str | None = None,
+        in_netns: bool = False,
     ) -> bytes:
         """Run an operator-written command line (from the config or an option) with sh."""
-        return self.run(["sh", "-c", command], secret_output=secret_output, label=label)
+        return self.run(
+            ["sh", "-c", command], secret_output=secret_output, label=label, in_netns=in_netns
+        )
 
 
 def first_line(data: bytes) -> str:

@@ -17,7 +17,7 @@ def collectors_for(settings: Settings) -> list[Collector]:
         WireguardCollector(settings.tree_paths["wireguard"]),
         NginxCollector(settings.tree_paths["nginx"], settings.service("nginx")),
         IptablesCollector(settings.iptables_backend, settings.runtime_chains),
-        Fail2banCollector(settings.tree_paths["fail2ban"]),
+        Fail2banCollector(settings.tree_paths["fail2ban"], settings.service("fail2ban")),
         FilesCollector(settings.files),
     ]
     return [collector for collector in available if collector.kind in settings.kinds]

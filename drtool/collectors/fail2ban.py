@@ -1,10 +1,177 @@
-"""fail2ban: the /etc/fail2ban tree (jail.local, filters, actions)."""
+"""fail2ban: the /etc/fail2ban tree, checked with ``fail2ban-client -c <staged> -t``, reloaded,
+and asked whether it answers (``ping``).
+
+The trap of a fresh host: ``-t`` fails when an enabled jail's ``logpath`` does not exist yet
+(nginx has not written its error log, say), and stops at that first jail, checking nothing else.
+drtool checks a throwaway copy with an override that points those jails at an empty file, so
+everything else is still checked; it reports the missing logs, and before reloading fail2ban
+creates them empty (0640), as an operator would with ``touch``, so that the jails can start.
+"""
 
 from __future__ import annotations
 
+import configparser
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
 from drtool.collectors.base import PathsCollector
+from drtool.config import ServiceSettings
+from drtool.host import Host
+from drtool.install import StagedArtifact, materialized
+from drtool.runner import CommandFailed
+from drtool.services import restart_command
+
+log = logging.getLogger(__name__)
+
+_INTERPOLATION = re.compile(r"%\((\w+)\)s")
+_TRUE = {"true", "yes", "1", "on", "enabled"}
 
 
 class Fail2banCollector(PathsCollector):
-    def __init__(self, path: str = "/etc/fail2ban") -> None:
+    def __init__(self, path: str = "/etc/fail2ban", service: ServiceSettings | None = None) -> None:
         super().__init__("fail2ban", (path,))
+        self.service = service or ServiceSettings()
+
+    def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        (root,) = staged.installed_roots()
+        with materialized(staged) as private:
+            config = private / root
+            missing = missing_logs(config)
+            if missing:
+                _point_missing_logs_at_an_empty_file(config, missing)
+                log.warning(
+                    "fail2ban: log files missing on this host (created before reload): %s",
+                    ", ".join(sorted({p for paths in missing.values() for p in paths})),
+                )
+            try:
+                host.runner.run(
+                    ["fail2ban-client", "-c", str(config), "-t"], label="fail2ban-client -t"
+                )
+            except CommandFailed as error:
+                said = error.stderr.decode(errors="replace").splitlines()
+                errors = [line.split("ERROR", 1)[1].strip() for line in said if "ERROR" in line]
+                return [f"fail2ban-client -t: {(errors or [str(error)])[0]}"]
+        return []
+
+    def restart(self, host: Host) -> None:
+        (root,) = self.roots
+        real_root = host.root.resolve()
+        for paths in missing_logs(host.path(root)).values():
+            for path in paths:
+                target = Path(path)
+                if real_root not in (target, *target.parents):
+                    log.warning("fail2ban: log file %s is missing (outside the host root)", path)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch(mode=0o640, exist_ok=True)
+                log.warning("fail2ban: created the missing log file %s", path)
+        command = restart_command(
+            host, self.service, "systemctl reload fail2ban", "fail2ban-client reload"
+        )
+        host.runner.run_shell(command, in_netns=True)
+
+    def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
+        command = self.service.health_command or "fail2ban-client ping"
+        try:
+            answer = host.runner.run_shell(command, in_netns=True).decode()
+        except CommandFailed as error:
+            return [f"fail2ban: {error}"]
+        return [] if "pong" in answer else [f"fail2ban did not answer ping: {answer.strip()[:200]}"]
+
+    def describe(self, staged: StagedArtifact) -> dict[str, Any]:
+        (root,) = staged.installed_roots()
+        with materialized(staged) as private:
+            return {"enabled_jails": sorted(_enabled_jails(private / root))}
+
+
+def _new_parser() -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    return parser
+
+
+def _with_includes(config: Path, path: Path, seen: set[Path]) -> list[Path]:
+    """``path`` with the files its [INCLUDES] section puts before and after it, recursively."""
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    parser = _new_parser()
+    parser.read(path)
+    layered: list[Path] = []
+    for name in parser.get("INCLUDES", "before", fallback="").split():
+        layered += _with_includes(config, config / name, seen)
+    layered.append(path)
+    for name in parser.get("INCLUDES", "after", fallback="").split():
+        layered += _with_includes(config, config / name, seen)
+    return layered
+
+
+def _read_jails(config: Path) -> configparser.RawConfigParser:
+    """The jail configuration layered as fail2ban does: jail.conf (and its includes), jail.d
+    *.conf, jail.local, jail.d *.local."""
+    seen: set[Path] = set()
+    files: list[Path] = []
+    for path in [
+        config / "jail.conf",
+        *sorted(config.glob("jail.d/*.conf")),
+        config / "jail.local",
+        *sorted(config.glob("jail.d/*.local")),
+    ]:
+        files += _with_includes(config, path, seen)
+    parser = _new_parser()
+    parser.read([str(path) for path in files])
+    return parser
+
+
+def _enabled_jails(config: Path) -> list[str]:
+    parser = _read_jails(config)
+    return [
+        section
+        for section in parser.sections()
+        if section not in ("INCLUDES", "DEFAULT", "Definition", "Init")
+        and parser.get(section, "enabled", fallback="false").strip().lower() in _TRUE
+    ]
+
+
+def _resolve(parser: configparser.RawConfigParser, section: str, value: str) -> str:
+    for _ in range(10):
+
+        def lookup(match: re.Match[str]) -> str:
+            return parser.get(section, match.group(1), fallback=match.group(0))
+
+        resolved = _INTERPOLATION.sub(lookup, value)
+        if resolved == value:
+            break
+        value = resolved
+    return value
+
+
+def missing_logs(config: Path) -> dict[str, list[str]]:
+    """Per enabled jail that reads files, its literal log paths that do not exist.
+
+    Paths are checked as fail2ban will open them: as written in its configuration.
+    """
+    parser = _read_jails(config)
+    missing: dict[str, list[str]] = {}
+    for jail in _enabled_jails(config):
+        if parser.get(jail, "backend", fallback="auto").strip() == "systemd":
+            continue
+        raw = parser.get(jail, "logpath", fallback="")
+        for line in _resolve(parser, jail, raw).split():
+            literal = line.startswith("/") and not any(char in line for char in "*?[%")
+            if literal and not Path(line).exists():
+                missing.setdefault(jail, []).append(line)
+    return missing
+
+
+def _point_missing_logs_at_an_empty_file(config: Path, missing: dict[str, list[str]]) -> None:
+    """In the throwaway copy only: a jail.d override so -t can check everything else."""
+    empty = config / "drtool-empty.log"
+    empty.touch()
+    override = config / "jail.d" / "zz-drtool-missing-logs.local"
+    override.parent.mkdir(exist_ok=True)
+    override.write_text("".join(f"[{jail}]\nlogpath = {empty}\n\n" for jail in missing))
+    os.chmod(override, 0o600)
