@@ -14,7 +14,7 @@ from drtool.config import Settings
 def collectors_for(settings: Settings) -> list[Collector]:
     """Return the collectors the settings enable, in restore order (docs: DESIGN, restore)."""
     available: list[Collector] = [
-        WireguardCollector(settings.tree_paths["wireguard"]),
+        WireguardCollector(settings.tree_paths["wireguard"], settings.service("wireguard")),
         NginxCollector(settings.tree_paths["nginx"], settings.service("nginx")),
         IptablesCollector(settings.iptables_backend, settings.runtime_chains),
         Fail2banCollector(settings.tree_paths["fail2ban"], settings.service("fail2ban")),

@@ -1,10 +1,207 @@
-"""WireGuard: the /etc/wireguard tree; private keys keep their 0600 mode."""
+"""WireGuard: the /etc/wireguard tree (private keys keep their 0600 mode), every interface
+config parsed for real, applied atomically, and the live interfaces brought in line.
+
+Validation strips each ``<ifname>.conf`` with ``wg-quick strip`` and loads it with ``wg setconf``
+on a throwaway interface in a scratch network namespace (the kernel's, or userspace
+wireguard-go where the kernel has no module). ``wg syncconf`` ignores Address, MTU and routes,
+so when those change the interface goes down and up instead.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
 from drtool.collectors.base import PathsCollector
+from drtool.config import ServiceSettings
+from drtool.host import Host
+from drtool.install import StagedArtifact, materialized
+from drtool.runner import CommandFailed
+
+# Userspace WireGuard where the kernel has no module (the scratch and live interfaces alike).
+USERSPACE = (
+    "env",
+    "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go",
+    "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1",
+)
+_INTERFACE_NAME = re.compile(r"[A-Za-z0-9_=+.-]{1,15}")
+_SCRATCH_TEST = """
+set -e
+trap 'ip link del "$1" 2>/dev/null' EXIT  # a userspace wireguard-go exits with its device
+if ! ip link add "$1" type wireguard 2>/dev/null; then
+  WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go "$1" >/dev/null 2>&1
+fi
+wg setconf "$1" "$2"
+"""
+
+
+def _kernel_has_wireguard() -> bool:
+    return Path("/sys/module/wireguard").exists()
 
 
 class WireguardCollector(PathsCollector):
-    def __init__(self, path: str = "/etc/wireguard") -> None:
+    def __init__(
+        self, path: str = "/etc/wireguard", service: ServiceSettings | None = None
+    ) -> None:
         super().__init__("wireguard", (path,))
+        self.service = service or ServiceSettings()
+
+    @staticmethod
+    def _configs(directory: Path) -> list[Path]:
+        return sorted(
+            path
+            for path in directory.glob("*.conf")
+            if _INTERFACE_NAME.fullmatch(path.stem) and path.is_file()
+        )
+
+    def _wg_quick(self) -> tuple[str, ...]:
+        return ("wg-quick",) if _kernel_has_wireguard() else (*USERSPACE, "wg-quick")
+
+    def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        (root,) = staged.installed_roots()
+        findings = []
+        with materialized(staged) as private:
+            for config in self._configs(private / root):
+                stripped = config.with_suffix(".stripped")
+                try:
+                    stripped.write_bytes(
+                        host.runner.run(["wg-quick", "strip", str(config)], label="wg-quick strip")
+                    )
+                    stripped.chmod(0o600)
+                    scratch = f"drtoolwg{secrets.token_hex(3)}"
+                    # A scratch namespace: the throwaway interface vanishes with it.
+                    host.runner.run(
+                        [
+                            "unshare",
+                            "--net",
+                            "sh",
+                            "-c",
+                            _SCRATCH_TEST,
+                            "sh",
+                            scratch,
+                            str(stripped),
+                        ],
+                        label=f"wg setconf ({config.name})",
+                    )
+                except CommandFailed as error:
+                    said = error.stderr.decode(errors="replace").strip().splitlines()
+                    findings.append(f"wireguard {config.name}: {said[0] if said else error}")
+        return findings
+
+    def restart(self, host: Host) -> None:
+        """Bring every interface that is up in line with its restored config."""
+        if self.service.restart:
+            host.runner.run_shell(self.service.restart, in_netns=True)
+            return
+        (root,) = self.roots
+        for config in self._configs(host.path(root)):
+            interface = config.stem
+            if not self._is_up(host, interface):
+                continue
+            if self._addressing_changed(host, interface, config):
+                host.runner.run([*self._wg_quick(), "down", str(config)], in_netns=True)
+                host.runner.run([*self._wg_quick(), "up", str(config)], in_netns=True)
+            else:
+                stripped = host.runner.run(["wg-quick", "strip", str(config)])
+                host.runner.run(
+                    ["wg", "syncconf", interface, "/dev/stdin"], input_bytes=stripped, in_netns=True
+                )
+
+    def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
+        """Each interface that is up runs exactly its config's keys, port and peers."""
+        (root,) = self.roots
+        problems = []
+        for config in self._configs(host.path(root)):
+            interface = config.stem
+            if not self._is_up(host, interface):
+                continue
+            wanted = _peers_and_keys(host.runner.run(["wg-quick", "strip", str(config)]).decode())
+            live = _peers_and_keys(
+                host.runner.run(["wg", "showconf", interface], in_netns=True).decode()
+            )
+            if wanted != live:
+                problems.append(f"wireguard {interface}: the live interface differs from {config}")
+        return problems
+
+    def describe(self, staged: StagedArtifact) -> dict[str, Any]:
+        (root,) = staged.installed_roots()
+        with materialized(staged) as private:
+            interfaces = {}
+            for config in self._configs(private / root):
+                sections = _sections(config.read_text())
+                interface = next((values for name, values in sections if name == "Interface"), {})
+                interfaces[config.stem] = {
+                    "address": interface.get("Address"),
+                    "listen_port": interface.get("ListenPort"),
+                    "private_key": "<redacted>" if "PrivateKey" in interface else None,
+                    "peers": sorted(
+                        values.get("PublicKey", "?") for name, values in sections if name == "Peer"
+                    ),
+                }
+            return {"interfaces": interfaces}
+
+    def _is_up(self, host: Host, interface: str) -> bool:
+        try:
+            host.runner.run(["wg", "show", interface], in_netns=True)
+        except CommandFailed:
+            return False
+        return True
+
+    def _addressing_changed(self, host: Host, interface: str, config: Path) -> bool:
+        """Whether Address or MTU differ from the live interface (syncconf cannot change them)."""
+        sections = _sections(config.read_text())
+        settings = next((values for name, values in sections if name == "Interface"), {})
+        wanted = {
+            str(ipaddress.ip_interface(item.strip()))
+            for item in settings.get("Address", "").split(",")
+            if item.strip()
+        }
+        shown = host.runner.run(
+            ["ip", "-o", "addr", "show", "dev", interface], in_netns=True
+        ).decode()
+        live = {
+            str(ipaddress.ip_interface(fields[3]))
+            for fields in (line.split() for line in shown.splitlines())
+            if len(fields) > 3 and fields[2] in ("inet", "inet6")
+        }
+        if wanted != live:
+            return True
+        if "MTU" in settings:
+            link = host.runner.run(
+                ["ip", "-o", "link", "show", "dev", interface], in_netns=True
+            ).decode()
+            return f" mtu {settings['MTU'].strip()} " not in link
+        return False
+
+
+def _sections(text: str) -> list[tuple[str, dict[str, str]]]:
+    """A WireGuard config as (section, {key: value}) pairs; repeated keys are joined by ','."""
+    sections: list[tuple[str, dict[str, str]]] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            sections.append((line[1:-1], {}))
+        elif "=" in line and sections:
+            key, value = (part.strip() for part in line.split("=", 1))
+            values = sections[-1][1]
+            values[key] = f"{values[key]}, {value}" if key in values else value
+    return sections
+
+
+def _peers_and_keys(text: str) -> tuple[str, str, dict[str, frozenset[str]]]:
+    """What wg runs: private key, listen port, and each peer's allowed IPs keyed by public key."""
+    sections = _sections(text)
+    interface = next((values for name, values in sections if name == "Interface"), {})
+    peers = {
+        values.get("PublicKey", ""): frozenset(
+            str(ipaddress.ip_network(item.strip(), strict=False))
+            for item in values.get("AllowedIPs", "").split(",")
+            if item.strip()
+        )
+        for name, values in sections
+        if name == "Peer"
+    }
+    return interface.get("PrivateKey", ""), interface.get("ListenPort", ""), peers

@@ -1,0 +1,142 @@
+"""WireGuard for real: configs checked with wg-quick strip and wg setconf on a scratch
+interface, and a live interface (userspace wireguard-go) in a test namespace restored into with
+wg syncconf, or down/up when its address changed, then compared with wg showconf."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from drtool.backup import run_backup
+from drtool.collectors import collectors_for
+from drtool.collectors.wireguard import USERSPACE
+from drtool.config import Settings
+from drtool.errors import ValidationRefused
+from drtool.host import Host
+from drtool.repository import Repository
+from drtool.restore import restore_snapshot
+from drtool.runner import Runner
+from tests.support.netns import run_in
+
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in ("wg", "wg-quick", "wireguard-go")),
+    reason="wireguard-tools or wireguard-go is not installed; scripts/test installs them",
+)
+SETTINGS = Settings(kinds=("wireguard",))
+
+
+def keypair() -> tuple[str, str]:
+    private = subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout
+    public = subprocess.run(
+        ["wg", "pubkey"], input=private, capture_output=True, text=True, check=True
+    ).stdout
+    return private.strip(), public.strip()
+
+
+def config(private: str, address: str, peers: list[tuple[str, str]]) -> str:
+    text = f"[Interface]\nPrivateKey = {private}\nAddress = {address}\nListenPort = 51820\n"
+    for public, allowed in peers:
+        text += f"\n[Peer]\nPublicKey = {public}\nAllowedIPs = {allowed}\n"
+    return text
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    namespace: str
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "etc/wireguard/wg0.conf"
+
+    def write(self, text: str) -> None:
+        self.conf.write_text(text)
+        self.conf.chmod(0o600)
+
+    def wg_quick(self, action: str) -> None:
+        run_in(self.namespace, *USERSPACE, "wg-quick", action, str(self.conf))
+
+    def showconf(self) -> str:
+        return run_in(self.namespace, "wg", "showconf", "wg0")
+
+    def host(self) -> Host:
+        return Host(self.root, "vpn-1", Runner(netns=self.namespace))
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, netns: str) -> Iterator[Sandbox]:
+    (tmp_path / "host/etc/wireguard").mkdir(parents=True, mode=0o700)
+    box = Sandbox(tmp_path / "host", netns)
+    yield box
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "ip", "link", "del", "wg0"], capture_output=True, check=False
+    )
+
+
+def peers(showconf: str) -> set[str]:
+    return {
+        line.split("=", 1)[1].strip()
+        for line in showconf.splitlines()
+        if line.startswith("PublicKey")
+    }
+
+
+def test_peers_come_back_with_syncconf(repository: Repository, sandbox: Sandbox) -> None:
+    server = keypair()
+    public_a, public_b = keypair()[1], keypair()[1]
+    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.wg_quick("up")
+    manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+    assert (sandbox.root / "etc/wireguard/wg0.conf").stat().st_mode & 0o777 == 0o600
+
+    # the bad edit: peer A replaced by B, in the file and live
+    sandbox.write(config(server[0], "10.9.0.1/24", [(public_b, "10.9.0.3/32")]))
+    run_in(sandbox.namespace, "wg", "set", "wg0", "peer", public_a, "remove")
+    run_in(sandbox.namespace, "wg", "set", "wg0", "peer", public_b, "allowed-ips", "10.9.0.3/32")
+    assert peers(sandbox.showconf()) == {public_b}
+
+    restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
+    assert peers(sandbox.showconf()) == {public_a}
+    assert sandbox.conf.stat().st_mode & 0o777 == 0o600
+    assert "10.9.0.1/24" in run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", "wg0")
+
+
+def test_an_address_change_takes_the_interface_down_and_up(
+    repository: Repository, sandbox: Sandbox
+) -> None:
+    server, public_a = keypair(), keypair()[1]
+    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+    sandbox.write(config(server[0], "10.7.7.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.wg_quick("up")
+    restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
+    addresses = run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", "wg0")
+    assert "10.9.0.1/24" in addresses and "10.7.7.1" not in addresses
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda text: text.replace("10.9.0.2/32", "10.9.0.2/33"), "AllowedIP"),
+        (lambda text: text.replace("PrivateKey = ", "PrivateKey = x"), "Key"),
+    ],
+    ids=["allowed-ips", "private-key"],
+)
+def test_a_broken_config_is_refused(
+    repository: Repository, sandbox: Sandbox, breakage, message: str
+) -> None:
+    server, public_a = keypair(), keypair()[1]
+    good = config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")])
+    sandbox.write(breakage(good))
+    broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+    sandbox.write(good)
+    with pytest.raises(ValidationRefused, match=message):
+        restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
+    assert sandbox.conf.read_text() == good
+    leftovers = subprocess.run(["pgrep", "-f", "wireguard-go drtoolwg"], capture_output=True)
+    assert leftovers.returncode == 1, "the scratch interface and its wireguard-go are gone"
