@@ -53,6 +53,7 @@ class Context:
     password_command: str | None
     s3_overrides: dict[str, str]
     runner: Runner
+    services: bool | None
 
     @cached_property
     def store(self) -> Store:
@@ -70,7 +71,7 @@ class Context:
 
     @cached_property
     def host(self) -> Host:
-        return Host(self.root, self.host_name, self.runner)
+        return Host(self.root, self.host_name, self.runner, self.services)
 
     def repository(self) -> Repository:
         return Repository.open(self.store, self.passphrase)
@@ -110,6 +111,13 @@ pass_context = click.make_pass_decorator(Context)
     help="Network namespace for the firewall, WireGuard and fail2ban commands (DRTOOL_NETNS).",
 )
 @click.option(
+    "--services/--no-services",
+    default=None,
+    envvar="DRTOOL_SERVICES",
+    help="Validate, restart and health-check services on restore (default: for the real root "
+    "or with --netns; a plain sandbox root gets files only).",
+)
+@click.option(
     "--s3-storage-class",
     envvar="DRTOOL_S3_STORAGE_CLASS",
     metavar="CLASS",
@@ -136,6 +144,7 @@ def cli(
     config_path: Path | None,
     password_command: str | None,
     netns: str | None,
+    services: bool | None,
     s3_storage_class: str | None,
     sse: str | None,
     sse_kms_key_id: str | None,
@@ -167,6 +176,7 @@ def cli(
             if value
         },
         runner=Runner(netns=netns),
+        services=services,
     )
 
 
@@ -300,7 +310,10 @@ def restore(
     kinds = _parse_kinds(only)
     repository = context.repository()
     manifest = _load_snapshot(context, repository, snapshot, date)
-    destination = Host(target, context.host_name, context.runner) if target else context.host
+    # --target is a look at the files, nothing more: no service is checked or restarted.
+    destination = (
+        Host(target, context.host_name, context.runner, services=False) if target else context.host
+    )
     if target is None and not yes:
         _confirm(f"restore snapshot {manifest.id} of {manifest.host} onto {context.root}?")
     result = restore_snapshot(repository, manifest, destination, _all_collectors(context), kinds)

@@ -14,7 +14,9 @@ from drtool.errors import ConfigError
 from drtool.host import relative_host_path
 
 TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": "/etc/fail2ban"}
-ALL_KINDS = ("wireguard", "nginx", "iptables", "fail2ban", "files")
+# In restore order: networks first (nginx upstreams and binds depend on them), the firewall
+# late (it can cut the operator off), fail2ban after it (its chains land in the final INPUT).
+ALL_KINDS = ("docker_networks", "wireguard", "nginx", "iptables", "fail2ban", "files")
 
 
 _S3_SETTINGS = {
@@ -32,7 +34,14 @@ _S3_SETTINGS = {
 }
 
 
-_SERVICE_KEYS = {"restart", "health_url", "health_command", "pid_file", "error_log"}
+_SERVICE_KEYS = {
+    "restart",
+    "health_url",
+    "health_command",
+    "pid_file",
+    "error_log",
+    "compose_projects",
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class ServiceSettings:
     health_command: str | None = None
     pid_file: str | None = None
     error_log: str | None = None
+    compose_projects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,10 +114,11 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     services = {}
     for kind in services_table:
         service = _table(services_table, kind, _SERVICE_KEYS, path)
+        projects = tuple(_string_list(service, "compose_projects", path))
         for key, value in service.items():
-            if not isinstance(value, str):
+            if key != "compose_projects" and not isinstance(value, str):
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
-        services[kind] = ServiceSettings(**service)
+        services[kind] = ServiceSettings(**{**service, "compose_projects": projects})
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]

@@ -40,9 +40,18 @@ def relative_host_path(host_path: str) -> str:
 
 @dataclass(frozen=True)
 class Host:
+    """``services``: whether restores validate, restart and health-check the services (None:
+    for the real root or a sandbox given its own network namespace; a plain sandbox root gets
+    files only, since the services a sandbox sees are the machine's own)."""
+
     root: Path
     name: str
     runner: Runner = field(default_factory=Runner)
+    services: bool | None = None
+
+    @property
+    def manages_services(self) -> bool:
+        return self.owns_network if self.services is None else self.services
 
     @property
     def owns_network(self) -> bool:

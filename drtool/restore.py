@@ -58,6 +58,8 @@ def restore_snapshot(
         staged: list[tuple[Collector, StagedArtifact]] = []
         for collector, record in plan:
             reason = collector.unavailable_reason(host)
+            if collector.live_state and not host.manages_services:
+                reason = "live state, and this restore manages no services (--target, sandbox)"
             if not record.present:
                 absent.append(record.kind)
             elif reason:
@@ -65,9 +67,15 @@ def restore_snapshot(
                 log.warning("%s: skipped: %s", record.kind, reason)
             else:
                 staged.append((collector, stage_artifact(repository, record, staging)))
+        if not host.manages_services:
+            log.warning(
+                "a sandbox root: files only, services neither checked nor restarted "
+                "(--services to manage the sandbox's own)"
+            )
+        checked = staged if host.manages_services else []
         findings = [
             finding
-            for collector, artifact in staged
+            for collector, artifact in checked
             for finding in collector.validate(host, artifact)
         ]
         if findings:
@@ -77,7 +85,7 @@ def restore_snapshot(
         for collector, artifact in staged:
             _step(f"{artifact.record.kind}: apply", collector.apply, host, artifact)
             restored.append(artifact.record.kind)
-        for collector, artifact in staged:
+        for collector, artifact in checked:
             _step(f"{artifact.record.kind}: restart", collector.restart, host)
             problems = collector.healthcheck(host, artifact)
             if problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drtool.collectors.base import Artifact, Collector
+from drtool.collectors.docker_networks import DockerNetworksCollector
 from drtool.collectors.fail2ban import Fail2banCollector
 from drtool.collectors.files import FilesCollector
 from drtool.collectors.iptables import IptablesCollector
@@ -14,6 +15,7 @@ from drtool.config import Settings
 def collectors_for(settings: Settings) -> list[Collector]:
     """Return the collectors the settings enable, in restore order (docs: DESIGN, restore)."""
     available: list[Collector] = [
+        DockerNetworksCollector(settings.service("docker_networks")),
         WireguardCollector(settings.tree_paths["wireguard"], settings.service("wireguard")),
         NginxCollector(settings.tree_paths["nginx"], settings.service("nginx")),
         IptablesCollector(settings.iptables_backend, settings.runtime_chains),

@@ -7,6 +7,8 @@ capture, restart and healthcheck; each kind stays one file.
 
 from __future__ import annotations
 
+import logging
+import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +16,8 @@ from typing import Any
 from drtool.archive import FileEntry, list_tree
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact, install_roots
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,26 @@ class Collector(ABC):
     artifact (nothing live changes unless all pass), apply, restart, healthcheck."""
 
     kind: str
+    # Whether applying changes running state rather than files (the firewall, docker networks):
+    # such a kind is never applied where the restore manages no services (--target, sandboxes).
+    live_state: bool = False
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:
         """Read this kind's configuration from the host; a kind the host lacks is absent."""
+
+    @staticmethod
+    def tool_missing(tool: str) -> bool:
+        """Whether a service's tool is not installed: its kind is then restored as files only,
+        neither validated nor restarted, and the operator is told so."""
+        if shutil.which(tool) is None:
+            log.warning(
+                "%s is not installed: its configuration is restored as files only, "
+                "neither validated nor reloaded",
+                tool,
+            )
+            return True
+        return False
 
     def unavailable_reason(self, host: Host) -> str | None:
         """Why this kind cannot be read or restored on ``host`` (None: it can)."""

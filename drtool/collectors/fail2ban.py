@@ -36,6 +36,8 @@ class Fail2banCollector(PathsCollector):
         self.service = service or ServiceSettings()
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        if self.tool_missing("fail2ban-client"):
+            return []
         (root,) = staged.installed_roots()
         with materialized(staged) as private:
             config = private / root
@@ -57,6 +59,8 @@ class Fail2banCollector(PathsCollector):
         return []
 
     def restart(self, host: Host) -> None:
+        if self.tool_missing("fail2ban-client"):
+            return
         (root,) = self.roots
         real_root = host.root.resolve()
         for paths in missing_logs(host.path(root)).values():
@@ -74,6 +78,8 @@ class Fail2banCollector(PathsCollector):
         host.runner.run_shell(command, in_netns=True)
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
+        if self.tool_missing("fail2ban-client"):
+            return []
         command = self.service.health_command or "fail2ban-client ping"
         try:
             answer = host.runner.run_shell(command, in_netns=True).decode()

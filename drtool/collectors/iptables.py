@@ -24,6 +24,7 @@ BACKENDS = ("auto", "nft", "legacy")
 
 class IptablesCollector(Collector):
     kind = "iptables"
+    live_state = True
 
     def __init__(self, backend: str = "auto", runtime_chains: Sequence[str] = ()) -> None:
         self.backend = backend

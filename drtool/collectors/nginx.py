@@ -41,6 +41,8 @@ class NginxCollector(PathsCollector):
         return Artifact(artifact.kind, artifact.roots, artifact.entries, artifact.missing, metadata)
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        if self.tool_missing("nginx"):
+            return []
         (root,) = staged.installed_roots()
         live_path = Path("/", root)
         with materialized(staged) as private:
@@ -78,6 +80,8 @@ class NginxCollector(PathsCollector):
 
     def restart(self, host: Host) -> None:
         """Reload, then insist that the reload took: new workers, no [emerg] in the error log."""
+        if self.tool_missing("nginx"):
+            return
         pid_file = Path(self.service.pid_file or "/run/nginx.pid")
         error_log = Path(self.service.error_log or "/var/log/nginx/error.log")
         master = read_pid(pid_file)
@@ -101,7 +105,7 @@ class NginxCollector(PathsCollector):
         )
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
-        if not self.service.health_url:
+        if not self.service.health_url or self.tool_missing("nginx"):
             return []
         problem = probe_url(self.service.health_url)
         return [f"nginx: {problem}"] if problem else []

@@ -78,10 +78,16 @@ def test_absent_kind_is_recorded_and_left_alone(repository: Repository, tmp_path
     (root / "etc/nginx/nginx.conf").write_text("events {}\n")
     snapshot_id = backup(repository, root)
     manifest = repository.read_manifest(repository.snapshot_refs()[-1])
-    assert manifest.summary()["absent"] == ["wireguard", "iptables", "fail2ban", "files"]
+    assert manifest.summary()["absent"] == [
+        "docker_networks",
+        "wireguard",
+        "iptables",
+        "fail2ban",
+        "files",
+    ]
     (root / "etc/wireguard").mkdir()
     result = restore(repository, snapshot_id, root)
-    assert result.absent == ("wireguard", "iptables", "fail2ban", "files")
+    assert result.absent == ("docker_networks", "wireguard", "iptables", "fail2ban", "files")
     assert (root / "etc/wireguard").is_dir()
 
 

@@ -132,7 +132,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 def restore(repository: Repository, sandbox: Sandbox, manifest, restart: str | None = None):
-    host = Host(sandbox.root, "web-1")
+    host = Host(sandbox.root, "web-1", services=True)
     collectors = collectors_for(sandbox.settings(restart))
     return restore_snapshot(repository, manifest, host, collectors)
 
@@ -213,5 +213,5 @@ def test_validation_sees_the_staged_tree_at_the_live_path(
     staging = tmp_path / "staging"
     staging.mkdir()
     staged = stage_artifact(repository, record, staging)
-    assert collector.validate(Host(sandbox.root, "web-1"), staged) == []
+    assert collector.validate(Host(sandbox.root, "web-1", services=True), staged) == []
     assert not Path("/etc/nginx/drtool-staged-only.conf").exists()

@@ -35,7 +35,10 @@ from drtool.timeutil import utc_now
 from tests.conftest import FAST_KDF, fixed_passphrase, owned_listing
 from tests.support.s3 import TEST_OPTIONS, client_for, new_bucket
 
-SETTINGS = Settings(files=("/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"))
+SETTINGS = Settings(
+    kinds=("wireguard", "nginx", "fail2ban", "files"),
+    files=("/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"),
+)
 KINDS = len(collectors_for(SETTINGS))
 
 StoreFactory = Callable[[], S3Store]

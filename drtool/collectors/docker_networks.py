@@ -1,0 +1,211 @@
+"""Docker networks: every user-defined network as ``docker network inspect`` describes it,
+through the docker SDK (``DOCKER_HOST`` honoured), recreated with the full create request.
+
+docker-py's ``create_network`` lacks fields of the Engine API (ConfigOnly, ConfigFrom,
+EnableIPv4), so networks are created through the raw API with everything inspect gave. A network
+that exists but differs is recreated only when no container is attached; otherwise it is
+reported, never silently deleted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+from typing import Any
+
+from drtool.collectors.base import Artifact, Collector
+from drtool.config import ServiceSettings
+from drtool.errors import CollectError
+from drtool.host import Host
+from drtool.install import StagedArtifact
+
+log = logging.getLogger(__name__)
+
+BUILTIN_NETWORKS = {"bridge", "host", "none"}
+KNOWN_DRIVERS = {"bridge", "overlay", "macvlan", "ipvlan", "null", "host"}
+# What a network is made of: everything inspect says that a create request can set.
+SPEC_FIELDS = (
+    "Name",
+    "Driver",
+    "EnableIPv4",
+    "EnableIPv6",
+    "IPAM",
+    "Internal",
+    "Attachable",
+    "Ingress",
+    "ConfigFrom",
+    "ConfigOnly",
+    "Options",
+    "Labels",
+)
+OUTPUT = "networks.json"
+
+
+def _spec(inspected: dict[str, Any]) -> dict[str, Any]:
+    spec = {field: inspected[field] for field in SPEC_FIELDS if field in inspected}
+    ipam = dict(spec.get("IPAM") or {})
+    ipam["Config"] = [
+        {key: value for key, value in entry.items() if value} for entry in ipam.get("Config") or []
+    ]
+    ipam["Options"] = ipam.get("Options") or {}
+    spec["IPAM"] = ipam
+    spec["Options"] = spec.get("Options") or {}
+    spec["Labels"] = spec.get("Labels") or {}
+    return spec
+
+
+def _subnets(spec: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [
+        ipaddress.ip_network(entry["Subnet"], strict=False)
+        for entry in spec["IPAM"]["Config"]
+        if entry.get("Subnet")
+    ]
+
+
+class DockerNetworksCollector(Collector):
+    kind = "docker_networks"
+    live_state = True
+
+    def __init__(self, service: ServiceSettings | None = None) -> None:
+        self.service = service or ServiceSettings()
+
+    def _client(self) -> Any:
+        import docker  # the SDK is imported only by the hosts that have docker
+
+        return docker.from_env(timeout=60)
+
+    def unavailable_reason(self, host: Host) -> str | None:
+        if not host.owns_network and "DOCKER_HOST" not in os.environ:
+            return "a sandbox root without --netns or DOCKER_HOST: the daemon is the machine's own"
+        try:
+            self._client().ping()
+        except Exception as error:  # the SDK raises several families for "no daemon here"
+            return f"no docker daemon answers ({error.__class__.__name__})"
+        return None
+
+    def _live(self, builtin: bool = False) -> dict[str, dict[str, Any]]:
+        """The daemon's networks by name, as inspect gives them (user-defined ones only)."""
+        client = self._client()
+        return {
+            network["Name"]: client.api.inspect_network(network["Id"])
+            for network in client.api.networks()
+            if builtin or network["Name"] not in BUILTIN_NETWORKS
+        }
+
+    def collect(self, host: Host) -> Artifact:
+        reason = self.unavailable_reason(host)
+        if reason:
+            return Artifact(self.kind, (), (), metadata={"reason": reason})
+        try:
+            specs = [_spec(inspected) for _, inspected in sorted(self._live().items())]
+            version = self._client().version().get("Version")
+        except Exception as error:
+            raise CollectError(f"docker networks: {error}") from None
+        output = json.dumps(specs, indent=2, sort_keys=True).encode()
+        return Artifact(
+            self.kind, (), (), metadata={"docker_version": version}, outputs={OUTPUT: output}
+        )
+
+    @staticmethod
+    def _snapshot(staged: StagedArtifact) -> list[dict[str, Any]]:
+        return json.loads(staged.outputs().get(OUTPUT, b"[]"))
+
+    def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        wanted = self._snapshot(staged)
+        live = {name: _spec(inspected) for name, inspected in self._live(builtin=True).items()}
+        plugins = set(self._client().info().get("Plugins", {}).get("Network") or [])
+        findings = []
+        for spec in wanted:
+            if spec["Driver"] not in KNOWN_DRIVERS | plugins:
+                findings.append(f"docker network {spec['Name']}: unknown driver {spec['Driver']}")
+        # Live networks the snapshot does not name keep their subnets; the others are replaced.
+        names = {spec["Name"] for spec in wanted}
+        claimed = [
+            (name, subnet)
+            for name, other in live.items()
+            if name not in names
+            for subnet in _subnets(other)
+        ]
+        for spec in wanted:
+            for subnet in _subnets(spec):
+                for name, taken in claimed:
+                    if subnet.version == taken.version and subnet.overlaps(taken):
+                        findings.append(
+                            f"docker network {spec['Name']}: subnet {subnet} overlaps {taken} "
+                            f"of network {name}"
+                        )
+                claimed.append((spec["Name"], subnet))
+        return findings
+
+    def apply(self, host: Host, staged: StagedArtifact) -> None:
+        client = self._client()
+        live = self._live()
+        for spec in self._snapshot(staged):
+            current = live.get(spec["Name"])
+            if current is not None:
+                if _spec(current) == spec:
+                    continue
+                if current.get("Containers"):
+                    log.warning(
+                        "docker network %s differs from the snapshot but has containers "
+                        "attached: left as it is",
+                        spec["Name"],
+                    )
+                    continue
+                client.api.remove_network(current["Id"])
+            self._create(client, spec)
+
+    @staticmethod
+    def _create(client: Any, spec: dict[str, Any]) -> None:
+        """The full create request through the raw Engine API (the SDK's lacks fields)."""
+        body = {**spec, "CheckDuplicate": True}
+        if not body.get("ConfigFrom", {}).get("Network"):
+            body.pop("ConfigFrom", None)
+        response = client.api._post_json(client.api._url("/networks/create"), data=body)
+        client.api._result(response, json=True)
+
+    def restart(self, host: Host) -> None:
+        """Restart the containers of the configured compose projects through the SDK."""
+        projects = set(self.service.compose_projects)
+        if not projects:
+            return
+        for container in self._client().containers.list(all=True):
+            if container.labels.get("com.docker.compose.project") in projects:
+                container.restart(timeout=30)
+
+    def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
+        live = self._live()
+        problems = []
+        for spec in self._snapshot(staged):
+            current = live.get(spec["Name"])
+            if current is None:
+                problems.append(f"docker network {spec['Name']} is missing")
+            elif _spec(current) != spec:
+                attached = len(current.get("Containers") or {})
+                problems.append(
+                    f"docker network {spec['Name']} differs from the snapshot"
+                    + (
+                        f" and has {attached} container(s) attached: not recreated, recreate it "
+                        "by hand once they are stopped"
+                        if attached
+                        else ""
+                    )
+                )
+        for container in self._client().containers.list(all=True):
+            project = container.labels.get("com.docker.compose.project")
+            if project in self.service.compose_projects and container.status != "running":
+                problems.append(f"container {container.name} ({project}) is {container.status}")
+        return problems
+
+    def describe(self, staged: StagedArtifact) -> dict[str, Any]:
+        return {
+            spec["Name"]: {
+                "driver": spec["Driver"],
+                "subnets": [str(subnet) for subnet in _subnets(spec)],
+                "internal": spec.get("Internal", False),
+                "ipv6": spec.get("EnableIPv6", False),
+            }
+            for spec in self._snapshot(staged)
+        }
