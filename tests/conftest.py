@@ -17,7 +17,7 @@ from drtool.passphrase import PassphraseSource
 from drtool.repository import Repository, init_repository
 from drtool.store.local import LocalStore
 
-pytest_plugins = ["tests.support.s3", "tests.support.netns"]
+pytest_plugins = ["tests.support.s3", "tests.support.netns", "tests.support.dockerd"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PASSPHRASE = "correct horse battery staple"

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import os
+from contextlib import closing
 from typing import Any
 
 from drtool.collectors.base import Artifact, Collector
@@ -71,23 +72,26 @@ class DockerNetworksCollector(Collector):
     def __init__(self, service: ServiceSettings | None = None) -> None:
         self.service = service or ServiceSettings()
 
-    def _client(self) -> Any:
-        import docker  # the SDK is imported only by the hosts that have docker
+    @staticmethod
+    def _client() -> closing[Any]:
+        """A client of the daemon DOCKER_HOST names (else the local socket), closed after use."""
+        import docker  # the SDK is imported only where docker networks are backed up
 
-        return docker.from_env(timeout=60)
+        return closing(docker.from_env(timeout=60))
 
     def unavailable_reason(self, host: Host) -> str | None:
         if not host.owns_network and "DOCKER_HOST" not in os.environ:
             return "a sandbox root without --netns or DOCKER_HOST: the daemon is the machine's own"
         try:
-            self._client().ping()
+            with self._client() as client:
+                client.ping()
         except Exception as error:  # the SDK raises several families for "no daemon here"
             return f"no docker daemon answers ({error.__class__.__name__})"
         return None
 
-    def _live(self, builtin: bool = False) -> dict[str, dict[str, Any]]:
+    @staticmethod
+    def _live(client: Any, builtin: bool = False) -> dict[str, dict[str, Any]]:
         """The daemon's networks by name, as inspect gives them (user-defined ones only)."""
-        client = self._client()
         return {
             network["Name"]: client.api.inspect_network(network["Id"])
             for network in client.api.networks()
@@ -99,8 +103,9 @@ class DockerNetworksCollector(Collector):
         if reason:
             return Artifact(self.kind, (), (), metadata={"reason": reason})
         try:
-            specs = [_spec(inspected) for _, inspected in sorted(self._live().items())]
-            version = self._client().version().get("Version")
+            with self._client() as client:
+                specs = [_spec(inspected) for _, inspected in sorted(self._live(client).items())]
+                version = client.version().get("Version")
         except Exception as error:
             raise CollectError(f"docker networks: {error}") from None
         output = json.dumps(specs, indent=2, sort_keys=True).encode()
@@ -114,8 +119,9 @@ class DockerNetworksCollector(Collector):
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
         wanted = self._snapshot(staged)
-        live = {name: _spec(inspected) for name, inspected in self._live(builtin=True).items()}
-        plugins = set(self._client().info().get("Plugins", {}).get("Network") or [])
+        with self._client() as client:
+            live = {name: _spec(found) for name, found in self._live(client, builtin=True).items()}
+            plugins = set(client.info().get("Plugins", {}).get("Network") or [])
         findings = []
         for spec in wanted:
             if spec["Driver"] not in KNOWN_DRIVERS | plugins:
@@ -140,9 +146,12 @@ class DockerNetworksCollector(Collector):
         return findings
 
     def apply(self, host: Host, staged: StagedArtifact) -> None:
-        client = self._client()
-        live = self._live()
-        for spec in self._snapshot(staged):
+        with self._client() as client:
+            self._apply(client, self._snapshot(staged))
+
+    def _apply(self, client: Any, wanted: list[dict[str, Any]]) -> None:
+        live = self._live(client)
+        for spec in wanted:
             current = live.get(spec["Name"])
             if current is not None:
                 if _spec(current) == spec:
@@ -171,14 +180,19 @@ class DockerNetworksCollector(Collector):
         projects = set(self.service.compose_projects)
         if not projects:
             return
-        for container in self._client().containers.list(all=True):
-            if container.labels.get("com.docker.compose.project") in projects:
-                container.restart(timeout=30)
+        with self._client() as client:
+            for container in client.containers.list(all=True):
+                if container.labels.get("com.docker.compose.project") in projects:
+                    container.restart(timeout=10)
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
-        live = self._live()
+        with self._client() as client:
+            return self._problems(client, self._snapshot(staged))
+
+    def _problems(self, client: Any, wanted: list[dict[str, Any]]) -> list[str]:
+        live = self._live(client)
         problems = []
-        for spec in self._snapshot(staged):
+        for spec in wanted:
             current = live.get(spec["Name"])
             if current is None:
                 problems.append(f"docker network {spec['Name']} is missing")
@@ -193,7 +207,7 @@ class DockerNetworksCollector(Collector):
                         else ""
                     )
                 )
-        for container in self._client().containers.list(all=True):
+        for container in client.containers.list(all=True):
             project = container.labels.get("com.docker.compose.project")
             if project in self.service.compose_projects and container.status != "running":
                 problems.append(f"container {container.name} ({project}) is {container.status}")

@@ -1,0 +1,167 @@
+"""Docker networks against a real dockerd in a namespace, through the real docker SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drtool.backup import run_backup
+from drtool.collectors import collectors_for
+from drtool.config import ServiceSettings, Settings
+from drtool.errors import RestoreFailed, ValidationRefused
+from drtool.host import Host
+from drtool.repository import Repository
+from drtool.restore import restore_snapshot
+from drtool.runner import Runner
+from tests.support.dockerd import IMAGE, Dockerd
+
+SLEEPER = "trap 'exit 0' TERM; sleep 3600 & wait"
+SETTINGS = Settings(
+    kinds=("docker_networks",),
+    services={"docker_networks": ServiceSettings(compose_projects=("toolboxai",))},
+)
+
+
+@pytest.fixture
+def docker(dockerd: Dockerd, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The test daemon, emptied of networks and containers before and after each test."""
+    monkeypatch.setenv("DOCKER_HOST", dockerd.url)
+    client = dockerd.client()
+    request_close = client.close
+
+    def clean() -> None:
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        client.networks.prune()
+        for network in client.networks.list():
+            if network.name not in ("bridge", "host", "none"):
+                network.remove()
+
+    clean()
+    yield client
+    clean()
+    request_close()
+
+
+def host(dockerd: Dockerd, tmp_path: Path) -> Host:
+    return Host(tmp_path / "root", "web-1", Runner(netns=dockerd.namespace))
+
+
+def create_seed_networks(client) -> None:
+    """The seed's segmentation, plus the fields docker-py's create_network cannot set."""
+    from docker.types import IPAMConfig, IPAMPool
+
+    def ipam(subnet: str, **pool: object) -> IPAMConfig:
+        return IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, **pool)])
+
+    client.networks.create(
+        "toolboxai_frontend",
+        driver="bridge",
+        ipam=ipam("172.20.0.0/24"),
+        options={"com.docker.network.bridge.enable_icc": "false"},
+        labels={"com.docker.compose.project": "toolboxai"},
+    )
+    client.networks.create("toolboxai_backend", internal=True, ipam=ipam("172.21.0.0/24"))
+    client.networks.create(
+        "toolboxai_database",
+        attachable=True,
+        ipam=ipam(
+            "172.22.0.0/24",
+            iprange="172.22.0.128/25",
+            gateway="172.22.0.1",
+            aux_addresses={"pgbouncer": "172.22.0.5"},
+        ),
+    )
+    client.networks.create(
+        "toolboxai_cache",
+        enable_ipv6=True,
+        ipam=IPAMConfig(
+            pool_configs=[IPAMPool(subnet="172.23.0.0/24"), IPAMPool(subnet="fd00:23::/64")]
+        ),
+    )
+    client.api._result(
+        client.api._post_json(
+            client.api._url("/networks/create"),
+            data={
+                "Name": "vault_config",
+                "ConfigOnly": True,
+                "IPAM": {"Config": [{"Subnet": "172.24.0.0/24"}]},
+            },
+        ),
+        json=True,
+    )
+
+
+def inspect_all(client) -> dict[str, dict]:
+    from drtool.collectors.docker_networks import _spec
+
+    return {
+        network.name: _spec(client.api.inspect_network(network.id))
+        for network in client.networks.list()
+        if network.name not in ("bridge", "host", "none")
+    }
+
+
+def test_networks_are_recreated_in_full_and_compose_containers_restarted(
+    repository: Repository, docker, dockerd: Dockerd, tmp_path: Path
+) -> None:
+    create_seed_networks(docker)
+    web = docker.containers.run(
+        IMAGE,
+        ["/bin/sleep", "3600"],
+        detach=True,
+        network="toolboxai_frontend",
+        name="toolboxai-nginx-1",
+        labels={"com.docker.compose.project": "toolboxai"},
+    )
+    before = inspect_all(docker)
+    manifest = run_backup(repository, host(dockerd, tmp_path), collectors_for(SETTINGS))
+    assert manifest.artifact("docker_networks").present
+
+    for name in ("toolboxai_backend", "toolboxai_database", "vault_config"):
+        docker.networks.get(name).remove()
+    docker.networks.get("toolboxai_cache").remove()
+    docker.networks.create("toolboxai_cache", ipam=None)  # recreated by hand, wrongly
+    started_at = docker.api.inspect_container(web.id)["State"]["StartedAt"]
+
+    restore_snapshot(repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS))
+    assert inspect_all(docker) == before
+    assert inspect_all(docker)["vault_config"]["ConfigOnly"] is True
+    state = docker.api.inspect_container(web.id)["State"]
+    assert state["Running"] and state["StartedAt"] != started_at, "compose container restarted"
+
+
+def test_a_differing_network_with_containers_is_reported_never_deleted(
+    repository: Repository, docker, dockerd: Dockerd, tmp_path: Path
+) -> None:
+    from docker.types import IPAMConfig, IPAMPool
+
+    docker.networks.create("web", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="172.30.0.0/24")]))
+    manifest = run_backup(repository, host(dockerd, tmp_path), collectors_for(SETTINGS))
+    docker.networks.get("web").remove()
+    docker.networks.create("web", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="172.31.0.0/24")]))
+    container = docker.containers.run(IMAGE, ["/bin/sleep", "3600"], detach=True, network="web")
+    with pytest.raises(RestoreFailed, match=r"web differs .* 1 container"):
+        restore_snapshot(repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS))
+    network = docker.networks.get("web")
+    network.reload()
+    assert container.id in [c.id for c in network.containers], "never silently deleted"
+
+
+def test_overlapping_subnets_are_refused_before_anything_changes(
+    repository: Repository, docker, dockerd: Dockerd, tmp_path: Path
+) -> None:
+    from docker.types import IPAMConfig, IPAMPool
+
+    create_seed_networks(docker)
+    manifest = run_backup(repository, host(dockerd, tmp_path), collectors_for(SETTINGS))
+    docker.networks.get("toolboxai_database").remove()
+    docker.networks.create(
+        "intruder", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="172.22.0.0/16")])
+    )
+    before = inspect_all(docker)
+    with pytest.raises(ValidationRefused, match=r"172\.22\.0\.0/24 overlaps 172\.22\.0\.0/16"):
+        restore_snapshot(repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS))
+    assert inspect_all(docker) == before

@@ -1,0 +1,96 @@
+"""A real dockerd (Debian's docker.io) inside a test network namespace, with its own socket,
+data and exec roots, and a busybox image imported from the static binary (no registry here)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import signal
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+IMAGE = "drtool-busybox:test"
+
+
+@dataclass
+class Dockerd:
+    directory: Path
+    namespace: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.directory}/docker.sock"
+
+    def client(self):  # the caller closes it
+        import docker
+
+        return docker.DockerClient(base_url=self.url, timeout=60)
+
+
+def _busybox_rootfs() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add("/bin/busybox", arcname="bin/busybox")
+        for applet in ("sh", "sleep"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            archive.addfile(link)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    missing = [tool for tool in ("dockerd", "nsenter") if shutil.which(tool) is None]
+    if missing or not Path("/bin/busybox").exists():
+        pytest.skip("docker.io or busybox-static is not installed; scripts/test installs them")
+    directory = Path(tmp_path_factory.mktemp("dockerd"))
+    namespace = f"drtool-docker-{directory.name[-6:]}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True, capture_output=True)
+    log = (directory / "dockerd.log").open("wb")
+    process = subprocess.Popen(
+        [
+            "nsenter",
+            f"--net=/run/netns/{namespace}",
+            "dockerd",
+            "--host",
+            f"unix://{directory}/docker.sock",
+            "--data-root",
+            str(directory / "data"),
+            "--exec-root",
+            str(directory / "exec"),
+            "--pidfile",
+            str(directory / "docker.pid"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    daemon = Dockerd(directory, namespace, process)
+    try:
+        deadline = time.monotonic() + 60
+        while not (directory / "docker.sock").exists():
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"dockerd did not start; see its log in {directory}")
+            time.sleep(0.2)
+        client = daemon.client()
+        try:
+            client.ping()
+            client.api.import_image_from_data(_busybox_rootfs(), repository=IMAGE)
+        finally:
+            client.close()
+        yield daemon
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
