@@ -494,3 +494,32 @@ def test_firewall_through_the_cli_in_a_namespace(cli: Cli, netns: str) -> None:
     assert "--dport 22 -j ACCEPT" in run_in(netns, "iptables-save")
     skipped = cli("restore", "--only", "iptables", "--yes").stdout
     assert "skipped: iptables" in skipped, "without --netns a sandbox root leaves the firewall be"
+
+
+def test_a_host_with_all_five_kinds_stores_all_five(cli: Cli, dockerd) -> None:
+    """Files from the sample root; the firewall and docker networks of a real dockerd's
+    namespace (whose own DOCKER chains are in that firewall)."""
+    client = dockerd.client()
+    try:
+        client.networks.create("toolboxai_frontend")
+        cli.environment.update(DOCKER_HOST=dockerd.url, DRTOOL_NETNS=dockerd.namespace)
+        cli("init")
+        summary = json.loads(cli("backup", "--json").stdout)
+        assert summary["kinds"] == [
+            "docker_networks",
+            "wireguard",
+            "nginx",
+            "iptables",
+            "fail2ban",
+            "files",
+        ]
+        shown = json.loads(cli("show", "latest", "--json").stdout)
+        details = {kind["kind"]: kind["details"] for kind in shown["artifacts"]}
+        assert "toolboxai_frontend" in details["docker_networks"]
+        assert details["iptables"]["v4"]["filter"]["chains"] >= 3
+        assert details["wireguard"]["interfaces"]["wg0"]["private_key"] == "<redacted>"
+        assert "toolboxai" in details["nginx"]["sites_enabled"]
+        assert details["fail2ban"]["enabled_jails"] == ["nginx-limit-req", "sshd"]
+    finally:
+        client.networks.get("toolboxai_frontend").remove()
+        client.close()
