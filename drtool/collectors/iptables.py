@@ -74,25 +74,33 @@ class IptablesCollector(Collector):
 
     # -- restore --------------------------------------------------------------------------------
 
+    @staticmethod
+    def _recorded_backend(staged: StagedArtifact) -> str:
+        """The backend the snapshot was read with: restored with the same, never mixed."""
+        return str(staged.record.metadata.get("backend", "nft"))
+
+    @staticmethod
+    def _snapshot_tables(staged: StagedArtifact, family: str) -> list[rules.Table]:
+        return rules.parse(staged.outputs().get(f"{family}.rules", b"").decode())
+
+    def _live_tables(self, host: Host, family: str, backend: str) -> dict[str, rules.Table]:
+        saved = host.runner.run([self._tool(family, "save", backend)], in_netns=True)
+        return rules.by_name(rules.parse(saved.decode()))
+
     def _desired(self, host: Host, staged: StagedArtifact) -> dict[str, list[rules.Table]]:
         """Per family, the tables to restore: the snapshot's, merged with the live runtime rules."""
-        backend = staged.record.metadata.get("backend", "nft")
+        backend = self._recorded_backend(staged)
         desired = {}
         for family in FAMILIES:
-            text = staged.outputs().get(f"{family}.rules", b"").decode()
-            live = rules.by_name(
-                rules.parse(
-                    host.runner.run([self._tool(family, "save", backend)], in_netns=True).decode()
-                )
-            )
+            live = self._live_tables(host, family, backend)
             desired[family] = [
                 rules.merge(table, live.get(table.name), self.patterns)
-                for table in rules.parse(text)
+                for table in self._snapshot_tables(staged, family)
             ]
         return desired
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
-        backend = staged.record.metadata.get("backend", "nft")
+        backend = self._recorded_backend(staged)
         findings = []
         for family, tables in self._desired(host, staged).items():
             if not tables:
@@ -110,7 +118,7 @@ class IptablesCollector(Collector):
         return findings
 
     def apply(self, host: Host, staged: StagedArtifact) -> None:
-        backend = staged.record.metadata.get("backend", "nft")
+        backend = self._recorded_backend(staged)
         for family, tables in self._desired(host, staged).items():
             for table in tables:
                 # iptables-restore is atomic per table only: one table, one transaction.
@@ -122,16 +130,11 @@ class IptablesCollector(Collector):
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         """The host-owned rules now live are exactly the snapshot's."""
-        backend = staged.record.metadata.get("backend", "nft")
+        backend = self._recorded_backend(staged)
         findings = []
         for family in FAMILIES:
-            wanted = rules.parse(staged.outputs().get(f"{family}.rules", b"").decode())
-            live = rules.by_name(
-                rules.parse(
-                    host.runner.run([self._tool(family, "save", backend)], in_netns=True).decode()
-                )
-            )
-            for table in wanted:
+            live = self._live_tables(host, family, backend)
+            for table in self._snapshot_tables(staged, family):
                 expected = rules.host_owned(table, self.patterns)
                 actual = rules.host_owned(
                     live.get(table.name, rules.Table(table.name)), self.patterns
@@ -146,13 +149,12 @@ class IptablesCollector(Collector):
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
         summary: dict[str, Any] = {"backend": staged.record.metadata.get("backend")}
         for family in FAMILIES:
-            text = staged.outputs().get(f"{family}.rules", b"").decode()
             summary[family] = {
                 table.name: {
                     "policies": {c: p for c, p in table.chains.items() if p != "-"},
                     "chains": len(table.chains),
                     "rules": len(table.rules),
                 }
-                for table in rules.parse(text)
+                for table in self._snapshot_tables(staged, family)
             }
         return summary
