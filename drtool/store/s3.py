@@ -24,10 +24,6 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError,
-    HTTPClientError,
-    IncompleteReadError,
-    NoCredentialsError,
 )
 from tenacity import (
     RetryCallState,
@@ -44,27 +40,15 @@ from drtool.errors import (
     ObjectExists,
     ObjectLocked,
     ObjectMissing,
-    RepositoryNotFound,
     StorageError,
 )
 from drtool.store.base import ObjectInfo, Store, check_name
+from drtool.store.s3_errors import is_transient, storage_error
+from drtool.store.s3_reader import ResumingReader
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_TRANSIENT_CODES = {
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestTimeout",
-    "RequestLimitExceeded",
-    "InternalError",
-    "ServiceUnavailable",
-    "BandwidthLimitExceeded",
-    "OperationAborted",
-}
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
 @dataclass(frozen=True)
@@ -94,15 +78,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if prefix:
         check_name(prefix)
     return bucket, f"{prefix}/" if prefix else ""
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether retrying ``error`` may succeed: throttling, 5xx, resets, timeouts."""
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        code = error.response.get("Error", {}).get("Code", "")
-        return code in _TRANSIENT_CODES or (status >= 500 and status != 501) or status == 429
-    return isinstance(error, ConnectionError | HTTPClientError | IncompleteReadError)
 
 
 class S3Store(Store):
@@ -148,36 +123,10 @@ class S3Store(Store):
         try:
             return retrying(attempt)
         except (ClientError, BotoCoreError) as error:
-            raise self._storage_error(error, what) from None
+            raise self.storage_error(error, what) from None
 
-    def _storage_error(self, error: BaseException, what: str) -> DrtoolError:
-        where = f"s3://{self.bucket}/{self.prefix}"
-        if isinstance(error, NoCredentialsError):
-            return StorageError("no S3 credentials found (environment, profile or instance role)")
-        if isinstance(error, ClientError):
-            code = error.response.get("Error", {}).get("Code", "")
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in _MISSING_CODES:
-                return ObjectMissing(f"{what} is missing from the repository")
-            if code == "PreconditionFailed":
-                return ObjectExists(f"{what} already exists in {where}")
-            if code == "NoSuchBucket":
-                return RepositoryNotFound(f"bucket {self.bucket} does not exist")
-            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                return StorageError(f"S3 refused the credentials ({code}) for {where}")
-            if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "301"):
-                return StorageError(
-                    f"bucket {self.bucket} is in another region ({code}): set AWS_REGION"
-                )
-            if code == "AccessDenied" or status == 403:
-                return StorageError(f"access denied to {what} in {where} ({code or status})")
-            if is_transient(error):
-                return StorageError(
-                    f"S3 kept failing on {what} after {self.options.max_attempts} attempts "
-                    f"({code or status})"
-                )
-            return StorageError(f"S3 error on {what}: {code or status}")
-        return StorageError(f"S3 unreachable on {what} after retries: {error}")
+    def storage_error(self, error: BaseException, what: str) -> DrtoolError:
+        return storage_error(error, what, self.location, self.options.max_attempts)
 
     # -- the Store interface ------------------------------------------------------------------
 
@@ -337,7 +286,7 @@ class S3Store(Store):
     def open(self, name: str) -> Iterator[BinaryIO]:
         key = self._key(name)
         answer = self._call(name, self.client.get_object, Bucket=self.bucket, Key=key)
-        reader = _ResumingReader(self, name, key, answer)
+        reader = ResumingReader(self, name, key, answer)
         try:
             yield io.BufferedReader(reader, buffer_size=1024 * 1024)  # type: ignore[arg-type]
         finally:
@@ -427,60 +376,6 @@ class S3Store(Store):
                 self._abort(upload["Key"], upload["Key"], upload["UploadId"])
                 aborted += 1
         return aborted
-
-
-class _ResumingReader(io.RawIOBase):
-    """A GetObject body that, when the connection breaks, asks again from where it stopped."""
-
-    def __init__(self, store: S3Store, name: str, key: str, answer: dict[str, Any]) -> None:
-        self.store, self.name, self.key = store, name, key
-        self.body = answer["Body"]
-        self.etag = answer.get("ETag")
-        self.length = answer["ContentLength"]
-        self.offset = 0
-        self.resumes = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.offset >= self.length:
-            return 0
-        while True:
-            try:
-                data = self.body.read(len(buffer))
-            except (HTTPClientError, ConnectionError, IncompleteReadError) as error:
-                self._resume(error)
-                continue
-            if not data and self.offset < self.length:
-                self._resume(
-                    IncompleteReadError(actual_bytes=self.offset, expected_bytes=self.length)
-                )
-                continue
-            buffer[: len(data)] = data
-            self.offset += len(data)
-            return len(data)
-
-    def _resume(self, error: BaseException) -> None:
-        self.resumes += 1
-        if self.resumes > self.store.options.max_attempts:
-            raise self.store._storage_error(error, self.name)
-        log.info("resuming %s at byte %d after: %s", self.name, self.offset, error)
-        self.body.close()
-        arguments = {"IfMatch": self.etag} if self.etag else {}
-        answer = self.store._call(
-            self.name,
-            self.store.client.get_object,
-            Bucket=self.store.bucket,
-            Key=self.key,
-            Range=f"bytes={self.offset}-",
-            **arguments,
-        )
-        self.body = answer["Body"]
-
-    def close(self) -> None:
-        self.body.close()
-        super().close()
 
 
 def _blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
