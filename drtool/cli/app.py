@@ -1,0 +1,240 @@
+"""The command line's frame: the group and its global options, the context the commands
+share, and ``main``, the one place an error becomes a message and an exit code.
+
+Commands live beside it, one module per family; they only parse, build objects and call the
+library. Results go to stdout (``--json``: one JSON document), logs to stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import click
+
+from drtool import __version__
+from drtool.collectors import Collector, collectors_for
+from drtool.config import ALL_KINDS, Settings, load_settings
+from drtool.errors import DrtoolError, ExitCode, UsageError
+from drtool.host import Host, check_host_name, default_host_name
+from drtool.passphrase import PassphraseSource, passphrase_source
+from drtool.repository import Repository
+from drtool.runner import Runner
+from drtool.snapshot import Manifest, select_snapshot
+from drtool.store import Store, open_store
+
+log = logging.getLogger("drtool")
+
+
+@dataclasses.dataclass
+class Context:
+    """What the global options describe; objects are built only when a command needs them."""
+
+    repo: str | None
+    root: Path
+    host_name: str
+    host_given: bool
+    config_path: Path | None
+    password_command: str | None
+    s3_overrides: dict[str, str]
+    runner: Runner
+    services: bool | None
+
+    @cached_property
+    def store(self) -> Store:
+        if not self.repo:
+            raise UsageError("no repository: set --repo or DRTOOL_REPO")
+        return open_store(self.repo, {**self.settings.s3, **self.s3_overrides})
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    @cached_property
+    def passphrase(self) -> PassphraseSource:
+        return passphrase_source(os.environ, self.password_command, self.runner)
+
+    @cached_property
+    def host(self) -> Host:
+        return Host(self.root, self.host_name, self.runner, self.services)
+
+    def repository(self) -> Repository:
+        return Repository.open(self.store, self.passphrase)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--repo", envvar="DRTOOL_REPO", metavar="PATH", help="Repository (DRTOOL_REPO).")
+@click.option(
+    "--root",
+    envvar="DRTOOL_ROOT",
+    default="/",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Host root: every path read or written lives under it (DRTOOL_ROOT).",
+)
+@click.option("--host", "host_name", envvar="DRTOOL_HOST", help="Host name (DRTOOL_HOST).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="DRTOOL_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="drtool.toml: extra files, kinds, per-kind settings (DRTOOL_CONFIG).",
+)
+@click.option(
+    "--password-command",
+    envvar="DRTOOL_PASSWORD_COMMAND",
+    metavar="CMD",
+    help="Command printing the passphrase (or DRTOOL_PASSWORD / DRTOOL_PASSWORD_FILE).",
+)
+@click.option(
+    "--netns",
+    envvar="DRTOOL_NETNS",
+    metavar="NAME",
+    help="Network namespace for the firewall, WireGuard and fail2ban commands (DRTOOL_NETNS).",
+)
+@click.option(
+    "--services/--no-services",
+    default=None,
+    envvar="DRTOOL_SERVICES",
+    help="Validate, restart and health-check services on restore (default: for the real root "
+    "or with --netns; a plain sandbox root gets files only).",
+)
+@click.option(
+    "--s3-storage-class",
+    envvar="DRTOOL_S3_STORAGE_CLASS",
+    metavar="CLASS",
+    help="S3 storage class for new objects (STANDARD_IA, …).",
+)
+@click.option(
+    "--sse",
+    envvar="DRTOOL_S3_SSE",
+    metavar="ALGORITHM",
+    help="S3 server-side encryption (aws:kms).",
+)
+@click.option(
+    "--sse-kms-key-id", envvar="DRTOOL_S3_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for --sse."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
+@click.version_option(__version__, prog_name="drtool")
+@click.pass_context
+def cli(
+    click_context: click.Context,
+    repo: str | None,
+    root: Path,
+    host_name: str | None,
+    config_path: Path | None,
+    password_command: str | None,
+    netns: str | None,
+    services: bool | None,
+    s3_storage_class: str | None,
+    sse: str | None,
+    sse_kms_key_id: str | None,
+    verbose: bool,
+    debug: bool,
+) -> None:
+    """drtool: encrypted, versioned snapshots of a host's network-security configuration,
+    and validated restores."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="drtool: %(message)s",
+        stream=sys.stderr,
+    )
+    click_context.meta["debug"] = debug
+    click_context.obj = Context(
+        repo=repo,
+        root=root,
+        host_name=check_host_name(host_name or default_host_name()),
+        host_given=host_name is not None,
+        config_path=config_path,
+        password_command=password_command,
+        s3_overrides={
+            key: value
+            for key, value in (
+                ("storage_class", s3_storage_class),
+                ("sse", sse),
+                ("sse_kms_key_id", sse_kms_key_id),
+            )
+            if value
+        },
+        runner=Runner(netns=netns),
+        services=services,
+    )
+
+
+def emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        human()
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def size_text(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def load_snapshot(
+    context: Context, repository: Repository, selector: str | None, date: str | None
+) -> Manifest:
+    ref = select_snapshot(repository.snapshot_refs(), selector, date, context.host_name)
+    return repository.read_manifest(ref)
+
+
+def all_collectors(context: Context) -> list[Collector]:
+    """Every kind, configured by drtool.toml: a snapshot may hold kinds backup does not take."""
+    return collectors_for(dataclasses.replace(context.settings, kinds=ALL_KINDS))
+
+
+def main() -> None:
+    """Run the CLI; the one place an error becomes a message and an exit code."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        code = cli.main(prog_name="drtool", standalone_mode=False)
+    except DrtoolError as error:
+        if debug:
+            log.exception("failed")
+        click.echo(f"drtool: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("drtool: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "drtool"
+        click.echo(f"drtool: error: {error.format_message()} (see {command} --help)", err=True)
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as error:
+        click.echo(f"drtool: error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("drtool: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        if debug:
+            log.exception("internal error")
+        click.echo(
+            f"drtool: internal error: {error.__class__.__name__}: {error} "
+            "(run with --debug for a traceback)",
+            err=True,
+        )
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(code or ExitCode.OK)

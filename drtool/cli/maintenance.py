@@ -1,0 +1,91 @@
+"""check, forget, prune: keeping a repository sound and within its retention."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import click
+
+from drtool.check import check_repository
+from drtool.cli.app import (
+    Context,
+    cli,
+    emit,
+    json_option,
+    pass_context,
+)
+from drtool.forget import KeepPolicy
+from drtool.forget import forget as forget_snapshots
+from drtool.lock import exclusive_lock
+from drtool.prune import prune as prune_repository
+
+
+@cli.command()
+@click.option("--read-data", is_flag=True, help="Also decrypt every object and verify its hash.")
+@json_option
+@pass_context
+def check(context: Context, read_data: bool, as_json: bool) -> None:
+    """Verify the repository: manifests decrypt, referenced objects exist (and match)."""
+    report = check_repository(context.repository(), read_data=read_data)
+    emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
+    report.raise_for_problems()
+
+
+@cli.command()
+@click.option("--keep-last", type=int, default=0, metavar="N", help="Keep the N newest.")
+@click.option("--keep-daily", type=int, default=0, metavar="N", help="Keep one a day, N days.")
+@click.option("--keep-weekly", type=int, default=0, metavar="N", help="Keep one a week, N weeks.")
+@click.option(
+    "--keep-monthly", type=int, default=0, metavar="N", help="Keep one a month, N months."
+)
+@click.option("--prune", "then_prune", is_flag=True, help="Then delete unreferenced objects.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@json_option
+@pass_context
+def forget(
+    context: Context,
+    keep_last: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    then_prune: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Remove the snapshots a retention policy does not keep (each host's newest stays)."""
+    repository = context.repository()
+    policy = KeepPolicy(keep_last, keep_daily, keep_weekly, keep_monthly)
+    policy.check()
+    with exclusive_lock(context.store, "forget", context.host_name):
+        report = forget_snapshots(
+            repository, policy, context.host_name if context.host_given else None, dry_run
+        )
+        pruned = prune_repository(repository) if then_prune and not dry_run else None
+    document = {
+        **dataclasses.asdict(report),
+        "prune": dataclasses.asdict(pruned) if pruned else None,
+    }
+    emit(
+        as_json,
+        document,
+        lambda: click.echo(report.describe() + (f"\n{pruned.describe()}" if pruned else "")),
+    )
+
+
+@cli.command()
+@click.option(
+    "--grace-minutes",
+    type=click.IntRange(min=0),
+    default=60,
+    show_default=True,
+    help="Leave objects younger than this (a backup may be writing them).",
+)
+@json_option
+@pass_context
+def prune(context: Context, grace_minutes: int, as_json: bool) -> None:
+    """Delete objects no snapshot references, and leftovers of interrupted writes."""
+    repository = context.repository()
+    with exclusive_lock(context.store, "prune", context.host_name):
+        report = prune_repository(repository, timedelta(minutes=grace_minutes))
+    emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
