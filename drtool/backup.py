@@ -24,6 +24,7 @@ def run_backup(
     collectors: Sequence[Collector],
     tags: Sequence[str] = (),
     now: datetime | None = None,
+    pre_restore: bool = False,
 ) -> Manifest:
     """Collect every kind from ``host`` and commit one snapshot; return its manifest."""
     moment = now or utc_now()
@@ -35,7 +36,7 @@ def run_backup(
         records.append(_store_artifact(repository, host, artifact, known, retention))
         log.info("%s: %s", artifact.kind, _describe(records[-1]))
     manifest = Manifest(
-        id=new_snapshot_id(moment),
+        id=new_snapshot_id(moment, pre_restore),
         host=host.name,
         time=iso(moment),
         tags=tuple(tags),

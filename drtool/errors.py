@@ -27,7 +27,9 @@ class ExitCode(IntEnum):
     COLLECT = 20
     LOCKED = 21
     VALIDATION_REFUSED = 22
-    RESTORE_FAILED = 24
+    ROLLED_BACK = 23
+    ROLLBACK_INCOMPLETE = 24
+    RESTORE_IN_PROGRESS = 25
     INTERRUPTED = 130
 
 
@@ -106,9 +108,35 @@ class ValidationRefused(DrtoolError):
 
 
 class RestoreFailed(DrtoolError):
-    """Applying, restarting or health-checking failed after the host was changed."""
+    """A live step (apply, restart, health check) failed; the engine rolls back from it."""
 
-    exit_code = ExitCode.RESTORE_FAILED
+    exit_code = ExitCode.ROLLBACK_INCOMPLETE
+
+
+class RestoreInProgress(DrtoolError):
+    """A restore runs on this host, or one was left unfinished (resume or roll it back)."""
+
+    exit_code = ExitCode.RESTORE_IN_PROGRESS
+
+
+class RestoreOutcome(DrtoolError):
+    """A restore that changed the host and then failed; ``report`` says what happened."""
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class RestoreRolledBack(RestoreOutcome):
+    """The restore failed and the host is back as it was, verified."""
+
+    exit_code = ExitCode.ROLLED_BACK
+
+
+class RollbackIncomplete(RestoreOutcome):
+    """The restore failed and so did its rollback: the report says what the operator must do."""
+
+    exit_code = ExitCode.ROLLBACK_INCOMPLETE
 
 
 class ObjectMissing(StorageError):

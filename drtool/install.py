@@ -14,7 +14,7 @@ import secrets
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,18 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
         raise
     for root, build in builds.items():
         _swap_into_place(build, host.path(root))
+
+
+def remove_roots(host: Host, roots: Iterable[str]) -> None:
+    """Remove roots from the host (a rollback to a state where they did not exist)."""
+    for root in roots:
+        live = host.path(root)
+        if os.path.lexists(live):
+            host.checked_parent(root)
+            aside = live.with_name(f".{live.name}.drtool-old-{secrets.token_hex(4)}")
+            os.rename(live, aside)
+            fsync_directory(live.parent)
+            _remove(aside)
 
 
 def _build_path(host: Host, root: str) -> Path:

@@ -1,42 +1,98 @@
-"""Restore: fetch and verify every artifact into a private staging area, check every entry,
-and only then install, kind by kind in restore order.
+"""The restore engine: it never makes things worse.
 
-The staging, checking and ordering are the skeleton of the full engine (validate with the real
-tools, capture, restart, health-check, roll back), which grows here.
+plan → fetch, verify and stage everything → validate everything with the real tools → capture
+a rollback point (on disk, and as a ``pre-restore`` snapshot) → apply in order → restart →
+health-check → on any failure, roll back what was applied, in reverse order, restart and check
+again → report. Every step is journaled (drtool.journal), so ``--resume`` and ``--rollback``
+recover from a crash or a kill anywhere. The firewall gets a dead-man's switch (drtool.deadman).
+
+Each restore ends in exactly one outcome: applied and verified (exit 0), refused by validation
+with nothing changed (22), rolled back and verified (23), or rollback incomplete (24) with the
+steps the operator must take.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from drtool import deadman
 from drtool.archive import check_entries
+from drtool.backup import run_backup
+from drtool.capture import capture, load_staged, save_record
 from drtool.collectors import Collector
 from drtool.errors import (
     DrtoolError,
-    RestoreFailed,
+    RestoreRolledBack,
+    RollbackIncomplete,
     UnsupportedFormat,
     UsageError,
     ValidationRefused,
 )
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.journal import (
+    APPLYING,
+    CAPTURING,
+    COMPLETED,
+    ROLLBACK_FAILED,
+    ROLLED_BACK,
+    ROLLING_BACK,
+    VALIDATING,
+    VERIFYING,
+    Journal,
+    JournalState,
+)
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, Manifest
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CONFIRM_TIMEOUT = 60.0
 
-@dataclass(frozen=True)
-class RestoreResult:
+
+@dataclass
+class RestoreReport:
+    """What a restore did, for the operator (one line) and for --json (everything)."""
+
     snapshot_id: str
-    restored: tuple[str, ...]
-    absent: tuple[str, ...]
-    skipped: tuple[str, ...] = ()
+    outcome: str = "in progress"
+    restored: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    pre_restore_snapshot: str | None = None
+    firewall: str | None = None
+    error: str | None = None
+    operator_actions: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.outcome}: snapshot {self.snapshot_id}"]
+        if self.restored:
+            parts.append(f"restored {', '.join(self.restored)}")
+        if self.rolled_back:
+            parts.append(f"rolled back {', '.join(self.rolled_back)}")
+        if self.absent:
+            parts.append(f"absent in snapshot: {', '.join(self.absent)}")
+        if self.skipped:
+            parts.append(f"skipped: {', '.join(self.skipped)}")
+        if self.firewall:
+            parts.append(self.firewall)
+        return "; ".join(parts)
+
+
+@dataclass
+class Plan:
+    """The kinds to restore, in order, staged; and what is left out, and why."""
+
+    staged: list[tuple[Collector, StagedArtifact]]
+    absent: list[str]
+    skipped: list[str]
 
 
 def restore_snapshot(
@@ -45,86 +101,300 @@ def restore_snapshot(
     host: Host,
     collectors: Sequence[Collector],
     only: Collection[str] | None = None,
-) -> RestoreResult:
-    """Restore ``manifest`` onto ``host``: stage and verify everything, validate everything,
-    and only then apply in order, restart and health-check.
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+) -> RestoreReport:
+    """Restore ``manifest`` onto ``host``.
 
-    Raise ValidationRefused (nothing changed) or RestoreFailed (the host was changed).
+    Return the report of a restore applied and verified. Raise ValidationRefused (nothing
+    changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress.
     """
-    plan = _plan(manifest, collectors, only)
-    restored, absent, skipped = [], [], []
+    chosen = plan_kinds(manifest, collectors, only, host)
+    Journal.refuse_if_unfinished(host)
+    report = RestoreReport(manifest.id)
+    # Staged and validated in a private directory: a refused restore never writes on the host.
     staging = Path(tempfile.mkdtemp(prefix="drtool-stage-"))
     try:
-        staged: list[tuple[Collector, StagedArtifact]] = []
-        for collector, record in plan:
-            reason = collector.unavailable_reason(host)
-            if collector.live_state and not host.manages_services:
-                reason = "live state, and this restore manages no services (--target, sandbox)"
-            if not record.present:
-                absent.append(record.kind)
-            elif reason:
-                skipped.append(f"{record.kind} ({reason})")
-                log.warning("%s: skipped: %s", record.kind, reason)
-            else:
-                staged.append((collector, stage_artifact(repository, record, staging)))
-        if not host.manages_services:
-            log.warning(
-                "a sandbox root: files only, services neither checked nor restarted "
-                "(--services to manage the sandbox's own)"
-            )
-        checked = staged if host.manages_services else []
-        findings = [
-            finding
-            for collector, artifact in checked
-            for finding in collector.validate(host, artifact)
-        ]
-        if findings:
-            raise ValidationRefused(
-                f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
-            )
-        for collector, artifact in staged:
-            _step(f"{artifact.record.kind}: apply", collector.apply, host, artifact)
-            restored.append(artifact.record.kind)
-        for collector, artifact in checked:
-            _step(f"{artifact.record.kind}: restart", collector.restart, host)
-            problems = collector.healthcheck(host, artifact)
-            if problems:
-                raise RestoreFailed(
-                    f"{artifact.record.kind}: health check failed after the restore of "
-                    f"{', '.join(restored)}: {'; '.join(problems)}"
-                )
+        staged_plan = _stage(repository, chosen, host, staging)
+        _validate(host, staged_plan)
+        state = JournalState(
+            restore_id=secrets.token_hex(4),
+            snapshot_id=manifest.id,
+            snapshot_host=manifest.host,
+            kinds=[artifact.record.kind for _, artifact in staged_plan.staged],
+        )
+        journal = Journal.begin(host, state, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RestoreResult(manifest.id, tuple(restored), tuple(absent), tuple(skipped))
-
-
-def _step(label: str, action: Callable[..., None], *arguments: object) -> None:
-    """Run one live step; a failure names the step (no rollback yet: issue 6)."""
+    report.absent, report.skipped = staged_plan.absent, staged_plan.skipped
     try:
-        action(*arguments)
-    except DrtoolError as error:
-        raise RestoreFailed(f"{label} failed, the host may be partly restored: {error}") from None
-    log.info("%s: done", label)
+        plan = _plan_from_journal(journal, collectors)
+        journal.record("validated", CAPTURING)
+        for collector, _ in plan.staged:
+            capture(host, collector, journal.rollback_directory)
+        if host.manages_services and host.owns_network:
+            journal.state.pre_restore_snapshot = _pre_restore_snapshot(repository, host, plan)
+        journal.record("captured", APPLYING)
+    except BaseException:
+        journal.discard()  # nothing on the host has changed yet
+        raise
+    report.pre_restore_snapshot = journal.state.pre_restore_snapshot
+    try:
+        return _apply_and_verify(journal, host, plan, report, confirm_timeout)
+    finally:
+        journal.close()
 
 
-def _plan(
-    manifest: Manifest, collectors: Sequence[Collector], only: Collection[str] | None
+def plan_kinds(
+    manifest: Manifest, collectors: Sequence[Collector], only: Collection[str] | None, host: Host
 ) -> list[tuple[Collector, ArtifactRecord]]:
+    """The snapshot's kinds to restore, in restore order; raise UsageError for a bad --only."""
     by_kind = {collector.kind: collector for collector in collectors}
     for record in manifest.artifacts:
         if record.kind not in by_kind:
             raise UnsupportedFormat(
                 f"snapshot {manifest.id} holds kind {record.kind!r}, unknown to this drtool"
             )
-    if only:
-        recorded = {record.kind for record in manifest.artifacts}
-        for kind in only:
-            if kind not in recorded:
-                raise UsageError(f"snapshot {manifest.id} holds no {kind!r} configuration")
+    recorded = {record.kind for record in manifest.artifacts}
+    for kind in only or ():
+        if kind not in recorded:
+            raise UsageError(f"snapshot {manifest.id} holds no {kind!r} configuration")
     order = {collector.kind: index for index, collector in enumerate(collectors)}
     chosen = [record for record in manifest.artifacts if not only or record.kind in only]
     chosen.sort(key=lambda record: order[record.kind])
     return [(by_kind[record.kind], record) for record in chosen]
+
+
+def _stage(
+    repository: Repository,
+    chosen: list[tuple[Collector, ArtifactRecord]],
+    host: Host,
+    directory: Path,
+) -> Plan:
+    plan = Plan([], [], [])
+    for collector, record in chosen:
+        reason = collector.unavailable_reason(host)
+        if collector.live_state and not host.manages_services:
+            reason = "live state, and this restore manages no services (--target, sandbox)"
+        if not record.present:
+            plan.absent.append(record.kind)
+        elif reason:
+            plan.skipped.append(f"{record.kind} ({reason})")
+            log.warning("%s: skipped: %s", record.kind, reason)
+        else:
+            plan.staged.append((collector, stage_artifact(repository, record, directory)))
+    return plan
+
+
+def _validate(host: Host, plan: Plan) -> None:
+    if not host.manages_services:
+        log.warning(
+            "a sandbox root: files only, services neither checked nor restarted "
+            "(--services to manage the sandbox's own)"
+        )
+        return
+    findings = [
+        finding
+        for collector, artifact in plan.staged
+        for finding in collector.validate(host, artifact)
+    ]
+    if findings:
+        raise ValidationRefused(
+            f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
+        )
+
+
+def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str:
+    """The current state of the kinds about to change, as a snapshot that can be restored."""
+    manifest = run_backup(
+        repository,
+        host,
+        [collector for collector, _ in plan.staged],
+        tags=("pre-restore",),
+        pre_restore=True,
+    )
+    log.info("current state saved as snapshot %s (pre-restore)", manifest.id)
+    return manifest.id
+
+
+def _apply_and_verify(
+    journal: Journal, host: Host, plan: Plan, report: RestoreReport, confirm_timeout: float
+) -> RestoreReport:
+    """Apply, restart and check every staged kind from where the journal stands."""
+    try:
+        for collector, artifact in plan.staged:
+            kind = artifact.record.kind
+            if kind in journal.state.applied:
+                continue
+            if kind == "iptables":
+                deadman.arm(
+                    host, _switch(journal, host), journal.rollback_directory, confirm_timeout
+                )
+            journal.record(f"applying {kind}")
+            collector.apply(host, artifact)
+            journal.state.applied.append(kind)
+            journal.record(f"applied {kind}")
+        journal.record("verifying", VERIFYING)
+        if host.manages_services:
+            for collector, artifact in plan.staged:
+                collector.restart(host)
+                journal.record(f"restarted {artifact.record.kind}")
+                problems = collector.healthcheck(host, artifact)
+                if problems:
+                    raise RestoreFailedStep(f"{artifact.record.kind}: {'; '.join(problems)}")
+                journal.record(f"healthy {artifact.record.kind}")
+    except DrtoolError as error:
+        report.error = str(error)
+        raise _roll_back(journal, host, plan, report) from None
+    if "iptables" in journal.state.applied:
+        report.firewall = _settle_firewall(journal, host, plan, confirm_timeout)
+    report.restored = list(journal.state.applied)
+    report.outcome = "applied and verified"
+    journal.record("completed", COMPLETED)
+    journal.finish()
+    return report
+
+
+class RestoreFailedStep(DrtoolError):
+    """A health check found a problem after apply and restart."""
+
+
+def _switch(journal: Journal, host: Host) -> Path:
+    return deadman.switch_directory(host, journal.state.restore_id)
+
+
+def _settle_firewall(journal: Journal, host: Host, plan: Plan, timeout: float) -> str:
+    """Confirm the dead-man's switch if the connectivity probe ran (in the health check)."""
+    firewall = next(collector for collector, _ in plan.staged if collector.kind == "iptables")
+    if host.manages_services and firewall.has_probe:
+        deadman.confirm(_switch(journal, host))
+        return "firewall confirmed by the connectivity probe"
+    return (
+        f"firewall awaiting confirmation: run drtool confirm within {timeout:g} s, "
+        "or the previous rules come back"
+    )
+
+
+def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) -> DrtoolError:
+    """Undo every applied kind, in reverse order; return the outcome to raise."""
+    journal.record("rolling back", ROLLING_BACK)
+    by_kind = {collector.kind: collector for collector, _ in plan.staged}
+    failures = []
+    for kind in reversed(list(journal.state.applied)):
+        if kind in journal.state.rolled_back:
+            continue
+        collector = by_kind[kind]
+        try:
+            captured = load_staged(journal.rollback_directory, kind)
+            collector.roll_back(host, captured)
+            if kind == "iptables":
+                deadman.disarm(_switch(journal, host))
+            if host.manages_services:
+                collector.restart(host)
+                problems = collector.healthcheck(host, captured)
+                if problems:
+                    raise RestoreFailedStep("; ".join(problems))
+            journal.state.rolled_back.append(kind)
+            journal.record(f"rolled back {kind}")
+        except DrtoolError as error:
+            failures.append(f"{kind}: {error}")
+    report.rolled_back = list(journal.state.rolled_back)
+    if not failures:
+        report.outcome = "rolled back and verified"
+        journal.state.error = report.error
+        journal.record("rolled back", ROLLED_BACK)
+        journal.finish()
+        return RestoreRolledBack(
+            f"restore failed and was rolled back, the host is as it was: {report.error}", report
+        )
+    report.outcome = "rollback incomplete"
+    report.operator_actions = _operator_actions(journal, failures)
+    journal.state.error = f"{report.error}; rollback: {'; '.join(failures)}"
+    journal.record("rollback failed", ROLLBACK_FAILED)
+    return RollbackIncomplete(
+        f"restore failed ({report.error}) and its rollback too ({'; '.join(failures)}): "
+        f"{report.operator_actions[0]}",
+        report,
+    )
+
+
+def _operator_actions(journal: Journal, failures: list[str]) -> list[str]:
+    actions = ["fix what the rollback reports, then run: drtool restore --rollback"]
+    if journal.state.pre_restore_snapshot:
+        actions.append(
+            f"or restore the state from before: drtool restore "
+            f"{journal.state.pre_restore_snapshot} --yes"
+        )
+    actions.append(f"the rollback point is kept in {journal.rollback_directory}")
+    return actions
+
+
+def resume(
+    host: Host, collectors: Sequence[Collector], confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
+) -> RestoreReport:
+    """Finish an interrupted restore from its journal and its staged copy."""
+    journal = Journal.reopen(host)
+    try:
+        plan = _plan_from_journal(journal, collectors)
+        report = RestoreReport(
+            journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
+        )
+        if journal.state.phase in (VALIDATING, CAPTURING):
+            journal.discard()
+            report.outcome = "nothing to resume: it stopped before changing anything"
+            return report
+        if journal.state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
+            raise UsageError("this restore was rolling back: finish with drtool restore --rollback")
+        journal.record("resuming", APPLYING)
+        return _apply_and_verify(journal, host, plan, report, confirm_timeout)
+    finally:
+        journal.close()
+
+
+def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
+    """Return the host to the rollback point of an interrupted or failed restore."""
+    journal = Journal.reopen(host)
+    try:
+        plan = _plan_from_journal(journal, collectors)
+        report = RestoreReport(
+            journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
+        )
+        if journal.state.phase in (VALIDATING, CAPTURING):
+            journal.discard()
+            report.outcome = "nothing to roll back: it stopped before changing anything"
+            return report
+        if journal.state.phase == APPLYING:
+            # The kind being applied when it stopped may be half-way: roll it back too.
+            journal.state.applied = list(
+                dict.fromkeys([*journal.state.applied, *_started(journal)])
+            )
+        report.error = journal.state.error or f"interrupted while {journal.state.phase}"
+        outcome = _roll_back(journal, host, plan, report)
+        if isinstance(outcome, RestoreRolledBack):
+            report.outcome = "rolled back and verified"
+            return report
+        raise outcome
+    finally:
+        journal.close()
+
+
+def _started(journal: Journal) -> list[str]:
+    return [
+        event.removeprefix("applying ")
+        for event in journal.state.events
+        if event.startswith("applying ")
+    ]
+
+
+def _plan_from_journal(journal: Journal, collectors: Sequence[Collector]) -> Plan:
+    by_kind = {collector.kind: collector for collector in collectors}
+    return Plan(
+        [
+            (by_kind[kind], load_staged(journal.staged_directory, kind))
+            for kind in journal.state.kinds
+        ],
+        [],
+        [],
+    )
 
 
 def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path) -> StagedArtifact:
@@ -143,4 +413,5 @@ def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path
     staged = StagedArtifact(record, tuple(paths))
     check_entries([entry for _, _, entry in staged.members()], record.roots)
     staged.outputs()  # raises UnsafeArchive on an invalid output name
+    save_record(staging, record)
     return staged

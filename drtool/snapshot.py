@@ -114,8 +114,18 @@ class SnapshotRef:
     host: str
 
 
-def new_snapshot_id(moment: datetime) -> str:
-    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+PRE_RESTORE_MARK = "-pre-"
+
+
+def new_snapshot_id(moment: datetime, pre_restore: bool = False) -> str:
+    """``20250107T021500Z-3fa2c1d0``; a restore's rollback snapshot has ``-pre-`` in it, so
+    that ``latest`` and ``--date`` never pick it unless it is named."""
+    mark = PRE_RESTORE_MARK if pre_restore else "-"
+    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}{mark}{secrets.token_hex(4)}"
+
+
+def is_pre_restore(ref: SnapshotRef) -> bool:
+    return PRE_RESTORE_MARK in ref.id
 
 
 def snapshot_day(snapshot_id: str) -> str:
@@ -146,12 +156,16 @@ def select_snapshot(
         check_date(date)
         if selector not in (None, "latest"):
             raise UsageError("give either a snapshot id or --date, not both")
-        day = [ref for ref in refs if ref.host == host and snapshot_day(ref.id) == date]
+        day = [
+            ref
+            for ref in refs
+            if ref.host == host and snapshot_day(ref.id) == date and not is_pre_restore(ref)
+        ]
         if not day:
             raise SnapshotNotFound(f"no snapshot of host {host} on {date} (UTC)")
         return max(day)
     if selector in (None, "latest"):
-        mine = [ref for ref in refs if ref.host == host]
+        mine = [ref for ref in refs if ref.host == host and not is_pre_restore(ref)]
         if not mine:
             raise SnapshotNotFound(f"no snapshot of host {host} in the repository")
         return max(mine)

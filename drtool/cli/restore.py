@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from drtool import deadman
 from drtool.cli.app import (
     Context,
     all_collectors,
@@ -18,9 +20,15 @@ from drtool.cli.app import (
     pass_context,
 )
 from drtool.config import ALL_KINDS
-from drtool.errors import ConfirmationRequired, UsageError
+from drtool.errors import ConfirmationRequired, RestoreOutcome, UsageError
 from drtool.host import Host
-from drtool.restore import restore_snapshot
+from drtool.restore import (
+    DEFAULT_CONFIRM_TIMEOUT,
+    RestoreReport,
+    restore_snapshot,
+    roll_back,
+)
+from drtool.restore import resume as resume_restore
 
 
 @cli.command()
@@ -30,9 +38,18 @@ from drtool.restore import restore_snapshot
 @click.option(
     "--target",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write under this directory instead of the host root (no confirmation needed).",
+    help="Write the files under this directory, for a look (no service touched, no confirmation).",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required off a terminal).")
+@click.option(
+    "--confirm-timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_CONFIRM_TIMEOUT,
+    show_default=True,
+    help="Seconds for the firewall's probe or `drtool confirm` before the old rules return.",
+)
+@click.option("--resume", is_flag=True, help="Finish a restore that was interrupted.")
+@click.option("--rollback", is_flag=True, help="Undo a restore that was interrupted or failed.")
 @json_option
 @pass_context
 def restore(
@@ -42,9 +59,29 @@ def restore(
     only: str | None,
     target: Path | None,
     yes: bool,
+    confirm_timeout: float,
+    resume: bool,
+    rollback: bool,
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
+    collectors = all_collectors(context)
+    if resume or rollback:
+        if (resume and rollback) or snapshot or date or target:
+            raise UsageError("--resume and --rollback take no snapshot, --date or --target")
+        _confirm_unless(
+            yes,
+            "roll back the interrupted restore?" if rollback else "resume the interrupted restore?",
+        )
+        _run(
+            as_json,
+            lambda: (
+                roll_back(context.host, collectors)
+                if rollback
+                else resume_restore(context.host, collectors, confirm_timeout)
+            ),
+        )
+        return
     kinds = _parse_kinds(only)
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date)
@@ -52,20 +89,50 @@ def restore(
     destination = (
         Host(target, context.host_name, context.runner, services=False) if target else context.host
     )
-    if target is None and not yes:
-        _confirm(f"restore snapshot {manifest.id} of {manifest.host} onto {context.root}?")
-    result = restore_snapshot(repository, manifest, destination, all_collectors(context), kinds)
-    document = {**dataclasses.asdict(result), "root": str(destination.root)}
+    if target is None:
+        _confirm_unless(
+            yes, f"restore snapshot {manifest.id} of {manifest.host} onto {context.root}?"
+        )
+    _run(
+        as_json,
+        lambda: restore_snapshot(
+            repository, manifest, destination, collectors, kinds, confirm_timeout
+        ),
+    )
+
+
+def _run(as_json: bool, action: Callable[[], RestoreReport]) -> None:
+    """Run a restore action; print its report whatever the outcome, then its error if any."""
+    try:
+        report = action()
+    except RestoreOutcome as outcome:
+        _print_report(as_json, outcome.report)
+        raise
+    _print_report(as_json, report)
+
+
+def _print_report(as_json: bool, report: object) -> None:
+    document = dataclasses.asdict(report)  # type: ignore[call-overload]
     emit(
         as_json,
         document,
         lambda: click.echo(
-            f"restored {', '.join(result.restored) or 'nothing'} from {result.snapshot_id} "
-            f"into {destination.root}"
-            + (f" (absent in snapshot: {', '.join(result.absent)})" if result.absent else "")
-            + (f" (skipped: {', '.join(result.skipped)})" if result.skipped else "")
+            report.summary()  # type: ignore[attr-defined]
+            + "".join(f"\n  to do: {action}" for action in document["operator_actions"])
         ),
     )
+
+
+@cli.command()
+@pass_context
+def confirm(context: Context) -> None:
+    """Keep the restored firewall: stop its dead-man's switch from putting the old rules back."""
+    switches = deadman.pending(context.host)
+    if not switches:
+        raise UsageError("no restored firewall is waiting for a confirmation on this host")
+    for switch in switches:
+        deadman.confirm(switch)
+    click.echo(f"confirmed: the restored firewall stays ({len(switches)} switch(es) stopped)")
 
 
 def _parse_kinds(only: str | None) -> set[str] | None:
@@ -78,7 +145,9 @@ def _parse_kinds(only: str | None) -> set[str] | None:
     return kinds
 
 
-def _confirm(question: str) -> None:
+def _confirm_unless(yes: bool, question: str) -> None:
+    if yes:
+        return
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise ConfirmationRequired("restoring onto the host needs --yes when not on a terminal")
     if not click.confirm(question, err=True):

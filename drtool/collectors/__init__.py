@@ -18,7 +18,9 @@ def collectors_for(settings: Settings) -> list[Collector]:
         DockerNetworksCollector(settings.service("docker_networks")),
         WireguardCollector(settings.tree_paths["wireguard"], settings.service("wireguard")),
         NginxCollector(settings.tree_paths["nginx"], settings.service("nginx")),
-        IptablesCollector(settings.iptables_backend, settings.runtime_chains),
+        IptablesCollector(
+            settings.iptables_backend, settings.runtime_chains, settings.service("iptables")
+        ),
         Fail2banCollector(settings.tree_paths["fail2ban"], settings.service("fail2ban")),
         FilesCollector(settings.files),
     ]

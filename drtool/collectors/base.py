@@ -15,7 +15,7 @@ from typing import Any
 
 from drtool.archive import FileEntry, list_tree
 from drtool.host import Host, relative_host_path
-from drtool.install import StagedArtifact, install_roots
+from drtool.install import StagedArtifact, install_roots, remove_roots
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,12 @@ class Collector(ABC):
     def apply(self, host: Host, staged: StagedArtifact) -> None:
         """Put a staged, checked artifact in place on the host, each root atomically."""
         install_roots(host, staged)
+
+    def roll_back(self, host: Host, captured: StagedArtifact) -> None:
+        """Return the host to a captured rollback point: its files, and no file that did not
+        exist then (a root the capture found missing is removed)."""
+        self.apply(host, captured)
+        remove_roots(host, captured.record.missing)
 
     def restart(self, host: Host) -> None:  # noqa: B027 - plain files have no service
         """Make the service take the applied configuration."""

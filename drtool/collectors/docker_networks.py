@@ -175,6 +175,16 @@ class DockerNetworksCollector(Collector):
         response = client.api._post_json(client.api._url("/networks/create"), data=body)
         client.api._result(response, json=True)
 
+    def roll_back(self, host: Host, captured: StagedArtifact) -> None:
+        """Back to the captured networks: those the restore created go again (if unused)."""
+        wanted = self._snapshot(captured)
+        names = {spec["Name"] for spec in wanted}
+        with self._client() as client:
+            self._apply(client, wanted)
+            for name, network in self._live(client).items():
+                if name not in names and not network.get("Containers"):
+                    client.api.remove_network(network["Id"])
+
     def restart(self, host: Host) -> None:
         """Restart the containers of the configured compose projects through the SDK."""
         projects = set(self.service.compose_projects)

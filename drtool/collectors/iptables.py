@@ -13,6 +13,7 @@ from typing import Any
 
 from drtool import iptables_rules as rules
 from drtool.collectors.base import Artifact, Collector
+from drtool.config import ServiceSettings
 from drtool.errors import CollectError
 from drtool.host import Host
 from drtool.install import StagedArtifact
@@ -26,9 +27,21 @@ class IptablesCollector(Collector):
     kind = "iptables"
     live_state = True
 
-    def __init__(self, backend: str = "auto", runtime_chains: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        backend: str = "auto",
+        runtime_chains: Sequence[str] = (),
+        service: ServiceSettings | None = None,
+    ) -> None:
         self.backend = backend
         self.patterns = (*rules.DEFAULT_RUNTIME_CHAINS, *runtime_chains)
+        self.service = service or ServiceSettings()
+
+    @property
+    def has_probe(self) -> bool:
+        """Whether a connectivity probe is configured ([services.iptables] health_command):
+        one that passes confirms the firewall's dead-man's switch without a human."""
+        return bool(self.service.health_command)
 
     @staticmethod
     def _tool(family: str, action: str, backend: str) -> str:
@@ -144,6 +157,11 @@ class IptablesCollector(Collector):
                         f"iptables {family} table {table.name}: the live rules differ from the "
                         "snapshot after the restore"
                     )
+        if self.has_probe and not findings:
+            try:
+                host.runner.run_shell(str(self.service.health_command), in_netns=True)
+            except CommandFailed as error:
+                findings.append(f"iptables: the connectivity probe failed: {error}")
         return findings
 
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:

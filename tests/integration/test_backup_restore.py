@@ -59,7 +59,7 @@ def test_restore_returns_a_tree_to_the_snapshot(repository: Repository, sample_r
     (sample_root / "etc/wireguard/wg0.conf").unlink()
     (sample_root / "etc/redis/redis.conf").chmod(0o666)
     result = restore(repository, snapshot_id, sample_root)
-    assert result.restored == ("wireguard", "nginx", "fail2ban", "files")
+    assert result.restored == ["wireguard", "nginx", "fail2ban", "files"]
     assert owned_listing(sample_root) == before
 
 
@@ -87,7 +87,7 @@ def test_absent_kind_is_recorded_and_left_alone(repository: Repository, tmp_path
     ]
     (root / "etc/wireguard").mkdir()
     result = restore(repository, snapshot_id, root)
-    assert result.absent == ("docker_networks", "wireguard", "iptables", "fail2ban", "files")
+    assert result.absent == ["docker_networks", "wireguard", "iptables", "fail2ban", "files"]
     assert (root / "etc/wireguard").is_dir()
 
 

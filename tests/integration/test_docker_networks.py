@@ -10,7 +10,7 @@ import pytest
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import ServiceSettings, Settings
-from drtool.errors import RestoreFailed, ValidationRefused
+from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
@@ -143,7 +143,7 @@ def test_a_differing_network_with_containers_is_reported_never_deleted(
     docker.networks.get("web").remove()
     docker.networks.create("web", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="172.31.0.0/24")]))
     container = docker.containers.run(IMAGE, ["/bin/sleep", "3600"], detach=True, network="web")
-    with pytest.raises(RestoreFailed, match=r"web differs .* 1 container"):
+    with pytest.raises(RestoreRolledBack, match=r"web differs .* 1 container"):
         restore_snapshot(repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS))
     network = docker.networks.get("web")
     network.reload()

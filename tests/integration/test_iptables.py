@@ -11,7 +11,7 @@ from drtool import iptables_rules as rules
 from drtool.backup import run_backup
 from drtool.collectors import Artifact, collectors_for
 from drtool.collectors.iptables import IptablesCollector
-from drtool.config import Settings
+from drtool.config import ServiceSettings, Settings
 from drtool.errors import ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
@@ -81,7 +81,9 @@ BACKENDS = [
 
 
 def settings(backend: str) -> Settings:
-    return Settings(kinds=("iptables",), iptables_backend=backend)
+    """The firewall with a connectivity probe, which confirms the dead-man's switch at once."""
+    probe = ServiceSettings(health_command="true")
+    return Settings(kinds=("iptables",), iptables_backend=backend, services={"iptables": probe})
 
 
 def save(namespace: str, backend: str, family: str = "iptables") -> str:

@@ -17,7 +17,7 @@ import pytest
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import ServiceSettings, Settings
-from drtool.errors import RestoreFailed, ValidationRefused
+from drtool.errors import RollbackIncomplete, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot, stage_artifact
@@ -148,7 +148,7 @@ def test_restore_reloads_nginx_and_the_old_site_answers_again(
     sandbox.write_site("v2 (a bad edit)")
     sandbox.reload_until("v2 (a bad edit)")
     result = restore(repository, sandbox, manifest)
-    assert result.restored == ("nginx",)
+    assert result.restored == ["nginx"]
     assert sandbox.answer() == "v1"
 
 
@@ -192,9 +192,12 @@ def test_a_broken_config_is_refused_and_nothing_changes(
 
 
 def test_a_reload_that_does_not_take_is_caught(repository: Repository, sandbox: Sandbox) -> None:
+    """A restart command that does nothing: the reload is seen not to take, the rollback's
+    reload neither, and the operator is told what to do."""
     manifest = backup(repository, sandbox)
-    with pytest.raises(RestoreFailed, match="did not reload"):
+    with pytest.raises(RollbackIncomplete, match="did not reload") as raised:
         restore(repository, sandbox, manifest, restart="true")
+    assert "drtool restore --rollback" in raised.value.report.operator_actions[0]
 
 
 def test_validation_sees_the_staged_tree_at_the_live_path(
