@@ -13,6 +13,7 @@ steps the operator must take.
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import shutil
@@ -179,7 +180,7 @@ def _stage(
             plan.absent.append(record.kind)
         elif reason:
             plan.skipped.append(f"{record.kind} ({reason})")
-            log.warning("%s: skipped: %s", record.kind, reason)
+            log.info("%s: skipped: %s", record.kind, reason)
         else:
             plan.staged.append((collector, stage_artifact(repository, record, directory)))
     return plan
@@ -187,7 +188,7 @@ def _stage(
 
 def _validate(host: Host, plan: Plan) -> None:
     if not host.manages_services:
-        log.warning(
+        log.info(
             "a sandbox root: files only, services neither checked nor restarted "
             "(--services to manage the sandbox's own)"
         )
@@ -242,8 +243,8 @@ def _apply_and_verify(
                 if problems:
                     raise RestoreFailedStep(f"{artifact.record.kind}: {'; '.join(problems)}")
                 journal.record(f"healthy {artifact.record.kind}")
-    except DrtoolError as error:
-        report.error = str(error)
+    except (DrtoolError, OSError) as error:  # OSError: a full disk, a permission, …
+        report.error = _describe_error(error)
         raise _roll_back(journal, host, plan, report) from None
     if "iptables" in journal.state.applied:
         report.firewall = _settle_firewall(journal, host, plan, confirm_timeout)
@@ -252,6 +253,13 @@ def _apply_and_verify(
     journal.record("completed", COMPLETED)
     journal.finish()
     return report
+
+
+def _describe_error(error: BaseException) -> str:
+    if isinstance(error, OSError) and not isinstance(error, DrtoolError):
+        reason = "disk full" if error.errno == errno.ENOSPC else error.strerror or str(error)
+        return f"{reason}: {error.filename}" if error.filename else reason
+    return str(error)
 
 
 class RestoreFailedStep(DrtoolError):
@@ -295,8 +303,8 @@ def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) 
                     raise RestoreFailedStep("; ".join(problems))
             journal.state.rolled_back.append(kind)
             journal.record(f"rolled back {kind}")
-        except DrtoolError as error:
-            failures.append(f"{kind}: {error}")
+        except (DrtoolError, OSError) as error:
+            failures.append(f"{kind}: {_describe_error(error)}")
     report.rolled_back = list(journal.state.rolled_back)
     if not failures:
         report.outcome = "rolled back and verified"

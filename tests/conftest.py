@@ -98,7 +98,9 @@ class Cli:
 
     environment: dict[str, str]
 
-    def __call__(self, *arguments: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *arguments: str, expect: int = 0, one_line: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         completed = subprocess.run(
             [sys.executable, "-m", "drtool", *arguments],
             env=self.environment,
@@ -112,7 +114,7 @@ class Cli:
             f"drtool {' '.join(arguments)} exited {completed.returncode}, expected {expect}\n"
             f"stdout: {completed.stdout}\nstderr: {completed.stderr}"
         )
-        if expect != 0:
+        if expect != 0 and one_line:
             lines = completed.stderr.strip().splitlines()
             assert len(lines) == 1, f"expected a one-line error, got: {completed.stderr!r}"
             assert "Traceback" not in completed.stderr

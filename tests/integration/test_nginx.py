@@ -17,7 +17,7 @@ import pytest
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import ServiceSettings, Settings
-from drtool.errors import RollbackIncomplete, ValidationRefused
+from drtool.errors import RestoreRolledBack, RollbackIncomplete, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot, stage_artifact
@@ -218,3 +218,31 @@ def test_validation_sees_the_staged_tree_at_the_live_path(
     staged = stage_artifact(repository, record, staging)
     assert collector.validate(Host(sandbox.root, "web-1", services=True), staged) == []
     assert not Path("/etc/nginx/drtool-staged-only.conf").exists()
+
+
+def test_a_failing_health_check_rolls_the_files_and_nginx_back(
+    repository: Repository, sandbox: Sandbox
+) -> None:
+    """The snapshot's site answers 503: the restore applies it, reloads, sees the health check
+    fail, and puts the previous files back, reloads again, and checks again."""
+    sandbox.write_site("broken")
+    site = sandbox.root / "etc/nginx/sites-available/app"
+    site.write_text(site.read_text().replace("return 200", "return 503"))
+    broken = backup(repository, sandbox)
+    sandbox.write_site("v4")
+    sandbox.reload_until("v4")
+    before = {
+        path: path.read_bytes()
+        for path in sandbox.root.joinpath("etc").rglob("*")
+        if path.is_file()
+    }
+    with pytest.raises(RestoreRolledBack, match="HTTP 503") as raised:
+        restore(repository, sandbox, broken)
+    assert raised.value.report.rolled_back == ["nginx"]
+    after = {
+        path: path.read_bytes()
+        for path in sandbox.root.joinpath("etc").rglob("*")
+        if path.is_file()
+    }
+    assert after == before
+    assert sandbox.answer() == "v4"
