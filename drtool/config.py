@@ -70,6 +70,7 @@ class Settings:
     iptables_backend: str = "auto"
     runtime_chains: tuple[str, ...] = ()
     services: dict[str, ServiceSettings] = field(default_factory=dict)
+    secret_keys: tuple[str, ...] = ()
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -119,6 +120,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
             if key != "compose_projects" and not isinstance(value, str):
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
         services[kind] = ServiceSettings(**{**service, "compose_projects": projects})
+    diff = _table(document, "diff", {"secret_keys"}, path)
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -134,6 +136,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         iptables_backend=backend,
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
         services=services,
+        secret_keys=tuple(_string_list(diff, "secret_keys", path)),
     )
 
 

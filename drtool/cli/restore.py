@@ -20,6 +20,8 @@ from drtool.cli.app import (
     pass_context,
 )
 from drtool.config import ALL_KINDS
+from drtool.diff import DEFAULT_SECRET_KEYS, Redactor
+from drtool.dry_run import describe_plan, dry_run_plan
 from drtool.errors import ConfirmationRequired, RestoreOutcome, UsageError
 from drtool.host import Host
 from drtool.restore import (
@@ -48,6 +50,7 @@ from drtool.restore import resume as resume_restore
     show_default=True,
     help="Seconds for the firewall's probe or `drtool confirm` before the old rules return.",
 )
+@click.option("--dry-run", is_flag=True, help="Print the plan and the diffs; change nothing.")
 @click.option("--resume", is_flag=True, help="Finish a restore that was interrupted.")
 @click.option("--rollback", is_flag=True, help="Undo a restore that was interrupted or failed.")
 @json_option
@@ -60,6 +63,7 @@ def restore(
     target: Path | None,
     yes: bool,
     confirm_timeout: float,
+    dry_run: bool,
     resume: bool,
     rollback: bool,
     as_json: bool,
@@ -82,13 +86,18 @@ def restore(
             ),
         )
         return
-    kinds = _parse_kinds(only)
+    kinds = parse_kinds(only)
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date)
     # --target is a look at the files, nothing more: no service is checked or restarted.
     destination = (
         Host(target, context.host_name, context.runner, services=False) if target else context.host
     )
+    if dry_run:
+        redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
+        plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor)
+        emit(as_json, plan, lambda: click.echo(describe_plan(plan)))
+        return
     if target is None:
         _confirm_unless(
             yes, f"restore snapshot {manifest.id} of {manifest.host} onto {context.root}?"
@@ -135,7 +144,7 @@ def confirm(context: Context) -> None:
     click.echo(f"confirmed: the restored firewall stays ({len(switches)} switch(es) stopped)")
 
 
-def _parse_kinds(only: str | None) -> set[str] | None:
+def parse_kinds(only: str | None) -> set[str] | None:
     if not only:
         return None
     kinds = {kind.strip() for kind in only.split(",") if kind.strip()}

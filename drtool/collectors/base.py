@@ -91,6 +91,12 @@ class Collector(ABC):
         installed files were verified as they were written)."""
         return []
 
+    def semantic_diff(
+        self, old: StagedArtifact | None, new: StagedArtifact | None
+    ) -> dict[str, Any]:
+        """What the kind's own terms say changed, beyond files (rules, peers, networks)."""
+        return {}
+
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
         """The semantic content of an artifact, for `drtool show` (beyond its file list)."""
         return {}

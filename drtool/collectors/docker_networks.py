@@ -223,6 +223,28 @@ class DockerNetworksCollector(Collector):
                 problems.append(f"container {container.name} ({project}) is {container.status}")
         return problems
 
+    def semantic_diff(
+        self, old: StagedArtifact | None, new: StagedArtifact | None
+    ) -> dict[str, Any]:
+        """Networks added and removed, and the fields that changed in the others."""
+        before = {spec["Name"]: spec for spec in (self._snapshot(old) if old else [])}
+        after = {spec["Name"]: spec for spec in (self._snapshot(new) if new else [])}
+        changes: dict[str, Any] = {}
+        for name in sorted(set(before) | set(after)):
+            if name not in before:
+                changes[f"network {name}"] = "added"
+            elif name not in after:
+                changes[f"network {name}"] = "removed"
+            else:
+                fields = {
+                    field: f"{before[name].get(field)} -> {after[name].get(field)}"
+                    for field in SPEC_FIELDS
+                    if before[name].get(field) != after[name].get(field)
+                }
+                if fields:
+                    changes[f"network {name}"] = fields
+        return changes
+
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
         return {
             spec["Name"]: {

@@ -164,6 +164,29 @@ class IptablesCollector(Collector):
                 findings.append(f"iptables: the connectivity probe failed: {error}")
         return findings
 
+    def semantic_diff(
+        self, old: StagedArtifact | None, new: StagedArtifact | None
+    ) -> dict[str, Any]:
+        """Rules added and removed, and policies changed, per family, table and chain."""
+        changes: dict[str, Any] = {}
+        for family in FAMILIES:
+            before = rules.by_name(self._snapshot_tables(old, family) if old else [])
+            after = rules.by_name(self._snapshot_tables(new, family) if new else [])
+            for name in sorted(set(before) | set(after)):
+                was, now = before.get(name, rules.Table(name)), after.get(name, rules.Table(name))
+                for chain in sorted(set(was.chains) | set(now.chains)):
+                    old_rules = [rule for c, rule in was.rules if c == chain]
+                    new_rules = [rule for c, rule in now.rules if c == chain]
+                    change = {
+                        "added": [rule for rule in new_rules if rule not in old_rules],
+                        "removed": [rule for rule in old_rules if rule not in new_rules],
+                    }
+                    if was.chains.get(chain) != now.chains.get(chain):
+                        change["policy"] = f"{was.chains.get(chain)} -> {now.chains.get(chain)}"
+                    if any(change.values()):
+                        changes[f"{family} {name} {chain}"] = change
+        return changes
+
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
         summary: dict[str, Any] = {"backend": staged.record.metadata.get("backend")}
         for family in FAMILIES:

@@ -149,6 +149,46 @@ class WireguardCollector(PathsCollector):
                 }
             return {"interfaces": interfaces}
 
+    def semantic_diff(
+        self, old: StagedArtifact | None, new: StagedArtifact | None
+    ) -> dict[str, Any]:
+        """Per interface: peers added, removed or changed, keyed by public key; a changed
+        private key is said, never shown."""
+        before, after = self._interfaces(old), self._interfaces(new)
+        changes: dict[str, Any] = {}
+        for interface in sorted(set(before) | set(after)):
+            was_key, was_port, was_peers = before.get(interface, ("", "", {}))
+            now_key, now_port, now_peers = after.get(interface, ("", "", {}))
+            change: dict[str, Any] = {
+                "peers added": sorted(set(now_peers) - set(was_peers)),
+                "peers removed": sorted(set(was_peers) - set(now_peers)),
+                "peers changed": {
+                    peer: f"{sorted(was_peers[peer])} -> {sorted(now_peers[peer])}"
+                    for peer in sorted(set(was_peers) & set(now_peers))
+                    if was_peers[peer] != now_peers[peer]
+                },
+            }
+            if was_key != now_key:
+                change["private key"] = "changed (redacted)"
+            if was_port != now_port:
+                change["listen port"] = f"{was_port or None} -> {now_port or None}"
+            change = {key: value for key, value in change.items() if value}
+            if change:
+                changes[f"interface {interface}"] = change
+        return changes
+
+    def _interfaces(
+        self, staged: StagedArtifact | None
+    ) -> dict[str, tuple[str, str, dict[str, frozenset[str]]]]:
+        if staged is None or not staged.installed_roots():
+            return {}
+        (root,) = staged.installed_roots()
+        with materialized(staged) as private:
+            return {
+                config.stem: _peers_and_keys(config.read_text())
+                for config in self._configs(private / root)
+            }
+
     def _is_up(self, host: Host, interface: str) -> bool:
         try:
             host.runner.run(["wg", "show", interface], in_netns=True)

@@ -1,0 +1,56 @@
+"""diff: two snapshots, or a snapshot and the live host, kind by kind, secrets redacted."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from drtool.cli.app import (
+    Context,
+    all_collectors,
+    cli,
+    emit,
+    json_option,
+    load_snapshot,
+    pass_context,
+)
+from drtool.cli.restore import parse_kinds
+from drtool.diff import (
+    DEFAULT_SECRET_KEYS,
+    Redactor,
+    diff,
+    human,
+    live_artifacts,
+    snapshot_artifacts,
+)
+
+
+@cli.command("diff")
+@click.argument("old")
+@click.argument("new", required=False)
+@click.option("--only", metavar="KINDS", help="Comma-separated kinds.")
+@json_option
+@pass_context
+def diff_command(
+    context: Context, old: str, new: str | None, only: str | None, as_json: bool
+) -> None:
+    """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW."""
+    kinds = parse_kinds(only)
+    repository = context.repository()
+    collectors = [c for c in all_collectors(context) if not kinds or c.kind in kinds]
+    names = [collector.kind for collector in collectors]
+    with tempfile.TemporaryDirectory(prefix="drtool-diff-") as scratch:
+        old_manifest = load_snapshot(context, repository, old, None)
+        (Path(scratch) / "old").mkdir()
+        before = snapshot_artifacts(repository, old_manifest, names, Path(scratch) / "old")
+        (Path(scratch) / "new").mkdir()
+        if new is None:
+            after = live_artifacts(context.host, collectors, Path(scratch) / "new")
+        else:
+            new_manifest = load_snapshot(context, repository, new, None)
+            after = snapshot_artifacts(repository, new_manifest, names, Path(scratch) / "new")
+        redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
+        changes = diff(collectors, before, after, redactor)
+    emit(as_json, changes, lambda: click.echo(human(changes)))

@@ -1,0 +1,93 @@
+"""drtool diff and restore --dry-run as an operator runs them: semantic, secrets redacted,
+and nothing changed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import Cli, tree_listing
+from tests.support.netns import run_in
+
+OLD_KEY = "sGMqP0cWiUXmWTCeUmC1FsOSSuE8ox4ugX6ZhYLBM2A="
+NEW_KEY = "aGVsbG8gd29ybGQgdGhpcyBpcyAzMiBieXRlcyBsb25nIQ="
+PRESHARED = "cHJlc2hhcmVkIGtleSBmb3IgdGhlIGRpZmYgdGVzdHMhIQ="
+NEW_PEER = "Yw2kdTN8Z2Fk2ZZPM1B/0N+LMhZEy4lhNHfSVQRm1Ss="
+
+
+def host_root(cli: Cli) -> Path:
+    return Path(cli.environment["DRTOOL_ROOT"])
+
+
+def snapshot_id(cli: Cli) -> str:
+    return json.loads(cli("backup", "--json").stdout)["id"]
+
+
+def edit(root: Path) -> None:
+    wg = root / "etc/wireguard/wg0.conf"
+    peer = f"\n[Peer]\nPublicKey = {NEW_PEER}\nPresharedKey = {PRESHARED}\nAllowedIPs = 10.0.0.3/32\n"
+    wg.write_text(wg.read_text().replace(OLD_KEY, NEW_KEY) + peer)
+    (root / "etc/nginx/nginx.conf").write_text(
+        (root / "etc/nginx/nginx.conf")
+        .read_text()
+        .replace("worker_connections 1024", "worker_connections 4096")
+    )
+    (root / "etc/nginx/snippets/admin-allowlist.conf").chmod(0o600)
+    link = root / "etc/nginx/sites-enabled/toolboxai"
+    link.unlink()
+    link.symlink_to("../sites-available/toolboxai")
+    (root / "etc/fail2ban/jail.local").unlink()
+
+
+def test_diff_of_two_snapshots_is_semantic_and_redacted(cli: Cli) -> None:
+    cli("init")
+    first = snapshot_id(cli)
+    edit(host_root(cli))
+    second = snapshot_id(cli)
+    result = cli("diff", first, second, "--json")
+    for secret in (OLD_KEY, NEW_KEY, PRESHARED):
+        assert secret not in result.stdout and secret not in result.stderr
+    changes = json.loads(result.stdout)
+    wireguard = changes["wireguard"]["interface wg0"]
+    assert wireguard["peers added"] == [NEW_PEER]
+    assert wireguard["private key"] == "changed (redacted)"
+    nginx = {item["path"]: item for item in changes["nginx"]["changed"]}
+    assert "+    worker_connections 4096;" in nginx["/etc/nginx/nginx.conf"]["content"]
+    assert nginx["/etc/nginx/snippets/admin-allowlist.conf"]["mode"] == "0644 -> 0600"
+    assert nginx["/etc/nginx/sites-enabled/toolboxai"]["link"] == (
+        "/etc/nginx/sites-available/toolboxai -> ../sites-available/toolboxai"
+    )
+    assert changes["fail2ban"]["removed"] == ["/etc/fail2ban/jail.local"]
+    human = cli("diff", first, second).stdout
+    assert "private key" in human and NEW_KEY not in human and "<redacted>" in human
+
+
+def test_dry_run_shows_the_plan_and_the_diff_and_changes_nothing(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    root = host_root(cli)
+    edit(root)
+    before = tree_listing(root)
+    plan = json.loads(cli("restore", "--dry-run", "--json").stdout)
+    assert plan["order"] == ["wireguard", "nginx", "fail2ban", "files"]
+    assert plan["changes"]["fail2ban"]["added"] == ["/etc/fail2ban/jail.local"]
+    assert "dry run: nothing changed" in cli("restore", "--dry-run").stdout
+    assert tree_listing(root) == before
+    assert not os.path.exists(root / "var/lib/drtool")
+
+
+def test_firewall_diff_against_the_live_host(cli: Cli, netns: str) -> None:
+    seed = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+    run_in(netns, "iptables-restore", input_text=seed)
+    cli.environment["DRTOOL_NETNS"] = netns
+    cli("init")
+    cli("backup")
+    run_in(netns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT")
+    run_in(netns, "iptables", "-P", "INPUT", "ACCEPT")
+    changes = json.loads(cli("diff", "latest", "--only", "iptables", "--json").stdout)
+    assert changes["iptables"]["v4 filter INPUT"] == {
+        "added": ["-p tcp -m tcp --dport 8080 -j ACCEPT"],
+        "removed": [],
+        "policy": "DROP -> ACCEPT",
+    }
