@@ -26,7 +26,9 @@ def snapshot_id(cli: Cli) -> str:
 
 def edit(root: Path) -> None:
     wg = root / "etc/wireguard/wg0.conf"
-    peer = f"\n[Peer]\nPublicKey = {NEW_PEER}\nPresharedKey = {PRESHARED}\nAllowedIPs = 10.0.0.3/32\n"
+    peer = (
+        f"\n[Peer]\nPublicKey = {NEW_PEER}\nPresharedKey = {PRESHARED}\nAllowedIPs = 10.0.0.3/32\n"
+    )
     wg.write_text(wg.read_text().replace(OLD_KEY, NEW_KEY) + peer)
     (root / "etc/nginx/nginx.conf").write_text(
         (root / "etc/nginx/nginx.conf")
