@@ -12,7 +12,7 @@ from drtool.backup import run_backup
 from drtool.collectors import Artifact, collectors_for
 from drtool.collectors.iptables import IptablesCollector
 from drtool.config import ServiceSettings, Settings
-from drtool.errors import ValidationRefused
+from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
@@ -214,3 +214,27 @@ def test_show_describes_the_rules(netns: str, tmp_path: Path, repository: Reposi
         "rules": 11,
     }
     assert iptables["details"]["backend"] == "nft"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_ruleset_that_cuts_the_operator_off_is_rolled_back(
+    repository: Repository, netns: str, tmp_path: Path, backend: str
+) -> None:
+    """The probe (here: is HTTP still allowed?) fails under the snapshot's rules: the previous
+    rules come back at once, verified, and the outcome says so."""
+    cut_off = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
+    load(netns, backend, cut_off)
+    ssh_probe = f"iptables-{backend} -C INPUT -p tcp -m tcp --dport 80 -j ACCEPT"
+    probing = Settings(
+        kinds=("iptables",),
+        iptables_backend=backend,
+        services={"iptables": ServiceSettings(health_command=ssh_probe)},
+    )
+    host = host_in(netns, tmp_path)
+    manifest = run_backup(repository, host, collectors_for(probing))
+    load(netns, backend, SEED_V4)
+    before = save(netns, backend)
+    with pytest.raises(RestoreRolledBack, match="connectivity probe failed") as raised:
+        restore_snapshot(repository, manifest, host, collectors_for(probing))
+    assert raised.value.report.rolled_back == ["iptables"]
+    assert save(netns, backend) == before
