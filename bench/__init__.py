@@ -1,0 +1,1 @@
+"""drtool's benchmark: datasets, the runner, the S3 request count."""

@@ -1,0 +1,345 @@
+"""The benchmark: drtool beside restic and borg on the same hosts, in one run, tools alternating.
+
+    python -m bench [--hosts typical,large] [--repetitions 3] [--nightly 30]
+
+Prints a table and writes bench/results.json with every figure and the drtool/restic and
+drtool/borg ratios. restic and borg back up the host root, which holds the same firewall and
+docker-network state dumped to files; drtool reads the firewall live from a network namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.dataset import SHAPES, churn, generate
+
+PASSPHRASE = "bench passphrase, not a secret"
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
+    """Run ``command``; return its wall time in seconds and peak memory in MiB."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *command],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {completed.stderr[-500:]}")
+    peak_kib = int(completed.stderr.strip().splitlines()[-1])
+    return elapsed, peak_kib // 1024
+
+
+def directory_size(path: Path) -> int:
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+
+
+class Tool:
+    name: str
+
+    def __init__(self, work: Path, root: Path, netns: str) -> None:
+        self.work, self.root, self.netns = work, root, netns
+        self.env = {**os.environ}
+
+    def repository(self, label: str) -> Path:
+        return self.work / f"{self.name}-{label}"
+
+    def init(self, repo: Path) -> None: ...
+    def backup(self, repo: Path) -> list[str]: ...
+    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]: ...
+
+
+class Drtool(Tool):
+    name = "drtool"
+
+    def __init__(self, work: Path, root: Path, netns: str) -> None:
+        super().__init__(work, root, netns)
+        config = work / "drtool.toml"
+        config.write_text(
+            '[backup]\nkinds = ["wireguard", "nginx", "iptables", "fail2ban", "files"]\n'
+            '[files]\npaths = ["/var/lib/bench-dumps/docker-networks.json"]\n'
+        )
+        self.env.update(
+            DRTOOL_ROOT=str(root),
+            DRTOOL_NETNS=netns,
+            DRTOOL_CONFIG=str(config),
+            DRTOOL_PASSWORD=PASSPHRASE,
+            DRTOOL_HOST="bench",
+        )
+
+    def _drtool(self, repo: Path, *arguments: str) -> list[str]:
+        return [sys.executable, "-m", "drtool", "--repo", str(repo), *arguments]
+
+    def init(self, repo: Path) -> None:
+        subprocess.run(self._drtool(repo, "init"), env=self.env, check=True, capture_output=True)
+
+    def backup(self, repo: Path) -> list[str]:
+        return self._drtool(repo, "backup")
+
+    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
+        return self._drtool(repo, "restore", "latest", "--target", str(target)), None
+
+
+class Restic(Tool):
+    name = "restic"
+
+    def __init__(self, work: Path, root: Path, netns: str) -> None:
+        super().__init__(work, root, netns)
+        self.env.update(RESTIC_PASSWORD=PASSPHRASE, RESTIC_CACHE_DIR=str(work / "restic-cache"))
+
+    def init(self, repo: Path) -> None:
+        subprocess.run(
+            ["restic", "init", "--repo", str(repo)], env=self.env, check=True, capture_output=True
+        )
+
+    def backup(self, repo: Path) -> list[str]:
+        return ["restic", "--repo", str(repo), "backup", "--quiet", str(self.root)]
+
+    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
+        return ["restic", "--repo", str(repo), "restore", "latest", "--target", str(target)], None
+
+
+class Borg(Tool):
+    name = "borg"
+
+    def __init__(self, work: Path, root: Path, netns: str) -> None:
+        super().__init__(work, root, netns)
+        self.env.update(
+            BORG_PASSPHRASE=PASSPHRASE,
+            BORG_BASE_DIR=str(work / "borg-home"),
+            BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes",
+        )
+
+    def init(self, repo: Path) -> None:
+        subprocess.run(
+            ["borg", "init", "--encryption=repokey", str(repo)],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+    def backup(self, repo: Path) -> list[str]:
+        return ["borg", "create", f"{repo}::{secrets.token_hex(6)}", str(self.root)]
+
+    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
+        listing = subprocess.run(
+            ["borg", "list", "--last", "1", "--short", str(repo)],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return ["borg", "extract", f"{repo}::{listing.stdout.strip()}"], target
+
+
+def available_tools(work: Path, root: Path, netns: str) -> list[Tool]:
+    tools: list[Tool] = [Drtool(work, root, netns)]
+    tools += [
+        kind(work, root, netns)
+        for kind, binary in ((Restic, "restic"), (Borg, "borg"))
+        if shutil.which(binary)
+    ]
+    return tools
+
+
+def load_firewall(netns: str, root: Path) -> None:
+    dumps = root / "var/lib/bench-dumps"
+    for program, name in (
+        ("iptables-restore", "iptables.v4"),
+        ("ip6tables-restore", "iptables.v6"),
+    ):
+        subprocess.run(
+            ["ip", "netns", "exec", netns, program],
+            input=(dumps / name).read_bytes(),
+            check=True,
+            capture_output=True,
+        )
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(samples), 4),
+        "min": round(min(samples), 4),
+        "max": round(max(samples), 4),
+    }
+
+
+def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any]:
+    shape = SHAPES[shape_name]
+    work = Path(tempfile.mkdtemp(prefix=f"drtool-bench-{shape_name}-"))
+    netns = f"drtool-bench-{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        root = work / "root"
+        generate(shape, root)
+        load_firewall(netns, root)
+        tools = available_tools(work, root, netns)
+        figures: dict[str, dict[str, Any]] = {tool.name: {} for tool in tools}
+
+        def measure(metric: str, step: Callable[[Tool, int], tuple[float, int]]) -> None:
+            samples: dict[str, list[tuple[float, int]]] = {tool.name: [] for tool in tools}
+            for repetition in range(repetitions):
+                for tool in tools:  # alternating, so drift hits every tool alike
+                    samples[tool.name].append(step(tool, repetition))
+            for tool in tools:
+                figures[tool.name][metric] = summary([s[0] for s in samples[tool.name]])
+                figures[tool.name][f"{metric}_peak_mib"] = max(s[1] for s in samples[tool.name])
+
+        def first_backup(tool: Tool, repetition: int) -> tuple[float, int]:
+            repo = tool.repository(f"first{repetition}")
+            tool.init(repo)
+            return timed(tool.backup(repo), tool.env)
+
+        measure("first_backup_s", first_backup)
+        measure(
+            "unchanged_backup_s",
+            lambda tool, repetition: timed(tool.backup(tool.repository("first0")), tool.env),
+        )
+
+        def changed_backup(tool: Tool, repetition: int) -> tuple[float, int]:
+            if tool is tools[0]:
+                churn(root, 0.01, seed=100 + repetition)
+                load_firewall(netns, root)
+            return timed(tool.backup(tool.repository("first0")), tool.env)
+
+        measure("changed_1pct_backup_s", changed_backup)
+
+        def restore(tool: Tool, repetition: int) -> tuple[float, int]:
+            target = work / f"restore-{tool.name}-{repetition}"
+            target.mkdir()
+            command, cwd = tool.restore(tool.repository("first0"), target)
+            return timed(command, tool.env, cwd)
+
+        measure("restore_s", restore)
+
+        for tool in tools:
+            repo = tool.repository("nightly")
+            tool.init(repo)
+        for night in range(nightly):
+            churn(root, 0.01, seed=1000 + night)
+            load_firewall(netns, root)
+            for tool in tools:
+                timed(tool.backup(tool.repository("nightly")), tool.env)
+        for tool in tools:
+            figures[tool.name][f"repository_bytes_after_{nightly}_nights"] = directory_size(
+                tool.repository("nightly")
+            )
+        return {"shape": shape.__dict__, "figures": figures, "source_bytes": directory_size(root)}
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def startup_times(repetitions: int = 10) -> dict[str, dict[str, float]]:
+    work = Path(tempfile.mkdtemp(prefix="drtool-bench-startup-"))
+    try:
+        env = {**os.environ, "DRTOOL_PASSWORD": PASSPHRASE, "DRTOOL_REPO": str(work / "repo")}
+        subprocess.run(
+            [sys.executable, "-m", "drtool", "init"], env=env, check=True, capture_output=True
+        )
+        result = {}
+        for label, arguments in (("help", ["--help"]), ("snapshots", ["snapshots"])):
+            samples = [
+                timed([sys.executable, "-m", "drtool", *arguments], env)[0]
+                for _ in range(repetitions)
+            ]
+            result[label] = summary(samples)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def s3_requests() -> dict[str, int]:
+    """Requests for a backup, an unchanged backup and a restore of the typical host (moto)."""
+    from bench.s3_requests import count_requests
+
+    return count_requests()
+
+
+def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    result: dict[str, dict[str, float]] = {}
+    for other in ("restic", "borg"):
+        if other not in figures:
+            continue
+        result[f"drtool/{other}"] = {
+            metric: round(value["median"] / figures[other][metric]["median"], 3)
+            if isinstance(value, dict)
+            else round(value / figures[other][metric], 3)
+            for metric, value in figures["drtool"].items()
+            if not metric.endswith("_peak_mib") and metric in figures[other]
+        }
+    return result
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = []
+    for host, data in results["hosts"].items():
+        lines.append(f"\n{host} host ({data['source_bytes'] / 2**20:.1f} MiB of source)")
+        tools = list(data["figures"])
+        lines.append(f"  {'metric':<36}" + "".join(f"{tool:>14}" for tool in tools))
+        for metric in data["figures"]["drtool"]:
+            cells = []
+            for tool in tools:
+                value = data["figures"][tool].get(metric)
+                if isinstance(value, dict):
+                    cells.append(f"{value['median']:>12.3f} s")
+                elif "bytes" in metric:
+                    cells.append(f"{value / 2**20:>10.2f} MiB")
+                else:
+                    cells.append(f"{value:>10} MiB")
+            lines.append(f"  {metric:<36}" + "".join(cells))
+        for label, values in data["ratios"].items():
+            lines.append(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    lines.append(f"\nstart-up: {results['startup']}")
+    if results.get("s3_requests"):
+        lines.append(f"S3 requests (typical host): {results['s3_requests']}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", default="typical,large")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--nightly", type=int, default=30)
+    arguments = parser.parse_args()
+    results: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "tools": {name: shutil.which(name) is not None for name in ("restic", "borg")},
+        "hosts": {},
+    }
+    for host in arguments.hosts.split(","):
+        data = bench_host(host, arguments.repetitions, arguments.nightly)
+        data["ratios"] = ratios(data["figures"])
+        results["hosts"][host] = data
+    results["startup"] = startup_times()
+    results["s3_requests"] = s3_requests()
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

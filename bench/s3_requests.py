@@ -1,0 +1,98 @@
+"""How many S3 requests a backup, an unchanged backup and a restore of the typical host cost,
+counted by drtool's S3 store against a moto server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from bench.dataset import SHAPES, generate
+from drtool.backup import run_backup
+from drtool.collectors import collectors_for
+from drtool.config import Settings
+from drtool.host import Host
+from drtool.passphrase import PassphraseSource
+from drtool.repository import Repository, init_repository
+from drtool.restore import restore_snapshot
+from drtool.runner import Runner
+from drtool.store.s3 import S3Store
+
+KINDS = ("wireguard", "nginx", "iptables", "fail2ban", "files")
+
+
+def count_requests() -> dict[str, int]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    work = Path(tempfile.mkdtemp(prefix="drtool-bench-s3-"))
+    netns = f"drtool-bench-{secrets.token_hex(3)}"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    saved = {key: os.environ.get(key) for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        host_address, port = server.get_host_and_port()
+        client = boto3.client(
+            "s3", endpoint_url=f"http://{host_address}:{port}", region_name="us-east-1"
+        )
+        client.create_bucket(Bucket="bench")
+        root = work / "root"
+        generate(SHAPES["typical"], root)
+        dumps = root / "var/lib/bench-dumps"
+        for program, name in (
+            ("iptables-restore", "iptables.v4"),
+            ("ip6tables-restore", "iptables.v6"),
+        ):
+            subprocess.run(
+                ["ip", "netns", "exec", netns, program],
+                input=(dumps / name).read_bytes(),
+                check=True,
+                capture_output=True,
+            )
+        settings = Settings(kinds=KINDS, files=("/var/lib/bench-dumps/docker-networks.json",))
+        host = Host(root, "bench", Runner(netns=netns))
+        passphrase = PassphraseSource("bench", lambda _confirm: b"bench passphrase")
+
+        def store() -> S3Store:
+            return S3Store("s3://bench/drtool", client=client)
+
+        init_repository(store(), passphrase)
+        first = store()
+        run_backup(Repository.open(first, passphrase), host, collectors_for(settings))
+        unchanged = store()
+        manifest = run_backup(
+            Repository.open(unchanged, passphrase), host, collectors_for(settings)
+        )
+        restoring = store()
+        repository = Repository.open(restoring, passphrase)
+        target = Host(work / "restored", "bench", services=False)
+        restore_snapshot(
+            repository,
+            repository.read_manifest(
+                next(ref for ref in repository.snapshot_refs() if ref.id == manifest.id)
+            ),
+            target,
+            collectors_for(settings),
+        )
+        return {
+            "first_backup": first.requests,
+            "unchanged_backup": unchanged.requests,
+            "restore": restoring.requests,
+            "kinds": len(KINDS),
+        }
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(work, ignore_errors=True)
