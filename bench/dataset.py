@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,3 +173,16 @@ def churn(root: Path, fraction: float, seed: int) -> None:
     for index in rng.sample(rule_lines, max(1, int(len(rule_lines) * fraction))):
         lines[index] = f"-A INPUT -s 192.0.{rng.randint(0, 255)}.{rng.randint(0, 255)}/32 -j DROP"
     rules_path.write_text("\n".join(lines) + "\n")
+
+
+def load_firewall(netns: str, root: Path) -> None:
+    """Make the dumped rules the live rules of the bench's network namespace."""
+    dumps = root / "var/lib/bench-dumps"
+    for program, name in (
+        ("iptables-restore", "iptables.v4"),
+        ("ip6tables-restore", "iptables.v6"),
+    ):
+        rules = (dumps / name).read_bytes()
+        subprocess.run(
+            ["ip", "netns", "exec", netns, program], input=rules, check=True, capture_output=True
+        )

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.dataset import SHAPES, churn, generate
+from bench.dataset import SHAPES, churn, generate, load_firewall
 
 PASSPHRASE = "bench passphrase, not a secret"
 RESULTS = Path(__file__).with_name("results.json")
@@ -159,20 +159,6 @@ def available_tools(work: Path, root: Path, netns: str) -> list[Tool]:
         if shutil.which(binary)
     ]
     return tools
-
-
-def load_firewall(netns: str, root: Path) -> None:
-    dumps = root / "var/lib/bench-dumps"
-    for program, name in (
-        ("iptables-restore", "iptables.v4"),
-        ("ip6tables-restore", "iptables.v6"),
-    ):
-        subprocess.run(
-            ["ip", "netns", "exec", netns, program],
-            input=(dumps / name).read_bytes(),
-            check=True,
-            capture_output=True,
-        )
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -334,6 +320,7 @@ def main() -> None:
         data = bench_host(host, arguments.repetitions, arguments.nightly)
         data["ratios"] = ratios(data["figures"])
         results["hosts"][host] = data
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")  # a late failure loses nothing
     results["startup"] = startup_times()
     results["s3_requests"] = s3_requests()
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
-from bench.dataset import SHAPES, generate
+from bench.dataset import SHAPES, generate, load_firewall
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import Settings
@@ -45,17 +45,7 @@ def count_requests() -> dict[str, int]:
         client.create_bucket(Bucket="bench")
         root = work / "root"
         generate(SHAPES["typical"], root)
-        dumps = root / "var/lib/bench-dumps"
-        for program, name in (
-            ("iptables-restore", "iptables.v4"),
-            ("ip6tables-restore", "iptables.v6"),
-        ):
-            subprocess.run(
-                ["ip", "netns", "exec", netns, program],
-                input=(dumps / name).read_bytes(),
-                check=True,
-                capture_output=True,
-            )
+        load_firewall(netns, root)
         settings = Settings(kinds=KINDS, files=("/var/lib/bench-dumps/docker-networks.json",))
         host = Host(root, "bench", Runner(netns=netns))
         passphrase = PassphraseSource("bench", lambda _confirm: b"bench passphrase")
