@@ -60,16 +60,7 @@ def _store_artifact(
         for part in write_parts(artifact.entries, host.root, artifact.outputs):
             with part:
                 parts.append(repository.store_part(artifact.kind, part, known, retention))
-    return ArtifactRecord(
-        kind=artifact.kind,
-        present=artifact.present,
-        roots=artifact.roots,
-        missing=artifact.missing,
-        metadata=artifact.metadata,
-        entries=len(artifact.entries) + len(artifact.outputs),
-        size=sum(entry.size for entry in artifact.entries),
-        parts=tuple(parts),
-    )
+    return artifact.record(tuple(parts))
 
 
 def _parts_of_previous_snapshot(repository: Repository, host_name: str) -> dict[str, PartRef]:

@@ -25,15 +25,7 @@ def capture(host: Host, collector: Collector, directory: Path) -> StagedArtifact
         with part, path.open("wb") as output:
             shutil.copyfileobj(part, output)
         paths.append(path)
-    record = ArtifactRecord(
-        kind=artifact.kind,
-        present=artifact.present,
-        roots=artifact.roots,
-        missing=artifact.missing,
-        metadata=artifact.metadata,
-        entries=len(artifact.entries) + len(artifact.outputs),
-        size=sum(entry.size for entry in artifact.entries),
-    )
+    record = artifact.record()
     save_record(directory, record)
     return StagedArtifact(record, tuple(paths))
 

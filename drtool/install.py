@@ -8,6 +8,7 @@ file is written to a temporary name and renamed over the old one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import posixpath
 import secrets
@@ -41,24 +42,37 @@ class StagedArtifact:
     record: ArtifactRecord
     part_paths: tuple[Path, ...]
 
-    def members(self) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
-        """Every file entry (command outputs are not files of the host)."""
+    @functools.cached_property
+    def _index(self) -> dict[Path, list[tuple[tarfile.TarInfo, FileEntry]]]:
+        """Each part's members, parsed once: tar headers cost more than the data they carry."""
+        index = {}
         for part_path in self.part_paths:
             with tarfile.open(part_path, mode="r:") as archive:
-                for member, entry in read_members(archive):
-                    if not entry.path.startswith(OUTPUT_PREFIX):
+                index[part_path] = read_members(archive)
+        return index
+
+    def _members(
+        self, outputs: bool
+    ) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
+        for part_path, members in self._index.items():
+            with tarfile.open(part_path, mode="r:") as archive:
+                for member, entry in members:
+                    if entry.path.startswith(OUTPUT_PREFIX) == outputs:
                         yield archive, member, entry
+
+    def members(self) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
+        """Every file entry (command outputs are not files of the host)."""
+        return self._members(outputs=False)
 
     def outputs(self) -> dict[str, bytes]:
         """The command outputs the artifact holds (iptables-save text, network JSON, …)."""
         found = {}
-        for part_path in self.part_paths:
-            with tarfile.open(part_path, mode="r:") as archive:
-                for member in archive.getmembers():
-                    if member.name.startswith(OUTPUT_PREFIX) and member.isreg():
-                        name = check_output_name(member.name.removeprefix(OUTPUT_PREFIX))
-                        source = archive.extractfile(member)
-                        found[name] = source.read() if source else b""
+        for archive, member, entry in self._members(outputs=True):
+            if entry.type is EntryType.FILE:
+                source = archive.extractfile(member)
+                found[check_output_name(entry.path.removeprefix(OUTPUT_PREFIX))] = (
+                    source.read() if source else b""
+                )
         return found
 
     def installed_roots(self) -> tuple[str, ...]:
@@ -92,6 +106,9 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
         # Directory metadata last, deepest first: writing their content changed their mtimes.
         for destination, entry in reversed(directories):
             _set_metadata(destination, entry)
+        # Everything built is on disk before a rename makes it live. One sync for the whole
+        # build, not an fsync per file: 20,000 fsyncs made a large tree's restore 4x slower.
+        os.sync()
     except BaseException:
         for build in builds.values():
             _remove(build)
@@ -133,8 +150,6 @@ def _write_entry(
             if source is None:
                 raise UnsafeArchive(f"archive entry {entry.path!r} has no data; nothing written")
             shutil.copyfileobj(source, output, _COPY_BLOCK)
-            output.flush()
-            os.fsync(output.fileno())
     _set_metadata(destination, entry)
 
 

@@ -342,14 +342,9 @@ def resume(
     """Finish an interrupted restore from its journal and its staged copy."""
     journal = Journal.reopen(host)
     try:
-        plan = _plan_from_journal(journal, collectors)
-        report = RestoreReport(
-            journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
-        )
+        plan, report = _reopened(journal, collectors)
         if journal.state.phase in (VALIDATING, CAPTURING):
-            journal.discard()
-            report.outcome = "nothing to resume: it stopped before changing anything"
-            return report
+            return _nothing_to_do(journal, report, "resume")
         if journal.state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
             raise UsageError("this restore was rolling back: finish with drtool restore --rollback")
         journal.record("resuming", APPLYING)
@@ -362,14 +357,9 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
     """Return the host to the rollback point of an interrupted or failed restore."""
     journal = Journal.reopen(host)
     try:
-        plan = _plan_from_journal(journal, collectors)
-        report = RestoreReport(
-            journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
-        )
+        plan, report = _reopened(journal, collectors)
         if journal.state.phase in (VALIDATING, CAPTURING):
-            journal.discard()
-            report.outcome = "nothing to roll back: it stopped before changing anything"
-            return report
+            return _nothing_to_do(journal, report, "roll back")
         if journal.state.phase == APPLYING:
             # The kind being applied when it stopped may be half-way: roll it back too.
             journal.state.applied = list(
@@ -383,6 +373,20 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
         raise outcome
     finally:
         journal.close()
+
+
+def _reopened(journal: Journal, collectors: Sequence[Collector]) -> tuple[Plan, RestoreReport]:
+    report = RestoreReport(
+        journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
+    )
+    return _plan_from_journal(journal, collectors), report
+
+
+def _nothing_to_do(journal: Journal, report: RestoreReport, verb: str) -> RestoreReport:
+    """A restore that stopped before changing anything: forget it."""
+    journal.discard()
+    report.outcome = f"nothing to {verb}: it stopped before changing anything"
+    return report
 
 
 def _started(journal: Journal) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from drtool.archive import FileEntry, list_tree
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact, install_roots, remove_roots
+from drtool.snapshot import ArtifactRecord, PartRef
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,19 @@ class Artifact:
     @property
     def present(self) -> bool:
         return bool(self.outputs) or len(self.missing) < len(self.roots)
+
+    def record(self, parts: tuple[PartRef, ...] = ()) -> ArtifactRecord:
+        """The manifest's record of this artifact, stored as ``parts``."""
+        return ArtifactRecord(
+            kind=self.kind,
+            present=self.present,
+            roots=self.roots,
+            missing=self.missing,
+            metadata=self.metadata,
+            entries=len(self.entries) + len(self.outputs),
+            size=sum(entry.size for entry in self.entries),
+            parts=parts,
+        )
 
 
 class Collector(ABC):
