@@ -237,7 +237,7 @@ def _apply_and_verify(
         journal.record("verifying", VERIFYING)
         if host.manages_services:
             for collector, artifact in plan.staged:
-                collector.restart(host)
+                collector.restart(host, artifact)
                 journal.record(f"restarted {artifact.record.kind}")
                 problems = collector.healthcheck(host, artifact)
                 if problems:
@@ -297,7 +297,7 @@ def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) 
             if kind == "iptables":
                 deadman.disarm(_switch(journal, host))
             if host.manages_services:
-                collector.restart(host)
+                collector.restart(host, captured)
                 problems = collector.healthcheck(host, captured)
                 if problems:
                     raise RestoreFailedStep("; ".join(problems))

@@ -97,8 +97,8 @@ class Collector(ABC):
         self.apply(host, captured)
         remove_roots(host, captured.record.missing)
 
-    def restart(self, host: Host) -> None:  # noqa: B027 - plain files have no service
-        """Make the service take the applied configuration."""
+    def restart(self, host: Host, staged: StagedArtifact) -> None:  # noqa: B027 - plain files have no service
+        """Make the service take the applied configuration (``staged`` is what was applied)."""
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         """Return what is wrong with the service after apply and restart (nothing by default:

@@ -185,7 +185,7 @@ class DockerNetworksCollector(Collector):
                 if name not in names and not network.get("Containers"):
                     client.api.remove_network(network["Id"])
 
-    def restart(self, host: Host) -> None:
+    def restart(self, host: Host, staged: StagedArtifact) -> None:
         """Restart the containers of the configured compose projects through the SDK."""
         projects = set(self.service.compose_projects)
         if not projects:

@@ -58,7 +58,7 @@ class Fail2banCollector(PathsCollector):
                 return [f"fail2ban-client -t: {(errors or [str(error)])[0]}"]
         return []
 
-    def restart(self, host: Host) -> None:
+    def restart(self, host: Host, staged: StagedArtifact) -> None:
         if self.tool_missing("fail2ban-client"):
             return
         (root,) = self.roots

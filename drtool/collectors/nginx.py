@@ -78,7 +78,7 @@ class NginxCollector(PathsCollector):
                 return [f"nginx -t: {(emergencies or said or [str(error)])[0]}"]
         return []
 
-    def restart(self, host: Host) -> None:
+    def restart(self, host: Host, staged: StagedArtifact) -> None:
         """Reload, then insist that the reload took: new workers, no [emerg] in the error log."""
         if self.tool_missing("nginx"):
             return

@@ -12,10 +12,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
-from drtool.collectors.base import PathsCollector
+from drtool.collectors.base import Artifact, PathsCollector
 from drtool.config import ServiceSettings
 from drtool.host import Host
 from drtool.install import StagedArtifact, materialized
@@ -60,6 +61,23 @@ class WireguardCollector(PathsCollector):
     def _wg_quick(self) -> tuple[str, ...]:
         return ("wg-quick",) if _kernel_has_wireguard() else (*USERSPACE, "wg-quick")
 
+    def collect(self, host: Host) -> Artifact:
+        """The tree, and which interfaces are up: a restore brings those back up."""
+        artifact = super().collect(host)
+        up: list[str] = []
+        if host.owns_network and not artifact.missing and shutil.which("wg"):
+            try:
+                up = host.runner.run(["wg", "show", "interfaces"], in_netns=True).decode().split()
+            except CommandFailed:
+                up = []
+        return Artifact(
+            artifact.kind,
+            artifact.roots,
+            artifact.entries,
+            artifact.missing,
+            {**artifact.metadata, "up": sorted(up)},
+        )
+
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
         if self.tool_missing("wg-quick"):
             return []
@@ -91,19 +109,24 @@ class WireguardCollector(PathsCollector):
                 except CommandFailed as error:
                     said = error.stderr.decode(errors="replace").strip().splitlines()
                     findings.append(f"wireguard {config.name}: {said[0] if said else error}")
+                findings += _address_problems(config)
         return findings
 
-    def restart(self, host: Host) -> None:
-        """Bring every interface that is up in line with its restored config."""
+    def restart(self, host: Host, staged: StagedArtifact) -> None:
+        """Bring every interface that is up in line with its restored config, and up those
+        that were up when ``staged`` was taken (a rebuilt host gets its VPN back)."""
         if self.tool_missing("wg-quick"):
             return
         if self.service.restart:
             host.runner.run_shell(self.service.restart, in_netns=True)
             return
         (root,) = self.roots
+        were_up = set(staged.record.metadata.get("up", []))
         for config in self._configs(host.path(root)):
             interface = config.stem
             if not self._is_up(host, interface):
+                if interface in were_up:
+                    host.runner.run([*self._wg_quick(), "up", str(config)], in_netns=True)
                 continue
             if self._addressing_changed(host, interface, config):
                 host.runner.run([*self._wg_quick(), "down", str(config)], in_netns=True)
@@ -221,6 +244,23 @@ class WireguardCollector(PathsCollector):
             ).decode()
             return f" mtu {settings['MTU'].strip()} " not in link
         return False
+
+
+def _address_problems(config: Path) -> list[str]:
+    """wg-quick's own fields that ``wg setconf`` never sees: Address and MTU must parse."""
+    settings = next(
+        (values for name, values in _sections(config.read_text()) if name == "Interface"), {}
+    )
+    problems = []
+    for item in settings.get("Address", "").split(","):
+        try:
+            if item.strip():
+                ipaddress.ip_interface(item.strip())
+        except ValueError:
+            problems.append(f"wireguard {config.name}: invalid Address {item.strip()!r}")
+    if "MTU" in settings and not settings["MTU"].strip().isdigit():
+        problems.append(f"wireguard {config.name}: invalid MTU {settings['MTU'].strip()!r}")
+    return problems
 
 
 def _sections(text: str) -> list[tuple[str, dict[str, str]]]:

@@ -15,7 +15,7 @@ import pytest
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import ServiceSettings, Settings
-from drtool.errors import ValidationRefused
+from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
@@ -162,3 +162,20 @@ def test_a_fresh_host_without_the_log_files_is_still_checked_and_then_restored(
     broken = run_backup(repository, sandbox.host(), collectors)
     with pytest.raises(ValidationRefused, match="no-such-filter"):
         restore_snapshot(repository, broken, sandbox.host(), collectors)
+
+
+def test_a_reload_that_fails_is_rolled_back(repository: Repository, sandbox: Sandbox) -> None:
+    """A jail reading a log outside the host root that does not exist: the check passes (the
+    log may appear), drtool may not create it there, the reload fails, and the previous jails
+    come back, verified."""
+    collectors = collectors_for(sandbox.settings())
+    sandbox.write_jails(Path("/nonexistent-drtool-test/error.log"))
+    broken = run_backup(repository, sandbox.host(), collectors)
+    sandbox.write_jails(sandbox.root / "var/log/nginx/error.log")
+    sandbox.client("reload")
+    before = (sandbox.config / "jail.local").read_text()
+    with pytest.raises(RestoreRolledBack) as raised:
+        restore_snapshot(repository, broken, sandbox.host(), collectors)
+    assert raised.value.report.rolled_back == ["fail2ban"]
+    assert (sandbox.config / "jail.local").read_text() == before
+    assert "nginx-limit-req" in jails(sandbox)

@@ -16,7 +16,7 @@ from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.collectors.wireguard import USERSPACE
 from drtool.config import Settings
-from drtool.errors import ValidationRefused
+from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
@@ -140,3 +140,40 @@ def test_a_broken_config_is_refused(
     assert sandbox.conf.read_text() == good
     leftovers = subprocess.run(["pgrep", "-f", "wireguard-go drtoolwg"], capture_output=True)
     assert leftovers.returncode == 1, "the scratch interface and its wireguard-go are gone"
+
+
+def test_a_failing_interface_restart_is_rolled_back_and_the_interface_is_up_again(
+    repository: Repository, sandbox: Sandbox
+) -> None:
+    """The snapshot's wg0 moves its address and has a PreUp hook that fails: wg-quick up fails
+    after the down, and the rollback brings the previous wg0 back up."""
+    server, public_a = keypair(), keypair()[1]
+    failing = config(server[0], "10.9.5.1/24", [(public_a, "10.9.0.2/32")])
+    sandbox.write(failing.replace("[Interface]\n", "[Interface]\nPreUp = false\n"))
+    broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.wg_quick("up")
+    with pytest.raises(RestoreRolledBack, match="wg-quick") as raised:
+        restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
+    assert raised.value.report.rolled_back == ["wireguard"]
+    assert "10.9.0.1/24" in run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", "wg0")
+    assert peers(sandbox.showconf()) == {public_a}
+
+
+def test_an_interface_that_was_up_comes_back_up(repository: Repository, sandbox: Sandbox) -> None:
+    server, public_a = keypair(), keypair()[1]
+    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.wg_quick("up")
+    manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+    assert manifest.artifact("wireguard").metadata["up"] == ["wg0"]
+    sandbox.wg_quick("down")
+    restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
+    assert peers(sandbox.showconf()) == {public_a}
+
+
+def test_an_invalid_address_is_refused(repository: Repository, sandbox: Sandbox) -> None:
+    server, public_a = keypair(), keypair()[1]
+    sandbox.write(config(server[0], "10.9.0.1/33", [(public_a, "10.9.0.2/32")]))
+    broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+    with pytest.raises(ValidationRefused, match=r"invalid Address '10\.9\.0\.1/33'"):
+        restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
