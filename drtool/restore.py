@@ -249,7 +249,11 @@ def _apply_and_verify(
     if "iptables" in journal.state.applied:
         report.firewall = _settle_firewall(journal, host, plan, confirm_timeout)
     report.restored = list(journal.state.applied)
-    report.outcome = "applied and verified"
+    report.outcome = (
+        "applied and verified"
+        if host.manages_services
+        else "applied (files only: no service checked or restarted)"
+    )
     journal.record("completed", COMPLETED)
     journal.finish()
     return report
