@@ -1,6 +1,7 @@
-"""Rollback points: the current state of a kind, captured before a restore changes it, kept as
-tar parts and a record on disk (0700), so that a rollback needs neither the repository nor the
-process that took it."""
+"""Staged artifacts on disk: a snapshot's, fetched and verified for a restore, and the rollback
+point captured before a restore changes anything. Both are tar parts and a record in a private
+(0700) directory, so that --resume and --rollback need neither the repository nor the process
+that wrote them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from drtool.archive import write_parts
+from drtool.archive import check_entries, write_parts
 from drtool.collectors import Collector
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, PartRef
 
 
@@ -48,3 +50,23 @@ def load_staged(directory: Path, kind: str) -> StagedArtifact:
         }
     )
     return StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))))
+
+
+def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path) -> StagedArtifact:
+    """Decrypt and verify every part of ``record`` into ``staging``, then check every entry.
+
+    Raise IntegrityError for a missing or damaged object, UnsafeArchive for an entry that could
+    escape its roots. Only the private staging directory is written.
+    """
+    paths = []
+    for index, part in enumerate(record.parts):
+        path = staging / f"{record.kind}-{index:04d}.tar"
+        with path.open("wb") as output:
+            for block in repository.read_part(record.kind, part.id):
+                output.write(block)
+        paths.append(path)
+    staged = StagedArtifact(record, tuple(paths))
+    check_entries([entry for _, _, entry in staged.members()], record.roots)
+    staged.outputs()  # raises UnsafeArchive on an invalid output name
+    save_record(staging, record)
+    return staged

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from drtool.archive import EntryType, FileEntry
-from drtool.capture import capture
+from drtool.capture import capture, stage_artifact
 from drtool.collectors import Collector
 from drtool.host import Host
 from drtool.install import StagedArtifact
@@ -131,8 +131,6 @@ def live_artifacts(
 def snapshot_artifacts(
     repository: Repository, manifest: Manifest, kinds: Iterable[str], directory: Path
 ) -> dict[str, StagedArtifact]:
-    from drtool.restore import stage_artifact
-
     found = {}
     for record in manifest.artifacts:
         if record.kind in kinds and record.present:

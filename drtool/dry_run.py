@@ -12,7 +12,7 @@ from drtool.collectors import Collector
 from drtool.diff import Redactor, diff, human, live_artifacts, snapshot_artifacts
 from drtool.host import Host
 from drtool.repository import Repository
-from drtool.restore import plan_kinds
+from drtool.restore import plan_kinds, skip_reason
 from drtool.snapshot import Manifest
 
 
@@ -27,9 +27,7 @@ def dry_run_plan(
     chosen = plan_kinds(manifest, collectors, only, host)
     order, absent, skipped = [], [], []
     for collector, record in chosen:
-        reason = collector.unavailable_reason(host)
-        if collector.live_state and not host.manages_services:
-            reason = "live state, and this restore manages no services"
+        reason = skip_reason(collector, host)
         if not record.present:
             absent.append(record.kind)
         elif reason:

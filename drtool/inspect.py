@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from drtool.archive import EntryType, FileEntry
+from drtool.capture import stage_artifact
 from drtool.collectors import Collector
 from drtool.repository import Repository
-from drtool.restore import stage_artifact
 from drtool.snapshot import Manifest
 
 _TYPE_LETTER = {EntryType.FILE: "-", EntryType.DIRECTORY: "d", EntryType.SYMLINK: "l"}

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drtool import deadman
-from drtool.archive import check_entries
 from drtool.backup import run_backup
-from drtool.capture import capture, load_staged, save_record
+from drtool.capture import capture, load_staged, stage_artifact
 from drtool.collectors import Collector
 from drtool.errors import (
     DrtoolError,
@@ -173,9 +172,7 @@ def _stage(
 ) -> Plan:
     plan = Plan([], [], [])
     for collector, record in chosen:
-        reason = collector.unavailable_reason(host)
-        if collector.live_state and not host.manages_services:
-            reason = "live state, and this restore manages no services (--target, sandbox)"
+        reason = skip_reason(collector, host)
         if not record.present:
             plan.absent.append(record.kind)
         elif reason:
@@ -184,6 +181,13 @@ def _stage(
         else:
             plan.staged.append((collector, stage_artifact(repository, record, directory)))
     return plan
+
+
+def skip_reason(collector: Collector, host: Host) -> str | None:
+    """Why ``collector``'s kind is left out of a restore onto ``host`` (None: it is not)."""
+    if collector.live_state and not host.manages_services:
+        return "live state, and this restore manages no services (--target, sandbox)"
+    return collector.unavailable_reason(host)
 
 
 def _validate(host: Host, plan: Plan) -> None:
@@ -411,23 +415,3 @@ def _plan_from_journal(journal: Journal, collectors: Sequence[Collector]) -> Pla
         [],
         [],
     )
-
-
-def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path) -> StagedArtifact:
-    """Decrypt and verify every part of ``record`` into ``staging``, then check every entry.
-
-    Raise IntegrityError for a missing or damaged object, UnsafeArchive for an entry that could
-    escape its roots. Only the private staging directory is written.
-    """
-    paths = []
-    for index, part in enumerate(record.parts):
-        path = staging / f"{record.kind}-{index:04d}.tar"
-        with path.open("wb") as output:
-            for block in repository.read_part(record.kind, part.id):
-                output.write(block)
-        paths.append(path)
-    staged = StagedArtifact(record, tuple(paths))
-    check_entries([entry for _, _, entry in staged.members()], record.roots)
-    staged.outputs()  # raises UnsafeArchive on an invalid output name
-    save_record(staging, record)
-    return staged

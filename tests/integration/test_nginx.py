@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from drtool.backup import run_backup
+from drtool.capture import stage_artifact
 from drtool.collectors import collectors_for
 from drtool.config import ServiceSettings, Settings
 from drtool.errors import RestoreRolledBack, RollbackIncomplete, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
-from drtool.restore import restore_snapshot, stage_artifact
+from drtool.restore import restore_snapshot
 from drtool.services import read_pid
 from tests.support.radosgw import free_port
 
@@ -131,6 +132,14 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
                 time.sleep(0.1)
 
 
+def etc_files(sandbox: Sandbox) -> dict[Path, bytes]:
+    return {
+        path: path.read_bytes()
+        for path in sandbox.root.joinpath("etc").rglob("*")
+        if path.is_file()
+    }
+
+
 def restore(repository: Repository, sandbox: Sandbox, manifest, restart: str | None = None):
     host = Host(sandbox.root, "web-1", services=True)
     collectors = collectors_for(sandbox.settings(restart))
@@ -175,18 +184,10 @@ def test_a_broken_config_is_refused_and_nothing_changes(
     sandbox.conf.write_text(good)
     sandbox.write_site("v3")
     sandbox.reload_until("v3")
-    before = {
-        path: path.read_bytes()
-        for path in sandbox.root.joinpath("etc").rglob("*")
-        if path.is_file()
-    }
+    before = etc_files(sandbox)
     with pytest.raises(ValidationRefused, match=message):
         restore(repository, sandbox, broken)
-    after = {
-        path: path.read_bytes()
-        for path in sandbox.root.joinpath("etc").rglob("*")
-        if path.is_file()
-    }
+    after = etc_files(sandbox)
     assert after == before
     assert sandbox.answer() == "v3"
 
@@ -231,18 +232,10 @@ def test_a_failing_health_check_rolls_the_files_and_nginx_back(
     broken = backup(repository, sandbox)
     sandbox.write_site("v4")
     sandbox.reload_until("v4")
-    before = {
-        path: path.read_bytes()
-        for path in sandbox.root.joinpath("etc").rglob("*")
-        if path.is_file()
-    }
+    before = etc_files(sandbox)
     with pytest.raises(RestoreRolledBack, match="HTTP 503") as raised:
         restore(repository, sandbox, broken)
     assert raised.value.report.rolled_back == ["nginx"]
-    after = {
-        path: path.read_bytes()
-        for path in sandbox.root.joinpath("etc").rglob("*")
-        if path.is_file()
-    }
+    after = etc_files(sandbox)
     assert after == before
     assert sandbox.answer() == "v4"
