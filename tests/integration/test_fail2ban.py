@@ -4,7 +4,6 @@ pid and database running inside a test namespace, validated, restored into, relo
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,57 +13,25 @@ import pytest
 
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
-from drtool.config import ServiceSettings, Settings
+from drtool.config import Settings
 from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
 from tests.support.netns import run_in
+from tests.support.services import Fail2ban
 
 pytestmark = pytest.mark.skipif(
     shutil.which("fail2ban-client") is None or not Path("/etc/fail2ban/jail.conf").exists(),
     reason="fail2ban is not installed; scripts/test installs it",
 )
 
-JAIL = """\
-[sshd]
-enabled = true
-backend = polling
-maxretry = 3
-bantime = 3600
-logpath = {auth_log}
-
-[nginx-limit-req]
-enabled = true
-backend = polling
-filter = nginx-limit-req
-logpath = {nginx_log}
-maxretry = 10
-"""
-
 
 @dataclass
-class Sandbox:
-    root: Path
-    namespace: str
-
-    @property
-    def config(self) -> Path:
-        return self.root / "etc/fail2ban"
-
-    def client(self, *arguments: str) -> str:
-        return run_in(self.namespace, "fail2ban-client", "-c", str(self.config), *arguments)
-
-    def write_jails(self, nginx_log: Path, extra: str = "") -> None:
-        (self.config / "jail.local").write_text(
-            JAIL.format(auth_log=self.root / "var/log/auth.log", nginx_log=nginx_log) + extra
-        )
-
+class Sandbox(Fail2ban):
     def settings(self) -> Settings:
-        client = f"fail2ban-client -c {self.config}"
-        service = ServiceSettings(restart=f"{client} reload", health_command=f"{client} ping")
-        return Settings(kinds=("fail2ban",), services={"fail2ban": service})
+        return Settings(kinds=("fail2ban",), services={"fail2ban": self.service()})
 
     def host(self) -> Host:
         return Host(self.root, "web-1", Runner(netns=self.namespace))
@@ -72,33 +39,12 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox(tmp_path: Path, netns: str) -> Iterator[Sandbox]:
-    root = tmp_path / "host"
-    (root / "etc").mkdir(parents=True)
-    shutil.copytree("/etc/fail2ban", root / "etc/fail2ban", symlinks=True)
-    for directory in ("var/log/nginx", "run"):
-        (root / directory).mkdir(parents=True)
-    (root / "var/log/auth.log").touch()
-    (root / "var/log/nginx/error.log").touch()
-    (root / "etc/fail2ban/fail2ban.local").write_text(
-        "[Definition]\n"
-        f"logtarget = {root}/var/log/fail2ban.log\n"
-        f"socket = {root}/run/fail2ban.sock\n"
-        f"pidfile = {root}/run/fail2ban.pid\n"
-        f"dbfile = {root}/run/fail2ban.sqlite3\n"
-    )
-    box = Sandbox(root, netns)
-    box.write_jails(root / "var/log/nginx/error.log")
-    box.client("start")
+    box = Sandbox(tmp_path / "host", netns)
+    box.start()
     try:
-        assert "pong" in box.client("ping")
         yield box
     finally:
-        subprocess.run(
-            ["ip", "netns", "exec", netns, "fail2ban-client", "-c", str(box.config), "stop"],
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
+        box.stop()
 
 
 def jails(sandbox: Sandbox) -> str:

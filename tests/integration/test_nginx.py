@@ -4,10 +4,6 @@ restored into, reloaded (and the reload verified) and asked over HTTP."""
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,119 +13,33 @@ import pytest
 from drtool.backup import run_backup
 from drtool.capture import stage_artifact
 from drtool.collectors import collectors_for
-from drtool.config import ServiceSettings, Settings
+from drtool.config import Settings
 from drtool.errors import RestoreRolledBack, RollbackIncomplete, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
-from drtool.services import read_pid
 from tests.support.radosgw import free_port
+from tests.support.services import Nginx
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None, reason="nginx is not installed; scripts/test installs it"
 )
 
-CONFIG = """\
-worker_processes 1;
-pid {root}/run/nginx.pid;
-error_log {root}/log/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {root}/log/access.log;
-    client_body_temp_path {root}/tmp/body;
-    proxy_temp_path {root}/tmp/proxy;
-    fastcgi_temp_path {root}/tmp/fastcgi;
-    uwsgi_temp_path {root}/tmp/uwsgi;
-    scgi_temp_path {root}/tmp/scgi;
-    include conf.d/*.conf;
-    include sites-enabled/*;
-}}
-"""
-SITE = """\
-server {{
-    listen 127.0.0.1:{port};
-    location /health {{ return 200 "{answer}\\n"; }}
-}}
-"""
-
 
 @dataclass
-class Sandbox:
-    root: Path
-    port: int
-
-    @property
-    def conf(self) -> Path:
-        return self.root / "etc/nginx/nginx.conf"
-
-    def nginx(self, *arguments: str) -> None:
-        subprocess.run(
-            ["nginx", "-c", str(self.conf), *arguments], check=True, capture_output=True, timeout=30
-        )
-
-    def answer(self) -> str:
-        url = f"http://127.0.0.1:{self.port}/health"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    return response.read().decode().strip()
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def reload_until(self, answer: str) -> None:
-        self.nginx("-s", "reload")
-        deadline = time.monotonic() + 10
-        while self.answer() != answer:
-            assert time.monotonic() < deadline, f"nginx never answered {answer!r}"
-            time.sleep(0.1)
-
-    def write_site(self, answer: str) -> None:
-        site = self.root / "etc/nginx/sites-available/app"
-        site.write_text(SITE.format(port=self.port, answer=answer))
-
+class Sandbox(Nginx):
     def settings(self, restart: str | None = None) -> Settings:
-        service = ServiceSettings(
-            restart=restart or f"nginx -c {self.conf} -s reload",
-            pid_file=str(self.root / "run/nginx.pid"),
-            error_log=str(self.root / "log/error.log"),
-            health_url=f"http://127.0.0.1:{self.port}/health",
-        )
-        return Settings(kinds=("nginx",), services={"nginx": service})
+        return Settings(kinds=("nginx",), services={"nginx": self.service(restart)})
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    root = tmp_path / "host"
-    for directory in (
-        "etc/nginx/conf.d",
-        "etc/nginx/sites-available",
-        "etc/nginx/sites-enabled",
-        "run",
-        "log",
-        "tmp",
-    ):
-        (root / directory).mkdir(parents=True)
-    box = Sandbox(root, free_port())
-    box.conf.write_text(CONFIG.format(root=root))
-    (root / "etc/nginx/conf.d/limits.conf").write_text(
-        "limit_req_zone $binary_remote_addr zone=api_limit:1m rate=60r/m;\n"
-    )
-    box.write_site("v1")
-    (root / "etc/nginx/sites-enabled/app").symlink_to("../sites-available/app")
-    box.nginx()
+    box = Sandbox(tmp_path / "host", free_port())
+    box.start()
     try:
-        assert box.answer() == "v1"
         yield box
     finally:
-        master = read_pid(root / "run/nginx.pid")
-        if master:
-            subprocess.run(["kill", f"-{signal.SIGQUIT.value}", str(master)], check=False)
-            deadline = time.monotonic() + 10
-            while Path(f"/proc/{master}").exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
+        box.stop()
 
 
 def etc_files(sandbox: Sandbox) -> dict[Path, bytes]:

@@ -22,27 +22,13 @@ from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
 from tests.support.netns import run_in
+from tests.support.services import wireguard_config, wireguard_keypair
 
 pytestmark = pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in ("wg", "wg-quick", "wireguard-go")),
     reason="wireguard-tools or wireguard-go is not installed; scripts/test installs them",
 )
 SETTINGS = Settings(kinds=("wireguard",))
-
-
-def keypair() -> tuple[str, str]:
-    private = subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout
-    public = subprocess.run(
-        ["wg", "pubkey"], input=private, capture_output=True, text=True, check=True
-    ).stdout
-    return private.strip(), public.strip()
-
-
-def config(private: str, address: str, peers: list[tuple[str, str]]) -> str:
-    text = f"[Interface]\nPrivateKey = {private}\nAddress = {address}\nListenPort = 51820\n"
-    for public, allowed in peers:
-        text += f"\n[Peer]\nPublicKey = {public}\nAllowedIPs = {allowed}\n"
-    return text
 
 
 @dataclass
@@ -87,15 +73,15 @@ def peers(showconf: str) -> set[str]:
 
 
 def test_peers_come_back_with_syncconf(repository: Repository, sandbox: Sandbox) -> None:
-    server = keypair()
-    public_a, public_b = keypair()[1], keypair()[1]
-    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    server = wireguard_keypair()
+    public_a, public_b = wireguard_keypair()[1], wireguard_keypair()[1]
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
     assert (sandbox.root / "etc/wireguard/wg0.conf").stat().st_mode & 0o777 == 0o600
 
     # the bad edit: peer A replaced by B, in the file and live
-    sandbox.write(config(server[0], "10.9.0.1/24", [(public_b, "10.9.0.3/32")]))
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_b, "10.9.0.3/32")]))
     run_in(sandbox.namespace, "wg", "set", "wg0", "peer", public_a, "remove")
     run_in(sandbox.namespace, "wg", "set", "wg0", "peer", public_b, "allowed-ips", "10.9.0.3/32")
     assert peers(sandbox.showconf()) == {public_b}
@@ -109,10 +95,10 @@ def test_peers_come_back_with_syncconf(repository: Repository, sandbox: Sandbox)
 def test_an_address_change_takes_the_interface_down_and_up(
     repository: Repository, sandbox: Sandbox
 ) -> None:
-    server, public_a = keypair(), keypair()[1]
-    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    server, public_a = wireguard_keypair(), wireguard_keypair()[1]
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
     manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
-    sandbox.write(config(server[0], "10.7.7.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.write(wireguard_config(server[0], "10.7.7.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
     addresses = run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", "wg0")
@@ -130,8 +116,8 @@ def test_an_address_change_takes_the_interface_down_and_up(
 def test_a_broken_config_is_refused(
     repository: Repository, sandbox: Sandbox, breakage, message: str
 ) -> None:
-    server, public_a = keypair(), keypair()[1]
-    good = config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")])
+    server, public_a = wireguard_keypair(), wireguard_keypair()[1]
+    good = wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")])
     sandbox.write(breakage(good))
     broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
     sandbox.write(good)
@@ -147,11 +133,11 @@ def test_a_failing_interface_restart_is_rolled_back_and_the_interface_is_up_agai
 ) -> None:
     """The snapshot's wg0 moves its address and has a PreUp hook that fails: wg-quick up fails
     after the down, and the rollback brings the previous wg0 back up."""
-    server, public_a = keypair(), keypair()[1]
-    failing = config(server[0], "10.9.5.1/24", [(public_a, "10.9.0.2/32")])
+    server, public_a = wireguard_keypair(), wireguard_keypair()[1]
+    failing = wireguard_config(server[0], "10.9.5.1/24", [(public_a, "10.9.0.2/32")])
     sandbox.write(failing.replace("[Interface]\n", "[Interface]\nPreUp = false\n"))
     broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
-    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     with pytest.raises(RestoreRolledBack, match="wg-quick") as raised:
         restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
@@ -161,8 +147,8 @@ def test_a_failing_interface_restart_is_rolled_back_and_the_interface_is_up_agai
 
 
 def test_an_interface_that_was_up_comes_back_up(repository: Repository, sandbox: Sandbox) -> None:
-    server, public_a = keypair(), keypair()[1]
-    sandbox.write(config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    server, public_a = wireguard_keypair(), wireguard_keypair()[1]
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
     assert manifest.artifact("wireguard").metadata["up"] == ["wg0"]
@@ -172,8 +158,8 @@ def test_an_interface_that_was_up_comes_back_up(repository: Repository, sandbox:
 
 
 def test_an_invalid_address_is_refused(repository: Repository, sandbox: Sandbox) -> None:
-    server, public_a = keypair(), keypair()[1]
-    sandbox.write(config(server[0], "10.9.0.1/33", [(public_a, "10.9.0.2/32")]))
+    server, public_a = wireguard_keypair(), wireguard_keypair()[1]
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/33", [(public_a, "10.9.0.2/32")]))
     broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
     with pytest.raises(ValidationRefused, match=r"invalid Address '10\.9\.0\.1/33'"):
         restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))

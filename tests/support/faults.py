@@ -1,0 +1,93 @@
+"""Failure injection at the process boundary: a directory of shims put first in drtool's PATH.
+
+A shim stands in for one real tool (nginx, iptables-restore, wg, fail2ban-client…). It runs the
+real tool, unless a rule the test set matches its command line, in which case it prints the
+rule's message on standard error and exits 1, as the tool itself would when it fails. A rule can
+skip the first matching calls, so that the failure lands on a chosen step (the rollback's call
+rather than the apply's). drtool runs every external command through PATH, directly, through
+``sh -c`` or ``ip netns exec``, so nothing in drtool knows the shims are there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SHIM = """\
+#!{python} -I
+import fcntl, json, os, re, sys
+directory = {directory!r}
+tool = os.path.basename(sys.argv[0])
+with open(os.path.join(directory, "rules.json"), "r+") as handle:
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    rules = json.load(handle)
+    line = " ".join(sys.argv[1:])
+    failing = None
+    for rule in rules:
+        if rule["tool"] == tool and re.search(rule["matching"], line):
+            rule["seen"] += 1
+            if rule["seen"] > rule["skip"] and failing is None:
+                failing = rule
+    handle.seek(0)
+    handle.truncate()
+    json.dump(rules, handle)
+if failing is not None:
+    sys.stderr.write(failing["message"] + "\\n")
+    sys.exit(1)
+path = [entry for entry in os.environ["PATH"].split(":") if entry != directory]
+for entry in path:
+    candidate = os.path.join(entry, tool)
+    if os.access(candidate, os.X_OK):
+        os.execv(candidate, [candidate, *sys.argv[1:]])
+sys.exit("shim: no real " + tool + " in PATH")
+"""
+
+
+@dataclass
+class Faults:
+    directory: Path
+
+    @property
+    def _rules(self) -> Path:
+        return self.directory / "rules.json"
+
+    def fail(self, tool: str, matching: str = "", skip: int = 0, message: str = "") -> None:
+        """From now on, make ``tool`` fail when its arguments match the regular expression
+        ``matching``, after ``skip`` matching calls have run for real."""
+        shim = self.directory / tool
+        if not shim.exists():
+            shim.write_text(SHIM.format(python=sys.executable, directory=str(self.directory)))
+            shim.chmod(0o755)
+        rules = json.loads(self._rules.read_text())
+        rules.append(
+            {
+                "tool": tool,
+                "matching": matching,
+                "skip": skip,
+                "seen": 0,
+                "message": message or f"{tool}: failure injected by the test",
+            }
+        )
+        self._rules.write_text(json.dumps(rules))
+
+    def clear(self) -> None:
+        self._rules.write_text("[]")
+
+    def path(self, path: str | None = None) -> str:
+        """A PATH with the shims first."""
+        return f"{self.directory}:{path or os.environ['PATH']}"
+
+
+@pytest.fixture
+def faults(tmp_path: Path) -> Iterator[Faults]:
+    directory = tmp_path / "shims"
+    directory.mkdir()
+    injected = Faults(directory)
+    injected.clear()
+    yield injected
