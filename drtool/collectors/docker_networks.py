@@ -13,12 +13,13 @@ import ipaddress
 import json
 import logging
 import os
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from drtool.collectors.base import Artifact, Collector
 from drtool.config import ServiceSettings
-from drtool.errors import CollectError
+from drtool.errors import CollectError, RestoreFailed
 from drtool.host import Host
 from drtool.install import StagedArtifact
 
@@ -42,6 +43,33 @@ SPEC_FIELDS = (
     "Labels",
 )
 OUTPUT = "networks.json"
+
+
+@contextmanager
+def _engine() -> Iterator[Any]:
+    """A client of the daemon DOCKER_HOST names (else the local socket), closed after use.
+
+    What the SDK raises (a refused request, a daemon gone) becomes a one-line RestoreFailed
+    with the daemon's own message.
+    """
+    import docker  # the SDK is imported only where docker networks are backed up or restored
+    import requests
+
+    client = None
+    try:
+        client = docker.from_env(timeout=60)
+        yield client
+    except docker.errors.APIError as error:
+        request = error.response.request if error.response is not None else None
+        where = f" ({request.method} {request.path_url.split('?')[0]})" if request else ""
+        raise RestoreFailed(
+            f"docker engine: {error.explanation or error.status_code}{where}"
+        ) from None
+    except (docker.errors.DockerException, requests.RequestException) as error:
+        raise RestoreFailed(f"docker engine: {error}") from None
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _spec(inspected: dict[str, Any]) -> dict[str, Any]:
@@ -68,22 +96,16 @@ def _subnets(spec: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv
 class DockerNetworksCollector(Collector):
     kind = "docker_networks"
     live_state = True
+    atomic_apply = False
 
     def __init__(self, service: ServiceSettings | None = None) -> None:
         self.service = service or ServiceSettings()
-
-    @staticmethod
-    def _client() -> closing[Any]:
-        """A client of the daemon DOCKER_HOST names (else the local socket), closed after use."""
-        import docker  # the SDK is imported only where docker networks are backed up
-
-        return closing(docker.from_env(timeout=60))
 
     def unavailable_reason(self, host: Host) -> str | None:
         if not host.owns_network and "DOCKER_HOST" not in os.environ:
             return "a sandbox root without --netns or DOCKER_HOST: the daemon is the machine's own"
         try:
-            with self._client() as client:
+            with _engine() as client:
                 client.ping()
         except Exception as error:  # the SDK raises several families for "no daemon here"
             return f"no docker daemon answers ({error.__class__.__name__})"
@@ -103,7 +125,7 @@ class DockerNetworksCollector(Collector):
         if reason:
             return Artifact(self.kind, (), (), metadata={"reason": reason})
         try:
-            with self._client() as client:
+            with _engine() as client:
                 specs = [_spec(inspected) for _, inspected in sorted(self._live(client).items())]
                 version = client.version().get("Version")
         except Exception as error:
@@ -119,7 +141,7 @@ class DockerNetworksCollector(Collector):
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
         wanted = self._snapshot(staged)
-        with self._client() as client:
+        with _engine() as client:
             live = {name: _spec(found) for name, found in self._live(client, builtin=True).items()}
             plugins = set(client.info().get("Plugins", {}).get("Network") or [])
         findings = []
@@ -146,7 +168,7 @@ class DockerNetworksCollector(Collector):
         return findings
 
     def apply(self, host: Host, staged: StagedArtifact) -> None:
-        with self._client() as client:
+        with _engine() as client:
             self._apply(client, self._snapshot(staged))
 
     def _apply(self, client: Any, wanted: list[dict[str, Any]]) -> None:
@@ -179,7 +201,7 @@ class DockerNetworksCollector(Collector):
         """Back to the captured networks: those the restore created go again (if unused)."""
         wanted = self._snapshot(captured)
         names = {spec["Name"] for spec in wanted}
-        with self._client() as client:
+        with _engine() as client:
             self._apply(client, wanted)
             for name, network in self._live(client).items():
                 if name not in names and not network.get("Containers"):
@@ -190,13 +212,13 @@ class DockerNetworksCollector(Collector):
         projects = set(self.service.compose_projects)
         if not projects:
             return
-        with self._client() as client:
+        with _engine() as client:
             for container in client.containers.list(all=True):
                 if container.labels.get("com.docker.compose.project") in projects:
                     container.restart(timeout=10)
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
-        with self._client() as client:
+        with _engine() as client:
             return self._problems(client, self._snapshot(staged))
 
     def _problems(self, client: Any, wanted: list[dict[str, Any]]) -> list[str]:
