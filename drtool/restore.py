@@ -197,11 +197,12 @@ def _validate(host: Host, plan: Plan) -> None:
             "(--services to manage the sandbox's own)"
         )
         return
-    findings = [
-        finding
-        for collector, artifact in plan.staged
-        for finding in collector.validate(host, artifact)
-    ]
+    findings = []
+    for collector, artifact in plan.staged:
+        try:
+            findings += collector.validate(host, artifact)
+        except (DrtoolError, OSError) as error:  # the checking tool itself failed
+            findings.append(f"{collector.kind} could not be checked: {_describe_error(error)}")
     if findings:
         raise ValidationRefused(
             f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
@@ -225,6 +226,7 @@ def _apply_and_verify(
     journal: Journal, host: Host, plan: Plan, report: RestoreReport, confirm_timeout: float
 ) -> RestoreReport:
     """Apply, restart and check every staged kind from where the journal stands."""
+    applying: Collector | None = None
     try:
         for collector, artifact in plan.staged:
             kind = artifact.record.kind
@@ -235,7 +237,9 @@ def _apply_and_verify(
                     host, _switch(journal, host), journal.rollback_directory, confirm_timeout
                 )
             journal.record(f"applying {kind}")
+            applying = collector
             collector.apply(host, artifact)
+            applying = None
             journal.state.applied.append(kind)
             journal.record(f"applied {kind}")
         journal.record("verifying", VERIFYING)
@@ -249,6 +253,8 @@ def _apply_and_verify(
                 journal.record(f"healthy {artifact.record.kind}")
     except (DrtoolError, OSError) as error:  # OSError: a full disk, a permission, …
         report.error = _describe_error(error)
+        if applying is not None and not applying.atomic_apply:
+            journal.state.applied.append(applying.kind)  # half-applied: undone with the rest
         raise _roll_back(journal, host, plan, report) from None
     if "iptables" in journal.state.applied:
         report.firewall = _settle_firewall(journal, host, plan, confirm_timeout)

@@ -58,6 +58,10 @@ class Collector(ABC):
     # Whether applying changes running state rather than files (the firewall, docker networks):
     # such a kind is never applied where the restore manages no services (--target, sandboxes).
     live_state: bool = False
+    # Whether a failed apply leaves the host as it was (files: every root is built before any
+    # is swapped in). The firewall (table by table) and docker (network by network) are not:
+    # a kind that fails half-way is rolled back with the kinds applied before it.
+    atomic_apply: bool = True
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:

@@ -26,6 +26,7 @@ BACKENDS = ("auto", "nft", "legacy")
 class IptablesCollector(Collector):
     kind = "iptables"
     live_state = True
+    atomic_apply = False
 
     def __init__(
         self,
