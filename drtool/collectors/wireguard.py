@@ -236,6 +236,13 @@ class WireguardCollector(PathsCollector):
             for fields in (line.split() for line in shown.splitlines())
             if len(fields) > 3 and fields[2] in ("inet", "inet6")
         }
+        # The kernel gives a userspace (TUN) interface an IPv6 link-local address of its own:
+        # not a change of addressing, and no reason to take the tunnel down.
+        live = {
+            address
+            for address in live
+            if address in wanted or not ipaddress.ip_interface(address).is_link_local
+        }
         if wanted != live:
             return True
         if "MTU" in settings:
