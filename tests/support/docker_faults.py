@@ -38,6 +38,7 @@ class _Rule:
     method: str
     path: re.Pattern[str]
     skip: int
+    times: int
     seen: int = 0
 
 
@@ -54,11 +55,11 @@ class DockerFaults:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def fail(self, method: str, path: str, skip: int = 0) -> None:
-        """Answer 500 to ``method`` requests whose path matches ``path`` (a regular expression),
-        after ``skip`` of them have gone through."""
+    def fail(self, method: str, path: str, skip: int = 0, times: int = 1) -> None:
+        """Answer 500 to ``times`` ``method`` requests whose path matches ``path`` (a regular
+        expression), after ``skip`` of them have gone through."""
         with self.lock:
-            self.rules.append(_Rule(method, re.compile(path), skip))
+            self.rules.append(_Rule(method, re.compile(path), skip, times))
 
     def clear(self) -> None:
         with self.lock:
@@ -70,7 +71,7 @@ class DockerFaults:
             for rule in self.rules:
                 if rule.method == method and rule.path.search(path):
                     rule.seen += 1
-                    struck = struck or rule.seen > rule.skip
+                    struck = struck or rule.skip < rule.seen <= rule.skip + rule.times
             return struck
 
     def __enter__(self) -> DockerFaults:

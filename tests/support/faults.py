@@ -2,10 +2,11 @@
 
 A shim stands in for one real tool (nginx, iptables-restore, wg, fail2ban-client…). It runs the
 real tool, unless a rule the test set matches its command line, in which case it prints the
-rule's message on standard error and exits 1, as the tool itself would when it fails. A rule can
-skip the first matching calls, so that the failure lands on a chosen step (the rollback's call
-rather than the apply's). drtool runs every external command through PATH, directly, through
-``sh -c`` or ``ip netns exec``, so nothing in drtool knows the shims are there.
+rule's message on standard error and exits 1, as the tool itself would when it fails. A rule
+can let the first matching calls through and strike a given number of times, so that the
+failure lands on a chosen step (the rollback's call rather than the apply's). drtool runs every
+external command through PATH, directly, through ``sh -c`` or ``ip netns exec``, so nothing in
+drtool knows the shims are there.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 SHIM = """\
 #!{python} -I
@@ -32,7 +30,8 @@ with open(os.path.join(directory, "rules.json"), "r+") as handle:
     for rule in rules:
         if rule["tool"] == tool and re.search(rule["matching"], line):
             rule["seen"] += 1
-            if rule["seen"] > rule["skip"] and failing is None:
+            struck = rule["skip"] < rule["seen"] <= rule["skip"] + rule["times"]
+            if struck and failing is None:
                 failing = rule
     handle.seek(0)
     handle.truncate()
@@ -57,8 +56,10 @@ class Faults:
     def _rules(self) -> Path:
         return self.directory / "rules.json"
 
-    def fail(self, tool: str, matching: str = "", skip: int = 0, message: str = "") -> None:
-        """From now on, make ``tool`` fail when its arguments match the regular expression
+    def fail(
+        self, tool: str, matching: str = "", skip: int = 0, times: int = 1, message: str = ""
+    ) -> None:
+        """Make ``tool`` fail ``times`` times when its arguments match the regular expression
         ``matching``, after ``skip`` matching calls have run for real."""
         shim = self.directory / tool
         if not shim.exists():
@@ -70,6 +71,7 @@ class Faults:
                 "tool": tool,
                 "matching": matching,
                 "skip": skip,
+                "times": times,
                 "seen": 0,
                 "message": message or f"{tool}: failure injected by the test",
             }
@@ -84,10 +86,9 @@ class Faults:
         return f"{self.directory}:{path or os.environ['PATH']}"
 
 
-@pytest.fixture
-def faults(tmp_path: Path) -> Iterator[Faults]:
-    directory = tmp_path / "shims"
+def shims(directory: Path) -> Faults:
+    """An empty shim directory at ``directory`` (made here)."""
     directory.mkdir()
     injected = Faults(directory)
     injected.clear()
-    yield injected
+    return injected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import subprocess
@@ -24,9 +25,10 @@ def run_in(namespace: str, *argv: str, input_text: str | None = None) -> str:
     return completed.stdout
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    """A fresh, empty network namespace, deleted afterwards."""
+@contextlib.contextmanager
+def network_namespace() -> Iterator[str]:
+    """A fresh, empty network namespace, deleted afterwards (the test is skipped where none
+    can be made)."""
     if shutil.which("ip") is None:
         pytest.skip("iproute2 is not installed; scripts/test installs it")
     name = f"drtool-{secrets.token_hex(4)}"
@@ -37,3 +39,9 @@ def netns() -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    with network_namespace() as name:
+        yield name

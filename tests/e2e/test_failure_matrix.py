@@ -1,0 +1,294 @@
+"""The restore engine's failure matrix, on a host with every kind live.
+
+For each kind and each step of a restore (validate, apply, restart, health-check, rollback) a
+failure is injected where the real world puts it: a tool that fails (a shim first in PATH), the
+Engine API answering 500 (a proxy in front of the test dockerd), a full disk (a small tmpfs), or
+the restore itself killed (SIGKILL at a journal step). Afterwards the host is compared with what
+it was before: every file (content, mode, owner, mtime, link), iptables-save and ip6tables-save
+in the test namespace, the live WireGuard interface, the docker networks, and what nginx and
+fail2ban answer. It must be identical, or in the snapshot's state after --resume.
+
+Cells the matrix leaves to the per-kind tests, and why: plain files have no tool to validate,
+restart or check them with; the firewall's restart is its apply; nginx's health check is an HTTP
+request, failed for real by a snapshot whose site answers 503 (tests/integration/test_nginx.py).
+
+Every case starts from the damaged host the previous one left: a module-wide host keeps the
+suite fast (services start once), and a case that leaves the host changed fails the next too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import EXAMPLES
+from tests.support.dockerd import Dockerd
+from tests.support.live_host import FIREWALL_TABLES, LiveHost, differences, live_host
+
+pytestmark = pytest.mark.skipif(
+    any(
+        subprocess.run(["which", tool], capture_output=True).returncode
+        for tool in ("nginx", "fail2ban-client", "wg-quick", "wireguard-go", "iptables")
+    ),
+    reason="the services are not installed; scripts/test installs them",
+)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, dockerd: Dockerd) -> Iterator[LiveHost]:
+    with live_host(tmp_path_factory.mktemp("live"), dockerd, EXAMPLES / "host") as host:
+        host.cli("init")
+        host.good = host.state()
+        host.cli("backup")
+        host.damage()
+        yield host
+
+
+@pytest.fixture
+def host(live: LiveHost) -> Iterator[LiveHost]:
+    """The live host, damaged, with no fault left from the case before, and no watchdog."""
+    live.faults.clear()
+    live.docker_faults.clear()
+    live.cli.environment.pop("DRTOOL_TEST_KILL_AT", None)
+    yield live
+    live.faults.clear()
+    live.docker_faults.clear()
+    live.cli.environment.pop("DRTOOL_TEST_KILL_AT", None)
+    deadline = time.monotonic() + 2  # a confirmed watchdog notices within 0.2 s
+    while subprocess.run(["pgrep", "-f", "-m drtool.deadman"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "a dead-man's switch was left armed"
+        time.sleep(0.1)
+
+
+def firewall_restore(host: LiveHost) -> str:
+    """The restore tool of the backend the snapshot was taken with (iptables-nft-restore…)."""
+    version = subprocess.run(["iptables", "--version"], capture_output=True, text=True).stdout
+    return f"iptables-{'legacy' if '(legacy)' in version else 'nft'}-restore"
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str
+    step: str
+    inject: Callable[[LiveHost], None]
+    said: str  # what the one-line error names
+
+
+# -- validate: refused (22), nothing changed, not even the journal written ---------------------
+
+REFUSED = [
+    Case("docker_networks", "validate", lambda h: h.docker_faults.fail("GET", r"/info$"), "docker"),
+    Case("wireguard", "validate", lambda h: h.faults.fail("wg", "setconf"), "wireguard wg0.conf"),
+    Case("nginx", "validate", lambda h: h.faults.fail("nginx", r"-t\b"), "nginx -t"),
+    Case(
+        "iptables",
+        "validate",
+        lambda h: h.faults.fail(firewall_restore(h), "^$"),
+        "iptables v4",
+    ),
+    Case("fail2ban", "validate", lambda h: h.faults.fail("fail2ban-client", r" -t$"), "fail2ban"),
+]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=lambda case: case.kind)
+def test_a_failing_validation_refuses_and_changes_nothing(host: LiveHost, case: Case) -> None:
+    before = host.state()
+    case.inject(host)
+    error = host.cli("restore", "--yes", expect=22).stderr
+    assert "nothing changed" in error and case.said in error
+    assert differences(host.state(), before) == []
+    assert not (host.root / "var/lib/drtool/restore/journal.json").exists()
+
+
+# -- apply, restart, health-check: rolled back (23), the host as it was --------------------------
+
+ROLLED_BACK = [
+    Case(
+        "docker_networks",
+        "apply",
+        lambda h: h.docker_faults.fail("POST", r"/networks/create$"),
+        "docker",
+    ),
+    Case(
+        "iptables",
+        "apply",
+        # the second table fails: the first one is already live, and must go back too
+        lambda h: h.faults.fail(firewall_restore(h), "-w", skip=1),
+        "failure injected",
+    ),
+    Case(
+        "docker_networks",
+        "restart",
+        lambda h: h.docker_faults.fail("POST", r"/containers/.*/restart$"),
+        "docker",
+    ),
+    Case("wireguard", "restart", lambda h: h.faults.fail("wg", "syncconf"), "wg syncconf"),
+    Case("nginx", "restart", lambda h: h.faults.fail("nginx", "-s reload"), "reload"),
+    Case("fail2ban", "restart", lambda h: h.faults.fail("fail2ban-client", "reload"), "reload"),
+    Case(
+        "docker_networks",
+        "health",
+        # containers are listed once by the restart, then by the health check
+        lambda h: h.docker_faults.fail("GET", r"/containers/json$", skip=1),
+        "docker",
+    ),
+    Case("wireguard", "health", lambda h: h.faults.fail("wg", "showconf"), "showconf"),
+    Case("iptables", "health", lambda h: h.faults.fail("iptables", r"^-C INPUT"), "probe"),
+    Case("fail2ban", "health", lambda h: h.faults.fail("fail2ban-client", "ping"), "fail2ban"),
+]
+
+
+@pytest.mark.parametrize("case", ROLLED_BACK, ids=lambda case: f"{case.step}-{case.kind}")
+def test_a_failure_after_validation_is_rolled_back(host: LiveHost, case: Case) -> None:
+    before = host.state()
+    case.inject(host)
+    error = host.cli("restore", "--yes", expect=23).stderr
+    assert "rolled back" in error and case.said in error
+    assert differences(host.state(), before) == []
+
+
+@pytest.mark.parametrize("kind", ["wireguard", "nginx", "fail2ban", "files"])
+def test_a_full_disk_while_applying_a_kind_is_rolled_back(host: LiveHost, kind: str) -> None:
+    """The host's /etc is a small tmpfs, filled to the last page."""
+    before = host.state()
+    filler = host.root / "etc/filler"
+    try:
+        with filler.open("wb", buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+            except OSError:
+                pass
+        error = host.cli("restore", "--only", kind, "--yes", expect=23).stderr
+        assert "disk full" in error
+    finally:
+        filler.unlink(missing_ok=True)
+    assert differences(host.state(), before) == []
+
+
+# -- rollback: a failing rollback is reported (24), and --rollback finishes it ------------------
+
+
+def fail2ban_health_fails_once(host: LiveHost) -> None:
+    """The trigger: fail2ban, the last service checked, fails its health check once."""
+    host.faults.fail("fail2ban-client", "ping")
+
+
+ROLLBACK_FAILS = [
+    Case(
+        "docker_networks",
+        "rollback",
+        lambda h: h.docker_faults.fail("DELETE", r"/networks/"),
+        "docker_networks",
+    ),
+    Case("wireguard", "rollback", lambda h: h.faults.fail("wg", "syncconf", skip=1), "wireguard"),
+    Case("nginx", "rollback", lambda h: h.faults.fail("nginx", "-s reload", skip=1), "nginx"),
+    Case(
+        "iptables",
+        "rollback",
+        lambda h: h.faults.fail(firewall_restore(h), "-w", skip=FIREWALL_TABLES),
+        "iptables",
+    ),
+    Case(
+        "fail2ban",
+        "rollback",
+        lambda h: h.faults.fail("fail2ban-client", "reload", skip=1),
+        "fail2ban",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ROLLBACK_FAILS, ids=lambda case: case.kind)
+def test_a_failing_rollback_says_what_to_do_and_rollback_finishes_it(
+    host: LiveHost, case: Case
+) -> None:
+    before = host.state()
+    fail2ban_health_fails_once(host)
+    case.inject(host)
+    completed = host.cli("restore", "--yes", "--json", expect=24, one_line=False)
+    report = json.loads(completed.stdout)
+    assert report["outcome"] == "rollback incomplete"
+    assert any("drtool restore --rollback" in action for action in report["operator_actions"])
+    assert f"{case.said}:" in completed.stderr.strip().splitlines()[-1]
+    # The operator fixes what failed, and finishes the rollback.
+    host.faults.clear()
+    host.docker_faults.clear()
+    host.cli("restore", "--yes", expect=25)
+    host.cli("restore", "--rollback", "--yes")
+    assert differences(host.state(), before) == []
+
+
+# -- the restore itself killed: --rollback returns the host as it was, --resume finishes --------
+
+KILLED_AT = [
+    "validated",
+    "captured",
+    "applying docker_networks",
+    "applied wireguard",
+    "applying iptables",  # the dead-man's switch is armed
+    "applied iptables",
+    "applied files",
+    "restarted nginx",
+    "healthy iptables",
+    "healthy fail2ban",
+]
+
+
+def kill_restore_at(host: LiveHost, step: str) -> None:
+    host.cli.environment["DRTOOL_TEST_KILL_AT"] = step
+    host.cli("restore", "--yes", expect=-9, one_line=False)
+    del host.cli.environment["DRTOOL_TEST_KILL_AT"]
+
+
+@pytest.mark.parametrize("step", KILLED_AT)
+def test_killed_at_a_step_rollback_returns_the_host_as_it_was(host: LiveHost, step: str) -> None:
+    before = host.state()
+    kill_restore_at(host, step)
+    host.cli("restore", "--rollback", "--yes")
+    assert differences(host.state(), before) == []
+
+
+def test_killed_while_rolling_back_rollback_finishes(host: LiveHost) -> None:
+    """The rollback itself is killed half-way (files and fail2ban back, the firewall not yet)."""
+    before = host.state()
+    fail2ban_health_fails_once(host)
+    kill_restore_at(host, "rolled back fail2ban")
+    assert "--rollback" in host.cli("restore", "--resume", "--yes", expect=2).stderr
+    host.cli("restore", "--rollback", "--yes")
+    assert differences(host.state(), before) == []
+
+
+@pytest.mark.parametrize("step", ["applying iptables", "restarted wireguard"])
+def test_killed_at_a_step_resume_finishes_in_the_snapshots_state(host: LiveHost, step: str) -> None:
+    kill_restore_at(host, step)
+    report = json.loads(host.cli("restore", "--resume", "--yes", "--json").stdout)
+    assert report["outcome"] == "applied and verified"
+    assert "confirmed by the connectivity probe" in report["firewall"]
+    assert differences(host.state(), host.good) == []
+    host.damage()  # the next case starts from the damaged host again
+
+
+def test_the_whole_restore_succeeds_and_a_dry_run_before_it_changes_nothing(
+    host: LiveHost,
+) -> None:
+    before = host.state()
+    plan = json.loads(host.cli("restore", "--dry-run", "--json").stdout)
+    assert differences(host.state(), before) == []
+    assert plan
+    report = json.loads(host.cli("restore", "--yes", "--json").stdout)
+    assert report["outcome"] == "applied and verified"
+    assert report["restored"] == [
+        "docker_networks",
+        "wireguard",
+        "nginx",
+        "iptables",
+        "fail2ban",
+        "files",
+    ]
+    assert differences(host.state(), host.good) == []
+    host.damage()
