@@ -225,14 +225,21 @@ def test_a_failing_rollback_says_what_to_do_and_rollback_finishes_it(
 
 # -- the restore itself killed: --rollback returns the host as it was, --resume finishes --------
 
+# The journal steps of this restore, but for those between two steps of the same plain-file kind
+# (tests/e2e/test_restore_engine.py kills a files-only restore at every one of its steps).
 KILLED_AT = [
     "validated",
     "captured",
     "applying docker_networks",
+    "applied docker_networks",
     "applied wireguard",
     "applying iptables",  # the dead-man's switch is armed
     "applied iptables",
+    "applying fail2ban",
     "applied files",
+    "verifying",
+    "restarted docker_networks",
+    "healthy wireguard",
     "restarted nginx",
     "healthy iptables",
     "healthy fail2ban",
@@ -253,12 +260,32 @@ def test_killed_at_a_step_rollback_returns_the_host_as_it_was(host: LiveHost, st
     assert differences(host.state(), before) == []
 
 
-def test_killed_while_rolling_back_rollback_finishes(host: LiveHost) -> None:
-    """The rollback itself is killed half-way (files and fail2ban back, the firewall not yet)."""
+@pytest.mark.parametrize("step", ["rolling back", "rolled back fail2ban", "rolled back iptables"])
+def test_killed_while_rolling_back_rollback_finishes(host: LiveHost, step: str) -> None:
+    """The rollback itself is killed: before it starts, and half-way."""
     before = host.state()
     fail2ban_health_fails_once(host)
-    kill_restore_at(host, "rolled back fail2ban")
+    kill_restore_at(host, step)
     assert "--rollback" in host.cli("restore", "--resume", "--yes", expect=2).stderr
+    host.cli("restore", "--rollback", "--yes")
+    assert differences(host.state(), before) == []
+
+
+def test_killed_with_the_firewall_applied_the_switch_brings_the_old_rules_back(
+    host: LiveHost,
+) -> None:
+    """drtool dies (a dropped SSH session, a killed pod) right after the new rules went live,
+    before its probe could confirm them: the watchdog puts the old rules back on its own, and
+    --rollback later finds the firewall already as it was and returns the rest."""
+    before = host.state()
+    host.cli.environment["DRTOOL_TEST_KILL_AT"] = "applied iptables"
+    host.cli("restore", "--yes", "--confirm-timeout", "2", expect=-9, one_line=False)
+    del host.cli.environment["DRTOOL_TEST_KILL_AT"]
+    assert host.state()["iptables"] != before["iptables"]
+    deadline = time.monotonic() + 15
+    while host.state()["iptables"] != before["iptables"]:
+        assert time.monotonic() < deadline, "the dead-man's switch never fired"
+        time.sleep(0.3)
     host.cli("restore", "--rollback", "--yes")
     assert differences(host.state(), before) == []
 
