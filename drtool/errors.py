@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     ROLLED_BACK = 23
     ROLLBACK_INCOMPLETE = 24
     RESTORE_IN_PROGRESS = 25
+    RESTORE_NOT_STARTED = 26
     INTERRUPTED = 130
 
 
@@ -117,6 +118,13 @@ class RestoreInProgress(DrtoolError):
     """A restore runs on this host, or one was left unfinished (resume or roll it back)."""
 
     exit_code = ExitCode.RESTORE_IN_PROGRESS
+
+
+class RestoreNotStarted(DrtoolError):
+    """The host could not take the restore's own files (staging, journal, rollback point): a
+    full disk, a permission. Nothing on the host changed."""
+
+    exit_code = ExitCode.RESTORE_NOT_STARTED
 
 
 class RestoreOutcome(DrtoolError):

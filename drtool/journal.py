@@ -91,8 +91,9 @@ class Journal:
         for leftover in ("staged", "rollback"):
             shutil.rmtree(directory / leftover, ignore_errors=True)
         journal = cls(directory, state, lock)
-        shutil.move(staged, journal.staged_directory)
-        journal.staged_directory.chmod(0o700)
+        journal.staged_directory.mkdir(mode=0o700)
+        for path in staged.iterdir():  # a rename, or a copy from another file system
+            shutil.move(path, journal.staged_directory / path.name)
         journal.rollback_directory.mkdir(mode=0o700)
         journal.record(f"begin {state.snapshot_id}")
         return journal

@@ -13,12 +13,13 @@ steps the operator must take.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import secrets
 import shutil
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from drtool.capture import capture, load_staged, stage_artifact
 from drtool.collectors import Collector
 from drtool.errors import (
     DrtoolError,
+    RestoreNotStarted,
     RestoreRolledBack,
     RollbackIncomplete,
     UnsupportedFormat,
@@ -112,36 +114,50 @@ def restore_snapshot(
     Journal.refuse_if_unfinished(host)
     report = RestoreReport(manifest.id)
     # Staged and validated in a private directory: a refused restore never writes on the host.
-    staging = Path(tempfile.mkdtemp(prefix="drtool-stage-"))
-    try:
-        staged_plan = _stage(repository, chosen, host, staging)
-        _validate(host, staged_plan)
-        state = JournalState(
-            restore_id=secrets.token_hex(4),
-            snapshot_id=manifest.id,
-            snapshot_host=manifest.host,
-            kinds=[artifact.record.kind for _, artifact in staged_plan.staged],
-        )
-        journal = Journal.begin(host, state, staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _not_started_on_os_error():
+        staging = Path(tempfile.mkdtemp(prefix="drtool-stage-"))
+        try:
+            staged_plan = _stage(repository, chosen, host, staging)
+            _validate(host, staged_plan)
+            state = JournalState(
+                restore_id=secrets.token_hex(4),
+                snapshot_id=manifest.id,
+                snapshot_host=manifest.host,
+                kinds=[artifact.record.kind for _, artifact in staged_plan.staged],
+            )
+            journal = Journal.begin(host, state, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     report.absent, report.skipped = staged_plan.absent, staged_plan.skipped
-    try:
-        plan = _plan_from_journal(journal, collectors)
-        journal.record("validated", CAPTURING)
-        for collector, _ in plan.staged:
-            capture(host, collector, journal.rollback_directory)
-        if host.manages_services and host.owns_network:
-            journal.state.pre_restore_snapshot = _pre_restore_snapshot(repository, host, plan)
-        journal.record("captured", APPLYING)
-    except BaseException:
-        journal.discard()  # nothing on the host has changed yet
-        raise
+    with _not_started_on_os_error():
+        try:
+            plan = _plan_from_journal(journal, collectors)
+            journal.record("validated", CAPTURING)
+            for collector, _ in plan.staged:
+                capture(host, collector, journal.rollback_directory)
+            if host.manages_services and host.owns_network:
+                journal.state.pre_restore_snapshot = _pre_restore_snapshot(repository, host, plan)
+            journal.record("captured", APPLYING)
+        except BaseException:
+            journal.discard()  # nothing on the host has changed yet
+            raise
     report.pre_restore_snapshot = journal.state.pre_restore_snapshot
     try:
         return _apply_and_verify(journal, host, plan, report, confirm_timeout)
     finally:
         journal.close()
+
+
+@contextlib.contextmanager
+def _not_started_on_os_error() -> Iterator[None]:
+    """Before anything is applied, a full disk or a permission (staging, the journal, the
+    rollback point) means a restore that never started: one line, and nothing changed."""
+    try:
+        yield
+    except OSError as error:
+        raise RestoreNotStarted(
+            f"restore not started, nothing changed: {_describe_error(error)}"
+        ) from None
 
 
 def plan_kinds(

@@ -23,6 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -158,17 +159,37 @@ def test_a_full_disk_while_applying_a_kind_is_rolled_back(host: LiveHost, kind: 
     before = host.state()
     filler = host.root / "etc/filler"
     try:
-        with filler.open("wb", buffering=0) as handle:
-            try:
-                while True:
-                    handle.write(b"\0" * 4096)
-            except OSError:
-                pass
+        fill(filler)
         error = host.cli("restore", "--only", kind, "--yes", expect=23).stderr
         assert "disk full" in error
     finally:
         filler.unlink(missing_ok=True)
     assert differences(host.state(), before) == []
+
+
+def test_a_full_disk_under_the_journal_stops_the_restore_before_it_starts(host: LiveHost) -> None:
+    """No room for the journal, the staged copy or the rollback point: nothing may change."""
+    before = host.state()
+    journal = host.root / "var/lib/drtool"
+    journal.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(journal)], check=True)
+    try:
+        fill(journal / "filler")
+        error = host.cli("restore", "--yes", expect=26).stderr
+        assert "restore not started, nothing changed: disk full" in error
+    finally:
+        subprocess.run(["umount", "-l", str(journal)], check=True)
+    assert differences(host.state(), before) == []
+
+
+def fill(path: Path) -> None:
+    """Write zeros to ``path`` until its file system is full."""
+    with path.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
 
 
 # -- rollback: a failing rollback is reported (24), and --rollback finishes it ------------------
