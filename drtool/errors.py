@@ -31,6 +31,7 @@ class ExitCode(IntEnum):
     ROLLBACK_INCOMPLETE = 24
     RESTORE_IN_PROGRESS = 25
     RESTORE_NOT_STARTED = 26
+    DRILL_FAILED = 27
     INTERRUPTED = 130
 
 
@@ -125,6 +126,12 @@ class RestoreNotStarted(DrtoolError):
     full disk, a permission. Nothing on the host changed."""
 
     exit_code = ExitCode.RESTORE_NOT_STARTED
+
+
+class DrillFailed(DrtoolError):
+    """A drill found that the snapshot would not restore as it is (the report says why)."""
+
+    exit_code = ExitCode.DRILL_FAILED
 
 
 class RestoreOutcome(DrtoolError):

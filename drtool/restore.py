@@ -117,8 +117,8 @@ def restore_snapshot(
     with _not_started_on_os_error():
         staging = Path(tempfile.mkdtemp(prefix="drtool-stage-"))
         try:
-            staged_plan = _stage(repository, chosen, host, staging)
-            _validate(host, staged_plan)
+            staged_plan = stage_plan(repository, chosen, host, staging)
+            validate_plan(host, staged_plan)
             state = JournalState(
                 restore_id=secrets.token_hex(4),
                 snapshot_id=manifest.id,
@@ -180,7 +180,7 @@ def plan_kinds(
     return [(by_kind[record.kind], record) for record in chosen]
 
 
-def _stage(
+def stage_plan(
     repository: Repository,
     chosen: list[tuple[Collector, ArtifactRecord]],
     host: Host,
@@ -206,7 +206,7 @@ def skip_reason(collector: Collector, host: Host) -> str | None:
     return collector.unavailable_reason(host)
 
 
-def _validate(host: Host, plan: Plan) -> None:
+def validate_plan(host: Host, plan: Plan) -> None:
     if not host.manages_services:
         log.info(
             "a sandbox root: files only, services neither checked nor restarted "

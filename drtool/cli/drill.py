@@ -1,0 +1,55 @@
+"""drill: restore a snapshot into a sandbox, check everything, time it; the host untouched."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from drtool.cli.app import (
+    Context,
+    all_collectors,
+    cli,
+    emit,
+    json_option,
+    load_snapshot,
+    pass_context,
+)
+from drtool.drill import run_drill, write_metrics
+from drtool.errors import DrillFailed
+
+
+@cli.command()
+@click.argument("snapshot", required=False)
+@click.option("--date", metavar="YYYYMMDD", help="Newest snapshot of this UTC day for this host.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Restore into this directory and keep it, for a look (default: a temporary one).",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result as Prometheus textfile metrics (node_exporter) to this file.",
+)
+@json_option
+@pass_context
+def drill(
+    context: Context,
+    snapshot: str | None,
+    date: str | None,
+    keep: Path | None,
+    metrics: Path | None,
+    as_json: bool,
+) -> None:
+    """Prove a snapshot restores (default latest): into a sandbox root and network namespace,
+    validated by the real tools, verified, timed. Nothing on the host changes."""
+    repository = context.repository()
+    manifest = load_snapshot(context, repository, snapshot, date)
+    report = run_drill(repository, manifest, all_collectors(context), keep)
+    if metrics:
+        write_metrics(metrics, report)
+    emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.summary()))
+    if not report.passed:
+        raise DrillFailed(f"drill failed: {report.problems[0]}")

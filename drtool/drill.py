@@ -1,0 +1,204 @@
+"""DR drills: prove that a snapshot restores, without touching the host.
+
+``drtool drill`` restores a snapshot into a sandbox, a fresh root directory and a network
+namespace of its own, as a restore would: every object fetched and verified, every kind
+validated with its service's real tool, the files installed under the sandbox root and the
+firewall restored into the sandbox's namespace; then it checks that what landed is exactly what
+the snapshot holds, and measures how long each step took. It answers the auditor's question
+("when did you last test a restore, and how long did it take?") with a report and, with
+``--metrics``, a Prometheus textfile.
+
+What a drill never does: restart or reload the host's services, or change its docker daemon.
+Docker networks are validated against the daemon (drivers, subnet overlaps) but not created;
+nginx and fail2ban configurations are checked by their tools, not started.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drtool.capture import capture
+from drtool.collectors import Collector
+from drtool.diff import Redactor, file_changes
+from drtool.errors import DrtoolError, ValidationRefused
+from drtool.fsutil import write_atomically
+from drtool.host import Host
+from drtool.install import StagedArtifact
+from drtool.repository import Repository
+from drtool.restore import plan_kinds, stage_plan, validate_plan
+from drtool.runner import CommandFailed, Runner
+from drtool.snapshot import Manifest
+from drtool.timeutil import utc_now_iso
+
+
+@dataclass
+class DrillReport:
+    snapshot_id: str
+    host: str
+    started: str = field(default_factory=utc_now_iso)
+    outcome: str = "in progress"
+    kinds: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    bytes: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    def summary(self) -> str:
+        timing = ", ".join(f"{step} {value:.2f} s" for step, value in self.seconds.items())
+        lines = [f"drill {self.outcome}: snapshot {self.snapshot_id} of {self.host} ({timing})"]
+        lines += [f"  {kind}: {what}" for kind, what in self.kinds.items()]
+        lines += [f"  problem: {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def run_drill(
+    repository: Repository,
+    manifest: Manifest,
+    collectors: Sequence[Collector],
+    keep: Path | None = None,
+) -> DrillReport:
+    """Drill ``manifest`` in a sandbox (kept at ``keep`` if given, else removed); never raises
+    for what the drill finds: the report says it."""
+    report = DrillReport(manifest.id, manifest.host)
+    report.bytes = sum(record.size for record in manifest.artifacts)
+    started = time.monotonic()
+    with _sandbox(keep) as (root, namespace), tempfile.TemporaryDirectory() as scratch:
+        host = Host(root, manifest.host, Runner(netns=namespace), services=namespace is not None)
+        try:
+            _drill(repository, manifest, collectors, host, Path(scratch), report)
+        except DrtoolError as error:
+            report.problems.append(str(error))
+        except OSError as error:
+            report.problems.append(f"{error.strerror or error}: {error.filename or ''}".strip())
+    report.seconds["total"] = round(time.monotonic() - started, 3)
+    report.outcome = "failed" if report.problems else "passed"
+    return report
+
+
+def _drill(
+    repository: Repository,
+    manifest: Manifest,
+    collectors: Sequence[Collector],
+    host: Host,
+    scratch: Path,
+    report: DrillReport,
+) -> None:
+    with _timed(report, "fetch"):
+        (scratch / "staged").mkdir()
+        plan = stage_plan(
+            repository, plan_kinds(manifest, collectors, None, host), host, scratch / "staged"
+        )
+    for kind in plan.absent:
+        report.kinds[kind] = "absent in the snapshot"
+    for skipped in plan.skipped:
+        kind, _, reason = skipped.partition(" (")
+        report.kinds[kind] = f"not drilled: {reason.rstrip(')')}"
+    with _timed(report, "validate"):
+        try:
+            validate_plan(host, plan)
+        except ValidationRefused as refused:  # reported; the drill goes on to what it can check
+            report.problems.append(str(refused))
+    with _timed(report, "apply"):
+        for collector, staged in plan.staged:
+            if collector.kind == "docker_networks":
+                report.kinds[collector.kind] = "validated against the daemon (not created)"
+                continue
+            collector.apply(host, staged)
+    with _timed(report, "verify"):
+        for collector, staged in plan.staged:
+            if collector.kind == "docker_networks":
+                continue
+            problems = _verify(collector, host, staged, scratch)
+            report.problems += problems
+            report.kinds[collector.kind] = (
+                "restored, differs from the snapshot" if problems else "restored and verified"
+            )
+
+
+def _verify(collector: Collector, host: Host, staged: StagedArtifact, scratch: Path) -> list[str]:
+    """What differs between the snapshot and what the sandbox now holds."""
+    if collector.live_state:
+        return collector.healthcheck(host, staged)
+    directory = scratch / f"landed-{collector.kind}"
+    directory.mkdir()
+    landed = capture(host, collector, directory)
+    changes = file_changes(staged, landed, Redactor())
+    return [
+        f"{collector.kind}: {what} {item if isinstance(item, str) else item['path']}"
+        for what, items in changes.items()
+        for item in items
+    ]
+
+
+@contextmanager
+def _timed(report: DrillReport, step: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        report.seconds[step] = round(time.monotonic() - started, 3)
+
+
+@contextmanager
+def _sandbox(keep: Path | None) -> Iterator[tuple[Path, str | None]]:
+    """A sandbox root (``keep``, or a temporary directory) and, where one can be made, a
+    network namespace of its own; both gone afterwards (but a kept root)."""
+    root = keep or Path(tempfile.mkdtemp(prefix="drtool-drill-"))
+    root.mkdir(parents=True, exist_ok=True)
+    namespace: str | None = f"drtool-drill-{secrets.token_hex(4)}"
+    runner = Runner()
+    try:
+        runner.run(["ip", "netns", "add", namespace])
+        runner.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"])
+    except CommandFailed:
+        namespace = None  # no firewall drill without a namespace: files and validation only
+    try:
+        yield root, namespace
+    finally:
+        if namespace:
+            runner.run(["ip", "netns", "del", namespace])
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def metrics_text(report: DrillReport) -> str:
+    """The drill as Prometheus textfile metrics (node_exporter's textfile collector)."""
+    labels = f'host="{report.host}"'
+    finished = time.time()
+    lines = []
+    for name, kind, help_text, value in (
+        ("drtool_drill_success", "gauge", "Whether the last drill passed.", int(report.passed)),
+        (
+            "drtool_drill_last_run_timestamp_seconds",
+            "gauge",
+            "When the last drill ended.",
+            finished,
+        ),
+        (
+            "drtool_drill_duration_seconds",
+            "gauge",
+            "How long the last drill took.",
+            report.seconds["total"],
+        ),
+        ("drtool_drill_bytes", "gauge", "Bytes the drilled snapshot restores.", report.bytes),
+    ):
+        lines += [
+            f"# HELP {name} {help_text}",
+            f"# TYPE {name} {kind}",
+            f"{name}{{{labels}}} {value}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: Path, report: DrillReport) -> None:
+    write_atomically(path, metrics_text(report).encode(), mode=0o644)
