@@ -27,7 +27,7 @@ from pathlib import Path
 from drtool.capture import capture
 from drtool.collectors import Collector
 from drtool.diff import Redactor, file_changes
-from drtool.errors import DrtoolError, ValidationRefused
+from drtool.errors import DrtoolError, UsageError, ValidationRefused
 from drtool.fsutil import write_atomically
 from drtool.host import Host
 from drtool.install import StagedArtifact
@@ -153,6 +153,9 @@ def _timed(report: DrillReport, step: str) -> Iterator[None]:
 def _sandbox(keep: Path | None) -> Iterator[tuple[Path, str | None]]:
     """A sandbox root (``keep``, or a temporary directory) and, where one can be made, a
     network namespace of its own; both gone afterwards (but a kept root)."""
+    if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        # A drill writes whole trees under its root: never over anything that is there.
+        raise UsageError(f"--keep {keep}: a drill needs a new or empty directory")
     root = keep or Path(tempfile.mkdtemp(prefix="drtool-drill-"))
     root.mkdir(parents=True, exist_ok=True)
     namespace: str | None = f"drtool-drill-{secrets.token_hex(4)}"

@@ -49,6 +49,7 @@ def test_a_drill_of_a_tampered_snapshot_fails_and_keeps_the_sandbox_when_asked(
     cli("init")
     cli("backup")
     flip_one_byte(the_object_of(cli, "wireguard"))
+    assert "new or empty directory" in cli("drill", "--keep", str(host_root(cli)), expect=2).stderr
     sandbox = tmp_path / "sandbox"
     error = cli("drill", "--keep", str(sandbox), expect=27).stderr
     assert "drill failed" in error and "failed authentication" in error
