@@ -48,6 +48,7 @@ class Host:
     name: str
     runner: Runner = field(default_factory=Runner)
     services: bool | None = None
+    host_network: bool = False
 
     @property
     def manages_services(self) -> bool:
@@ -56,8 +57,11 @@ class Host:
     @property
     def owns_network(self) -> bool:
         """Whether the network state drtool sees (firewall, interfaces) is this host's: the
-        real root, or a sandbox root given its own network namespace."""
-        return self.runner.netns is not None or self.root.resolve() == Path("/")
+        real root, a sandbox root given its own network namespace, or a root said to share
+        drtool's own network (a container with host networking and the host's /etc mounted)."""
+        return (
+            self.host_network or self.runner.netns is not None or self.root.resolve() == Path("/")
+        )
 
     def path(self, relative: str) -> Path:
         """Return where the host path ``relative`` (e.g. ``etc/nginx``) lives under the root."""

@@ -46,6 +46,7 @@ class Context:
     s3_overrides: dict[str, str]
     runner: Runner
     services: bool | None
+    host_network: bool = False
 
     @cached_property
     def store(self) -> Store:
@@ -63,7 +64,7 @@ class Context:
 
     @cached_property
     def host(self) -> Host:
-        return Host(self.root, self.host_name, self.runner, self.services)
+        return Host(self.root, self.host_name, self.runner, self.services, self.host_network)
 
     def repository(self) -> Repository:
         return Repository.open(self.store, self.passphrase)
@@ -103,6 +104,13 @@ pass_context = click.make_pass_decorator(Context)
     help="Network namespace for the firewall, WireGuard and fail2ban commands (DRTOOL_NETNS).",
 )
 @click.option(
+    "--host-network",
+    is_flag=True,
+    envvar="DRTOOL_HOST_NETWORK",
+    help="The firewall and interfaces drtool sees are the host's, though --root is not / (a "
+    "container with host networking, the host's /etc mounted) (DRTOOL_HOST_NETWORK).",
+)
+@click.option(
     "--services/--no-services",
     default=None,
     envvar="DRTOOL_SERVICES",
@@ -136,6 +144,7 @@ def cli(
     config_path: Path | None,
     password_command: str | None,
     netns: str | None,
+    host_network: bool,
     services: bool | None,
     s3_storage_class: str | None,
     sse: str | None,
@@ -169,6 +178,7 @@ def cli(
         },
         runner=Runner(netns=netns),
         services=services,
+        host_network=host_network,
     )
 
 
