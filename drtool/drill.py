@@ -73,7 +73,7 @@ def run_drill(
     report.bytes = sum(record.size for record in manifest.artifacts)
     started = time.monotonic()
     with _sandbox(keep) as (root, namespace), tempfile.TemporaryDirectory() as scratch:
-        host = Host(root, manifest.host, Runner(netns=namespace), services=namespace is not None)
+        host = Host(root, manifest.host, Runner(netns=namespace), services=True)
         try:
             _drill(repository, manifest, collectors, host, Path(scratch), report)
         except DrtoolError as error:
@@ -150,26 +150,29 @@ def _timed(report: DrillReport, step: str) -> Iterator[None]:
 
 
 @contextmanager
-def _sandbox(keep: Path | None) -> Iterator[tuple[Path, str | None]]:
-    """A sandbox root (``keep``, or a temporary directory) and, where one can be made, a
-    network namespace of its own; both gone afterwards (but a kept root)."""
+def _sandbox(keep: Path | None) -> Iterator[tuple[Path, str]]:
+    """A sandbox root (``keep``, or a temporary directory) and a network namespace of its own;
+    both gone afterwards (but a kept root)."""
     if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
         # A drill writes whole trees under its root: never over anything that is there.
         raise UsageError(f"--keep {keep}: a drill needs a new or empty directory")
-    root = keep or Path(tempfile.mkdtemp(prefix="drtool-drill-"))
-    root.mkdir(parents=True, exist_ok=True)
-    namespace: str | None = f"drtool-drill-{secrets.token_hex(4)}"
+    namespace = f"drtool-drill-{secrets.token_hex(4)}"
     runner = Runner()
     try:
         runner.run(["ip", "netns", "add", namespace])
-        runner.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"])
-    except CommandFailed:
-        namespace = None  # no firewall drill without a namespace: files and validation only
+    except CommandFailed as error:
+        # Without one, the firewall could not be drilled, nor the services validated as a
+        # restore validates them: a drill that checks less than a restore proves nothing.
+        raise UsageError(
+            f"a drill needs a network namespace of its own (root, iproute2): {error}"
+        ) from None
+    root = keep or Path(tempfile.mkdtemp(prefix="drtool-drill-"))
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        runner.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"])
         yield root, namespace
     finally:
-        if namespace:
-            runner.run(["ip", "netns", "del", namespace])
+        runner.run(["ip", "netns", "del", namespace])
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
