@@ -28,9 +28,9 @@ from drtool.capture import capture
 from drtool.collectors import Collector
 from drtool.diff import Redactor, file_changes
 from drtool.errors import DrtoolError, UsageError, ValidationRefused
-from drtool.fsutil import write_atomically
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.metrics import write_textfile
 from drtool.repository import Repository
 from drtool.restore import plan_kinds, stage_plan, validate_plan
 from drtool.runner import CommandFailed, Runner
@@ -177,34 +177,15 @@ def _sandbox(keep: Path | None) -> Iterator[tuple[Path, str]]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def metrics_text(report: DrillReport) -> str:
-    """The drill as Prometheus textfile metrics (node_exporter's textfile collector)."""
-    labels = f'host="{report.host}"'
-    finished = time.time()
-    lines = []
-    for name, kind, help_text, value in (
-        ("drtool_drill_success", "gauge", "Whether the last drill passed.", int(report.passed)),
-        (
-            "drtool_drill_last_run_timestamp_seconds",
-            "gauge",
-            "When the last drill ended.",
-            finished,
-        ),
-        (
-            "drtool_drill_duration_seconds",
-            "gauge",
-            "How long the last drill took.",
-            report.seconds["total"],
-        ),
-        ("drtool_drill_bytes", "gauge", "Bytes the drilled snapshot restores.", report.bytes),
-    ):
-        lines += [
-            f"# HELP {name} {help_text}",
-            f"# TYPE {name} {kind}",
-            f"{name}{{{labels}}} {value}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def write_metrics(path: Path, report: DrillReport) -> None:
-    write_atomically(path, metrics_text(report).encode(), mode=0o644)
+    """The drill as Prometheus textfile metrics."""
+    write_textfile(
+        path,
+        "drill",
+        report.host,
+        report.passed,
+        {
+            "duration_seconds": ("How long the last drill took.", report.seconds["total"]),
+            "bytes": ("Bytes the drilled snapshot restores.", report.bytes),
+        },
+    )

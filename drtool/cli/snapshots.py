@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import click
 
@@ -18,7 +20,9 @@ from drtool.cli.app import (
     size_text,
 )
 from drtool.collectors import collectors_for
+from drtool.errors import DrtoolError
 from drtool.inspect import snapshot_contents
+from drtool.metrics import write_textfile
 from drtool.repository import init_repository
 
 
@@ -41,17 +45,40 @@ def init(context: Context, object_lock_days: int) -> None:
 
 @cli.command()
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write Prometheus textfile metrics (success, last success time, duration, bytes).",
+)
 @json_option
 @pass_context
-def backup(context: Context, tags: tuple[str, ...], as_json: bool) -> None:
+def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_json: bool) -> None:
     """Back the host's configuration up; print the new snapshot id."""
-    repository = context.repository()
-    manifest = run_backup(
-        repository,
-        context.host,
-        collectors_for(context.settings),
-        tags=(*context.settings.tags, *tags),
-    )
+    started = time.monotonic()
+    try:
+        manifest = run_backup(
+            context.repository(),
+            context.host,
+            collectors_for(context.settings),
+            tags=(*context.settings.tags, *tags),
+        )
+    except DrtoolError:
+        if metrics:
+            write_textfile(metrics, "backup", context.host_name, False, {})
+        raise
+    if metrics:
+        summary = manifest.summary()
+        write_textfile(
+            metrics,
+            "backup",
+            context.host_name,
+            True,
+            {
+                "duration_seconds": ("How long the last backup took.", time.monotonic() - started),
+                "bytes": ("Bytes of configuration in the last snapshot.", summary["size"]),
+                "stored_bytes": ("Bytes the last backup stored.", summary["stored_size"]),
+            },
+        )
     emit(as_json, manifest.summary(), lambda: click.echo(manifest.id))
 
 
