@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drtool.config import ServiceSettings
-from drtool.services import read_pid
+from drtool.services import child_pids, read_pid
 from tests.support.netns import run_in
 
 NGINX_CONFIG = """\
@@ -92,10 +92,14 @@ class Nginx:
                 time.sleep(0.1)
 
     def reload_until(self, answer: str) -> None:
+        """Reload, and wait until the old workers are gone: until then one of them may still
+        accept a connection and answer from the old configuration."""
+        master = read_pid(self.root / "run/nginx.pid")
+        old_workers = child_pids(master) if master else set()
         self.nginx("-s", "reload")
         deadline = time.monotonic() + 10
-        while self.answer() != answer:
-            assert time.monotonic() < deadline, f"nginx never answered {answer!r}"
+        while any(Path(f"/proc/{pid}").exists() for pid in old_workers) or self.answer() != answer:
+            assert time.monotonic() < deadline, f"nginx never answered {answer!r} alone"
             time.sleep(0.1)
 
     def write_site(self, answer: str) -> None:
