@@ -110,13 +110,13 @@ def _drill(
             report.problems.append(str(refused))
     with _timed(report, "apply"):
         for collector, staged in plan.staged:
-            if collector.kind == "docker_networks":
-                report.kinds[collector.kind] = "validated against the daemon (not created)"
+            if not collector.sandboxable:
+                report.kinds[collector.kind] = "validated (its state cannot be sandboxed)"
                 continue
             collector.apply(host, staged)
     with _timed(report, "verify"):
         for collector, staged in plan.staged:
-            if collector.kind == "docker_networks":
+            if not collector.sandboxable:
                 continue
             problems = _verify(collector, host, staged, scratch)
             report.problems += problems

@@ -62,6 +62,9 @@ class Collector(ABC):
     # is swapped in). The firewall (table by table) and docker (network by network) are not:
     # a kind that fails half-way is rolled back with the kinds applied before it.
     atomic_apply: bool = True
+    # Whether a sandbox (a root directory and a network namespace) can hold this kind's state.
+    # Docker's networks live in a daemon no namespace isolates: a drill validates, never applies.
+    sandboxable: bool = True
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:

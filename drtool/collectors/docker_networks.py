@@ -97,6 +97,7 @@ class DockerNetworksCollector(Collector):
     kind = "docker_networks"
     live_state = True
     atomic_apply = False
+    sandboxable = False
 
     def __init__(self, service: ServiceSettings | None = None) -> None:
         self.service = service or ServiceSettings()
