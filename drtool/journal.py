@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from drtool.errors import RestoreInProgress, UsageError
-from drtool.fsutil import fsync_directory
+from drtool.fsutil import write_atomically
 from drtool.host import Host
 from drtool.timeutil import utc_now_iso
 
@@ -114,13 +114,9 @@ class Journal:
             self.state.phase = phase
         self.state.events.append(event)
         self.state.updated = utc_now_iso()
-        temporary = self.directory / ".journal.json.tmp"
-        with temporary.open("w") as handle:
-            json.dump(asdict(self.state), handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.directory / "journal.json")
-        fsync_directory(self.directory)
+        write_atomically(
+            self.directory / "journal.json", json.dumps(asdict(self.state), indent=2).encode()
+        )
         if os.environ.get(KILL_AT_VARIABLE) == event:
             os.kill(os.getpid(), signal.SIGKILL)
 

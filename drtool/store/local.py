@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from drtool.errors import ConfigError, ObjectExists, ObjectMissing, StorageError
-from drtool.fsutil import fsync_directory
+from drtool.fsutil import fsync_directory, write_temporary
 from drtool.store.base import ObjectInfo, Store, check_name
 
 
@@ -54,17 +53,7 @@ class LocalStore(Store):
 
     def _write_temporary(self, target: Path, chunks: Iterable[bytes]) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(temporary)
-            raise
-        return Path(temporary)
+        return write_temporary(target, chunks)
 
     @contextlib.contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
