@@ -100,9 +100,8 @@ def _drill(
         )
     for kind in plan.absent:
         report.kinds[kind] = "absent in the snapshot"
-    for skipped in plan.skipped:
-        kind, _, reason = skipped.partition(" (")
-        report.kinds[kind] = f"not drilled: {reason.rstrip(')')}"
+    for kind, reason in plan.skipped.items():
+        report.kinds[kind] = f"not drilled: {reason}"
     with _timed(report, "validate"):
         try:
             validate_plan(host, plan)

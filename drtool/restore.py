@@ -94,7 +94,7 @@ class Plan:
 
     staged: list[tuple[Collector, StagedArtifact]]
     absent: list[str]
-    skipped: list[str]
+    skipped: dict[str, str]  # kind -> why
 
 
 def restore_snapshot(
@@ -128,7 +128,8 @@ def restore_snapshot(
             journal = Journal.begin(host, state, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    report.absent, report.skipped = staged_plan.absent, staged_plan.skipped
+    report.absent = staged_plan.absent
+    report.skipped = [f"{kind} ({why})" for kind, why in staged_plan.skipped.items()]
     with _not_started_on_os_error():
         try:
             plan = _plan_from_journal(journal, collectors)
@@ -186,13 +187,13 @@ def stage_plan(
     host: Host,
     directory: Path,
 ) -> Plan:
-    plan = Plan([], [], [])
+    plan = Plan([], [], {})
     for collector, record in chosen:
         reason = skip_reason(collector, host)
         if not record.present:
             plan.absent.append(record.kind)
         elif reason:
-            plan.skipped.append(f"{record.kind} ({reason})")
+            plan.skipped[record.kind] = reason
             log.info("%s: skipped: %s", record.kind, reason)
         else:
             plan.staged.append((collector, stage_artifact(repository, record, directory)))
@@ -435,5 +436,5 @@ def _plan_from_journal(journal: Journal, collectors: Sequence[Collector]) -> Pla
             for kind in journal.state.kinds
         ],
         [],
-        [],
+        {},
     )
