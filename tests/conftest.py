@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from drtool.journal import KILL_AT_VARIABLE
 from drtool.keys import KdfParameters
 from drtool.passphrase import PassphraseSource
 from drtool.repository import Repository, init_repository
@@ -120,18 +121,30 @@ class Cli:
             assert "Traceback" not in completed.stderr
         return completed
 
+    def restore_killed_at(self, step: str, *arguments: str) -> None:
+        """``drtool restore --yes``, killed (SIGKILL) by the test seam at the journal step
+        ``step``, as a crash or a dropped session would."""
+        killed = Cli({**self.environment, KILL_AT_VARIABLE: step})
+        killed("restore", "--yes", *arguments, expect=-9, one_line=False)
 
-@pytest.fixture
-def cli(tmp_path: Path, sample_root: Path) -> Iterator[Cli]:
-    password_file = tmp_path / "passphrase"
+
+def cli_environment(directory: Path, root: Path, config: Path) -> dict[str, str]:
+    """drtool's environment for the host at ``root``: none of the caller's DRTOOL_ settings, a
+    repository and a 0600 passphrase file in ``directory``, the host web-1."""
+    password_file = directory / "passphrase"
     password_file.write_text(PASSPHRASE + "\n")
     password_file.chmod(0o600)
     environment = {key: value for key, value in os.environ.items() if not key.startswith("DRTOOL_")}
     environment.update(
-        DRTOOL_REPO=str(tmp_path / "repo"),
-        DRTOOL_ROOT=str(sample_root),
+        DRTOOL_REPO=str(directory / "repo"),
+        DRTOOL_ROOT=str(root),
         DRTOOL_HOST="web-1",
-        DRTOOL_CONFIG=str(EXAMPLES / "drtool.toml"),
+        DRTOOL_CONFIG=str(config),
         DRTOOL_PASSWORD_FILE=str(password_file),
     )
-    yield Cli(environment)
+    return environment
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sample_root: Path) -> Iterator[Cli]:
+    yield Cli(cli_environment(tmp_path, sample_root, EXAMPLES / "drtool.toml"))

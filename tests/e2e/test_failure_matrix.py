@@ -55,11 +55,9 @@ def host(live: LiveHost) -> Iterator[LiveHost]:
     """The live host, damaged, with no fault left from the case before, and no watchdog."""
     live.faults.clear()
     live.docker_faults.clear()
-    live.cli.environment.pop("DRTOOL_TEST_KILL_AT", None)
     yield live
     live.faults.clear()
     live.docker_faults.clear()
-    live.cli.environment.pop("DRTOOL_TEST_KILL_AT", None)
     deadline = time.monotonic() + 2  # a confirmed watchdog notices within 0.2 s
     while subprocess.run(["pgrep", "-f", "-m drtool.deadman"], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "a dead-man's switch was left armed"
@@ -267,16 +265,10 @@ KILLED_AT = [
 ]
 
 
-def kill_restore_at(host: LiveHost, step: str) -> None:
-    host.cli.environment["DRTOOL_TEST_KILL_AT"] = step
-    host.cli("restore", "--yes", expect=-9, one_line=False)
-    del host.cli.environment["DRTOOL_TEST_KILL_AT"]
-
-
 @pytest.mark.parametrize("step", KILLED_AT)
 def test_killed_at_a_step_rollback_returns_the_host_as_it_was(host: LiveHost, step: str) -> None:
     before = host.state()
-    kill_restore_at(host, step)
+    host.cli.restore_killed_at(step)
     host.cli("restore", "--rollback", "--yes")
     assert differences(host.state(), before) == []
 
@@ -286,7 +278,7 @@ def test_killed_while_rolling_back_rollback_finishes(host: LiveHost, step: str) 
     """The rollback itself is killed: before it starts, and half-way."""
     before = host.state()
     fail2ban_health_fails_once(host)
-    kill_restore_at(host, step)
+    host.cli.restore_killed_at(step)
     assert "--rollback" in host.cli("restore", "--resume", "--yes", expect=2).stderr
     host.cli("restore", "--rollback", "--yes")
     assert differences(host.state(), before) == []
@@ -299,9 +291,7 @@ def test_killed_with_the_firewall_applied_the_switch_brings_the_old_rules_back(
     before its probe could confirm them: the watchdog puts the old rules back on its own, and
     --rollback later finds the firewall already as it was and returns the rest."""
     before = host.state()
-    host.cli.environment["DRTOOL_TEST_KILL_AT"] = "applied iptables"
-    host.cli("restore", "--yes", "--confirm-timeout", "2", expect=-9, one_line=False)
-    del host.cli.environment["DRTOOL_TEST_KILL_AT"]
+    host.cli.restore_killed_at("applied iptables", "--confirm-timeout", "2")
     assert host.state()["iptables"] != before["iptables"]
     deadline = time.monotonic() + 15
     while host.state()["iptables"] != before["iptables"]:
@@ -313,7 +303,7 @@ def test_killed_with_the_firewall_applied_the_switch_brings_the_old_rules_back(
 
 @pytest.mark.parametrize("step", ["applying iptables", "restarted wireguard"])
 def test_killed_at_a_step_resume_finishes_in_the_snapshots_state(host: LiveHost, step: str) -> None:
-    kill_restore_at(host, step)
+    host.cli.restore_killed_at(step)
     report = json.loads(host.cli("restore", "--resume", "--yes", "--json").stdout)
     assert report["outcome"] == "applied and verified"
     assert "confirmed by the connectivity probe" in report["firewall"]

@@ -57,9 +57,7 @@ def test_killed_at_any_step_rollback_returns_the_host_as_it_was(
     cli: Cli, incident: tuple[dict, dict], step: str
 ) -> None:
     _, damaged = incident
-    cli.environment["DRTOOL_TEST_KILL_AT"] = step
-    cli("restore", "--yes", expect=-9, one_line=False)
-    del cli.environment["DRTOOL_TEST_KILL_AT"]
+    cli.restore_killed_at(step)
     assert "--resume or --rollback" in cli("restore", "--yes", expect=25).stderr
     report = json.loads(cli("restore", "--rollback", "--yes", "--json").stdout)
     assert report["outcome"].startswith(("rolled back", "nothing to roll back"))
@@ -71,9 +69,7 @@ def test_killed_at_any_step_resume_finishes_the_restore(
     cli: Cli, incident: tuple[dict, dict], step: str
 ) -> None:
     good, damaged = incident
-    cli.environment["DRTOOL_TEST_KILL_AT"] = step
-    cli("restore", "--yes", expect=-9, one_line=False)
-    del cli.environment["DRTOOL_TEST_KILL_AT"]
+    cli.restore_killed_at(step)
     report = json.loads(cli("restore", "--resume", "--yes", "--json").stdout)
     if report["outcome"].startswith("nothing to resume"):
         assert owned_listing(host_root(cli)) == damaged

@@ -51,7 +51,5 @@ def test_every_command_of_the_runbook_runs(cli: Cli, tmp_path: Path, runbook: Pa
             for argument in command[1:]
         ]
         if "--resume" in arguments or "--rollback" in arguments:
-            cli.environment["DRTOOL_TEST_KILL_AT"] = "applied nginx"
-            cli("restore", "--yes", expect=-9, one_line=False)
-            del cli.environment["DRTOOL_TEST_KILL_AT"]
+            cli.restore_killed_at("applied nginx")
         cli(*arguments, expect=EXPECTED_EXIT.get(tuple(command[:2]), 0), one_line=False)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from tests.support.fault_proxy import QuietHandler, send_head
+
 
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str) -> None:
@@ -89,12 +91,7 @@ class DockerFaults:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # keep the test output clean
-                pass
-
+        class Handler(QuietHandler):
             def address_string(self) -> str:  # a unix socket has no client address
                 return "docker-client"
 
@@ -103,7 +100,8 @@ class DockerFaults:
                 body = self.rfile.read(length) if length else b""
                 if proxy._strikes(self.command, self.path.split("?")[0]):
                     payload = json.dumps({"message": "failure injected by the test"}).encode()
-                    self._answer(500, "Internal Server Error", [], payload)
+                    json_type = [("Content-Type", "application/json")]
+                    self._answer(500, "Internal Server Error", json_type, payload)
                     return
                 upstream = _UnixConnection(proxy.upstream)
                 try:
@@ -118,14 +116,7 @@ class DockerFaults:
             def _answer(
                 self, status: int, reason: str, headers: list[tuple[str, str]], payload: bytes
             ) -> None:
-                self.send_response_only(status, reason)
-                for name, value in headers:
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                if not any(name.lower() == "content-type" for name, _ in headers):
-                    self.send_header("Content-Type", "application/json")
-                self.end_headers()
+                send_head(self, status, reason, headers, len(payload))
                 if self.command != "HEAD":
                     self.wfile.write(payload)
 

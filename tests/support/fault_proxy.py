@@ -49,6 +49,32 @@ class FaultPlan:
             return hit
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive, as the clients use it), and no request log in the test output."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def send_head(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    reason: str,
+    headers: list[tuple[str, str]],
+    length: int,
+) -> None:
+    """Send the status line and the upstream's end-to-end headers for a body of ``length``
+    bytes that follows whole, whatever the upstream's own framing was."""
+    handler.send_response_only(status, reason)
+    for name, value in headers:
+        if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+
+
 class FaultProxy:
     def __init__(self, upstream: str, plan: FaultPlan) -> None:
         parts = urlsplit(upstream)
@@ -72,12 +98,7 @@ class FaultProxy:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # keep the test output clean
-                pass
-
+        class Handler(QuietHandler):
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -95,12 +116,7 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 status, reason, headers, payload = self._forward(body)
-                self.send_response_only(status, reason)
-                for name, value in headers:
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
+                send_head(self, status, reason, headers, len(payload))
                 if self.command == "HEAD":
                     return
                 if fault == "stall":

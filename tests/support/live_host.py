@@ -6,7 +6,6 @@ run on it exactly as an operator would, with failure-injection shims first in it
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,43 +15,20 @@ from typing import Any
 
 from drtool.collectors.wireguard import USERSPACE
 from drtool.config import ServiceSettings
-from tests.conftest import PASSPHRASE, Cli, owned_listing
+from tests.conftest import Cli, cli_environment, owned_listing
 from tests.support.docker_faults import DockerFaults
 from tests.support.dockerd import IMAGE, Dockerd
 from tests.support.faults import Faults, shims
+from tests.support.firewall import SEED_V4, SEED_V6
 from tests.support.netns import network_namespace, run_in
 from tests.support.radosgw import free_port
 from tests.support.services import Fail2ban, Nginx, wireguard_config, wireguard_keypair
 
-FIREWALL_V4 = """\
-*filter
-:INPUT DROP [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -i lo -j ACCEPT
--A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
--A INPUT -p tcp -m tcp --dport 443 -j ACCEPT
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -s 10.8.0.0/24 -o eth0 -j MASQUERADE
-COMMIT
-"""
-FIREWALL_V6 = """\
-*filter
-:INPUT DROP [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -i lo -j ACCEPT
-COMMIT
-"""
-# The firewall tables a restore of FIREWALL_V4 and FIREWALL_V6 applies, one restore call each.
+# The firewall tables a restore of the seed's firewall applies (v4 filter and nat, v6 filter),
+# one restore call each.
 FIREWALL_TABLES = 3
 # The connectivity probe: the management port is still open. It confirms the dead-man's switch.
-PROBE = "iptables -C INPUT -p tcp --dport 22 -j ACCEPT"
+PROBE = "iptables -C INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT"
 NETWORK_FIELDS = ("Driver", "IPAM", "Internal", "Attachable", "Options", "Labels", "EnableIPv6")
 
 
@@ -191,8 +167,8 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
         for name in ("etc/redis", "etc/postgresql"):
             shutil.copytree(examples / name, root / name, symlinks=True)
         run_in(namespace, "ip", "link", "set", "lo", "up")
-        run_in(namespace, "iptables-restore", input_text=FIREWALL_V4)
-        run_in(namespace, "ip6tables-restore", input_text=FIREWALL_V6)
+        run_in(namespace, "iptables-restore", input_text=SEED_V4)
+        run_in(namespace, "ip6tables-restore", input_text=SEED_V6)
         nginx = Nginx(root, free_port())
         nginx.start()
         stack.callback(nginx.stop)
@@ -214,16 +190,9 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
             check=False,
         )
         stack.enter_context(_docker_networks(dockerd))
-        (directory / "passphrase").write_text(PASSPHRASE + "\n")
-        (directory / "passphrase").chmod(0o600)
         faults = shims(directory / "shims")
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("DRTOOL_")}
+        environment = cli_environment(directory, root, directory / "drtool.toml")
         environment.update(
-            DRTOOL_REPO=str(directory / "repo"),
-            DRTOOL_ROOT=str(root),
-            DRTOOL_HOST="web-1",
-            DRTOOL_CONFIG=str(directory / "drtool.toml"),
-            DRTOOL_PASSWORD_FILE=str(directory / "passphrase"),
             DRTOOL_NETNS=namespace,
             DOCKER_HOST=docker_faults.url,
             PATH=faults.path(),
