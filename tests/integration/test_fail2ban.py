@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,14 +61,19 @@ def test_restore_reloads_fail2ban_keeps_its_bans_and_it_answers(
     sandbox.client("reload")
     assert "sshd" not in jails(sandbox)
     restore_snapshot(repository, manifest, sandbox.host(), collectors)
-    deadline = time.monotonic() + 10
-    while "nginx-limit-req" not in jails(sandbox):
-        assert time.monotonic() < deadline, "the restored jails never came up"
-        time.sleep(0.2)
+    wait_for(lambda: "nginx-limit-req" in jails(sandbox), "the restored jails came up")
     assert "sshd" in jails(sandbox)
-    # the ban survived, and its firewall rule lives in the test namespace
-    assert "192.0.2.77" in sandbox.client("status", "sshd")
-    assert "192.0.2.77" in run_in(sandbox.namespace, "iptables-save")
+    # the ban survived (fail2ban re-bans from its database a moment after the jail starts), and
+    # its firewall rule lives in the test namespace
+    wait_for(lambda: "192.0.2.77" in sandbox.client("status", "sshd"), "the ban came back")
+    wait_for(lambda: "192.0.2.77" in run_in(sandbox.namespace, "iptables-save"), "its rule")
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.2)
 
 
 def test_a_jail_with_an_unknown_filter_is_refused(repository: Repository, sandbox: Sandbox):
