@@ -1,8 +1,8 @@
 """A real S3 server for the tests: Ceph's radosgw on 127.0.0.1, one monitor, one memstore OSD.
 
 Started once per test session (about 10 s), with authentication off inside the cluster and one
-S3 user; every daemon is stopped at the end. The monitor's port is fixed, so one instance runs
-at a time on a machine.
+S3 user; every daemon is stopped at the end. Both ports are picked free, so several test runs
+(of several worktrees) may each have their own cluster.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 ACCESS_KEY = "drtooltestaccess"
 SECRET_KEY = "drtooltestsecret"  # a throwaway user of a throwaway cluster
 BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
-MON_PORT = 3300
 
 CONFIG = """\
 [global]
@@ -81,10 +80,10 @@ class Radosgw:
         for sub in ("mon", "osd", "run", "log", "rgw"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         fsid = str(uuid.uuid4())
-        rgw_port = free_port()
+        rgw_port, mon_port = free_port(), free_port()
         self.config = self.directory / "ceph.conf"
         self.config.write_text(
-            CONFIG.format(fsid=fsid, mon_port=MON_PORT, rgw_port=rgw_port, directory=self.directory)
+            CONFIG.format(fsid=fsid, mon_port=mon_port, rgw_port=rgw_port, directory=self.directory)
         )
         monmap = self.directory / "monmap"
         self._run(
@@ -92,7 +91,7 @@ class Radosgw:
             "--create",
             "--addv",
             "a",
-            f"[v2:127.0.0.1:{MON_PORT}]",
+            f"[v2:127.0.0.1:{mon_port}]",
             "--fsid",
             fsid,
             str(monmap),
