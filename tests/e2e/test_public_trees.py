@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import Cli, cli_environment, tree_listing
 from tests.support.nginx_trees import (
@@ -166,6 +168,37 @@ def test_the_damage_shows_in_diff_and_dry_run_and_the_dry_run_changes_nothing(
     assert f"- {ROGUE}" in plan and f"+ {damage.deleted}" in plan
     assert tree_listing(damaged.root / "etc") == before
     assert damaged.nginx.ask(expected=damaged.tree.damaged_answer) == damaged.tree.damaged_answer
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a PEM private key's lines show in diff and restore --dry-run; fixed on branch data "
+    "(drtool.redact withholds PEM private keys): remove this marker once it is merged",
+)
+@pytest.mark.parametrize("served", BOTH, indirect=True)
+def test_a_renewed_private_key_never_shows_in_diff_or_dry_run(served: Served) -> None:
+    """A certificate renewal on the live host: the diff and the plan name the key file as
+    changed, and print not one line of either key."""
+    key = served.root / served.tree.key.lstrip("/")
+    kept, status = key.read_bytes(), key.stat()
+    renewed = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key.write_bytes(renewed)
+    try:
+        said = [
+            served.cli("diff", "latest").stdout,
+            served.cli("diff", "latest", "--json").stdout,
+            served.cli("restore", "--dry-run").stdout,
+        ]
+    finally:
+        key.write_bytes(kept)
+        os.utime(key, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert all(served.tree.key in output for output in said)
+    key_lines = [line for line in (kept + renewed).decode().splitlines() if "-----" not in line]
+    assert not [line for line in key_lines if any(line in output for output in said)]
 
 
 @pytest.mark.parametrize("served", BOTH, indirect=True)
