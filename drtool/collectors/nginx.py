@@ -95,8 +95,11 @@ class NginxCollector(PathsCollector):
             emergency = _emergencies(error_log, log_offset)
             if emergency:
                 raise RestoreFailed(f"nginx kept its old configuration: {emergency}")
-            master = read_pid(pid_file)
-            workers = child_pids(master) if master else set()
+            # A reload keeps its master, but the new configuration may name another pid file
+            # for the same one (Debian's /run/nginx.pid, h5bp's /var/run/nginx.pid through
+            # the /var/run link): nginx writes the new path, then deletes the old, leaving none.
+            current = read_pid(pid_file) or master
+            workers = child_pids(current) if current else set()
             if workers and not workers & workers_before:
                 return
             time.sleep(0.1)

@@ -29,13 +29,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.conftest import Cli, cli_environment, tree_listing
 from tests.support.nginx_trees import (
     DEBIAN,
+    FRESH_ANSWER,
     H5BP,
     ROGUE,
     ROGUE_SERVER,
     SandboxNginx,
     Tree,
     drtool_toml,
-    running_tree,
+    install,
+    install_fresh_debian,
+    serving,
 )
 
 pytestmark = [
@@ -78,7 +81,8 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tree: Tree = request.param
     directory = tmp_path_factory.mktemp(tree.name)
     root = directory / "host"
-    with running_tree(tree, root) as nginx:
+    install(tree, root)
+    with serving(root, tree.answer) as nginx:
         config = directory / "drtool.toml"
         config.write_text(drtool_toml(tree, root))
         cli = Cli(cli_environment(directory, root, config))
@@ -231,6 +235,29 @@ def test_restore_onto_the_host_reloads_nginx_and_it_serves_the_snapshot(damaged:
     refused = "ConnectionRefusedError"
     assert damaged.nginx.ask(8080, "http", refused) == refused
     assert damaged.cli("diff", "latest").stdout.strip() == "no differences"
+
+
+@pytest.mark.parametrize("served", H5BP_AND_DEBIAN_KNOWN_BUG, indirect=True)
+def test_a_replacement_host_gets_the_tree_and_serves_it(served: Served, tmp_path: Path) -> None:
+    """web-2, a fresh Debian host with nginx answering its stock site, takes web-1's snapshot
+    by its id: the tree and its [files] land as they were on web-1, nginx reloads into it."""
+    root = tmp_path / "web-2"
+    install_fresh_debian(root)
+    with serving(root, FRESH_ANSWER, 80, "http") as nginx:
+        config = tmp_path / "drtool.toml"
+        config.write_text(drtool_toml(served.tree, root))
+        cli = Cli(
+            {
+                **served.cli.environment,
+                "DRTOOL_ROOT": str(root),
+                "DRTOOL_HOST": "web-2",
+                "DRTOOL_CONFIG": str(config),
+            }
+        )
+        restored = cli("--netns", nginx.namespace, "restore", served.snapshot, "--yes", "--json")
+        assert json.loads(restored.stdout)["outcome"] == "applied and verified"
+        assert held(served.tree, root) == served.original
+        assert nginx.ask(expected=served.tree.answer) == served.tree.answer
 
 
 @pytest.mark.parametrize("served", H5BP_AND_DEBIAN_KNOWN_BUG, indirect=True)

@@ -128,12 +128,37 @@ DEBIAN = Tree(
     ),
     damaged_answer="200 damaged",
 )
-TREES = (H5BP, DEBIAN)
+# The lines of Debian's default site that enable TLS with the snakeoil snippet (SOURCE.md).
+TLS_LINES = (
+    "listen 443 ssl default_server;",
+    "listen [::]:443 ssl default_server;",
+    "include snippets/snakeoil.conf;",
+)
+FRESH_ANSWER = "200 served from the sandbox"  # a fresh Debian host, on port 80
 
 
 def install(tree: Tree, root: Path) -> None:
-    """The tree at ``root``/etc/nginx, its certificate and key made now (never stored), the
-    directories nginx writes to, and the system files nginx needs from /etc."""
+    """The tree at ``root``/etc/nginx, its certificate and key made now (never stored), on a
+    sandbox host nginx can run from."""
+    _copy_tree(tree, root)
+    _self_signed(root / tree.certificate.lstrip("/"), root / tree.key.lstrip("/"))
+
+
+def install_fresh_debian(root: Path) -> None:
+    """A replacement host as Debian installs it: nginx-common's tree with its default site as
+    shipped (the TLS lines commented again), no certificate; it answers on port 80."""
+    _copy_tree(DEBIAN, root)
+    site = root / "etc/nginx/sites-available/default"
+    text = site.read_text()
+    for line in TLS_LINES:
+        assert f"\t{line}\n" in text
+        text = text.replace(f"\t{line}\n", f"\t# {line}\n")
+    site.write_text(text)
+
+
+def _copy_tree(tree: Tree, root: Path) -> None:
+    """The tree's files, the directories nginx writes to, and the system files nginx needs
+    from /etc."""
     shutil.copytree(tree.source / "etc", root / "etc", symlinks=True)
     for directory in tree.empty_dirs:
         (root / directory).mkdir(parents=True, exist_ok=True)
@@ -143,7 +168,6 @@ def install(tree: Tree, root: Path) -> None:
     (root / "var/www/html/index.html").write_text("served from the sandbox\n")
     for name in SYSTEM_FILES:
         shutil.copy2(Path("/etc", name), root / "etc" / name)
-    _self_signed(root / tree.certificate.lstrip("/"), root / tree.key.lstrip("/"))
 
 
 def _self_signed(certificate: Path, key: Path) -> None:
@@ -206,6 +230,7 @@ class SandboxNginx:
 
     root: Path
     namespace: str
+    master: int | None = None  # a reload keeps it, even where the pid file goes (drtool's nginx)
 
     def start(self) -> None:
         binds = " && ".join(
@@ -221,9 +246,10 @@ class SandboxNginx:
             "-c",
             f"{binds} && exec nginx",
         )
+        self.master = read_pid(self.root / "run/nginx.pid")
 
     def stop(self) -> None:
-        master = read_pid(self.root / "run/nginx.pid")
+        master = read_pid(self.root / "run/nginx.pid") or self.master
         if master is None:
             return
         subprocess.run(["kill", f"-{signal.SIGQUIT.value}", str(master)], check=False)
@@ -232,7 +258,7 @@ class SandboxNginx:
             time.sleep(0.1)
 
     def reload(self) -> None:
-        master = read_pid(self.root / "run/nginx.pid")
+        master = read_pid(self.root / "run/nginx.pid") or self.master
         assert master, "the sandbox's nginx is not running"
         subprocess.run(["kill", "-HUP", str(master)], check=True)
 
@@ -244,16 +270,15 @@ class SandboxNginx:
 
 
 @contextlib.contextmanager
-def running_tree(tree: Tree, root: Path) -> Iterator[SandboxNginx]:
-    """``tree`` installed at ``root`` and served by a real nginx in a test namespace; nginx
-    stopped and the namespace deleted afterwards, whatever happened."""
-    install(tree, root)
+def serving(root: Path, answer: str, port: int = 443, scheme: str = "https") -> Iterator:
+    """A real nginx serving the host at ``root`` in a test namespace, answering ``answer``;
+    stopped, and the namespace deleted, afterwards whatever happened."""
     with network_namespace() as namespace:
         run_in(namespace, "ip", "link", "set", "lo", "up")
         nginx = SandboxNginx(root, namespace)
         try:
             nginx.start()
-            assert nginx.ask(expected=tree.answer) == tree.answer
+            assert nginx.ask(port, scheme, answer) == answer
             yield nginx
         finally:
             nginx.stop()
