@@ -4,12 +4,13 @@ h5bp's server-configs-nginx (its certificate inside /etc/nginx) and Debian bookw
 
 Each tree runs on a sandbox host root with a real nginx (tests/support/nginx_trees.py), and goes
 through drtool as an operator types it: backup, snapshots, show, diff, a damage, diff and
-restore --dry-run, restore --target, restore onto the host with nginx reloaded, drill, and
-check --read-data. The oracles are the trees' own files (tests/data, compared byte for byte), the
-files' modes and owners as the test made them, and what nginx answers over HTTPS.
+restore --dry-run, restore --target, restore onto the host with nginx reloaded, a restore onto a
+replacement host (a fresh Debian nginx) by the snapshot's id, drill, and check --read-data. The
+oracles are the trees' own files (tests/data, compared byte for byte), the files' modes, owners
+and times as the test made them, and what nginx answers over HTTPS in its namespace.
 
-The cases marked xfail fail today because of bugs filed in issue 12; they state the correct
-expectation, and their marker goes when the fix lands.
+The cases marked xfail fail today because of bugs filed in issue 12 (and one fixed on another
+branch); they state the correct expectation, and their marker goes when the fix lands.
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ H5BP_AND_DEBIAN_KNOWN_BUG = [
 class Served:
     tree: Tree
     root: Path
-    directory: Path
     nginx: SandboxNginx
     cli: Cli
     snapshot: str
@@ -88,7 +88,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         cli = Cli(cli_environment(directory, root, config))
         cli("init")
         snapshot = cli("backup").stdout.strip()
-        yield Served(tree, root, directory, nginx, cli, snapshot, held(tree, root))
+        yield Served(tree, root, nginx, cli, snapshot, held(tree, root))
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def damaged(served: Served) -> Served:
         edited.write_text(text.replace(damage.old, damage.new))
         (root / ROGUE.lstrip("/")).write_text(ROGUE_SERVER)
         (root / damage.deleted.lstrip("/")).unlink()
-        (root / damage.loosened_key.lstrip("/")).chmod(0o644)
+        (root / served.tree.key.lstrip("/")).chmod(0o644)
         served.nginx.reload()
         assert served.nginx.ask(expected=served.tree.damaged_answer) == served.tree.damaged_answer
         assert served.nginx.ask(8080, "http", "200 rogue") == "200 rogue"
@@ -163,7 +163,7 @@ def test_the_damage_shows_in_diff_and_dry_run_and_the_dry_run_changes_nothing(
     assert any(
         line.startswith("+") and damage.new in line for line in changed[damage.edited]["content"]
     )
-    assert changed[damage.loosened_key]["mode"].endswith("-> 0644")
+    assert changed[damaged.tree.key]["mode"].endswith("-> 0644")
     assert ROGUE in changes["nginx"]["added"]
     assert damage.deleted in changes["nginx"]["removed"]
     before = tree_listing(damaged.root / "etc")

@@ -64,14 +64,13 @@ while True:
 
 @dataclass(frozen=True)
 class Damage:
-    """The incident: one edit of a live file, a rogue server added, an unused file deleted, a
-    private key's mode loosened."""
+    """The incident: one edit of a live file, a rogue server added (ROGUE), an unused file
+    deleted, and the tree's private key left world-readable."""
 
     edited: str  # host path
     old: str
     new: str
     deleted: str
-    loosened_key: str
 
 
 ROGUE = "/etc/nginx/conf.d/rogue.conf"
@@ -108,7 +107,6 @@ H5BP = Tree(
         old="return 301 $scheme://example.com$request_uri;",
         new="return 301 https://attacker.example.net/;",
         deleted="/etc/nginx/h5bp/tls/policy_strict.conf",
-        loosened_key="/etc/nginx/certs/default.key",
     ),
     damaged_answer="301 https://attacker.example.net/",
 )
@@ -124,7 +122,6 @@ DEBIAN = Tree(
         old="try_files $uri $uri/ =404;",
         new='return 200 "damaged";',
         deleted="/etc/nginx/snippets/fastcgi-php.conf",
-        loosened_key="/etc/ssl/private/ssl-cert-snakeoil.key",
     ),
     damaged_answer="200 damaged",
 )
