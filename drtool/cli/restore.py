@@ -22,7 +22,7 @@ from drtool.cli.app import (
 from drtool.config import ALL_KINDS
 from drtool.diff import DEFAULT_SECRET_KEYS, Redactor
 from drtool.dry_run import describe_plan, dry_run_plan
-from drtool.errors import ConfirmationRequired, RestoreOutcome, UsageError
+from drtool.errors import ConfirmationRequired, FirewallReverted, RestoreOutcome, UsageError
 from drtool.host import Host
 from drtool.restore import (
     DEFAULT_CONFIRM_TIMEOUT,
@@ -137,6 +137,12 @@ def _print_report(as_json: bool, report: object) -> None:
 def confirm(context: Context) -> None:
     """Keep the restored firewall: stop its dead-man's switch from putting the old rules back."""
     switches = deadman.pending(context.host)
+    reverted = deadman.reverted_at(context.host) if not switches else None
+    if reverted is not None:
+        raise FirewallReverted(
+            "too late: the dead-man's switch already put the previous firewall rules back, "
+            f"reverted at {reverted:%H:%M:%S} UTC on {reverted:%Y-%m-%d}"
+        )
     if not switches:
         raise UsageError("no restored firewall is waiting for a confirmation on this host")
     for switch in switches:

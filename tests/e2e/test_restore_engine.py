@@ -5,6 +5,7 @@ the host is byte-identical to before, or in the snapshot's state after --resume.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -138,6 +139,9 @@ def test_the_firewall_comes_back_unless_confirmed(cli: Cli, netns: str) -> None:
     while "--dport 22" not in run_in(netns, "iptables-save"):
         assert time.monotonic() < deadline, "the dead-man's switch never fired"
         time.sleep(0.2)
+    # Confirming now is too late, and says when the old rules came back.
+    late = cli("confirm", expect=32).stderr
+    assert re.search(r"reverted at \d\d:\d\d:\d\d UTC", late), late
 
     # This time the operator confirms in time: the restored rules stay.
     cli("restore", "--only", "iptables", "--yes", "--confirm-timeout", "3")
