@@ -273,10 +273,10 @@ def read_config(store: Store) -> RepositoryConfig:
     except ObjectMissing:
         if not store.exists():
             raise RepositoryNotFound(
-                f"repository {store.location} does not exist (run drtool init)"
+                f"repository {store.location} does not exist (run `drtool init`)"
             ) from None
         raise RepositoryNotFound(
-            f"{store.location} is not a drtool repository (no config; run drtool init)"
+            f"{store.location} is not a drtool repository (no config; run `drtool init`)"
         ) from None
     except ValueError:
         raise RepositoryNotFound(f"{store.location}/config is not readable JSON") from None

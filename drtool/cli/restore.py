@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from drtool import deadman
+from drtool.abandon import abandon as abandon_restore
 from drtool.cli.app import (
     Context,
     all_collectors,
@@ -53,6 +54,11 @@ from drtool.restore import resume as resume_restore
 @click.option("--dry-run", is_flag=True, help="Print the plan and the diffs; change nothing.")
 @click.option("--resume", is_flag=True, help="Finish a restore that was interrupted.")
 @click.option("--rollback", is_flag=True, help="Undo a restore that was interrupted or failed.")
+@click.option(
+    "--abandon",
+    is_flag=True,
+    help="Drop an unfinished restore once you have repaired the host by hand.",
+)
 @json_option
 @pass_context
 def restore(
@@ -66,10 +72,20 @@ def restore(
     dry_run: bool,
     resume: bool,
     rollback: bool,
+    abandon: bool,
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
     collectors = all_collectors(context)
+    if abandon:
+        if resume or rollback or snapshot or date or target:
+            raise UsageError(
+                "--abandon takes no snapshot, --date, --target, --resume or --rollback"
+            )
+        _confirm_unless(yes, "abandon the unfinished restore, leaving the host as it is now?")
+        said = abandon_restore(context.host)
+        emit(as_json, {"abandoned": said}, lambda: click.echo(said))
+        return
     if resume or rollback:
         if (resume and rollback) or snapshot or date or target:
             raise UsageError("--resume and --rollback take no snapshot, --date or --target")
