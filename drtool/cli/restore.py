@@ -82,7 +82,11 @@ def restore(
             raise UsageError(
                 "--abandon takes no snapshot, --date, --target, --resume or --rollback"
             )
-        _confirm_unless(yes, "abandon the unfinished restore, leaving the host as it is now?")
+        _confirm_unless(
+            yes,
+            "abandon the unfinished restore, leaving the host as it is now?",
+            "abandoning a restore",
+        )
         said = abandon_restore(context.host)
         emit(as_json, {"abandoned": said}, lambda: click.echo(said))
         return
@@ -176,10 +180,10 @@ def parse_kinds(only: str | None) -> set[str] | None:
     return kinds
 
 
-def _confirm_unless(yes: bool, question: str) -> None:
+def _confirm_unless(yes: bool, question: str, action: str = "restoring onto the host") -> None:
     if yes:
         return
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise ConfirmationRequired("restoring onto the host needs --yes when not on a terminal")
+        raise ConfirmationRequired(f"{action} needs --yes when not on a terminal")
     if not click.confirm(question, err=True):
         raise ConfirmationRequired("restore cancelled; nothing was changed")

@@ -83,7 +83,7 @@ def test_after_a_failed_rollback_abandon_drops_the_journal_once_repaired_by_hand
 ) -> None:
     cli, netns, report, probe_file = failed_rollback
     # Off a terminal without --yes: refused, and the restore stays unfinished.
-    assert "--yes" in cli("restore", "--abandon", expect=16).stderr
+    assert "abandoning a restore needs --yes" in cli("restore", "--abandon", expect=16).stderr
     refused = cli("restore", "--yes", expect=25).stderr
     # The operator repairs the host by hand, then abandons the restore as advised.
     probe_file.touch()
