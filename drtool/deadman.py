@@ -15,12 +15,13 @@ import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from drtool import iptables_rules as rules
 from drtool.capture import load_staged
 from drtool.host import Host
-from drtool.journal import JOURNAL_DIRECTORY
+from drtool.journal import JOURNAL_DIRECTORY, last_report
 from drtool.runner import CommandFailed, Runner
 
 SWITCH_PREFIX = "deadman-"
@@ -69,6 +70,15 @@ def pending(host: Host) -> list[Path]:
         for directory in journal.glob(f"{SWITCH_PREFIX}*")
         if not any((directory / name).exists() for name in ("confirmed", "disarmed", "fired"))
     )
+
+
+def reverted_at(host: Host) -> datetime | None:
+    """When the last restore's switch put the previous rules back (None: it did not)."""
+    report = last_report(host)
+    fired = switch_directory(host, report["restore_id"]) / "fired" if report else None
+    if fired is None or not fired.exists():
+        return None
+    return datetime.fromtimestamp(json.loads(fired.read_text())["time"], UTC)
 
 
 def watch(directory: Path) -> None:

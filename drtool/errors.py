@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     RESTORE_IN_PROGRESS = 25
     RESTORE_NOT_STARTED = 26
     DRILL_FAILED = 27
+    FIREWALL_REVERTED = 32
     INTERRUPTED = 130
 
 
@@ -132,6 +133,12 @@ class DrillFailed(DrtoolError):
     """A drill found that the snapshot would not restore as it is (the report says why)."""
 
     exit_code = ExitCode.DRILL_FAILED
+
+
+class FirewallReverted(DrtoolError):
+    """``confirm`` came too late: the dead-man's switch already put the previous rules back."""
+
+    exit_code = ExitCode.FIREWALL_REVERTED
 
 
 class RestoreOutcome(DrtoolError):

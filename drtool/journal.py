@@ -29,7 +29,8 @@ JOURNAL_DIRECTORY = "var/lib/drtool/restore"
 VALIDATING, CAPTURING, APPLYING, VERIFYING = "validating", "capturing", "applying", "verifying"
 ROLLING_BACK = "rolling back"
 COMPLETED, ROLLED_BACK, ROLLBACK_FAILED = "completed", "rolled back", "rollback failed"
-FINISHED = {COMPLETED, ROLLED_BACK}
+ABANDONED = "abandoned"  # the operator repaired the host by hand (restore --abandon)
+FINISHED = {COMPLETED, ROLLED_BACK, ABANDONED}
 # A test seam, and only that: the suite kills the restore at each journal step to prove that
 # --resume and --rollback recover from anywhere.
 KILL_AT_VARIABLE = "DRTOOL_TEST_KILL_AT"
@@ -68,14 +69,22 @@ class Journal:
         return self.directory / "rollback"
 
     @staticmethod
-    def refuse_if_unfinished(host: Host) -> None:
-        """Raise RestoreInProgress if a restore was left unfinished (this only reads)."""
+    def refuse_if_unfinished(host: Host, snapshot_id: str | None = None) -> None:
+        """Raise RestoreInProgress if a restore was left unfinished (this only reads).
+
+        A restore of ``snapshot_id`` is let through where it is the pre-restore snapshot of a
+        restore whose rollback failed: putting the state from before back is what the operator
+        was advised to do, and it supersedes that journal.
+        """
         previous = _read(host.path(JOURNAL_DIRECTORY))
-        if previous is not None and previous.phase not in FINISHED:
-            raise RestoreInProgress(
-                f"restore {previous.restore_id} of {previous.snapshot_id} was left "
-                f"{previous.phase}: run drtool restore --resume or --rollback first"
-            )
+        if previous is None or previous.phase in FINISHED:
+            return
+        if snapshot_id is not None and snapshot_id == superseding_snapshot(previous):
+            return
+        raise RestoreInProgress(
+            f"restore {previous.restore_id} of {previous.snapshot_id} was left "
+            f"{previous.phase}: {advice(previous)}"
+        )
 
     @classmethod
     def begin(cls, host: Host, state: JournalState, staged: Path) -> Journal:
@@ -84,7 +93,7 @@ class Journal:
         was left unfinished."""
         directory, lock = _lock(host)
         try:
-            Journal.refuse_if_unfinished(host)
+            Journal.refuse_if_unfinished(host, state.snapshot_id)
         except RestoreInProgress:
             lock.close()
             raise
@@ -105,7 +114,7 @@ class Journal:
         state = _read(directory)
         if state is None or state.phase in FINISHED:
             lock.close()
-            raise UsageError("there is no unfinished restore to resume or roll back")
+            raise UsageError("there is no unfinished restore to resume, roll back or abandon")
         return cls(directory, state, lock)
 
     def record(self, event: str, phase: str | None = None) -> None:
@@ -134,8 +143,42 @@ class Journal:
             (self.directory / "journal.json").unlink()
         self.close()
 
+    def abandon(self) -> None:
+        """Drop the journal of an unfinished restore the operator finished by hand: the staged
+        copy and the rollback point go; journal.json stays, ``abandoned``, as the last report."""
+        self.record("abandoned by the operator", ABANDONED)
+        self.finish()
+
     def close(self) -> None:
         self._lock.close()
+
+
+ABANDON_ADVICE = "`drtool restore --abandon --yes` once you have repaired the host by hand"
+
+
+def superseding_snapshot(state: JournalState) -> str | None:
+    """The snapshot whose restore may replace this unfinished one: the state from before, once
+    the rollback to it has failed or been cut short."""
+    if state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
+        return state.pre_restore_snapshot
+    return None
+
+
+def advice(state: JournalState) -> str:
+    """What the operator can run about an unfinished restore; each command, in backquotes,
+    runs as printed."""
+    if state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
+        steps = ["`drtool restore --rollback --yes` once its cause is fixed"]
+        if state.pre_restore_snapshot:
+            steps.append(
+                f"`drtool restore {state.pre_restore_snapshot} --yes` (the state from before)"
+            )
+    else:
+        steps = [
+            "`drtool restore --resume --yes` to finish it",
+            "`drtool restore --rollback --yes` to undo it",
+        ]
+    return f"run {', or '.join([*steps, ABANDON_ADVICE])}"
 
 
 def last_report(host: Host) -> dict[str, Any] | None:

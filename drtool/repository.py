@@ -38,7 +38,7 @@ from drtool.keys import (
     wrap_master_secret,
 )
 from drtool.passphrase import PassphraseSource
-from drtool.snapshot import Manifest, PartRef, SnapshotRef
+from drtool.snapshot import Manifest, PartRef, SnapshotRef, by_time
 from drtool.store import Store
 from drtool.timeutil import iso, parse_iso, utc_now_iso
 
@@ -256,13 +256,14 @@ class Repository:
         return manifest
 
     def snapshot_refs(self, host: str | None = None) -> list[SnapshotRef]:
-        """Return every snapshot (of ``host`` if given), oldest first, from one listing."""
+        """Return every snapshot (of ``host`` if given), oldest first by the time its id records,
+        from one listing."""
         prefix = f"snapshots/{host}" if host else "snapshots"
         refs = []
         for name in self.store.list(prefix):
             _, ref_host, snapshot_id = name.split("/")
             refs.append(SnapshotRef(snapshot_id, ref_host))
-        return sorted(refs)
+        return sorted(refs, key=by_time)
 
 
 def read_config(store: Store) -> RepositoryConfig:
@@ -272,10 +273,10 @@ def read_config(store: Store) -> RepositoryConfig:
     except ObjectMissing:
         if not store.exists():
             raise RepositoryNotFound(
-                f"repository {store.location} does not exist (run drtool init)"
+                f"repository {store.location} does not exist (run `drtool init`)"
             ) from None
         raise RepositoryNotFound(
-            f"{store.location} is not a drtool repository (no config; run drtool init)"
+            f"{store.location} is not a drtool repository (no config; run `drtool init`)"
         ) from None
     except ValueError:
         raise RepositoryNotFound(f"{store.location}/config is not readable JSON") from None

@@ -39,6 +39,7 @@ from drtool.errors import (
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.journal import (
+    ABANDON_ADVICE,
     APPLYING,
     CAPTURING,
     COMPLETED,
@@ -111,7 +112,7 @@ def restore_snapshot(
     changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress.
     """
     chosen = plan_kinds(manifest, collectors, only, host)
-    Journal.refuse_if_unfinished(host)
+    Journal.refuse_if_unfinished(host, manifest.id)
     report = RestoreReport(manifest.id)
     # Staged and validated in a private directory: a refused restore never writes on the host.
     with _not_started_on_os_error():
@@ -308,7 +309,7 @@ def _settle_firewall(journal: Journal, host: Host, plan: Plan, timeout: float) -
         deadman.confirm(_switch(journal, host))
         return "firewall confirmed by the connectivity probe"
     return (
-        f"firewall awaiting confirmation: run drtool confirm within {timeout:g} s, "
+        f"firewall awaiting confirmation: run `drtool confirm` within {timeout:g} s, "
         "or the previous rules come back"
     )
 
@@ -357,12 +358,13 @@ def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) 
 
 
 def _operator_actions(journal: Journal, failures: list[str]) -> list[str]:
-    actions = ["fix what the rollback reports, then run: drtool restore --rollback"]
+    actions = ["fix what the rollback reports, then run `drtool restore --rollback --yes`"]
     if journal.state.pre_restore_snapshot:
         actions.append(
-            f"or restore the state from before: drtool restore "
-            f"{journal.state.pre_restore_snapshot} --yes"
+            f"or restore the state from before: `drtool restore "
+            f"{journal.state.pre_restore_snapshot} --yes`"
         )
+    actions.append(f"or, if you repair the host by hand, {ABANDON_ADVICE}")
     actions.append(f"the rollback point is kept in {journal.rollback_directory}")
     return actions
 
@@ -377,7 +379,9 @@ def resume(
         if journal.state.phase in (VALIDATING, CAPTURING):
             return _nothing_to_do(journal, report, "resume")
         if journal.state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
-            raise UsageError("this restore was rolling back: finish with drtool restore --rollback")
+            raise UsageError(
+                "this restore was rolling back: finish with `drtool restore --rollback --yes`"
+            )
         journal.record("resuming", APPLYING)
         return _apply_and_verify(journal, host, plan, report, confirm_timeout)
     finally:

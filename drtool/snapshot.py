@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drtool.errors import IntegrityError, SnapshotNotFound, UnsupportedFormat, UsageError
-from drtool.timeutil import parse_iso
+from drtool.timeutil import iso, parse_iso, utc_now
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
 _DATE = re.compile(r"\d{8}")
@@ -106,30 +109,60 @@ class Manifest:
         }
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class SnapshotRef:
     """Where a manifest lives: enough to list and select without decrypting anything."""
 
     id: str
     host: str
 
+    @property
+    def time(self) -> datetime | None:
+        """When the snapshot was taken (UTC), read from its id; None for a name that is no id."""
+        return snapshot_time(self.id)
+
 
 PRE_RESTORE_MARK = "-pre-"
+# Ids carry microseconds (two backups in one second are told apart); older ids carry whole
+# seconds and are still read.
+_ID_TIME_FORMATS = ("%Y%m%dT%H%M%S.%fZ", "%Y%m%dT%H%M%SZ")
+# A snapshot dated further ahead than this is a clock gone wrong (or a forged name): it never
+# becomes ``latest`` and never fills a retention slot.
+FUTURE_TOLERANCE = timedelta(hours=1)
 
 
 def new_snapshot_id(moment: datetime, pre_restore: bool = False) -> str:
-    """``20250107T021500Z-3fa2c1d0``; a restore's rollback snapshot has ``-pre-`` in it, so
-    that ``latest`` and ``--date`` never pick it unless it is named."""
+    """``20250107T021500.123456Z-3fa2c1d0``: the backup's time to the microsecond, then a random
+    part that only keeps ids unique. A restore's rollback snapshot has ``-pre-`` in it, so that
+    ``latest`` and ``--date`` never pick it unless it is named."""
     mark = PRE_RESTORE_MARK if pre_restore else "-"
-    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}{mark}{secrets.token_hex(4)}"
+    return f"{moment.astimezone(UTC).strftime(_ID_TIME_FORMATS[0])}{mark}{secrets.token_hex(4)}"
+
+
+def snapshot_time(snapshot_id: str) -> datetime | None:
+    """The UTC time an id records (either id format), or None if it records none."""
+    stamp = snapshot_id.split("-", 1)[0]
+    for layout in _ID_TIME_FORMATS:
+        try:
+            return datetime.strptime(stamp, layout).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def by_time(ref: SnapshotRef) -> tuple[datetime, str]:
+    """Sort key: oldest first by recorded time; names that record no time come first. The id
+    breaks ties only between snapshots of the same microsecond (or second, for old ids)."""
+    return (ref.time or datetime.min.replace(tzinfo=UTC), ref.id)
 
 
 def is_pre_restore(ref: SnapshotRef) -> bool:
     return PRE_RESTORE_MARK in ref.id
 
 
-def snapshot_day(snapshot_id: str) -> str:
-    return snapshot_id[:8]
+def is_future(ref: SnapshotRef, now: datetime) -> bool:
+    moment = ref.time
+    return moment is not None and moment > now + FUTURE_TOLERANCE
 
 
 def check_date(date: str) -> str:
@@ -143,32 +176,55 @@ def check_date(date: str) -> str:
     return date
 
 
+def newest(refs: Sequence[SnapshotRef], now: datetime | None = None) -> SnapshotRef | None:
+    """The newest of ``refs`` by recorded time, passing over (with a warning naming each)
+    snapshots dated more than FUTURE_TOLERANCE ahead of ``now`` and names recording no time."""
+    moment = now or utc_now()
+    candidates = []
+    for ref in refs:
+        if ref.time is None:
+            continue
+        if is_future(ref, moment):
+            log.warning(
+                "snapshot %s of %s is dated %s, in the future: not taken as the newest",
+                ref.id,
+                ref.host,
+                iso(ref.time),
+            )
+            continue
+        candidates.append(ref)
+    return max(candidates, key=by_time, default=None)
+
+
 def select_snapshot(
-    refs: Sequence[SnapshotRef], selector: str | None, date: str | None, host: str
+    refs: Sequence[SnapshotRef],
+    selector: str | None,
+    date: str | None,
+    host: str,
+    now: datetime | None = None,
 ) -> SnapshotRef:
     """Pick one snapshot.
 
     ``selector`` is a snapshot id, a unique prefix of one, or ``latest``; ``date`` picks the
-    newest snapshot of that UTC day. ``latest`` and ``date`` look at ``host`` only; an explicit id
-    may name another host's snapshot (rebuilding web-1 on a new machine). Raise SnapshotNotFound.
+    newest snapshot of that UTC day. ``latest`` and ``date`` look at ``host``'s backups only (no
+    pre-restore snapshot, none dated in the future), newest by recorded time; an explicit id may
+    name another host's snapshot (rebuilding web-1 on a new machine). Raise SnapshotNotFound.
     """
+    backups = [ref for ref in refs if ref.host == host and not is_pre_restore(ref)]
     if date is not None:
         check_date(date)
         if selector not in (None, "latest"):
             raise UsageError("give either a snapshot id or --date, not both")
-        day = [
-            ref
-            for ref in refs
-            if ref.host == host and snapshot_day(ref.id) == date and not is_pre_restore(ref)
-        ]
-        if not day:
+        day = [ref for ref in backups if ref.time and ref.time.strftime("%Y%m%d") == date]
+        found = newest(day, now)
+        if found is None:
             raise SnapshotNotFound(f"no snapshot of host {host} on {date} (UTC)")
-        return max(day)
+        return found
     if selector in (None, "latest"):
-        mine = [ref for ref in refs if ref.host == host and not is_pre_restore(ref)]
-        if not mine:
+        found = newest(backups, now)
+        if found is None:
             raise SnapshotNotFound(f"no snapshot of host {host} in the repository")
-        return max(mine)
+        return found
     matches = [ref for ref in refs if ref.id.startswith(selector)]
     exact = [ref for ref in matches if ref.id == selector]
     if exact:

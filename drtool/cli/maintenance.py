@@ -15,10 +15,10 @@ from drtool.cli.app import (
     json_option,
     pass_context,
 )
-from drtool.forget import KeepPolicy
 from drtool.forget import forget as forget_snapshots
 from drtool.lock import exclusive_lock
 from drtool.prune import prune as prune_repository
+from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 
 
 @cli.command()
@@ -39,6 +39,18 @@ def check(context: Context, read_data: bool, as_json: bool) -> None:
 @click.option(
     "--keep-monthly", type=int, default=0, metavar="N", help="Keep one a month, N months."
 )
+@click.option(
+    "--keep-within",
+    metavar="DURATION",
+    help="Keep every backup within DURATION (7d, 36h, 1y6m) of the newest.",
+)
+@click.option(
+    "--keep-pre-restore",
+    metavar="DURATION",
+    default=str(DEFAULT_PRE_RESTORE),
+    show_default=True,
+    help="Keep the pre-restore snapshots of the last DURATION (they take no other rule's slot).",
+)
 @click.option("--prune", "then_prune", is_flag=True, help="Then delete unreferenced objects.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @json_option
@@ -49,13 +61,23 @@ def forget(
     keep_daily: int,
     keep_weekly: int,
     keep_monthly: int,
+    keep_within: str | None,
+    keep_pre_restore: str,
     then_prune: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Remove the snapshots a retention policy does not keep (each host's newest stays)."""
+    """Remove the snapshots a retention policy does not keep (each host's newest stays); say
+    which rule keeps each snapshot kept, and why each removed one goes."""
     repository = context.repository()
-    policy = KeepPolicy(keep_last, keep_daily, keep_weekly, keep_monthly)
+    policy = KeepPolicy(
+        keep_last,
+        keep_daily,
+        keep_weekly,
+        keep_monthly,
+        within=Duration.parse(keep_within, "--keep-within") if keep_within else None,
+        pre_restore=Duration.parse(keep_pre_restore, "--keep-pre-restore"),
+    )
     policy.check()
     with exclusive_lock(context.store, "forget", context.host_name):
         report = forget_snapshots(

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from drtool import deadman
+from drtool.abandon import abandon as abandon_restore
 from drtool.cli.app import (
     Context,
     all_collectors,
@@ -22,7 +23,7 @@ from drtool.cli.app import (
 from drtool.config import ALL_KINDS
 from drtool.diff import DEFAULT_SECRET_KEYS, Redactor
 from drtool.dry_run import describe_plan, dry_run_plan
-from drtool.errors import ConfirmationRequired, RestoreOutcome, UsageError
+from drtool.errors import ConfirmationRequired, FirewallReverted, RestoreOutcome, UsageError
 from drtool.host import Host
 from drtool.restore import (
     DEFAULT_CONFIRM_TIMEOUT,
@@ -53,6 +54,11 @@ from drtool.restore import resume as resume_restore
 @click.option("--dry-run", is_flag=True, help="Print the plan and the diffs; change nothing.")
 @click.option("--resume", is_flag=True, help="Finish a restore that was interrupted.")
 @click.option("--rollback", is_flag=True, help="Undo a restore that was interrupted or failed.")
+@click.option(
+    "--abandon",
+    is_flag=True,
+    help="Drop an unfinished restore once you have repaired the host by hand.",
+)
 @json_option
 @pass_context
 def restore(
@@ -66,10 +72,24 @@ def restore(
     dry_run: bool,
     resume: bool,
     rollback: bool,
+    abandon: bool,
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
     collectors = all_collectors(context)
+    if abandon:
+        if resume or rollback or snapshot or date or target:
+            raise UsageError(
+                "--abandon takes no snapshot, --date, --target, --resume or --rollback"
+            )
+        _confirm_unless(
+            yes,
+            "abandon the unfinished restore, leaving the host as it is now?",
+            "abandoning a restore",
+        )
+        said = abandon_restore(context.host)
+        emit(as_json, {"abandoned": said}, lambda: click.echo(said))
+        return
     if resume or rollback:
         if (resume and rollback) or snapshot or date or target:
             raise UsageError("--resume and --rollback take no snapshot, --date or --target")
@@ -137,6 +157,12 @@ def _print_report(as_json: bool, report: object) -> None:
 def confirm(context: Context) -> None:
     """Keep the restored firewall: stop its dead-man's switch from putting the old rules back."""
     switches = deadman.pending(context.host)
+    reverted = deadman.reverted_at(context.host) if not switches else None
+    if reverted is not None:
+        raise FirewallReverted(
+            "too late: the dead-man's switch already put the previous firewall rules back, "
+            f"reverted at {reverted:%H:%M:%S} UTC on {reverted:%Y-%m-%d}"
+        )
     if not switches:
         raise UsageError("no restored firewall is waiting for a confirmation on this host")
     for switch in switches:
@@ -154,10 +180,10 @@ def parse_kinds(only: str | None) -> set[str] | None:
     return kinds
 
 
-def _confirm_unless(yes: bool, question: str) -> None:
+def _confirm_unless(yes: bool, question: str, action: str = "restoring onto the host") -> None:
     if yes:
         return
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise ConfirmationRequired("restoring onto the host needs --yes when not on a terminal")
+        raise ConfirmationRequired(f"{action} needs --yes when not on a terminal")
     if not click.confirm(question, err=True):
         raise ConfirmationRequired("restore cancelled; nothing was changed")

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES
+from tests.support.advice import advised, follow
 from tests.support.dockerd import Dockerd
 from tests.support.live_host import FIREWALL_TABLES, LiveHost, differences, live_host
 
@@ -232,13 +233,13 @@ def test_a_failing_rollback_says_what_to_do_and_rollback_finishes_it(
     completed = host.cli("restore", "--yes", "--json", expect=24, one_line=False)
     report = json.loads(completed.stdout)
     assert report["outcome"] == "rollback incomplete"
-    assert any("drtool restore --rollback" in action for action in report["operator_actions"])
     assert f"{case.said}:" in completed.stderr.strip().splitlines()[-1]
-    # The operator fixes what failed, and finishes the rollback.
+    # The operator fixes what failed, and finishes the rollback as advised.
     host.faults.clear()
     host.docker_faults.clear()
-    host.cli("restore", "--yes", expect=25)
-    host.cli("restore", "--rollback", "--yes")
+    refused = host.cli("restore", "--yes", expect=25).stderr
+    assert advised(refused)[:2] == advised("; ".join(report["operator_actions"]))[:2]
+    follow(host.cli, "; ".join(report["operator_actions"]), "--rollback")
     assert differences(host.state(), before) == []
 
 
@@ -279,8 +280,7 @@ def test_killed_while_rolling_back_rollback_finishes(host: LiveHost, step: str) 
     before = host.state()
     fail2ban_health_fails_once(host)
     host.cli.restore_killed_at(step)
-    assert "--rollback" in host.cli("restore", "--resume", "--yes", expect=2).stderr
-    host.cli("restore", "--rollback", "--yes")
+    follow(host.cli, host.cli("restore", "--resume", "--yes", expect=2).stderr, "--rollback")
     assert differences(host.state(), before) == []
 
 

@@ -5,6 +5,7 @@ the host is byte-identical to before, or in the snapshot's state after --resume.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli, owned_listing
+from tests.support.advice import follow
 from tests.support.netns import run_in
 
 FILE_KINDS = ("wireguard", "nginx", "fail2ban", "files")
@@ -58,9 +60,9 @@ def test_killed_at_any_step_rollback_returns_the_host_as_it_was(
 ) -> None:
     _, damaged = incident
     cli.restore_killed_at(step)
-    assert "--resume or --rollback" in cli("restore", "--yes", expect=25).stderr
-    report = json.loads(cli("restore", "--rollback", "--yes", "--json").stdout)
-    assert report["outcome"].startswith(("rolled back", "nothing to roll back"))
+    refused = cli("restore", "--yes", expect=25).stderr
+    done = follow(cli, refused, "--rollback").stdout  # the advice, run as printed
+    assert done.startswith(("rolled back", "nothing to roll back"))
     assert owned_listing(host_root(cli)) == damaged
 
 
@@ -70,8 +72,8 @@ def test_killed_at_any_step_resume_finishes_the_restore(
 ) -> None:
     good, damaged = incident
     cli.restore_killed_at(step)
-    report = json.loads(cli("restore", "--resume", "--yes", "--json").stdout)
-    if report["outcome"].startswith("nothing to resume"):
+    refused = cli("restore", "--yes", expect=25).stderr
+    if follow(cli, refused, "--resume").stdout.startswith("nothing to resume"):
         assert owned_listing(host_root(cli)) == damaged
         cli("restore", "--yes")
     assert owned_listing(host_root(cli)) == good
@@ -138,10 +140,13 @@ def test_the_firewall_comes_back_unless_confirmed(cli: Cli, netns: str) -> None:
     while "--dport 22" not in run_in(netns, "iptables-save"):
         assert time.monotonic() < deadline, "the dead-man's switch never fired"
         time.sleep(0.2)
+    # Confirming now is too late, and says when the old rules came back.
+    late = cli("confirm", expect=32).stderr
+    assert re.search(r"reverted at \d\d:\d\d:\d\d UTC", late), late
 
     # This time the operator confirms in time: the restored rules stay.
-    cli("restore", "--only", "iptables", "--yes", "--confirm-timeout", "3")
-    assert "stays" in cli("confirm").stdout
+    restored = cli("restore", "--only", "iptables", "--yes", "--confirm-timeout", "3").stdout
+    assert "stays" in follow(cli, restored, "confirm").stdout
     time.sleep(4)
     assert "--dport 22" not in run_in(netns, "iptables-save")
     assert "no restored firewall" in cli("confirm", expect=2).stderr

@@ -50,6 +50,6 @@ def test_every_command_of_the_runbook_runs(cli: Cli, tmp_path: Path, runbook: Pa
             else argument
             for argument in command[1:]
         ]
-        if "--resume" in arguments or "--rollback" in arguments:
+        if {"--resume", "--rollback", "--abandon"} & set(arguments):
             cli.restore_killed_at("applied nginx")
         cli(*arguments, expect=EXPECTED_EXIT.get(tuple(command[:2]), 0), one_line=False)

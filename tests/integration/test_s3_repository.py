@@ -197,7 +197,7 @@ def test_object_lock_protects_every_snapshot_and_extends_reused_objects(
     )
     assert new_manifest.artifact("nginx").parts[0].id == nginx_part.id
 
-    report = forget(repository, KeepPolicy(last=1), None)
+    report = forget(repository, KeepPolicy(last=1), None, now=later)  # three days later too
     assert report.locked == [f"web-1/{first}"] and report.removed == []
     assert prune(repository, grace=timedelta(0)).deleted == 0
 
