@@ -31,8 +31,8 @@ from drtool.errors import DrtoolError, UsageError, ValidationRefused
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.metrics import write_textfile
+from drtool.plan import make_plan, stage_plan, validate_plan
 from drtool.repository import Repository
-from drtool.restore import plan_kinds, stage_plan, validate_plan
 from drtool.runner import CommandFailed, Runner
 from drtool.snapshot import Manifest
 from drtool.timeutil import utc_now_iso
@@ -96,7 +96,7 @@ def _drill(
     with _timed(report, "fetch"):
         (scratch / "staged").mkdir()
         plan = stage_plan(
-            repository, plan_kinds(manifest, collectors, None, host), host, scratch / "staged"
+            repository, make_plan(manifest, collectors, None, host), scratch / "staged"
         )
     for kind in plan.absent:
         report.kinds[kind] = "absent in the snapshot"

@@ -11,8 +11,8 @@ from typing import Any
 from drtool.collectors import Collector
 from drtool.diff import Redactor, diff, human, live_artifacts, snapshot_artifacts
 from drtool.host import Host
+from drtool.plan import make_plan
 from drtool.repository import Repository
-from drtool.restore import plan_kinds, skip_reason
 from drtool.snapshot import Manifest
 
 
@@ -24,17 +24,9 @@ def dry_run_plan(
     only: Collection[str] | None,
     redactor: Redactor,
 ) -> dict[str, Any]:
-    chosen = plan_kinds(manifest, collectors, only, host)
-    order, absent, skipped = [], [], []
-    for collector, record in chosen:
-        reason = skip_reason(collector, host)
-        if not record.present:
-            absent.append(record.kind)
-        elif reason:
-            skipped.append(f"{record.kind} ({reason})")
-        else:
-            order.append(collector)
-    kinds = [collector.kind for collector in order]
+    plan = make_plan(manifest, collectors, only, host)
+    order = [collector for collector, _ in plan.chosen]
+    kinds = plan.kinds
     with tempfile.TemporaryDirectory(prefix="drtool-plan-") as scratch:
         (Path(scratch) / "snapshot").mkdir()
         (Path(scratch) / "live").mkdir()
@@ -44,8 +36,8 @@ def dry_run_plan(
     return {
         "snapshot": manifest.id,
         "order": kinds,
-        "absent": absent,
-        "skipped": skipped,
+        "absent": plan.absent,
+        "skipped": plan.skipped_text(),
         "services": "validated, restarted and health-checked"
         if host.manages_services
         else "files only",

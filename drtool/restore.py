@@ -14,7 +14,6 @@ steps the operator must take.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import secrets
 import shutil
@@ -25,19 +24,16 @@ from pathlib import Path
 
 from drtool import deadman
 from drtool.backup import run_backup
-from drtool.capture import capture, load_staged, stage_artifact
+from drtool.capture import capture, load_staged
 from drtool.collectors import Collector
 from drtool.errors import (
     DrtoolError,
     RestoreNotStarted,
     RestoreRolledBack,
     RollbackIncomplete,
-    UnsupportedFormat,
     UsageError,
-    ValidationRefused,
 )
 from drtool.host import Host
-from drtool.install import StagedArtifact
 from drtool.journal import (
     APPLYING,
     CAPTURING,
@@ -50,8 +46,9 @@ from drtool.journal import (
     Journal,
     JournalState,
 )
+from drtool.plan import Plan, describe_error, make_plan, stage_plan, validate_plan
 from drtool.repository import Repository
-from drtool.snapshot import ArtifactRecord, Manifest
+from drtool.snapshot import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +85,6 @@ class RestoreReport:
         return "; ".join(parts)
 
 
-@dataclass
-class Plan:
-    """The kinds to restore, in order, staged; and what is left out, and why."""
-
-    staged: list[tuple[Collector, StagedArtifact]]
-    absent: list[str]
-    skipped: dict[str, str]  # kind -> why
-
-
 def restore_snapshot(
     repository: Repository,
     manifest: Manifest,
@@ -105,31 +93,46 @@ def restore_snapshot(
     only: Collection[str] | None = None,
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
 ) -> RestoreReport:
-    """Restore ``manifest`` onto ``host``.
+    """Restore ``manifest`` onto ``host``: check, set up, run (rolling back on failure).
 
     Return the report of a restore applied and verified. Raise ValidationRefused (nothing
     changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress.
     """
-    chosen = plan_kinds(manifest, collectors, only, host)
+    plan = make_plan(manifest, collectors, only, host)
     Journal.refuse_if_unfinished(host)
-    report = RestoreReport(manifest.id)
-    # Staged and validated in a private directory: a refused restore never writes on the host.
+    journal = _check(repository, manifest, host, plan)
+    report = RestoreReport(manifest.id, absent=plan.absent, skipped=plan.skipped_text())
+    plan = _set_up(repository, journal, host, collectors)
+    report.pre_restore_snapshot = journal.state.pre_restore_snapshot
+    try:
+        return _run(journal, host, plan, report, confirm_timeout)
+    finally:
+        journal.close()
+
+
+def _check(repository: Repository, manifest: Manifest, host: Host, plan: Plan) -> Journal:
+    """Stage and validate everything in a private directory (a refused restore never writes on
+    the host), then begin the journal, which takes the staged copy: the first write."""
     with _not_started_on_os_error():
         staging = Path(tempfile.mkdtemp(prefix="drtool-stage-"))
         try:
-            staged_plan = stage_plan(repository, chosen, host, staging)
-            validate_plan(host, staged_plan)
+            validate_plan(host, stage_plan(repository, plan, staging))
             state = JournalState(
                 restore_id=secrets.token_hex(4),
                 snapshot_id=manifest.id,
                 snapshot_host=manifest.host,
-                kinds=[artifact.record.kind for _, artifact in staged_plan.staged],
+                kinds=[artifact.record.kind for _, artifact in plan.staged],
             )
-            journal = Journal.begin(host, state, staging)
+            return Journal.begin(host, state, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    report.absent = staged_plan.absent
-    report.skipped = [f"{kind} ({why})" for kind, why in staged_plan.skipped.items()]
+
+
+def _set_up(
+    repository: Repository, journal: Journal, host: Host, collectors: Sequence[Collector]
+) -> Plan:
+    """Capture the rollback point (on disk, and as a pre-restore snapshot where services are
+    managed); return the plan as the journal holds it."""
     with _not_started_on_os_error():
         try:
             plan = _plan_from_journal(journal, collectors)
@@ -142,11 +145,7 @@ def restore_snapshot(
         except BaseException:
             journal.discard()  # nothing on the host has changed yet
             raise
-    report.pre_restore_snapshot = journal.state.pre_restore_snapshot
-    try:
-        return _apply_and_verify(journal, host, plan, report, confirm_timeout)
-    finally:
-        journal.close()
+    return plan
 
 
 @contextlib.contextmanager
@@ -157,73 +156,8 @@ def _not_started_on_os_error() -> Iterator[None]:
         yield
     except OSError as error:
         raise RestoreNotStarted(
-            f"restore not started, nothing changed: {_describe_error(error)}"
+            f"restore not started, nothing changed: {describe_error(error)}"
         ) from None
-
-
-def plan_kinds(
-    manifest: Manifest, collectors: Sequence[Collector], only: Collection[str] | None, host: Host
-) -> list[tuple[Collector, ArtifactRecord]]:
-    """The snapshot's kinds to restore, in restore order; raise UsageError for a bad --only."""
-    by_kind = {collector.kind: collector for collector in collectors}
-    for record in manifest.artifacts:
-        if record.kind not in by_kind:
-            raise UnsupportedFormat(
-                f"snapshot {manifest.id} holds kind {record.kind!r}, unknown to this drtool"
-            )
-    recorded = {record.kind for record in manifest.artifacts}
-    for kind in only or ():
-        if kind not in recorded:
-            raise UsageError(f"snapshot {manifest.id} holds no {kind!r} configuration")
-    order = {collector.kind: index for index, collector in enumerate(collectors)}
-    chosen = [record for record in manifest.artifacts if not only or record.kind in only]
-    chosen.sort(key=lambda record: order[record.kind])
-    return [(by_kind[record.kind], record) for record in chosen]
-
-
-def stage_plan(
-    repository: Repository,
-    chosen: list[tuple[Collector, ArtifactRecord]],
-    host: Host,
-    directory: Path,
-) -> Plan:
-    plan = Plan([], [], {})
-    for collector, record in chosen:
-        reason = skip_reason(collector, host)
-        if not record.present:
-            plan.absent.append(record.kind)
-        elif reason:
-            plan.skipped[record.kind] = reason
-            log.info("%s: skipped: %s", record.kind, reason)
-        else:
-            plan.staged.append((collector, stage_artifact(repository, record, directory)))
-    return plan
-
-
-def skip_reason(collector: Collector, host: Host) -> str | None:
-    """Why ``collector``'s kind is left out of a restore onto ``host`` (None: it is not)."""
-    if collector.live_state and not host.manages_services:
-        return "live state, and this restore manages no services (--target, sandbox)"
-    return collector.unavailable_reason(host)
-
-
-def validate_plan(host: Host, plan: Plan) -> None:
-    if not host.manages_services:
-        log.info(
-            "a sandbox root: files only, services neither checked nor restarted "
-            "(--services to manage the sandbox's own)"
-        )
-        return
-    findings = []
-    for collector, artifact in plan.staged:
-        try:
-            findings += collector.validate(host, artifact)
-        except (DrtoolError, OSError) as error:  # the checking tool itself failed
-            findings.append(f"{collector.kind} could not be checked: {_describe_error(error)}")
-    if findings:
-        raise ValidationRefused(
-            f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
-        )
 
 
 def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str:
@@ -239,7 +173,7 @@ def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str
     return manifest.id
 
 
-def _apply_and_verify(
+def _run(
     journal: Journal, host: Host, plan: Plan, report: RestoreReport, confirm_timeout: float
 ) -> RestoreReport:
     """Apply, restart and check every staged kind from where the journal stands."""
@@ -269,7 +203,7 @@ def _apply_and_verify(
                     raise RestoreFailedStep(f"{artifact.record.kind}: {'; '.join(problems)}")
                 journal.record(f"healthy {artifact.record.kind}")
     except (DrtoolError, OSError) as error:  # OSError: a full disk, a permission, …
-        report.error = _describe_error(error)
+        report.error = describe_error(error)
         if applying is not None and not applying.atomic_apply:
             journal.state.applied.append(applying.kind)  # half-applied: undone with the rest
         raise _roll_back(journal, host, plan, report) from None
@@ -284,13 +218,6 @@ def _apply_and_verify(
     journal.record("completed", COMPLETED)
     journal.finish()
     return report
-
-
-def _describe_error(error: BaseException) -> str:
-    if isinstance(error, OSError) and not isinstance(error, DrtoolError):
-        reason = "disk full" if error.errno == errno.ENOSPC else error.strerror or str(error)
-        return f"{reason}: {error.filename}" if error.filename else reason
-    return str(error)
 
 
 class RestoreFailedStep(DrtoolError):
@@ -335,7 +262,7 @@ def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) 
             journal.state.rolled_back.append(kind)
             journal.record(f"rolled back {kind}")
         except (DrtoolError, OSError) as error:
-            failures.append(f"{kind}: {_describe_error(error)}")
+            failures.append(f"{kind}: {describe_error(error)}")
     report.rolled_back = list(journal.state.rolled_back)
     if not failures:
         report.outcome = "rolled back and verified"
@@ -379,7 +306,7 @@ def resume(
         if journal.state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
             raise UsageError("this restore was rolling back: finish with drtool restore --rollback")
         journal.record("resuming", APPLYING)
-        return _apply_and_verify(journal, host, plan, report, confirm_timeout)
+        return _run(journal, host, plan, report, confirm_timeout)
     finally:
         journal.close()
 
@@ -431,10 +358,8 @@ def _started(journal: Journal) -> list[str]:
 def _plan_from_journal(journal: Journal, collectors: Sequence[Collector]) -> Plan:
     by_kind = {collector.kind: collector for collector in collectors}
     return Plan(
-        [
+        staged=[
             (by_kind[kind], load_staged(journal.staged_directory, kind))
             for kind in journal.state.kinds
-        ],
-        [],
-        {},
+        ]
     )
