@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from drtool.collectors import Collector
+from drtool.config import RestorePolicy
 from drtool.diff import Redactor, diff, human, live_artifacts, snapshot_artifacts
 from drtool.host import Host
 from drtool.plan import make_plan
@@ -23,8 +24,9 @@ def dry_run_plan(
     collectors: Sequence[Collector],
     only: Collection[str] | None,
     redactor: Redactor,
+    policy: RestorePolicy | None = None,
 ) -> dict[str, Any]:
-    plan = make_plan(manifest, collectors, only, host)
+    plan = make_plan(manifest, collectors, only, host, policy)
     order = [collector for collector, _ in plan.chosen]
     kinds = plan.kinds
     with tempfile.TemporaryDirectory(prefix="drtool-plan-") as scratch:
@@ -36,6 +38,7 @@ def dry_run_plan(
     return {
         "snapshot": manifest.id,
         "order": kinds,
+        "roots": plan.roots,
         "absent": plan.absent,
         "skipped": plan.skipped_text(),
         "services": "validated, restarted and health-checked"
@@ -50,6 +53,7 @@ def describe_plan(plan: dict[str, Any]) -> str:
         f"dry run: nothing changed. Restoring {plan['snapshot']} would apply, in order: "
         f"{', '.join(plan['order']) or 'nothing'} ({plan['services']})"
     ]
+    lines += [f"  {kind} replaces {', '.join(roots)}" for kind, roots in plan["roots"].items()]
     if plan["absent"]:
         lines.append(f"absent in the snapshot (left alone): {', '.join(plan['absent'])}")
     if plan["skipped"]:

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from drtool.capture import stage_artifact
 from drtool.collectors import Collector
+from drtool.config import RestorePolicy
 from drtool.errors import DrtoolError, UnsupportedFormat, UsageError, ValidationRefused
-from drtool.host import Host
+from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
+from drtool.roots import check_roots
 from drtool.snapshot import ArtifactRecord, Manifest
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,14 @@ class Plan:
     staged: list[tuple[Collector, StagedArtifact]] = field(default_factory=list)
 
     @property
+    def roots(self) -> dict[str, list[str]]:
+        """Kind -> the host paths the restore replaces (each root it installs)."""
+        return {
+            record.kind: [f"/{root}" for root in record.roots if root not in record.missing]
+            for _, record in self.chosen
+        }
+
+    @property
     def kinds(self) -> list[str]:
         return [collector.kind for collector, _ in self.chosen]
 
@@ -48,9 +58,11 @@ def make_plan(
     collectors: Sequence[Collector],
     only: Collection[str] | None,
     host: Host,
+    policy: RestorePolicy | None = None,
 ) -> Plan:
     """Decide what restoring ``manifest`` onto ``host`` does; raise UsageError for a bad
-    ``--only``, UnsupportedFormat for a kind this drtool does not know."""
+    ``--only``, UnsupportedFormat for a kind this drtool does not know, UnsafeArchive for a
+    root the restoring host does not give the kind (drtool.roots)."""
     plan = Plan()
     for collector, record in _ordered(manifest, collectors, only):
         reason = skip_reason(collector, host)
@@ -61,7 +73,36 @@ def make_plan(
             log.info("%s: skipped: %s", record.kind, reason)
         else:
             plan.chosen.append((collector, record))
+    check_plan_roots(plan.chosen, collectors, policy or RestorePolicy())
     return plan
+
+
+def refuse_foreign_roots(
+    manifest: Manifest, collectors: Sequence[Collector], policy: RestorePolicy | None
+) -> None:
+    """Refuse (UnsafeArchive) a snapshot holding a root this host does not give its kind."""
+    check_plan_roots(
+        [pair for pair in _ordered(manifest, collectors, None) if pair[1].present],
+        collectors,
+        policy or RestorePolicy(),
+    )
+
+
+def check_plan_roots(
+    chosen: Sequence[tuple[Collector, ArtifactRecord]],
+    collectors: Sequence[Collector],
+    policy: RestorePolicy,
+) -> None:
+    """Refuse a snapshot whose roots are not the restoring host's (UnsafeArchive)."""
+    included = {relative_host_path(path) for path in policy.include_roots}
+    for collector, record in chosen:
+        others: dict[str, set[str]] = {}
+        for other in collectors:
+            others.setdefault(other.kind, set()).update(other.roots)
+        for other, item in chosen:
+            others[other.kind].update(item.roots)
+        del others[collector.kind]
+        check_roots(collector.kind, record.roots, {*collector.roots, *included}, others)
 
 
 def _ordered(

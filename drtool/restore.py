@@ -26,6 +26,7 @@ from drtool import deadman
 from drtool.backup import run_backup
 from drtool.capture import capture, load_staged
 from drtool.collectors import Collector
+from drtool.config import RestorePolicy
 from drtool.errors import (
     DrtoolError,
     RestoreNotStarted,
@@ -65,6 +66,7 @@ class RestoreReport:
     rolled_back: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    roots: dict[str, list[str]] = field(default_factory=dict)  # kind -> host paths replaced
     pre_restore_snapshot: str | None = None
     firewall: str | None = None
     error: str | None = None
@@ -92,16 +94,20 @@ def restore_snapshot(
     collectors: Sequence[Collector],
     only: Collection[str] | None = None,
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+    policy: RestorePolicy | None = None,
 ) -> RestoreReport:
     """Restore ``manifest`` onto ``host``: check, set up, run (rolling back on failure).
 
     Return the report of a restore applied and verified. Raise ValidationRefused (nothing
-    changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress.
+    changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress,
+    UnsafeArchive (a root the host does not give its kind, before anything is fetched).
     """
-    plan = make_plan(manifest, collectors, only, host)
+    plan = make_plan(manifest, collectors, only, host, policy)
     Journal.refuse_if_unfinished(host)
     journal = _check(repository, manifest, host, plan)
-    report = RestoreReport(manifest.id, absent=plan.absent, skipped=plan.skipped_text())
+    report = RestoreReport(
+        manifest.id, absent=plan.absent, skipped=plan.skipped_text(), roots=plan.roots
+    )
     plan = _set_up(repository, journal, host, collectors)
     report.pre_restore_snapshot = journal.state.pre_restore_snapshot
     try:

@@ -15,9 +15,11 @@ from drtool.cli.app import (
     all_collectors,
     cli,
     emit,
+    include_roots_option,
     json_option,
     load_snapshot,
     pass_context,
+    restore_policy,
 )
 from drtool.config import ALL_KINDS
 from drtool.diff import DEFAULT_SECRET_KEYS, Redactor
@@ -53,6 +55,7 @@ from drtool.restore import resume as resume_restore
 @click.option("--dry-run", is_flag=True, help="Print the plan and the diffs; change nothing.")
 @click.option("--resume", is_flag=True, help="Finish a restore that was interrupted.")
 @click.option("--rollback", is_flag=True, help="Undo a restore that was interrupted or failed.")
+@include_roots_option
 @json_option
 @pass_context
 def restore(
@@ -66,10 +69,12 @@ def restore(
     dry_run: bool,
     resume: bool,
     rollback: bool,
+    include_roots: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
     collectors = all_collectors(context)
+    policy = restore_policy(context, include_roots)
     if resume or rollback:
         if (resume and rollback) or snapshot or date or target:
             raise UsageError("--resume and --rollback take no snapshot, --date or --target")
@@ -95,7 +100,7 @@ def restore(
     )
     if dry_run:
         redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
-        plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor)
+        plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor, policy)
         emit(as_json, plan, lambda: click.echo(describe_plan(plan)))
         return
     if target is None:
@@ -105,7 +110,7 @@ def restore(
     _run(
         as_json,
         lambda: restore_snapshot(
-            repository, manifest, destination, collectors, kinds, confirm_timeout
+            repository, manifest, destination, collectors, kinds, confirm_timeout, policy
         ),
     )
 

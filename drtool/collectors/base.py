@@ -55,6 +55,9 @@ class Collector(ABC):
     artifact (nothing live changes unless all pass), apply, restart, healthcheck."""
 
     kind: str
+    # The host paths (relative to the root) this kind owns on the restoring host: the only ones
+    # a restore of the kind may replace (drtool.roots).
+    roots: tuple[str, ...] = ()
     # Whether applying changes running state rather than files (the firewall, docker networks):
     # such a kind is never applied where the restore manages no services (--target, sandboxes).
     live_state: bool = False
