@@ -6,6 +6,7 @@ that wrote them."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +17,8 @@ from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, PartRef
+
+log = logging.getLogger(__name__)
 
 
 def capture(host: Host, collector: Collector, directory: Path) -> StagedArtifact:
@@ -37,7 +40,7 @@ def save_record(directory: Path, record: ArtifactRecord) -> None:
     (directory / f"{record.kind}.json").write_text(json.dumps(asdict(record)))
 
 
-def load_staged(directory: Path, kind: str) -> StagedArtifact:
+def load_staged(directory: Path, kind: str, keep_setid: bool = True) -> StagedArtifact:
     """The staged artifact (snapshot or rollback point) of ``kind`` kept in ``directory``."""
     document = json.loads((directory / f"{kind}.json").read_text())
     parts = tuple(PartRef(**part) for part in document["parts"])
@@ -49,14 +52,17 @@ def load_staged(directory: Path, kind: str) -> StagedArtifact:
             "parts": parts,
         }
     )
-    return StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))))
+    return StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))), keep_setid)
 
 
-def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path) -> StagedArtifact:
+def stage_artifact(
+    repository: Repository, record: ArtifactRecord, staging: Path, keep_setid: bool = True
+) -> StagedArtifact:
     """Decrypt and verify every part of ``record`` into ``staging``, then check every entry.
 
     Raise IntegrityError for a missing or damaged object, UnsafeArchive for an entry that could
-    escape its roots. Only the private staging directory is written.
+    escape its roots. Only the private staging directory is written. ``keep_setid`` False: the
+    files lose their set-id bits (StagedArtifact), with a warning.
     """
     paths = []
     for index, part in enumerate(record.parts):
@@ -65,8 +71,17 @@ def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path
             for block in repository.read_part(record.kind, part.id):
                 output.write(block)
         paths.append(path)
-    staged = StagedArtifact(record, tuple(paths))
+    staged = StagedArtifact(record, tuple(paths), keep_setid)
     check_entries([entry for _, _, entry in staged.members()], record.roots)
+    setid = staged.setid_paths()
+    if setid and not keep_setid:
+        log.warning(
+            "%s: set-uid/set-gid bits dropped from %d file(s), e.g. /%s "
+            "([restore] keep_setid = true keeps them)",
+            record.kind,
+            len(setid),
+            setid[0],
+        )
     staged.outputs()  # raises UnsafeArchive on an invalid output name
     save_record(staging, record)
     return staged

@@ -36,6 +36,7 @@ class Plan:
     absent: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why
     staged: list[tuple[Collector, StagedArtifact]] = field(default_factory=list)
+    keep_setid: bool = False  # [restore] keep_setid: files keep the snapshot's set-id bits
 
     @property
     def roots(self) -> dict[str, list[str]]:
@@ -63,7 +64,8 @@ def make_plan(
     """Decide what restoring ``manifest`` onto ``host`` does; raise UsageError for a bad
     ``--only``, UnsupportedFormat for a kind this drtool does not know, UnsafeArchive for a
     root the restoring host does not give the kind (drtool.roots)."""
-    plan = Plan()
+    policy = policy or RestorePolicy()
+    plan = Plan(keep_setid=policy.keep_setid)
     for collector, record in _ordered(manifest, collectors, only):
         reason = skip_reason(collector, host)
         if not record.present:
@@ -73,7 +75,7 @@ def make_plan(
             log.info("%s: skipped: %s", record.kind, reason)
         else:
             plan.chosen.append((collector, record))
-    check_plan_roots(plan.chosen, collectors, policy or RestorePolicy())
+    check_plan_roots(plan.chosen, collectors, policy)
     return plan
 
 
@@ -135,7 +137,7 @@ def skip_reason(collector: Collector, host: Host) -> str | None:
 def stage_plan(repository: Repository, plan: Plan, directory: Path) -> Plan:
     """Fetch, verify and check every planned kind into ``directory``; return ``plan``."""
     plan.staged = [
-        (collector, stage_artifact(repository, record, directory))
+        (collector, stage_artifact(repository, record, directory, plan.keep_setid))
         for collector, record in plan.chosen
     ]
     return plan

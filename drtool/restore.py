@@ -47,7 +47,13 @@ from drtool.journal import (
     Journal,
     JournalState,
 )
-from drtool.plan import Plan, describe_error, make_plan, stage_plan, validate_plan
+from drtool.plan import (
+    Plan,
+    describe_error,
+    make_plan,
+    stage_plan,
+    validate_plan,
+)
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
 
@@ -108,7 +114,7 @@ def restore_snapshot(
     report = RestoreReport(
         manifest.id, absent=plan.absent, skipped=plan.skipped_text(), roots=plan.roots
     )
-    plan = _set_up(repository, journal, host, collectors)
+    plan = _set_up(repository, journal, host, collectors, plan.keep_setid)
     report.pre_restore_snapshot = journal.state.pre_restore_snapshot
     try:
         return _run(journal, host, plan, report, confirm_timeout)
@@ -135,13 +141,17 @@ def _check(repository: Repository, manifest: Manifest, host: Host, plan: Plan) -
 
 
 def _set_up(
-    repository: Repository, journal: Journal, host: Host, collectors: Sequence[Collector]
+    repository: Repository,
+    journal: Journal,
+    host: Host,
+    collectors: Sequence[Collector],
+    keep_setid: bool,
 ) -> Plan:
     """Capture the rollback point (on disk, and as a pre-restore snapshot where services are
     managed); return the plan as the journal holds it."""
     with _not_started_on_os_error():
         try:
-            plan = _plan_from_journal(journal, collectors)
+            plan = _plan_from_journal(journal, collectors, keep_setid)
             journal.record("validated", CAPTURING)
             for collector, _ in plan.staged:
                 capture(host, collector, journal.rollback_directory)
@@ -301,12 +311,15 @@ def _operator_actions(journal: Journal, failures: list[str]) -> list[str]:
 
 
 def resume(
-    host: Host, collectors: Sequence[Collector], confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
+    host: Host,
+    collectors: Sequence[Collector],
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+    policy: RestorePolicy | None = None,
 ) -> RestoreReport:
     """Finish an interrupted restore from its journal and its staged copy."""
     journal = Journal.reopen(host)
     try:
-        plan, report = _reopened(journal, collectors)
+        plan, report = _reopened(journal, collectors, policy or RestorePolicy())
         if journal.state.phase in (VALIDATING, CAPTURING):
             return _nothing_to_do(journal, report, "resume")
         if journal.state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
@@ -321,7 +334,7 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
     """Return the host to the rollback point of an interrupted or failed restore."""
     journal = Journal.reopen(host)
     try:
-        plan, report = _reopened(journal, collectors)
+        plan, report = _reopened(journal, collectors, RestorePolicy())
         if journal.state.phase in (VALIDATING, CAPTURING):
             return _nothing_to_do(journal, report, "roll back")
         if journal.state.phase == APPLYING:
@@ -339,11 +352,13 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
         journal.close()
 
 
-def _reopened(journal: Journal, collectors: Sequence[Collector]) -> tuple[Plan, RestoreReport]:
+def _reopened(
+    journal: Journal, collectors: Sequence[Collector], policy: RestorePolicy
+) -> tuple[Plan, RestoreReport]:
     report = RestoreReport(
         journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
     )
-    return _plan_from_journal(journal, collectors), report
+    return _plan_from_journal(journal, collectors, policy.keep_setid), report
 
 
 def _nothing_to_do(journal: Journal, report: RestoreReport, verb: str) -> RestoreReport:
@@ -361,11 +376,11 @@ def _started(journal: Journal) -> list[str]:
     ]
 
 
-def _plan_from_journal(journal: Journal, collectors: Sequence[Collector]) -> Plan:
+def _plan_from_journal(journal: Journal, collectors: Sequence[Collector], keep_setid: bool) -> Plan:
     by_kind = {collector.kind: collector for collector in collectors}
     return Plan(
         staged=[
-            (by_kind[kind], load_staged(journal.staged_directory, kind))
+            (by_kind[kind], load_staged(journal.staged_directory, kind, keep_setid))
             for kind in journal.state.kinds
         ]
     )

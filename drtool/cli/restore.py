@@ -87,7 +87,7 @@ def restore(
             lambda: (
                 roll_back(context.host, collectors)
                 if rollback
-                else resume_restore(context.host, collectors, confirm_timeout)
+                else resume_restore(context.host, collectors, confirm_timeout, policy)
             ),
         )
         return

@@ -18,7 +18,7 @@ from drtool.errors import UnsafeArchive
 from drtool.host import Host
 from drtool.restore import restore_snapshot
 from drtool.snapshot import Manifest
-from tests.conftest import Cli, cli_environment, tree_listing
+from tests.conftest import EXAMPLES, Cli, cli_environment, tree_listing
 from tests.e2e.test_cli import open_repository
 
 # (the hostile host's drtool.toml, the kind and root the refusal names)
@@ -180,3 +180,27 @@ def test_the_sample_hosts_own_roots_are_listed_in_the_plan(cli: Cli) -> None:
         "fail2ban": ["/etc/fail2ban"],
         "files": ["/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"],
     }
+
+
+def test_set_id_bits_are_dropped_unless_kept(cli: Cli, tmp_path: Path) -> None:
+    """A set-uid root file in a snapshot is root for whoever runs it: restored without its
+    set-id bits unless drtool.toml says ``[restore] keep_setid = true``."""
+    host = Path(cli.environment["DRTOOL_ROOT"])
+    (host / "etc/nginx/helper").write_bytes(b"#!/bin/sh\n")
+    (host / "etc/nginx/helper").chmod(0o6755)
+    (host / "etc/nginx/shared").mkdir(mode=0o755)
+    (host / "etc/nginx/shared").chmod(0o3775)  # set-gid and sticky
+    cli("init")
+    snapshot_id = json.loads(cli("backup", "--json").stdout)["id"]
+    dropped = tmp_path / "dropped"
+    restored = cli("restore", snapshot_id, "--only", "nginx", "--target", str(dropped))
+    assert "set-uid/set-gid bits dropped from 2 file(s)" in restored.stderr
+    assert (dropped / "etc/nginx/helper").stat().st_mode & 0o7777 == 0o755
+    assert (dropped / "etc/nginx/shared").stat().st_mode & 0o7777 == 0o1775
+    config = tmp_path / "keep.toml"
+    config.write_text((EXAMPLES / "drtool.toml").read_text() + "\n[restore]\nkeep_setid = true\n")
+    kept = tmp_path / "kept"
+    keeping = Cli({**cli.environment, "DRTOOL_CONFIG": str(config)})
+    keeping("restore", snapshot_id, "--only", "nginx", "--target", str(kept))
+    assert (kept / "etc/nginx/helper").stat().st_mode & 0o7777 == 0o6755
+    assert (kept / "etc/nginx/shared").stat().st_mode & 0o7777 == 0o3775
