@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from drtool.errors import RestoreInProgress, UsageError
-from drtool.fsutil import write_atomically
+from drtool.fsutil import make_directory, open_private, write_atomically
 from drtool.host import Host
 from drtool.timeutil import utc_now_iso
 
@@ -91,10 +91,10 @@ class Journal:
         for leftover in ("staged", "rollback"):
             shutil.rmtree(directory / leftover, ignore_errors=True)
         journal = cls(directory, state, lock)
-        journal.staged_directory.mkdir(mode=0o700)
+        make_directory(journal.staged_directory, 0o700)
         for path in staged.iterdir():  # a rename, or a copy from another file system
             shutil.move(path, journal.staged_directory / path.name)
-        journal.rollback_directory.mkdir(mode=0o700)
+        make_directory(journal.rollback_directory, 0o700)
         journal.record(f"begin {state.snapshot_id}")
         return journal
 
@@ -152,9 +152,9 @@ def _read(directory: Path) -> JournalState | None:
 
 def _lock(host: Host) -> tuple[Path, IO[bytes]]:
     directory = host.path(JOURNAL_DIRECTORY)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
-    handle = (directory / "lock").open("ab")
+    make_directory(directory.parent, 0o700)  # var/lib/drtool
+    make_directory(directory, 0o700)
+    handle = open_private(directory / "lock", append=True)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -49,6 +49,7 @@ from drtool.journal import (
 )
 from drtool.plan import (
     Plan,
+    check_plan_roots,
     describe_error,
     make_plan,
     stage_plan,
@@ -222,7 +223,8 @@ def _run(
         report.error = describe_error(error)
         if applying is not None and not applying.atomic_apply:
             journal.state.applied.append(applying.kind)  # half-applied: undone with the rest
-        raise _roll_back(journal, host, plan, report) from None
+        staged = [collector for collector, _ in plan.staged]
+        raise _roll_back(journal, host, staged, report) from None
     if "iptables" in journal.state.applied:
         report.firewall = _settle_firewall(journal, host, plan, confirm_timeout)
     report.restored = list(journal.state.applied)
@@ -256,10 +258,12 @@ def _settle_firewall(journal: Journal, host: Host, plan: Plan, timeout: float) -
     )
 
 
-def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) -> DrtoolError:
+def _roll_back(
+    journal: Journal, host: Host, collectors: Sequence[Collector], report: RestoreReport
+) -> DrtoolError:
     """Undo every applied kind, in reverse order; return the outcome to raise."""
     journal.record("rolling back", ROLLING_BACK)
-    by_kind = {collector.kind: collector for collector, _ in plan.staged}
+    by_kind = {collector.kind: collector for collector in collectors}
     failures = []
     for kind in reversed(list(journal.state.applied)):
         if kind in journal.state.rolled_back:
@@ -319,7 +323,13 @@ def resume(
     """Finish an interrupted restore from its journal and its staged copy."""
     journal = Journal.reopen(host)
     try:
-        plan, report = _reopened(journal, collectors, policy or RestorePolicy())
+        policy = policy or RestorePolicy()
+        plan = _plan_from_journal(journal, collectors, policy.keep_setid)
+        report = _report_of(journal)
+        # The staged copy is checked again (load_staged), its roots too: this host's own.
+        check_plan_roots(
+            [(collector, staged.record) for collector, staged in plan.staged], collectors, policy
+        )
         if journal.state.phase in (VALIDATING, CAPTURING):
             return _nothing_to_do(journal, report, "resume")
         if journal.state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
@@ -334,7 +344,8 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
     """Return the host to the rollback point of an interrupted or failed restore."""
     journal = Journal.reopen(host)
     try:
-        plan, report = _reopened(journal, collectors, RestorePolicy())
+        # Only the rollback point is read: the staged snapshot is not needed to undo it.
+        report = _report_of(journal)
         if journal.state.phase in (VALIDATING, CAPTURING):
             return _nothing_to_do(journal, report, "roll back")
         if journal.state.phase == APPLYING:
@@ -343,7 +354,7 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
                 dict.fromkeys([*journal.state.applied, *_started(journal)])
             )
         report.error = journal.state.error or f"interrupted while {journal.state.phase}"
-        outcome = _roll_back(journal, host, plan, report)
+        outcome = _roll_back(journal, host, collectors, report)
         if isinstance(outcome, RestoreRolledBack):
             report.outcome = "rolled back and verified"
             return report
@@ -352,13 +363,10 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
         journal.close()
 
 
-def _reopened(
-    journal: Journal, collectors: Sequence[Collector], policy: RestorePolicy
-) -> tuple[Plan, RestoreReport]:
-    report = RestoreReport(
+def _report_of(journal: Journal) -> RestoreReport:
+    return RestoreReport(
         journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
     )
-    return _plan_from_journal(journal, collectors, policy.keep_setid), report
 
 
 def _nothing_to_do(journal: Journal, report: RestoreReport, verb: str) -> RestoreReport:
