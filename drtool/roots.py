@@ -14,7 +14,7 @@ import fnmatch
 import posixpath
 from collections.abc import Collection, Iterable, Mapping
 
-from drtool.archive import is_under
+from drtool.archive import check_relative_path, is_under
 from drtool.errors import UnsafeArchive
 
 # Replacing one of these whole would replace the system.
@@ -54,6 +54,7 @@ def check_roots(
     """Refuse (UnsafeArchive) a root of ``kind`` that the restoring host does not give it
     (``allowed``), that is never a root, or that holds or lies in another kind's root."""
     for root in roots:
+        check_relative_path(root)
         why = never_a_root(root)
         for other_kind, other_roots in other_kinds_roots.items():
             for other in other_roots:
