@@ -1,5 +1,7 @@
-"""restore --dry-run: the plan (kinds in order, what is left out and why) and the diff of each
-kind against the live host. Nothing is written on the host."""
+"""restore --dry-run: the plan (kinds in order, the roots replaced, what is left out and why) and
+the diff of each kind against the live host, after the snapshot was staged and validated as the
+restore would (ValidationRefused, exit 22, where the restore would be refused). Nothing is
+written on the host."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from typing import Any
 
 from drtool.collectors import Collector
 from drtool.config import RestorePolicy
-from drtool.diff import Redactor, diff, human, live_artifacts, snapshot_artifacts
+from drtool.diff import Redactor, diff, human, live_artifacts
 from drtool.host import Host
-from drtool.plan import make_plan
+from drtool.plan import make_plan, stage_plan, validate_plan
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
 
@@ -32,7 +34,9 @@ def dry_run_plan(
     with tempfile.TemporaryDirectory(prefix="drtool-plan-") as scratch:
         (Path(scratch) / "snapshot").mkdir()
         (Path(scratch) / "live").mkdir()
-        wanted = snapshot_artifacts(repository, manifest, kinds, Path(scratch) / "snapshot")
+        # Staged and validated as the restore would: a dry run exits 22 where it is refused.
+        validate_plan(host, stage_plan(repository, plan, Path(scratch) / "snapshot"))
+        wanted = {collector.kind: staged for collector, staged in plan.staged}
         live = live_artifacts(host, order, Path(scratch) / "live")
         changes = diff(order, live, wanted, redactor)
     return {

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import posixpath
 import shutil
 import signal
 from dataclasses import asdict, dataclass, field
@@ -136,6 +137,23 @@ class Journal:
 
     def close(self) -> None:
         self._lock.close()
+
+
+def remove_finished_state(host: Host) -> None:
+    """Remove drtool's state from ``host`` (a --target directory) unless a restore there is
+    unfinished; then the directories it created, if they are empty."""
+    directory = host.path(JOURNAL_DIRECTORY)
+    state = _read(directory)
+    if state is not None and state.phase not in FINISHED:
+        return
+    shutil.rmtree(directory, ignore_errors=True)
+    parent = posixpath.dirname(JOURNAL_DIRECTORY)
+    while parent:
+        try:
+            host.path(parent).rmdir()
+        except OSError:  # not empty: something else lives there
+            return
+        parent = posixpath.dirname(parent)
 
 
 def last_report(host: Host) -> dict[str, Any] | None:

@@ -46,6 +46,7 @@ from drtool.journal import (
     VERIFYING,
     Journal,
     JournalState,
+    remove_finished_state,
 )
 from drtool.plan import (
     Plan,
@@ -102,8 +103,13 @@ def restore_snapshot(
     only: Collection[str] | None = None,
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
     policy: RestorePolicy | None = None,
+    keep_state: bool = True,
 ) -> RestoreReport:
     """Restore ``manifest`` onto ``host``: check, set up, run (rolling back on failure).
+
+    ``keep_state`` False (``--target``): the journal is removed once the restore is over, so
+    that the directory receives only the snapshot's files (an unfinished one stays, for
+    ``--root DIR restore --rollback``).
 
     Return the report of a restore applied and verified. Raise ValidationRefused (nothing
     changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress,
@@ -115,12 +121,14 @@ def restore_snapshot(
     report = RestoreReport(
         manifest.id, absent=plan.absent, skipped=plan.skipped_text(), roots=plan.roots
     )
-    plan = _set_up(repository, journal, host, collectors, plan.keep_setid)
-    report.pre_restore_snapshot = journal.state.pre_restore_snapshot
     try:
+        plan = _set_up(repository, journal, host, collectors, plan.keep_setid)
+        report.pre_restore_snapshot = journal.state.pre_restore_snapshot
         return _run(journal, host, plan, report, confirm_timeout)
     finally:
         journal.close()
+        if not keep_state:
+            remove_finished_state(host)
 
 
 def _check(repository: Repository, manifest: Manifest, host: Host, plan: Plan) -> Journal:

@@ -110,7 +110,14 @@ def restore(
     _run(
         as_json,
         lambda: restore_snapshot(
-            repository, manifest, destination, collectors, kinds, confirm_timeout, policy
+            repository,
+            manifest,
+            destination,
+            collectors,
+            kinds,
+            confirm_timeout,
+            policy,
+            keep_state=target is None,
         ),
     )
 

@@ -68,6 +68,9 @@ class Collector(ABC):
     # Whether a sandbox (a root directory and a network namespace) can hold this kind's state.
     # Docker's networks live in a daemon no namespace isolates: a drill validates, never applies.
     sandboxable: bool = True
+    # Whether a root missing at backup was named by the operator (drtool.toml's [files]): the
+    # backup says so on stderr rather than leaving it out without a word.
+    warn_if_missing: bool = False
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:

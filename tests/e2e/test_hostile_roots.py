@@ -6,6 +6,7 @@ format code. The oracle is the restoring host's whole tree, before and after."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,18 @@ def test_set_id_bits_are_dropped_unless_kept(cli: Cli, tmp_path: Path) -> None:
     keeping("restore", snapshot_id, "--only", "nginx", "--target", str(kept))
     assert (kept / "etc/nginx/helper").stat().st_mode & 0o7777 == 0o6755
     assert (kept / "etc/nginx/shared").stat().st_mode & 0o7777 == 0o3775
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_a_dry_run_is_refused_where_the_restore_is(cli: Cli) -> None:
+    """The sample's nginx names a certificate the snapshot lacks: validation refuses it (22),
+    in a dry run as in the restore itself, and nothing changes."""
+    cli("init")
+    cli("backup")
+    host = Path(cli.environment["DRTOOL_ROOT"])
+    before = tree_listing(host)
+    refused = cli("--services", "restore", "--yes", expect=22).stderr
+    dry = cli("--services", "restore", "--dry-run", expect=22).stderr
+    for stderr in (refused, dry):
+        assert stderr.startswith("drtool: error: validation refused the snapshot, nothing changed")
+    assert tree_listing(host) == before

@@ -66,3 +66,29 @@ def test_state_is_private_under_umask_000_and_resume_rechecks_the_staged_copy(
     with umask(0):
         cli("restore", "--rollback", "--yes")
     assert owned_listing(root) == before
+
+
+def test_a_target_receives_only_the_snapshots_files(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    cli("backup")
+    target = tmp_path / "look"
+    cli("restore", "--target", str(target))
+    assert sorted(path.name for path in target.iterdir()) == ["etc"]
+    assert sorted(path.name for path in (target / "etc").iterdir()) == [
+        "fail2ban",
+        "nginx",
+        "postgresql",
+        "redis",
+        "wireguard",
+    ]
+
+
+def test_a_configured_path_that_does_not_exist_is_named_at_backup(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "drtool.toml"
+    config.write_text('[files]\npaths = ["/etc/redis/redis.conf", "/etc/app/missing.conf"]\n')
+    configured = Cli({**cli.environment, "DRTOOL_CONFIG": str(config)})
+    configured("init")
+    warned = configured("backup")
+    assert warned.stderr.splitlines() == [
+        "drtool: files: /etc/app/missing.conf does not exist: not in this snapshot"
+    ]
