@@ -33,6 +33,9 @@ def run_backup(
     records = []
     for collector in collectors:
         artifact = collector.collect(host)
+        if collector.warn_if_missing and not pre_restore:
+            for root in artifact.missing:
+                log.warning("%s: /%s does not exist: not in this snapshot", artifact.kind, root)
         records.append(_store_artifact(repository, host, artifact, known, retention))
         log.info("%s: %s", artifact.kind, _describe(records[-1]))
     manifest = Manifest(

@@ -6,16 +6,20 @@ that wrote them."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 from drtool.archive import check_entries, write_parts
 from drtool.collectors import Collector
+from drtool.fsutil import open_private
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, PartRef
+
+log = logging.getLogger(__name__)
 
 
 def capture(host: Host, collector: Collector, directory: Path) -> StagedArtifact:
@@ -24,7 +28,7 @@ def capture(host: Host, collector: Collector, directory: Path) -> StagedArtifact
     paths = []
     for index, part in enumerate(write_parts(artifact.entries, host.root, artifact.outputs)):
         path = directory / f"{artifact.kind}-{index:04d}.tar"
-        with part, path.open("wb") as output:
+        with part, open_private(path) as output:
             shutil.copyfileobj(part, output)
         paths.append(path)
     record = artifact.record()
@@ -34,11 +38,13 @@ def capture(host: Host, collector: Collector, directory: Path) -> StagedArtifact
 
 def save_record(directory: Path, record: ArtifactRecord) -> None:
     """Keep an artifact's record beside its tar parts, for load_staged after a crash."""
-    (directory / f"{record.kind}.json").write_text(json.dumps(asdict(record)))
+    with open_private(directory / f"{record.kind}.json") as output:
+        output.write(json.dumps(asdict(record)).encode())
 
 
-def load_staged(directory: Path, kind: str) -> StagedArtifact:
-    """The staged artifact (snapshot or rollback point) of ``kind`` kept in ``directory``."""
+def load_staged(directory: Path, kind: str, keep_setid: bool = True) -> StagedArtifact:
+    """The staged artifact (snapshot or rollback point) of ``kind`` kept in ``directory``, its
+    entries checked again; raise UnsafeArchive as staging does."""
     document = json.loads((directory / f"{kind}.json").read_text())
     parts = tuple(PartRef(**part) for part in document["parts"])
     record = ArtifactRecord(
@@ -49,24 +55,40 @@ def load_staged(directory: Path, kind: str) -> StagedArtifact:
             "parts": parts,
         }
     )
-    return StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))))
+    staged = StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))), keep_setid)
+    # Checked again, as at staging: what is on disk may not be what was checked then.
+    check_entries([entry for _, _, entry in staged.members()], record.roots)
+    staged.outputs()
+    return staged
 
 
-def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path) -> StagedArtifact:
+def stage_artifact(
+    repository: Repository, record: ArtifactRecord, staging: Path, keep_setid: bool = True
+) -> StagedArtifact:
     """Decrypt and verify every part of ``record`` into ``staging``, then check every entry.
 
     Raise IntegrityError for a missing or damaged object, UnsafeArchive for an entry that could
-    escape its roots. Only the private staging directory is written.
+    escape its roots. Only the private staging directory is written. ``keep_setid`` False: the
+    files lose their set-id bits (StagedArtifact), with a warning.
     """
     paths = []
     for index, part in enumerate(record.parts):
         path = staging / f"{record.kind}-{index:04d}.tar"
-        with path.open("wb") as output:
+        with open_private(path) as output:
             for block in repository.read_part(record.kind, part.id):
                 output.write(block)
         paths.append(path)
-    staged = StagedArtifact(record, tuple(paths))
+    staged = StagedArtifact(record, tuple(paths), keep_setid)
     check_entries([entry for _, _, entry in staged.members()], record.roots)
+    setid = staged.setid_paths()
+    if setid and not keep_setid:
+        log.warning(
+            "%s: set-uid/set-gid bits dropped from %d file(s), e.g. /%s "
+            "([restore] keep_setid = true keeps them)",
+            record.kind,
+            len(setid),
+            setid[0],
+        )
     staged.outputs()  # raises UnsafeArchive on an invalid output name
     save_record(staging, record)
     return staged

@@ -61,6 +61,18 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class RestorePolicy:
+    """What a restore accepts from a snapshot ([restore] in drtool.toml, and restore's options).
+
+    ``include_roots``: host paths (``/etc/foo``) a snapshot may bring beyond the kinds' own roots.
+    ``keep_setid``: keep set-uid and set-gid bits as the snapshot records them (default: dropped).
+    """
+
+    keep_setid: bool = False
+    include_roots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     kinds: tuple[str, ...] = ALL_KINDS
     tags: tuple[str, ...] = ()
@@ -71,6 +83,7 @@ class Settings:
     runtime_chains: tuple[str, ...] = ()
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
+    restore: RestorePolicy = field(default_factory=RestorePolicy)
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -92,7 +105,11 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", "s3", "iptables", "services", *TREE_KINDS}, f"{path}")
+    _only_keys(
+        document,
+        {"backup", "files", "s3", "iptables", "services", "restore", *TREE_KINDS},
+        f"{path}",
+    )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -137,7 +154,20 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
+        restore=_restore_policy(document, path),
     )
+
+
+def _restore_policy(document: dict[str, Any], path: Path) -> RestorePolicy:
+    table = _table(document, "restore", {"keep_setid", "include_roots"}, path)
+    keep_setid = table.get("keep_setid", False)
+    if not isinstance(keep_setid, bool):
+        raise ConfigError(f"{path}: [restore] keep_setid must be true or false")
+    include = [
+        _absolute(item, "[restore] include_roots", path)
+        for item in _string_list(table, "include_roots", path)
+    ]
+    return RestorePolicy(keep_setid, tuple(include))
 
 
 def _only_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:

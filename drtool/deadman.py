@@ -20,6 +20,7 @@ from pathlib import Path
 
 from drtool import iptables_rules as rules
 from drtool.capture import load_staged
+from drtool.fsutil import open_private
 from drtool.host import Host
 from drtool.journal import JOURNAL_DIRECTORY, last_report
 from drtool.runner import CommandFailed, Runner
@@ -36,13 +37,15 @@ def arm(host: Host, directory: Path, rollback_directory: Path, timeout: float) -
     captured = load_staged(rollback_directory, "iptables")
     directory.mkdir(mode=0o700, exist_ok=True)
     for name, text in captured.outputs().items():
-        (directory / name).write_bytes(text)
+        with open_private(directory / name) as output:
+            output.write(text)
     settings = {
         "backend": captured.record.metadata.get("backend", "nft"),
         "netns": host.runner.netns,
         "deadline": time.time() + timeout,
     }
-    (directory / "switch.json").write_text(json.dumps(settings))
+    with open_private(directory / "switch.json") as output:
+        output.write(json.dumps(settings).encode())
     # setsid -f: a session of its own, so it is not killed with drtool, its terminal or its
     # SSH session, and not drtool's child, so nothing waits for it.
     subprocess.run(

@@ -26,13 +26,14 @@ from pathlib import Path
 
 from drtool.capture import capture
 from drtool.collectors import Collector
+from drtool.config import RestorePolicy
 from drtool.diff import Redactor, file_changes
 from drtool.errors import DrtoolError, UsageError, ValidationRefused
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.metrics import write_textfile
+from drtool.plan import make_plan, refuse_foreign_roots, stage_plan, validate_plan
 from drtool.repository import Repository
-from drtool.restore import plan_kinds, stage_plan, validate_plan
 from drtool.runner import CommandFailed, Runner
 from drtool.snapshot import Manifest
 from drtool.timeutil import utc_now_iso
@@ -66,16 +67,19 @@ def run_drill(
     manifest: Manifest,
     collectors: Sequence[Collector],
     keep: Path | None = None,
+    policy: RestorePolicy | None = None,
 ) -> DrillReport:
     """Drill ``manifest`` in a sandbox (kept at ``keep`` if given, else removed); never raises
-    for what the drill finds: the report says it."""
+    for what the drill finds: the report says it. A snapshot that no restore would take (a root
+    this host does not give its kind) is refused as a restore refuses it, before any sandbox."""
+    refuse_foreign_roots(manifest, collectors, policy)
     report = DrillReport(manifest.id, manifest.host)
     report.bytes = sum(record.size for record in manifest.artifacts)
     started = time.monotonic()
     with _sandbox(keep) as (root, namespace), tempfile.TemporaryDirectory() as scratch:
         host = Host(root, manifest.host, Runner(netns=namespace), services=True)
         try:
-            _drill(repository, manifest, collectors, host, Path(scratch), report)
+            _drill(repository, manifest, collectors, host, Path(scratch), report, policy)
         except DrtoolError as error:
             report.problems.append(str(error))
         except OSError as error:
@@ -92,11 +96,12 @@ def _drill(
     host: Host,
     scratch: Path,
     report: DrillReport,
+    policy: RestorePolicy | None,
 ) -> None:
     with _timed(report, "fetch"):
         (scratch / "staged").mkdir()
         plan = stage_plan(
-            repository, plan_kinds(manifest, collectors, None, host), host, scratch / "staged"
+            repository, make_plan(manifest, collectors, None, host, policy), scratch / "staged"
         )
     for kind in plan.absent:
         report.kinds[kind] = "absent in the snapshot"

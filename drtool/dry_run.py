@@ -1,5 +1,7 @@
-"""restore --dry-run: the plan (kinds in order, what is left out and why) and the diff of each
-kind against the live host. Nothing is written on the host."""
+"""restore --dry-run: the plan (kinds in order, the roots replaced, what is left out and why) and
+the diff of each kind against the live host, after the snapshot was staged and validated as the
+restore would (ValidationRefused, exit 22, where the restore would be refused). Nothing is
+written on the host."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from drtool.collectors import Collector
-from drtool.diff import Redactor, diff, human, live_artifacts, snapshot_artifacts
+from drtool.config import RestorePolicy
+from drtool.diff import Redactor, diff, human, live_artifacts
 from drtool.host import Host
+from drtool.plan import make_plan, stage_plan, validate_plan
 from drtool.repository import Repository
-from drtool.restore import plan_kinds, skip_reason
 from drtool.snapshot import Manifest
 
 
@@ -23,29 +26,25 @@ def dry_run_plan(
     collectors: Sequence[Collector],
     only: Collection[str] | None,
     redactor: Redactor,
+    policy: RestorePolicy | None = None,
 ) -> dict[str, Any]:
-    chosen = plan_kinds(manifest, collectors, only, host)
-    order, absent, skipped = [], [], []
-    for collector, record in chosen:
-        reason = skip_reason(collector, host)
-        if not record.present:
-            absent.append(record.kind)
-        elif reason:
-            skipped.append(f"{record.kind} ({reason})")
-        else:
-            order.append(collector)
-    kinds = [collector.kind for collector in order]
+    plan = make_plan(manifest, collectors, only, host, policy)
+    order = [collector for collector, _ in plan.chosen]
+    kinds = plan.kinds
     with tempfile.TemporaryDirectory(prefix="drtool-plan-") as scratch:
         (Path(scratch) / "snapshot").mkdir()
         (Path(scratch) / "live").mkdir()
-        wanted = snapshot_artifacts(repository, manifest, kinds, Path(scratch) / "snapshot")
+        # Staged and validated as the restore would: a dry run exits 22 where it is refused.
+        validate_plan(host, stage_plan(repository, plan, Path(scratch) / "snapshot"))
+        wanted = {collector.kind: staged for collector, staged in plan.staged}
         live = live_artifacts(host, order, Path(scratch) / "live")
         changes = diff(order, live, wanted, redactor)
     return {
         "snapshot": manifest.id,
         "order": kinds,
-        "absent": absent,
-        "skipped": skipped,
+        "roots": plan.roots,
+        "absent": plan.absent,
+        "skipped": plan.skipped_text(),
         "services": "validated, restarted and health-checked"
         if host.manages_services
         else "files only",
@@ -58,6 +57,7 @@ def describe_plan(plan: dict[str, Any]) -> str:
         f"dry run: nothing changed. Restoring {plan['snapshot']} would apply, in order: "
         f"{', '.join(plan['order']) or 'nothing'} ({plan['services']})"
     ]
+    lines += [f"  {kind} replaces {', '.join(roots)}" for kind, roots in plan["roots"].items()]
     if plan["absent"]:
         lines.append(f"absent in the snapshot (left alone): {', '.join(plan['absent'])}")
     if plan["skipped"]:

@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_directory(directory: Path) -> None:
@@ -39,3 +40,33 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``path`` whole or not at all: a temporary file beside it, synced, renamed."""
     os.replace(write_temporary(path, [data], mode), path)
     fsync_directory(path.parent)
+
+
+def open_private(path: Path, append: bool = False) -> BinaryIO:
+    """Open ``path`` for writing, created 0600 whatever the umask, never through a symlink
+    (drtool's own state: staged snapshots, rollback points, the journal's lock)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_APPEND if append else os.O_TRUNC
+    descriptor = os.open(path, flags, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab" if append else "wb")
+
+
+def make_directory(path: Path, mode: int) -> Path:
+    """Create ``path`` with ``mode`` whatever the umask (its missing parents 0755); an existing
+    one gets ``mode`` too."""
+    if not path.is_dir():
+        if not path.parent.is_dir():
+            make_parents(path.parent)
+        path.mkdir(mode=mode, exist_ok=True)
+    path.chmod(mode)
+    return path
+
+
+def make_parents(path: Path) -> None:
+    """Create the missing directories of ``path``, 0755 whatever the umask."""
+    if path.is_dir():
+        return
+    make_parents(path.parent)
+    path.mkdir(mode=0o755, exist_ok=True)
+    path.chmod(0o755)

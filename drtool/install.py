@@ -8,11 +8,13 @@ file is written to a temporary name and renamed over the old one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import posixpath
 import secrets
 import shutil
+import stat
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -33,14 +35,21 @@ from drtool.host import Host
 from drtool.snapshot import ArtifactRecord
 
 _COPY_BLOCK = 1024 * 1024
+SETID_BITS = stat.S_ISUID | stat.S_ISGID
 
 
 @dataclass(frozen=True)
 class StagedArtifact:
-    """An artifact decrypted and verified into private tar parts, its entries already checked."""
+    """An artifact decrypted and verified into private tar parts, its entries already checked.
+
+    ``keep_setid``: whether files keep the set-uid and set-gid bits their entries record; a
+    snapshot restored without ``[restore] keep_setid = true`` loses them (a snapshot is
+    untrusted input, and a set-uid root file is root for whoever runs it).
+    """
 
     record: ArtifactRecord
     part_paths: tuple[Path, ...]
+    keep_setid: bool = True
 
     @functools.cached_property
     def _index(self) -> dict[Path, list[tuple[tarfile.TarInfo, FileEntry]]]:
@@ -58,7 +67,7 @@ class StagedArtifact:
             with tarfile.open(part_path, mode="r:") as archive:
                 for member, entry in members:
                     if entry.path.startswith(OUTPUT_PREFIX) == outputs:
-                        yield archive, member, entry
+                        yield archive, member, entry if self.keep_setid else without_setid(entry)
 
     def members(self) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
         """Every file entry (command outputs are not files of the host)."""
@@ -75,8 +84,24 @@ class StagedArtifact:
                 )
         return found
 
+    def setid_paths(self) -> list[str]:
+        """The files whose entries carry a set-uid or set-gid bit (kept or not)."""
+        return [
+            entry.path
+            for members in self._index.values()
+            for _, entry in members
+            if entry.mode & SETID_BITS
+        ]
+
     def installed_roots(self) -> tuple[str, ...]:
         return tuple(root for root in self.record.roots if root not in self.record.missing)
+
+
+def without_setid(entry: FileEntry) -> FileEntry:
+    """``entry`` without its set-uid and set-gid bits (the sticky bit stays)."""
+    if entry.mode & SETID_BITS:
+        return dataclasses.replace(entry, mode=entry.mode & ~SETID_BITS)
+    return entry
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import posixpath
 import shutil
 import signal
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from drtool.errors import RestoreInProgress, UsageError
-from drtool.fsutil import write_atomically
+from drtool.fsutil import make_directory, open_private, write_atomically
 from drtool.host import Host
 from drtool.timeutil import utc_now_iso
 
@@ -100,10 +101,10 @@ class Journal:
         for leftover in ("staged", "rollback"):
             shutil.rmtree(directory / leftover, ignore_errors=True)
         journal = cls(directory, state, lock)
-        journal.staged_directory.mkdir(mode=0o700)
+        make_directory(journal.staged_directory, 0o700)
         for path in staged.iterdir():  # a rename, or a copy from another file system
             shutil.move(path, journal.staged_directory / path.name)
-        journal.rollback_directory.mkdir(mode=0o700)
+        make_directory(journal.rollback_directory, 0o700)
         journal.record(f"begin {state.snapshot_id}")
         return journal
 
@@ -181,6 +182,23 @@ def advice(state: JournalState) -> str:
     return f"run {', or '.join([*steps, ABANDON_ADVICE])}"
 
 
+def remove_finished_state(host: Host) -> None:
+    """Remove drtool's state from ``host`` (a --target directory) unless a restore there is
+    unfinished; then the directories it created, if they are empty."""
+    directory = host.path(JOURNAL_DIRECTORY)
+    state = _read(directory)
+    if state is not None and state.phase not in FINISHED:
+        return
+    shutil.rmtree(directory, ignore_errors=True)
+    parent = posixpath.dirname(JOURNAL_DIRECTORY)
+    while parent:
+        try:
+            host.path(parent).rmdir()
+        except OSError:  # not empty: something else lives there
+            return
+        parent = posixpath.dirname(parent)
+
+
 def last_report(host: Host) -> dict[str, Any] | None:
     state = _read(host.path(JOURNAL_DIRECTORY))
     return asdict(state) if state else None
@@ -195,9 +213,9 @@ def _read(directory: Path) -> JournalState | None:
 
 def _lock(host: Host) -> tuple[Path, IO[bytes]]:
     directory = host.path(JOURNAL_DIRECTORY)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
-    handle = (directory / "lock").open("ab")
+    make_directory(directory.parent, 0o700)  # var/lib/drtool
+    make_directory(directory, 0o700)
+    handle = open_private(directory / "lock", append=True)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

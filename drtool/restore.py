@@ -14,7 +14,6 @@ steps the operator must take.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import secrets
 import shutil
@@ -25,19 +24,17 @@ from pathlib import Path
 
 from drtool import deadman
 from drtool.backup import run_backup
-from drtool.capture import capture, load_staged, stage_artifact
+from drtool.capture import capture, load_staged
 from drtool.collectors import Collector
+from drtool.config import RestorePolicy
 from drtool.errors import (
     DrtoolError,
     RestoreNotStarted,
     RestoreRolledBack,
     RollbackIncomplete,
-    UnsupportedFormat,
     UsageError,
-    ValidationRefused,
 )
 from drtool.host import Host
-from drtool.install import StagedArtifact
 from drtool.journal import (
     ABANDON_ADVICE,
     APPLYING,
@@ -50,9 +47,18 @@ from drtool.journal import (
     VERIFYING,
     Journal,
     JournalState,
+    remove_finished_state,
+)
+from drtool.plan import (
+    Plan,
+    check_plan_roots,
+    describe_error,
+    make_plan,
+    stage_plan,
+    validate_plan,
 )
 from drtool.repository import Repository
-from drtool.snapshot import ArtifactRecord, Manifest
+from drtool.snapshot import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,7 @@ class RestoreReport:
     rolled_back: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    roots: dict[str, list[str]] = field(default_factory=dict)  # kind -> host paths replaced
     pre_restore_snapshot: str | None = None
     firewall: str | None = None
     error: str | None = None
@@ -89,15 +96,6 @@ class RestoreReport:
         return "; ".join(parts)
 
 
-@dataclass
-class Plan:
-    """The kinds to restore, in order, staged; and what is left out, and why."""
-
-    staged: list[tuple[Collector, StagedArtifact]]
-    absent: list[str]
-    skipped: dict[str, str]  # kind -> why
-
-
 def restore_snapshot(
     repository: Repository,
     manifest: Manifest,
@@ -105,35 +103,65 @@ def restore_snapshot(
     collectors: Sequence[Collector],
     only: Collection[str] | None = None,
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+    policy: RestorePolicy | None = None,
+    keep_state: bool = True,
 ) -> RestoreReport:
-    """Restore ``manifest`` onto ``host``.
+    """Restore ``manifest`` onto ``host``: check, set up, run (rolling back on failure).
+
+    ``keep_state`` False (``--target``): the journal is removed once the restore is over, so
+    that the directory receives only the snapshot's files (an unfinished one stays, for
+    ``--root DIR restore --rollback``).
 
     Return the report of a restore applied and verified. Raise ValidationRefused (nothing
-    changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress.
+    changed), RestoreRolledBack or RollbackIncomplete (both carry the report), RestoreInProgress,
+    UnsafeArchive (a root the host does not give its kind, before anything is fetched).
     """
-    chosen = plan_kinds(manifest, collectors, only, host)
+    plan = make_plan(manifest, collectors, only, host, policy)
     Journal.refuse_if_unfinished(host, manifest.id)
-    report = RestoreReport(manifest.id)
-    # Staged and validated in a private directory: a refused restore never writes on the host.
+    journal = _check(repository, manifest, host, plan)
+    report = RestoreReport(
+        manifest.id, absent=plan.absent, skipped=plan.skipped_text(), roots=plan.roots
+    )
+    try:
+        plan = _set_up(repository, journal, host, collectors, plan.keep_setid)
+        report.pre_restore_snapshot = journal.state.pre_restore_snapshot
+        return _run(journal, host, plan, report, confirm_timeout)
+    finally:
+        journal.close()
+        if not keep_state:
+            remove_finished_state(host)
+
+
+def _check(repository: Repository, manifest: Manifest, host: Host, plan: Plan) -> Journal:
+    """Stage and validate everything in a private directory (a refused restore never writes on
+    the host), then begin the journal, which takes the staged copy: the first write."""
     with _not_started_on_os_error():
         staging = Path(tempfile.mkdtemp(prefix="drtool-stage-"))
         try:
-            staged_plan = stage_plan(repository, chosen, host, staging)
-            validate_plan(host, staged_plan)
+            validate_plan(host, stage_plan(repository, plan, staging))
             state = JournalState(
                 restore_id=secrets.token_hex(4),
                 snapshot_id=manifest.id,
                 snapshot_host=manifest.host,
-                kinds=[artifact.record.kind for _, artifact in staged_plan.staged],
+                kinds=[artifact.record.kind for _, artifact in plan.staged],
             )
-            journal = Journal.begin(host, state, staging)
+            return Journal.begin(host, state, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    report.absent = staged_plan.absent
-    report.skipped = [f"{kind} ({why})" for kind, why in staged_plan.skipped.items()]
+
+
+def _set_up(
+    repository: Repository,
+    journal: Journal,
+    host: Host,
+    collectors: Sequence[Collector],
+    keep_setid: bool,
+) -> Plan:
+    """Capture the rollback point (on disk, and as a pre-restore snapshot where services are
+    managed); return the plan as the journal holds it."""
     with _not_started_on_os_error():
         try:
-            plan = _plan_from_journal(journal, collectors)
+            plan = _plan_from_journal(journal, collectors, keep_setid)
             journal.record("validated", CAPTURING)
             for collector, _ in plan.staged:
                 capture(host, collector, journal.rollback_directory)
@@ -143,11 +171,7 @@ def restore_snapshot(
         except BaseException:
             journal.discard()  # nothing on the host has changed yet
             raise
-    report.pre_restore_snapshot = journal.state.pre_restore_snapshot
-    try:
-        return _apply_and_verify(journal, host, plan, report, confirm_timeout)
-    finally:
-        journal.close()
+    return plan
 
 
 @contextlib.contextmanager
@@ -158,73 +182,8 @@ def _not_started_on_os_error() -> Iterator[None]:
         yield
     except OSError as error:
         raise RestoreNotStarted(
-            f"restore not started, nothing changed: {_describe_error(error)}"
+            f"restore not started, nothing changed: {describe_error(error)}"
         ) from None
-
-
-def plan_kinds(
-    manifest: Manifest, collectors: Sequence[Collector], only: Collection[str] | None, host: Host
-) -> list[tuple[Collector, ArtifactRecord]]:
-    """The snapshot's kinds to restore, in restore order; raise UsageError for a bad --only."""
-    by_kind = {collector.kind: collector for collector in collectors}
-    for record in manifest.artifacts:
-        if record.kind not in by_kind:
-            raise UnsupportedFormat(
-                f"snapshot {manifest.id} holds kind {record.kind!r}, unknown to this drtool"
-            )
-    recorded = {record.kind for record in manifest.artifacts}
-    for kind in only or ():
-        if kind not in recorded:
-            raise UsageError(f"snapshot {manifest.id} holds no {kind!r} configuration")
-    order = {collector.kind: index for index, collector in enumerate(collectors)}
-    chosen = [record for record in manifest.artifacts if not only or record.kind in only]
-    chosen.sort(key=lambda record: order[record.kind])
-    return [(by_kind[record.kind], record) for record in chosen]
-
-
-def stage_plan(
-    repository: Repository,
-    chosen: list[tuple[Collector, ArtifactRecord]],
-    host: Host,
-    directory: Path,
-) -> Plan:
-    plan = Plan([], [], {})
-    for collector, record in chosen:
-        reason = skip_reason(collector, host)
-        if not record.present:
-            plan.absent.append(record.kind)
-        elif reason:
-            plan.skipped[record.kind] = reason
-            log.info("%s: skipped: %s", record.kind, reason)
-        else:
-            plan.staged.append((collector, stage_artifact(repository, record, directory)))
-    return plan
-
-
-def skip_reason(collector: Collector, host: Host) -> str | None:
-    """Why ``collector``'s kind is left out of a restore onto ``host`` (None: it is not)."""
-    if collector.live_state and not host.manages_services:
-        return "live state, and this restore manages no services (--target, sandbox)"
-    return collector.unavailable_reason(host)
-
-
-def validate_plan(host: Host, plan: Plan) -> None:
-    if not host.manages_services:
-        log.info(
-            "a sandbox root: files only, services neither checked nor restarted "
-            "(--services to manage the sandbox's own)"
-        )
-        return
-    findings = []
-    for collector, artifact in plan.staged:
-        try:
-            findings += collector.validate(host, artifact)
-        except (DrtoolError, OSError) as error:  # the checking tool itself failed
-            findings.append(f"{collector.kind} could not be checked: {_describe_error(error)}")
-    if findings:
-        raise ValidationRefused(
-            f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
-        )
 
 
 def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str:
@@ -240,7 +199,7 @@ def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str
     return manifest.id
 
 
-def _apply_and_verify(
+def _run(
     journal: Journal, host: Host, plan: Plan, report: RestoreReport, confirm_timeout: float
 ) -> RestoreReport:
     """Apply, restart and check every staged kind from where the journal stands."""
@@ -270,10 +229,11 @@ def _apply_and_verify(
                     raise RestoreFailedStep(f"{artifact.record.kind}: {'; '.join(problems)}")
                 journal.record(f"healthy {artifact.record.kind}")
     except (DrtoolError, OSError) as error:  # OSError: a full disk, a permission, …
-        report.error = _describe_error(error)
+        report.error = describe_error(error)
         if applying is not None and not applying.atomic_apply:
             journal.state.applied.append(applying.kind)  # half-applied: undone with the rest
-        raise _roll_back(journal, host, plan, report) from None
+        staged = [collector for collector, _ in plan.staged]
+        raise _roll_back(journal, host, staged, report) from None
     if "iptables" in journal.state.applied:
         report.firewall = _settle_firewall(journal, host, plan, confirm_timeout)
     report.restored = list(journal.state.applied)
@@ -285,13 +245,6 @@ def _apply_and_verify(
     journal.record("completed", COMPLETED)
     journal.finish()
     return report
-
-
-def _describe_error(error: BaseException) -> str:
-    if isinstance(error, OSError) and not isinstance(error, DrtoolError):
-        reason = "disk full" if error.errno == errno.ENOSPC else error.strerror or str(error)
-        return f"{reason}: {error.filename}" if error.filename else reason
-    return str(error)
 
 
 class RestoreFailedStep(DrtoolError):
@@ -314,10 +267,12 @@ def _settle_firewall(journal: Journal, host: Host, plan: Plan, timeout: float) -
     )
 
 
-def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) -> DrtoolError:
+def _roll_back(
+    journal: Journal, host: Host, collectors: Sequence[Collector], report: RestoreReport
+) -> DrtoolError:
     """Undo every applied kind, in reverse order; return the outcome to raise."""
     journal.record("rolling back", ROLLING_BACK)
-    by_kind = {collector.kind: collector for collector, _ in plan.staged}
+    by_kind = {collector.kind: collector for collector in collectors}
     failures = []
     for kind in reversed(list(journal.state.applied)):
         if kind in journal.state.rolled_back:
@@ -336,7 +291,7 @@ def _roll_back(journal: Journal, host: Host, plan: Plan, report: RestoreReport) 
             journal.state.rolled_back.append(kind)
             journal.record(f"rolled back {kind}")
         except (DrtoolError, OSError) as error:
-            failures.append(f"{kind}: {_describe_error(error)}")
+            failures.append(f"{kind}: {describe_error(error)}")
     report.rolled_back = list(journal.state.rolled_back)
     if not failures:
         report.outcome = "rolled back and verified"
@@ -370,12 +325,21 @@ def _operator_actions(journal: Journal, failures: list[str]) -> list[str]:
 
 
 def resume(
-    host: Host, collectors: Sequence[Collector], confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
+    host: Host,
+    collectors: Sequence[Collector],
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+    policy: RestorePolicy | None = None,
 ) -> RestoreReport:
     """Finish an interrupted restore from its journal and its staged copy."""
     journal = Journal.reopen(host)
     try:
-        plan, report = _reopened(journal, collectors)
+        policy = policy or RestorePolicy()
+        plan = _plan_from_journal(journal, collectors, policy.keep_setid)
+        report = _report_of(journal)
+        # The staged copy is checked again (load_staged), its roots too: this host's own.
+        check_plan_roots(
+            [(collector, staged.record) for collector, staged in plan.staged], collectors, policy
+        )
         if journal.state.phase in (VALIDATING, CAPTURING):
             return _nothing_to_do(journal, report, "resume")
         if journal.state.phase in (ROLLING_BACK, ROLLBACK_FAILED):
@@ -383,7 +347,7 @@ def resume(
                 "this restore was rolling back: finish with `drtool restore --rollback --yes`"
             )
         journal.record("resuming", APPLYING)
-        return _apply_and_verify(journal, host, plan, report, confirm_timeout)
+        return _run(journal, host, plan, report, confirm_timeout)
     finally:
         journal.close()
 
@@ -392,7 +356,8 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
     """Return the host to the rollback point of an interrupted or failed restore."""
     journal = Journal.reopen(host)
     try:
-        plan, report = _reopened(journal, collectors)
+        # Only the rollback point is read: the staged snapshot is not needed to undo it.
+        report = _report_of(journal)
         if journal.state.phase in (VALIDATING, CAPTURING):
             return _nothing_to_do(journal, report, "roll back")
         if journal.state.phase == APPLYING:
@@ -401,7 +366,7 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
                 dict.fromkeys([*journal.state.applied, *_started(journal)])
             )
         report.error = journal.state.error or f"interrupted while {journal.state.phase}"
-        outcome = _roll_back(journal, host, plan, report)
+        outcome = _roll_back(journal, host, collectors, report)
         if isinstance(outcome, RestoreRolledBack):
             report.outcome = "rolled back and verified"
             return report
@@ -410,11 +375,10 @@ def roll_back(host: Host, collectors: Sequence[Collector]) -> RestoreReport:
         journal.close()
 
 
-def _reopened(journal: Journal, collectors: Sequence[Collector]) -> tuple[Plan, RestoreReport]:
-    report = RestoreReport(
+def _report_of(journal: Journal) -> RestoreReport:
+    return RestoreReport(
         journal.state.snapshot_id, pre_restore_snapshot=journal.state.pre_restore_snapshot
     )
-    return _plan_from_journal(journal, collectors), report
 
 
 def _nothing_to_do(journal: Journal, report: RestoreReport, verb: str) -> RestoreReport:
@@ -432,13 +396,11 @@ def _started(journal: Journal) -> list[str]:
     ]
 
 
-def _plan_from_journal(journal: Journal, collectors: Sequence[Collector]) -> Plan:
+def _plan_from_journal(journal: Journal, collectors: Sequence[Collector], keep_setid: bool) -> Plan:
     by_kind = {collector.kind: collector for collector in collectors}
     return Plan(
-        [
-            (by_kind[kind], load_staged(journal.staged_directory, kind))
+        staged=[
+            (by_kind[kind], load_staged(journal.staged_directory, kind, keep_setid))
             for kind in journal.state.kinds
-        ],
-        [],
-        {},
+        ]
     )

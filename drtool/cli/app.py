@@ -21,9 +21,9 @@ import click
 
 from drtool import __version__
 from drtool.collectors import Collector, collectors_for
-from drtool.config import ALL_KINDS, Settings, load_settings
+from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
 from drtool.errors import DrtoolError, ExitCode, UsageError
-from drtool.host import Host, check_host_name, default_host_name
+from drtool.host import Host, check_host_name, default_host_name, relative_host_path
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.repository import Repository
 from drtool.runner import Runner
@@ -208,6 +208,25 @@ def load_snapshot(
 ) -> Manifest:
     ref = select_snapshot(repository.snapshot_refs(), selector, date, context.host_name)
     return repository.read_manifest(ref)
+
+
+def include_roots_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--include-root",
+        "include_roots",
+        multiple=True,
+        metavar="PATH",
+        help="A root the snapshot may replace beyond this host's own (drtool.toml); repeatable. "
+        "For a replacement host without drtool.toml.",
+    )(function)
+
+
+def restore_policy(context: Context, include_roots: tuple[str, ...]) -> RestorePolicy:
+    """drtool.toml's [restore], with the roots the operator names on the command line."""
+    for path in include_roots:
+        relative_host_path(path)  # one line (exit 17) for a relative or unusable path
+    policy = context.settings.restore
+    return dataclasses.replace(policy, include_roots=(*policy.include_roots, *include_roots))
 
 
 def all_collectors(context: Context) -> list[Collector]:

@@ -12,9 +12,11 @@ from drtool.cli.app import (
     all_collectors,
     cli,
     emit,
+    include_roots_option,
     json_option,
     load_snapshot,
     pass_context,
+    restore_policy,
 )
 from drtool.drill import run_drill, write_metrics
 from drtool.errors import DrillFailed
@@ -33,6 +35,7 @@ from drtool.errors import DrillFailed
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the result as Prometheus textfile metrics (node_exporter) to this file.",
 )
+@include_roots_option
 @json_option
 @pass_context
 def drill(
@@ -41,13 +44,15 @@ def drill(
     date: str | None,
     keep: Path | None,
     metrics: Path | None,
+    include_roots: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Prove a snapshot restores (default latest): into a sandbox root and network namespace,
     validated by the real tools, verified, timed. Nothing on the host changes."""
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date)
-    report = run_drill(repository, manifest, all_collectors(context), keep)
+    policy = restore_policy(context, include_roots)
+    report = run_drill(repository, manifest, all_collectors(context), keep, policy)
     if metrics:
         write_metrics(metrics, report)
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.summary()))

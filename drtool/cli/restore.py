@@ -16,9 +16,11 @@ from drtool.cli.app import (
     all_collectors,
     cli,
     emit,
+    include_roots_option,
     json_option,
     load_snapshot,
     pass_context,
+    restore_policy,
 )
 from drtool.config import ALL_KINDS
 from drtool.diff import DEFAULT_SECRET_KEYS, Redactor
@@ -59,6 +61,7 @@ from drtool.restore import resume as resume_restore
     is_flag=True,
     help="Drop an unfinished restore once you have repaired the host by hand.",
 )
+@include_roots_option
 @json_option
 @pass_context
 def restore(
@@ -73,6 +76,7 @@ def restore(
     resume: bool,
     rollback: bool,
     abandon: bool,
+    include_roots: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
@@ -90,6 +94,7 @@ def restore(
         said = abandon_restore(context.host)
         emit(as_json, {"abandoned": said}, lambda: click.echo(said))
         return
+    policy = restore_policy(context, include_roots)
     if resume or rollback:
         if (resume and rollback) or snapshot or date or target:
             raise UsageError("--resume and --rollback take no snapshot, --date or --target")
@@ -102,7 +107,7 @@ def restore(
             lambda: (
                 roll_back(context.host, collectors)
                 if rollback
-                else resume_restore(context.host, collectors, confirm_timeout)
+                else resume_restore(context.host, collectors, confirm_timeout, policy)
             ),
         )
         return
@@ -115,7 +120,7 @@ def restore(
     )
     if dry_run:
         redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
-        plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor)
+        plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor, policy)
         emit(as_json, plan, lambda: click.echo(describe_plan(plan)))
         return
     if target is None:
@@ -125,7 +130,14 @@ def restore(
     _run(
         as_json,
         lambda: restore_snapshot(
-            repository, manifest, destination, collectors, kinds, confirm_timeout
+            repository,
+            manifest,
+            destination,
+            collectors,
+            kinds,
+            confirm_timeout,
+            policy,
+            keep_state=target is None,
         ),
     )
 

@@ -55,6 +55,9 @@ class Collector(ABC):
     artifact (nothing live changes unless all pass), apply, restart, healthcheck."""
 
     kind: str
+    # The host paths (relative to the root) this kind owns on the restoring host: the only ones
+    # a restore of the kind may replace (drtool.roots).
+    roots: tuple[str, ...] = ()
     # Whether applying changes running state rather than files (the firewall, docker networks):
     # such a kind is never applied where the restore manages no services (--target, sandboxes).
     live_state: bool = False
@@ -65,6 +68,9 @@ class Collector(ABC):
     # Whether a sandbox (a root directory and a network namespace) can hold this kind's state.
     # Docker's networks live in a daemon no namespace isolates: a drill validates, never applies.
     sandboxable: bool = True
+    # Whether a root missing at backup was named by the operator (drtool.toml's [files]): the
+    # backup says so on stderr rather than leaving it out without a word.
+    warn_if_missing: bool = False
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:

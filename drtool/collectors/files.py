@@ -6,5 +6,7 @@ from drtool.collectors.base import PathsCollector
 
 
 class FilesCollector(PathsCollector):
+    warn_if_missing = True
+
     def __init__(self, paths: tuple[str, ...]) -> None:
         super().__init__("files", paths)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from drtool.config import ALL_KINDS, Settings, load_settings
+from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
 from drtool.errors import ConfigError
 
 
@@ -42,6 +42,9 @@ def test_full_config(tmp_path: Path) -> None:
         ('[files]\npaths = "/etc/x"\n', "list of strings"),
         ('[backup]\nkinds = ["ngnix"]\n', "unknown kind"),
         ("[files\n", "not valid TOML"),
+        ('[restore]\nkeep_setid = "yes"\n', "keep_setid must be true or false"),
+        ('[restore]\ninclude_roots = ["opt/app"]\n', "must be absolute"),
+        ("[restore]\nkeepsetid = true\n", "unknown setting 'keepsetid'"),
     ],
 )
 def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
@@ -52,3 +55,11 @@ def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_restore_policy(tmp_path: Path) -> None:
+    assert Settings().restore == RestorePolicy(keep_setid=False, include_roots=())
+    settings = load_settings(
+        write(tmp_path, '[restore]\nkeep_setid = true\ninclude_roots = ["/opt/app/app.conf"]\n')
+    )
+    assert settings.restore == RestorePolicy(keep_setid=True, include_roots=("/opt/app/app.conf",))
