@@ -2,13 +2,19 @@
 
 It logs what it runs (never a secret's output), applies a timeout, and turns every failure into
 a one-line CommandFailed. Tests that need a fake command swap the runner, nothing deeper.
+
+Every child gets an explicit environment (:func:`child_environment`): a search path and a
+locale, never drtool's own (the passphrase in ``DRTOOL_PASSWORD``, cloud credentials). A tool
+run from a snapshot's configuration (an nginx module, a wg-quick hook) must find nothing there
+worth stealing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from drtool.errors import DrtoolError
@@ -16,6 +22,32 @@ from drtool.errors import DrtoolError
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 120.0
+# Where the tools live: sbin included (cron and some sudo setups leave it out).
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+# The only variables of drtool's own environment a child sees.
+_PASSED_THROUGH = ("HOME", "TZ")
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every child: the caller's PATH with the system's directories after
+    it, a UTF-8 locale, HOME and TZ, and ``extra`` (what one tool needs, such as
+    ``WG_QUICK_USERSPACE_IMPLEMENTATION``). Nothing else of drtool's environment."""
+    given = [entry for entry in os.environ.get("PATH", "").split(":") if entry]
+    path = list(dict.fromkeys([*given, *SYSTEM_PATH]))
+    environment = {"PATH": ":".join(path), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    environment.update({name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ})
+    environment.update(extra or {})
+    return environment
+
+
+def operator_environment() -> dict[str, str]:
+    """The environment of a command the operator wrote to fetch the passphrase (a vault
+    client may need the operator's variables): drtool's own, less its passphrase."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("DRTOOL_PASSWORD", "DRTOOL_PASSWORD_FILE", "DRTOOL_PASSWORD_COMMAND")
+    }
 
 
 class CommandFailed(DrtoolError):
@@ -44,13 +76,15 @@ class Runner:
         timeout: float | None = None,
         label: str | None = None,
         in_netns: bool = False,
+        environment: Mapping[str, str] | None = None,
     ) -> bytes:
         """Run ``argv`` and return its standard output.
 
         Raise CommandFailed, with the first line of its standard error, if it exits non-zero.
         ``secret_output`` keeps the output out of logs and error messages; ``label`` replaces
         the command line in them (a command line may itself hold a secret). ``in_netns`` runs
-        it in the runner's network namespace, if it has one.
+        it in the runner's network namespace, if it has one. ``environment`` replaces the
+        child's environment (default: :func:`child_environment`).
         """
         if in_netns and self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
@@ -63,6 +97,7 @@ class Runner:
                 capture_output=True,
                 timeout=timeout or self.timeout,
                 check=False,
+                env=dict(environment) if environment is not None else child_environment(),
             )
         except FileNotFoundError:
             raise CommandFailed(f"{argv[0]}: command not found") from None
@@ -83,10 +118,15 @@ class Runner:
         secret_output: bool = False,
         label: str | None = None,
         in_netns: bool = False,
+        environment: Mapping[str, str] | None = None,
     ) -> bytes:
         """Run an operator-written command line (from the config or an option) with sh."""
         return self.run(
-            ["sh", "-c", command], secret_output=secret_output, label=label, in_netns=in_netns
+            ["sh", "-c", command],
+            secret_output=secret_output,
+            label=label,
+            in_netns=in_netns,
+            environment=environment,
         )
 
 
