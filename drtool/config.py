@@ -71,6 +71,7 @@ class Settings:
     runtime_chains: tuple[str, ...] = ()
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
+    allow_hooks: bool = False  # [restore] allow_hooks: a snapshot may make this host run code
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -92,7 +93,11 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", "s3", "iptables", "services", *TREE_KINDS}, f"{path}")
+    _only_keys(
+        document,
+        {"backup", "files", "s3", "iptables", "services", "restore", *TREE_KINDS},
+        f"{path}",
+    )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -121,6 +126,9 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
         services[kind] = ServiceSettings(**{**service, "compose_projects": projects})
     diff = _table(document, "diff", {"secret_keys"}, path)
+    restore = _table(document, "restore", {"allow_hooks"}, path)
+    if not isinstance(restore.get("allow_hooks", False), bool):
+        raise ConfigError(f"{path}: [restore] allow_hooks must be true or false")
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -137,6 +145,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
+        allow_hooks=restore.get("allow_hooks", False),
     )
 
 

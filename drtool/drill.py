@@ -36,6 +36,7 @@ from drtool.restore import plan_kinds, stage_plan, validate_plan
 from drtool.runner import CommandFailed, Runner
 from drtool.snapshot import Manifest
 from drtool.timeutil import utc_now_iso
+from drtool.validation import SnapshotRefused
 
 
 @dataclass
@@ -66,6 +67,7 @@ def run_drill(
     manifest: Manifest,
     collectors: Sequence[Collector],
     keep: Path | None = None,
+    allow_hooks: bool = False,
 ) -> DrillReport:
     """Drill ``manifest`` in a sandbox (kept at ``keep`` if given, else removed); never raises
     for what the drill finds: the report says it."""
@@ -73,7 +75,9 @@ def run_drill(
     report.bytes = sum(record.size for record in manifest.artifacts)
     started = time.monotonic()
     with _sandbox(keep) as (root, namespace), tempfile.TemporaryDirectory() as scratch:
-        host = Host(root, manifest.host, Runner(netns=namespace), services=True)
+        host = Host(
+            root, manifest.host, Runner(netns=namespace), services=True, allow_hooks=allow_hooks
+        )
         try:
             _drill(repository, manifest, collectors, host, Path(scratch), report)
         except DrtoolError as error:
@@ -103,14 +107,20 @@ def _drill(
     for kind, reason in plan.skipped.items():
         report.kinds[kind] = f"not drilled: {reason}"
     with _timed(report, "validate"):
+        refused: tuple[str, ...] = ()
         try:
-            validate_plan(host, plan)
-        except ValidationRefused as refused:  # reported; the drill goes on to what it can check
-            report.problems.append(str(refused))
+            validate_plan(host, plan, rebuilt_host=True)
+        except ValidationRefused as error:  # reported; the drill goes on to what it can check
+            report.problems.append(str(error))
+            refused = error.refused if isinstance(error, SnapshotRefused) else ()
     with _timed(report, "apply"):
         for collector, staged in plan.staged:
             if not collector.sandboxable:
-                report.kinds[collector.kind] = "validated (its state cannot be sandboxed)"
+                report.kinds[collector.kind] = (
+                    "refused by validation"
+                    if collector.kind in refused
+                    else "validated (its state cannot be sandboxed)"
+                )
                 continue
             collector.apply(host, staged)
     with _timed(report, "verify"):
@@ -119,9 +129,12 @@ def _drill(
                 continue
             problems = _verify(collector, host, staged, scratch)
             report.problems += problems
-            report.kinds[collector.kind] = (
-                "restored, differs from the snapshot" if problems else "restored and verified"
-            )
+            if collector.kind in refused:
+                report.kinds[collector.kind] = "restored, refused by validation"
+            else:
+                report.kinds[collector.kind] = (
+                    "restored, differs from the snapshot" if problems else "restored and verified"
+                )
 
 
 def _verify(collector: Collector, host: Host, staged: StagedArtifact, scratch: Path) -> list[str]:

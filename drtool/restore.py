@@ -34,7 +34,6 @@ from drtool.errors import (
     RollbackIncomplete,
     UnsupportedFormat,
     UsageError,
-    ValidationRefused,
 )
 from drtool.host import Host
 from drtool.install import StagedArtifact
@@ -52,6 +51,7 @@ from drtool.journal import (
 )
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, Manifest
+from drtool.validation import validate_all
 
 log = logging.getLogger(__name__)
 
@@ -207,23 +207,14 @@ def skip_reason(collector: Collector, host: Host) -> str | None:
     return collector.unavailable_reason(host)
 
 
-def validate_plan(host: Host, plan: Plan) -> None:
+def validate_plan(host: Host, plan: Plan, rebuilt_host: bool = False) -> None:
     if not host.manages_services:
         log.info(
             "a sandbox root: files only, services neither checked nor restarted "
             "(--services to manage the sandbox's own)"
         )
         return
-    findings = []
-    for collector, artifact in plan.staged:
-        try:
-            findings += collector.validate(host, artifact)
-        except (DrtoolError, OSError) as error:  # the checking tool itself failed
-            findings.append(f"{collector.kind} could not be checked: {_describe_error(error)}")
-    if findings:
-        raise ValidationRefused(
-            f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
-        )
+    validate_all(host, plan.staged, rebuilt_host)
 
 
 def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str:

@@ -16,8 +16,10 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from drtool.errors import DrtoolError
+from drtool.sandbox import in_host_view
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,22 @@ class CommandFailed(DrtoolError):
 
 @dataclass(frozen=True)
 class Runner:
-    """``netns``: the network namespace the network commands (firewall, WireGuard, fail2ban)
-    run in (``ip netns exec``); None for the host's own."""
+    """``netns``: the network namespace the host's service and network commands (firewall,
+    WireGuard, fail2ban, nginx) run in (``ip netns exec``); None for the machine's own.
+    ``view_root``: for a sandbox host, its root: those commands then run in its own mount view
+    (drtool.sandbox.in_host_view), never against the machine's /etc, /run or /var."""
 
     timeout: float = DEFAULT_TIMEOUT
     netns: str | None = None
+    view_root: Path | None = None
+
+    def scoped(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` as a command of the host's services: in its mount view and namespace."""
+        if self.view_root is not None:
+            argv = in_host_view(self.view_root, argv)
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        return list(argv)
 
     def run(
         self,
@@ -83,12 +96,12 @@ class Runner:
         Raise CommandFailed, with the first line of its standard error, if it exits non-zero.
         ``secret_output`` keeps the output out of logs and error messages; ``label`` replaces
         the command line in them (a command line may itself hold a secret). ``in_netns`` runs
-        it in the runner's network namespace, if it has one. ``environment`` replaces the
+        it where the host's services run (:meth:`scoped`). ``environment`` replaces the
         child's environment (default: :func:`child_environment`).
         """
-        if in_netns and self.netns:
-            argv = ["ip", "netns", "exec", self.netns, *argv]
         label = label or " ".join(argv)
+        if in_netns:
+            argv = self.scoped(argv)
         log.debug("running %s", label)
         try:
             completed = subprocess.run(
@@ -104,7 +117,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             raise CommandFailed(f"{label}: timed out after {timeout or self.timeout:g} s") from None
         if completed.returncode != 0:
-            detail = "" if secret_output else first_line(completed.stderr)
+            detail = "" if secret_output else telling_line(completed.stderr)
             raise CommandFailed(
                 f"{label}: exit status {completed.returncode}" + (f": {detail}" if detail else ""),
                 b"" if secret_output else completed.stderr,
@@ -130,6 +143,22 @@ class Runner:
         )
 
 
-def first_line(data: bytes) -> str:
-    lines = data.decode(errors="replace").strip().splitlines()
-    return lines[0].strip() if lines else ""
+# How the tools drtool runs mark the line that says why they failed.
+ERROR_MARKERS = ("[emerg]", "[alert]", "[crit]", "[error]", "ERROR", "Error:", "error:")
+
+
+def telling_line(data: bytes) -> str:
+    """The line of a tool's standard error that says why it failed: the first carrying one of
+    ERROR_MARKERS (nginx prints ``[notice] signal process started`` before its ``[error]``),
+    else the first line."""
+    lines = [line.strip() for line in data.decode(errors="replace").splitlines() if line.strip()]
+    marked = [line for line in lines if any(marker in line for marker in ERROR_MARKERS)]
+    return (marked or lines or [""])[0]
+
+
+def tool_error_line(error: CommandFailed, markers: Sequence[str]) -> str:
+    """The line of a failed tool's standard error that says why (its first line carrying one of
+    ``markers``, such as ``[emerg]`` or ``ERROR``), else its first line, else the error."""
+    said = [line.strip() for line in error.stderr.decode(errors="replace").splitlines()]
+    marked = [line for line in said if any(marker in line for marker in markers)]
+    return (marked or [line for line in said if line] or [str(error)])[0]

@@ -6,6 +6,7 @@ systemd runs, else the service's own command.
 
 from __future__ import annotations
 
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +14,9 @@ from pathlib import Path
 
 from drtool.config import ServiceSettings
 from drtool.host import Host
+
+# Where the drtool package is, for the probe child (``-I`` ignores the environment's paths).
+_DRTOOL_PATH = str(Path(__file__).resolve().parent.parent)
 
 HEALTH_TIMEOUT = 10.0
 
@@ -27,6 +31,29 @@ def restart_command(host: Host, service: ServiceSettings, systemctl: str, own: s
     if service.restart:
         return service.restart
     return systemctl if systemd_runs(host) else own
+
+
+_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from drtool.services import probe_url
+problem = probe_url(sys.argv[1], float(sys.argv[2]))
+print(problem or "", end="")
+"""
+
+
+def probe_url_from(host: Host, url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:
+    """Probe ``url`` from where the host's services run: its network namespace (with
+    ``--netns``, a child in it asks), else drtool's own."""
+    if host.runner.netns is None:
+        return probe_url(url, timeout)
+    answer = host.runner.run(
+        [sys.executable, "-I", "-c", _PROBE, url, str(timeout), _DRTOOL_PATH],
+        in_netns=True,
+        timeout=timeout + 30,
+        label=f"probe {url}",
+    )
+    return answer.decode(errors="replace").strip() or None
 
 
 def probe_url(url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:

@@ -190,6 +190,12 @@ def emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+allow_hooks_option = click.option(
+    "--allow-hooks",
+    is_flag=True,
+    help="Let the snapshot's hooks run (nginx modules, WireGuard PostUp, fail2ban actions…): "
+    "only for a snapshot you trust; the plan lists them ([restore] allow_hooks).",
+)
 
 
 def size_text(count: int) -> str:

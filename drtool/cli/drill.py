@@ -10,6 +10,7 @@ import click
 from drtool.cli.app import (
     Context,
     all_collectors,
+    allow_hooks_option,
     cli,
     emit,
     json_option,
@@ -33,6 +34,7 @@ from drtool.errors import DrillFailed
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the result as Prometheus textfile metrics (node_exporter) to this file.",
 )
+@allow_hooks_option
 @json_option
 @pass_context
 def drill(
@@ -41,13 +43,20 @@ def drill(
     date: str | None,
     keep: Path | None,
     metrics: Path | None,
+    allow_hooks: bool,
     as_json: bool,
 ) -> None:
     """Prove a snapshot restores (default latest): into a sandbox root and network namespace,
     validated by the real tools, verified, timed. Nothing on the host changes."""
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date)
-    report = run_drill(repository, manifest, all_collectors(context), keep)
+    report = run_drill(
+        repository,
+        manifest,
+        all_collectors(context),
+        keep,
+        allow_hooks=allow_hooks or context.settings.allow_hooks,
+    )
     if metrics:
         write_metrics(metrics, report)
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.summary()))

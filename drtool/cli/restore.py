@@ -13,6 +13,7 @@ from drtool import deadman
 from drtool.cli.app import (
     Context,
     all_collectors,
+    allow_hooks_option,
     cli,
     emit,
     json_option,
@@ -52,6 +53,7 @@ from drtool.restore import resume as resume_restore
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and the diffs; change nothing.")
 @click.option("--resume", is_flag=True, help="Finish a restore that was interrupted.")
+@allow_hooks_option
 @click.option("--rollback", is_flag=True, help="Undo a restore that was interrupted or failed.")
 @json_option
 @pass_context
@@ -66,6 +68,7 @@ def restore(
     dry_run: bool,
     resume: bool,
     rollback: bool,
+    allow_hooks: bool,
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
@@ -90,8 +93,9 @@ def restore(
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date)
     # --target is a look at the files, nothing more: no service is checked or restarted.
-    destination = (
-        Host(target, context.host_name, context.runner, services=False) if target else context.host
+    destination = dataclasses.replace(
+        Host(target, context.host_name, context.runner, services=False) if target else context.host,
+        allow_hooks=allow_hooks or context.settings.allow_hooks,
     )
     if dry_run:
         redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))

@@ -11,12 +11,15 @@ import logging
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drtool.archive import FileEntry, list_tree
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact, install_roots, remove_roots
 from drtool.snapshot import ArtifactRecord, PartRef
+
+if TYPE_CHECKING:
+    from drtool.validation import StagedTree
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,16 @@ class Collector(ABC):
 
         Plain files have no tool to check them with: nothing to find.
         """
+        return []
+
+    def validate_in(self, host: Host, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """Check a staged artifact as part of the whole snapshot staged in ``tree`` (nginx sees
+        the certificates ``[files]`` holds); by default, the artifact alone."""
+        return self.validate(host, staged)
+
+    def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """The code the artifact's configuration would make the host run besides the service
+        itself (``file:line: what``), refused unless the operator allows hooks."""
         return []
 
     def apply(self, host: Host, staged: StagedArtifact) -> None:
