@@ -36,6 +36,8 @@ _S3_SETTINGS = {
 
 _SERVICE_KEYS = {
     "restart",
+    "start",
+    "stop",
     "health_url",
     "health_command",
     "pid_file",
@@ -53,6 +55,8 @@ class ServiceSettings:
     """
 
     restart: str | None = None
+    start: str | None = None  # for a service that was not running before the restore
+    stop: str | None = None  # to stop it again if the restore is rolled back
     health_url: str | None = None
     health_command: str | None = None
     pid_file: str | None = None

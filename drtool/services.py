@@ -10,9 +10,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drtool.config import ServiceSettings
+
+if TYPE_CHECKING:
+    from drtool.collectors.base import Collector
 from drtool.host import Host
 
 # Where the drtool package is, for the probe child (``-I`` ignores the environment's paths).
@@ -31,6 +36,30 @@ def restart_command(host: Host, service: ServiceSettings, systemctl: str, own: s
     if service.restart:
         return service.restart
     return systemctl if systemd_runs(host) else own
+
+
+def start_command(host: Host, service: ServiceSettings, unit: str, own: str) -> str:
+    """How to start a service that is not running: the configured ``start``, else ``systemctl
+    start`` where systemd runs, else ``own`` (a reload would fail: nothing to signal)."""
+    if service.start:
+        return service.start
+    return f"systemctl start {unit}" if systemd_runs(host) else own
+
+
+def stop_command(host: Host, service: ServiceSettings, unit: str, own: str) -> str:
+    """How to stop a service: the configured ``stop``, else ``systemctl stop``, else ``own``."""
+    if service.stop:
+        return service.stop
+    return f"systemctl stop {unit}" if systemd_runs(host) else own
+
+
+def services_down(host: Host, kinds: Sequence[tuple[Collector, object]]) -> list[str]:
+    """The kinds whose service is not running on the host now (taken before a restore)."""
+    return [collector.kind for collector, _ in kinds if collector.running(host) is False]
+
+
+def process_alive(pid: int | None) -> bool:
+    return pid is not None and Path(f"/proc/{pid}").exists()
 
 
 _PROBE = """

@@ -120,6 +120,13 @@ class Collector(ABC):
     def restart(self, host: Host, staged: StagedArtifact) -> None:  # noqa: B027 - plain files have no service
         """Make the service take the applied configuration (``staged`` is what was applied)."""
 
+    def running(self, host: Host) -> bool | None:
+        """Whether the kind's service runs on the host now (None: a kind with no service)."""
+        return None
+
+    def stop(self, host: Host) -> None:  # noqa: B027 - plain files have no service
+        """Stop the service again (a rollback, for a service that was down before)."""
+
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         """Return what is wrong with the service after apply and restart (nothing by default:
         installed files were verified as they were written)."""

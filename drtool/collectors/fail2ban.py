@@ -14,6 +14,7 @@ import configparser
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from drtool.host import Host
 from drtool.install import StagedArtifact, materialized
 from drtool.runner import CommandFailed, tool_error_line
 from drtool.sandbox import sandboxed
-from drtool.services import restart_command
+from drtool.services import restart_command, start_command, stop_command
 from drtool.validation import StagedTree, staged_tree
 
 log = logging.getLogger(__name__)
@@ -91,14 +92,31 @@ class Fail2banCollector(PathsCollector):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch(mode=0o640, exist_ok=True)
                 log.warning("fail2ban: created the missing log file %s", path)
-        command = restart_command(
-            host, self.service, "systemctl reload fail2ban", "fail2ban-client reload"
+        command = (
+            restart_command(
+                host, self.service, "systemctl reload fail2ban", "fail2ban-client reload"
+            )
+            if self.running(host)
+            else start_command(host, self.service, "fail2ban", "fail2ban-client start")
         )
         host.runner.run_shell(command, in_netns=True)
 
+    def running(self, host: Host) -> bool | None:
+        if shutil.which("fail2ban-client") is None:
+            return None
+        return not self._ping(host)
+
+    def stop(self, host: Host) -> None:
+        if self.tool_missing("fail2ban-client") or not self.running(host):
+            return
+        host.runner.run_shell(
+            stop_command(host, self.service, "fail2ban", "fail2ban-client stop"), in_netns=True
+        )
+
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
-        if self.tool_missing("fail2ban-client"):
-            return []
+        return [] if self.tool_missing("fail2ban-client") else self._ping(host)
+
+    def _ping(self, host: Host) -> list[str]:
         command = self.service.health_command or "fail2ban-client ping"
         try:
             answer = host.runner.run_shell(command, in_netns=True).decode()

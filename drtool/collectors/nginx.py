@@ -11,6 +11,7 @@ and that the health URL answers.
 from __future__ import annotations
 
 import posixpath
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,15 @@ from drtool.install import StagedArtifact
 from drtool.nginx_config import NginxConfigError
 from drtool.runner import CommandFailed, tool_error_line
 from drtool.sandbox import sandboxed
-from drtool.services import child_pids, probe_url_from, read_pid, restart_command
+from drtool.services import (
+    child_pids,
+    probe_url_from,
+    process_alive,
+    read_pid,
+    restart_command,
+    start_command,
+    stop_command,
+)
 from drtool.validation import StagedTree, staged_tree
 
 RELOAD_TIMEOUT = 10.0
@@ -89,31 +98,52 @@ class NginxCollector(PathsCollector):
             return []  # validate_in refuses what cannot be read
 
     def restart(self, host: Host, staged: StagedArtifact) -> None:
-        """Reload, then insist that the reload took: new workers, no [emerg] in the error log."""
+        """Reload (or start, if nginx is not running), then insist that it took: new workers,
+        no [emerg] in the error log."""
         if self.tool_missing("nginx"):
             return
-        pid_file = host.view_path(self.service.pid_file or "/run/nginx.pid")
-        error_log = host.view_path(self.service.error_log or "/var/log/nginx/error.log")
+        pid_file, error_log = self._pid_file(host), self._error_log(host)
         master = read_pid(pid_file)
-        workers_before = child_pids(master) if master else set()
+        running = process_alive(master)
+        workers_before = child_pids(master) if running and master else set()
         log_offset = error_log.stat().st_size if error_log.exists() else 0
-        host.runner.run_shell(
-            restart_command(host, self.service, "systemctl reload nginx", "nginx -s reload"),
-            in_netns=True,
+        command = (
+            restart_command(host, self.service, "systemctl reload nginx", "nginx -s reload")
+            if running
+            else start_command(host, self.service, "nginx", "nginx")
         )
+        host.runner.run_shell(command, in_netns=True)
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while time.monotonic() < deadline:
             emergency = _emergencies(error_log, log_offset)
             if emergency:
                 raise RestoreFailed(f"nginx kept its old configuration: {emergency}")
             master = read_pid(pid_file)
-            workers = child_pids(master) if master else set()
+            workers = child_pids(master) if process_alive(master) and master else set()
             if workers and not workers & workers_before:
                 return
             time.sleep(0.1)
         raise RestoreFailed(
             f"nginx did not reload within {RELOAD_TIMEOUT:g} s (its workers were not replaced)"
         )
+
+    def running(self, host: Host) -> bool | None:
+        if shutil.which("nginx") is None:
+            return None
+        return process_alive(read_pid(self._pid_file(host)))
+
+    def stop(self, host: Host) -> None:
+        if self.tool_missing("nginx") or not self.running(host):
+            return
+        host.runner.run_shell(
+            stop_command(host, self.service, "nginx", "nginx -s quit"), in_netns=True
+        )
+
+    def _pid_file(self, host: Host) -> Path:
+        return host.view_path(self.service.pid_file or "/run/nginx.pid")
+
+    def _error_log(self, host: Host) -> Path:
+        return host.view_path(self.service.error_log or "/var/log/nginx/error.log")
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         if not self.service.health_url or self.tool_missing("nginx"):

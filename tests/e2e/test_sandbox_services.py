@@ -129,3 +129,63 @@ def test_a_sandbox_restore_reloads_the_sandboxs_nginx_only(
         time.sleep(0.1)
     assert sandbox_nginx.answer() == "v1"
     assert machine_state() == before
+
+
+def test_a_stopped_nginx_is_started_and_the_report_says_so(
+    tmp_path: Path, sandbox_nginx: SandboxNginx
+) -> None:
+    """The 3 a.m. case: nginx is down; restoring its configuration starts it."""
+    cli = _cli(tmp_path, sandbox_nginx)
+    cli("backup")
+    sandbox_nginx.write_site("v2")
+    before = machine_state()
+    restored = cli("restore", "latest", "--only", "nginx", "--yes")
+    assert "nginx: down before, up after" in restored.stdout
+    assert sandbox_nginx.running()
+    assert sandbox_nginx.answer() == "v1"
+    assert machine_state() == before
+
+
+def test_a_rollback_stops_again_a_service_that_was_down(
+    tmp_path: Path, sandbox_nginx: SandboxNginx
+) -> None:
+    cli = _cli(tmp_path, sandbox_nginx)
+    cli("backup")
+    sandbox_nginx.write_site("v2")
+    cli.restore_killed_at("restarted nginx", "latest")
+    assert sandbox_nginx.running(), "killed after it started nginx"
+    rolled_back = cli("restore", "--rollback", "--yes")
+    assert "rolled back and verified" in rolled_back.stdout
+    assert not sandbox_nginx.running()
+    assert "v2" in (sandbox_nginx.root / "etc/nginx/sites-enabled/app").read_text()
+
+
+def test_a_resumed_restore_starts_a_service_that_was_down(
+    tmp_path: Path, sandbox_nginx: SandboxNginx
+) -> None:
+    cli = _cli(tmp_path, sandbox_nginx)
+    cli("backup")
+    sandbox_nginx.write_site("v2")
+    cli.restore_killed_at("applied nginx", "latest")
+    cli("restore", "--resume", "--yes")
+    assert sandbox_nginx.answer() == "v1"
+
+
+def test_a_failed_start_quotes_nginxs_own_error(
+    tmp_path: Path, sandbox_nginx: SandboxNginx
+) -> None:
+    """A crashed nginx left an empty pid file and its port taken: drtool tries to start it,
+    and says nginx's own [emerg] line; the service was down before, so nothing rolls back."""
+    sandbox_nginx.start()
+    cli = _cli(tmp_path, sandbox_nginx)
+    cli("backup")
+    pid_file = sandbox_nginx.root / "run/nginx.pid"
+    master = pid_file.read_text()
+    pid_file.write_text("")
+    try:
+        restored = cli("restore", "latest", "--only", "nginx", "--yes")
+    finally:
+        pid_file.write_text(master)
+    assert "nginx: down before, still down after" in restored.stdout
+    assert "[emerg] bind() to 127.0.0.1:8080 failed" in restored.stdout
+    assert "[notice]" not in restored.stdout
