@@ -14,6 +14,7 @@ from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import plan_kinds, skip_reason
 from drtool.snapshot import Manifest
+from drtool.validation import snapshot_hooks
 
 
 def dry_run_plan(
@@ -41,6 +42,9 @@ def dry_run_plan(
         wanted = snapshot_artifacts(repository, manifest, kinds, Path(scratch) / "snapshot")
         live = live_artifacts(host, order, Path(scratch) / "live")
         changes = diff(order, live, wanted, redactor)
+        hooks = snapshot_hooks(
+            [(collector, wanted[collector.kind]) for collector in order if collector.kind in wanted]
+        )
     return {
         "snapshot": manifest.id,
         "order": kinds,
@@ -50,6 +54,7 @@ def dry_run_plan(
         if host.manages_services
         else "files only",
         "changes": changes,
+        "hooks": hooks,
     }
 
 
@@ -62,5 +67,10 @@ def describe_plan(plan: dict[str, Any]) -> str:
         lines.append(f"absent in the snapshot (left alone): {', '.join(plan['absent'])}")
     if plan["skipped"]:
         lines.append(f"skipped: {', '.join(plan['skipped'])}")
+    if plan["hooks"]:
+        lines.append(
+            "hooks (code the snapshot would run; refused unless --allow-hooks): "
+            + "; ".join(plan["hooks"])
+        )
     lines.append(human(plan["changes"]))
     return "\n".join(lines)

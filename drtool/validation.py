@@ -74,6 +74,12 @@ class SnapshotRefused(ValidationRefused):
         self.refused = tuple(refused)
 
 
+def snapshot_hooks(staged: Sequence[tuple[Collector, StagedArtifact]]) -> list[str]:
+    """Every hook of the staged kinds (``file:line: what``), for the plan to list."""
+    with staged_tree([artifact for _, artifact in staged]) as tree:
+        return [hook for collector, artifact in staged for hook in collector.hooks(artifact, tree)]
+
+
 def validate_all(
     host: Host, staged: Sequence[tuple[Collector, StagedArtifact]], rebuilt_host: bool = False
 ) -> None:

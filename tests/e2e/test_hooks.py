@@ -110,3 +110,13 @@ def test_a_wireguard_postup_is_refused_and_never_runs(tmp_path: Path, netns: str
     drilled = cli("drill", "--json", expect=27, one_line=False)
     assert "/etc/wireguard/wg0.conf:4: postup" in drilled.stdout
     assert not marker.exists()
+
+
+def test_the_plan_lists_the_hooks(evil_nginx: tuple[Cli, Path, Path], netns: str) -> None:
+    cli, _, marker = evil_nginx
+    planned = cli("--netns", netns, "restore", "latest", "--dry-run", "--json")
+    assert json.loads(planned.stdout)["hooks"] == [
+        "/etc/nginx/nginx.conf:1: load_module /etc/nginx/modules/evil.so "
+        "(a module from outside /usr/lib/nginx/modules)"
+    ]
+    assert not marker.exists()
