@@ -36,6 +36,8 @@ _S3_SETTINGS = {
 
 _SERVICE_KEYS = {
     "restart",
+    "start",
+    "stop",
     "health_url",
     "health_command",
     "pid_file",
@@ -53,6 +55,8 @@ class ServiceSettings:
     """
 
     restart: str | None = None
+    start: str | None = None  # for a service that was not running before the restore
+    stop: str | None = None  # to stop it again if the restore is rolled back
     health_url: str | None = None
     health_command: str | None = None
     pid_file: str | None = None
@@ -66,10 +70,12 @@ class RestorePolicy:
 
     ``include_roots``: host paths (``/etc/foo``) a snapshot may bring beyond the kinds' own roots.
     ``keep_setid``: keep set-uid and set-gid bits as the snapshot records them (default: dropped).
+    ``allow_hooks``: the snapshot's hooks (WireGuard PostUp, fail2ban actions, …) may run.
     """
 
     keep_setid: bool = False
     include_roots: tuple[str, ...] = ()
+    allow_hooks: bool = False  # a snapshot's hooks may make this host run code
 
 
 @dataclass(frozen=True)
@@ -159,15 +165,17 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
 
 
 def _restore_policy(document: dict[str, Any], path: Path) -> RestorePolicy:
-    table = _table(document, "restore", {"keep_setid", "include_roots"}, path)
-    keep_setid = table.get("keep_setid", False)
-    if not isinstance(keep_setid, bool):
-        raise ConfigError(f"{path}: [restore] keep_setid must be true or false")
+    table = _table(document, "restore", {"keep_setid", "include_roots", "allow_hooks"}, path)
+    for flag in ("keep_setid", "allow_hooks"):
+        if not isinstance(table.get(flag, False), bool):
+            raise ConfigError(f"{path}: [restore] {flag} must be true or false")
     include = [
         _absolute(item, "[restore] include_roots", path)
         for item in _string_list(table, "include_roots", path)
     ]
-    return RestorePolicy(keep_setid, tuple(include))
+    return RestorePolicy(
+        table.get("keep_setid", False), tuple(include), table.get("allow_hooks", False)
+    )
 
 
 def _only_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:

@@ -12,6 +12,7 @@ the previous rules, table by table, and leaves a ``fired`` file for the operator
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from drtool.capture import load_staged
 from drtool.fsutil import open_private
 from drtool.host import Host
 from drtool.journal import JOURNAL_DIRECTORY, last_report
-from drtool.runner import CommandFailed, Runner
+from drtool.runner import CommandFailed, Runner, child_environment
 
 SWITCH_PREFIX = "deadman-"
 
@@ -54,6 +55,10 @@ def arm(host: Host, directory: Path, rollback_directory: Path, timeout: float) -
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=True,
+        # The watchdog needs no passphrase: only where to find drtool itself.
+        env=child_environment(
+            {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else None
+        ),
     )
 
 

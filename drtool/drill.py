@@ -37,6 +37,7 @@ from drtool.repository import Repository
 from drtool.runner import CommandFailed, Runner
 from drtool.snapshot import Manifest
 from drtool.timeutil import utc_now_iso
+from drtool.validation import SnapshotRefused
 
 
 @dataclass
@@ -77,7 +78,13 @@ def run_drill(
     report.bytes = sum(record.size for record in manifest.artifacts)
     started = time.monotonic()
     with _sandbox(keep) as (root, namespace), tempfile.TemporaryDirectory() as scratch:
-        host = Host(root, manifest.host, Runner(netns=namespace), services=True)
+        host = Host(
+            root,
+            manifest.host,
+            Runner(netns=namespace),
+            services=True,
+            allow_hooks=bool(policy and policy.allow_hooks),
+        )
         try:
             _drill(repository, manifest, collectors, host, Path(scratch), report, policy)
         except DrtoolError as error:
@@ -108,14 +115,20 @@ def _drill(
     for kind, reason in plan.skipped.items():
         report.kinds[kind] = f"not drilled: {reason}"
     with _timed(report, "validate"):
+        refused: tuple[str, ...] = ()
         try:
-            validate_plan(host, plan)
-        except ValidationRefused as refused:  # reported; the drill goes on to what it can check
-            report.problems.append(str(refused))
+            validate_plan(host, plan, rebuilt_host=True)
+        except ValidationRefused as error:  # reported; the drill goes on to what it can check
+            report.problems.append(str(error))
+            refused = error.refused if isinstance(error, SnapshotRefused) else ()
     with _timed(report, "apply"):
         for collector, staged in plan.staged:
             if not collector.sandboxable:
-                report.kinds[collector.kind] = "validated (its state cannot be sandboxed)"
+                report.kinds[collector.kind] = (
+                    "refused by validation"
+                    if collector.kind in refused
+                    else "validated (its state cannot be sandboxed)"
+                )
                 continue
             collector.apply(host, staged)
     with _timed(report, "verify"):
@@ -124,9 +137,12 @@ def _drill(
                 continue
             problems = _verify(collector, host, staged, scratch)
             report.problems += problems
-            report.kinds[collector.kind] = (
-                "restored, differs from the snapshot" if problems else "restored and verified"
-            )
+            if collector.kind in refused:
+                report.kinds[collector.kind] = "restored, refused by validation"
+            else:
+                report.kinds[collector.kind] = (
+                    "restored, differs from the snapshot" if problems else "restored and verified"
+                )
 
 
 def _verify(collector: Collector, host: Host, staged: StagedArtifact, scratch: Path) -> list[str]:

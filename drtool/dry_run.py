@@ -17,6 +17,7 @@ from drtool.host import Host
 from drtool.plan import make_plan, stage_plan, validate_plan
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
+from drtool.validation import snapshot_hooks
 
 
 def dry_run_plan(
@@ -39,6 +40,9 @@ def dry_run_plan(
         wanted = {collector.kind: staged for collector, staged in plan.staged}
         live = live_artifacts(host, order, Path(scratch) / "live")
         changes = diff(order, live, wanted, redactor)
+        hooks = snapshot_hooks(
+            [(collector, wanted[collector.kind]) for collector in order if collector.kind in wanted]
+        )
     return {
         "snapshot": manifest.id,
         "order": kinds,
@@ -49,6 +53,7 @@ def dry_run_plan(
         if host.manages_services
         else "files only",
         "changes": changes,
+        "hooks": hooks,
     }
 
 
@@ -62,5 +67,10 @@ def describe_plan(plan: dict[str, Any]) -> str:
         lines.append(f"absent in the snapshot (left alone): {', '.join(plan['absent'])}")
     if plan["skipped"]:
         lines.append(f"skipped: {', '.join(plan['skipped'])}")
+    if plan["hooks"]:
+        lines.append(
+            "hooks (code the snapshot would run; refused unless --allow-hooks): "
+            + "; ".join(plan["hooks"])
+        )
     lines.append(human(plan["changes"]))
     return "\n".join(lines)

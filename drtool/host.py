@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from drtool.errors import ConfigError, UnsafeArchive
@@ -49,6 +49,9 @@ class Host:
     runner: Runner = field(default_factory=Runner)
     services: bool | None = None
     host_network: bool = False
+    # Whether a snapshot's configuration may make this host run code of its own (an nginx
+    # module, a WireGuard PostUp): --allow-hooks, or [restore] allow_hooks.
+    allow_hooks: bool = False
 
     @property
     def manages_services(self) -> bool:
@@ -62,6 +65,24 @@ class Host:
         return (
             self.host_network or self.runner.netns is not None or self.root.resolve() == Path("/")
         )
+
+    def __post_init__(self) -> None:
+        # A sandbox root's services are its own: their commands run in its mount view.
+        if self.runner.view_root is None and self.has_own_view:
+            object.__setattr__(self, "runner", replace(self.runner, view_root=self.root))
+
+    @property
+    def has_own_view(self) -> bool:
+        """Whether the host's services see its root's /etc, /run and /var rather than the
+        machine's: a sandbox root (not a container root with the host's network)."""
+        return not self.host_network and self.root.resolve() != Path("/")
+
+    def view_path(self, live_path: str) -> Path:
+        """Where a path, as the host's services see it (``/run/nginx.pid``), is on this
+        machine: under the root for what its view shows of the root (/etc, /run, /var)."""
+        if self.runner.view_root is not None and live_path.startswith(("/etc/", "/run/", "/var/")):
+            return self.path(live_path.lstrip("/"))
+        return Path(live_path)
 
     def path(self, relative: str) -> Path:
         """Return where the host path ``relative`` (e.g. ``etc/nginx``) lives under the root."""

@@ -47,6 +47,7 @@ class JournalState:
     applied: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
     pre_restore_snapshot: str | None = None
+    down_before: list[str] = field(default_factory=list)  # services not running before
     events: list[str] = field(default_factory=list)
     error: str | None = None
     started: str = field(default_factory=utc_now_iso)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from drtool.errors import ConfigError, KeyUnavailable
-from drtool.runner import CommandFailed, Runner
+from drtool.runner import CommandFailed, Runner, operator_environment
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,12 @@ def _read_file(path: Path) -> bytes:
 
 def _run_command(runner: Runner, command: str) -> bytes:
     try:
-        output = runner.run_shell(command, secret_output=True, label="the password command")
+        output = runner.run_shell(
+            command,
+            secret_output=True,
+            label="the password command",
+            environment=operator_environment(),
+        )
         return _strip_newline(output)
     except CommandFailed as error:
         raise KeyUnavailable(str(error)) from None

@@ -18,12 +18,13 @@ from pathlib import Path
 from drtool.capture import stage_artifact
 from drtool.collectors import Collector
 from drtool.config import RestorePolicy
-from drtool.errors import DrtoolError, UnsupportedFormat, UsageError, ValidationRefused
+from drtool.errors import DrtoolError, UnsupportedFormat, UsageError
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
 from drtool.roots import check_roots
 from drtool.snapshot import ArtifactRecord, Manifest
+from drtool.validation import validate_all
 
 log = logging.getLogger(__name__)
 
@@ -143,24 +144,16 @@ def stage_plan(repository: Repository, plan: Plan, directory: Path) -> Plan:
     return plan
 
 
-def validate_plan(host: Host, plan: Plan) -> None:
-    """Run every staged kind's own check; raise ValidationRefused naming every finding."""
+def validate_plan(host: Host, plan: Plan, rebuilt_host: bool = False) -> None:
+    """Run every staged kind's own check, all kinds in one view of the whole snapshot; raise
+    ValidationRefused naming every finding."""
     if not host.manages_services:
         log.info(
             "a sandbox root: files only, services neither checked nor restarted "
             "(--services to manage the sandbox's own)"
         )
         return
-    findings = []
-    for collector, artifact in plan.staged:
-        try:
-            findings += collector.validate(host, artifact)
-        except (DrtoolError, OSError) as error:  # the checking tool itself failed
-            findings.append(f"{collector.kind} could not be checked: {describe_error(error)}")
-    if findings:
-        raise ValidationRefused(
-            f"validation refused the snapshot, nothing changed: {'; '.join(findings)}"
-        )
+    validate_all(host, plan.staged, rebuilt_host)
 
 
 def describe_error(error: BaseException) -> str:

@@ -35,6 +35,7 @@ from drtool.errors import (
     UsageError,
 )
 from drtool.host import Host
+from drtool.install import StagedArtifact
 from drtool.journal import (
     ABANDON_ADVICE,
     APPLYING,
@@ -58,6 +59,7 @@ from drtool.plan import (
     validate_plan,
 )
 from drtool.repository import Repository
+from drtool.services import services_down
 from drtool.snapshot import Manifest
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class RestoreReport:
     firewall: str | None = None
     error: str | None = None
     operator_actions: list[str] = field(default_factory=list)
+    services: dict[str, str] = field(default_factory=dict)  # kind -> "down before, up after"
 
     def summary(self) -> str:
         parts = [f"{self.outcome}: snapshot {self.snapshot_id}"]
@@ -93,6 +96,7 @@ class RestoreReport:
             parts.append(f"skipped: {', '.join(self.skipped)}")
         if self.firewall:
             parts.append(self.firewall)
+        parts += [f"{kind}: {state}" for kind, state in self.services.items()]
         return "; ".join(parts)
 
 
@@ -163,6 +167,8 @@ def _set_up(
         try:
             plan = _plan_from_journal(journal, collectors, keep_setid)
             journal.record("validated", CAPTURING)
+            if host.manages_services:
+                journal.state.down_before = services_down(host, plan.staged)
             for collector, _ in plan.staged:
                 capture(host, collector, journal.rollback_directory)
             if host.manages_services and host.owns_network:
@@ -222,12 +228,7 @@ def _run(
         journal.record("verifying", VERIFYING)
         if host.manages_services:
             for collector, artifact in plan.staged:
-                collector.restart(host, artifact)
-                journal.record(f"restarted {artifact.record.kind}")
-                problems = collector.healthcheck(host, artifact)
-                if problems:
-                    raise RestoreFailedStep(f"{artifact.record.kind}: {'; '.join(problems)}")
-                journal.record(f"healthy {artifact.record.kind}")
+                _restart_and_check(journal, host, collector, artifact, report)
     except (DrtoolError, OSError) as error:  # OSError: a full disk, a permission, …
         report.error = describe_error(error)
         if applying is not None and not applying.atomic_apply:
@@ -245,6 +246,37 @@ def _run(
     journal.record("completed", COMPLETED)
     journal.finish()
     return report
+
+
+def _restart_and_check(
+    journal: Journal,
+    host: Host,
+    collector: Collector,
+    artifact: StagedArtifact,
+    report: RestoreReport,
+) -> None:
+    """Restart (or start) a kind's service and check it. A service that was down before the
+    restore and is still down after is reported, not a reason to roll the others back."""
+    kind = artifact.record.kind
+    was_down = kind in journal.state.down_before
+    try:
+        collector.restart(host, artifact)
+        journal.record(f"restarted {kind}")
+        problems = collector.healthcheck(host, artifact)
+    except DrtoolError as error:
+        if not was_down:
+            raise
+        problems = [str(error)]
+    if problems and not was_down:
+        raise RestoreFailedStep(f"{kind}: {'; '.join(problems)}")
+    if was_down:
+        report.services[kind] = (
+            f"down before, still down after: {'; '.join(problems)}"
+            if problems
+            else "down before, up after"
+        )
+    if not problems:
+        journal.record(f"healthy {kind}")
 
 
 class RestoreFailedStep(DrtoolError):
@@ -283,7 +315,9 @@ def _roll_back(
             collector.roll_back(host, captured)
             if kind == "iptables":
                 deadman.disarm(_switch(journal, host))
-            if host.manages_services:
+            if host.manages_services and kind in journal.state.down_before:
+                collector.stop(host)  # as it was: not running
+            elif host.manages_services:
                 collector.restart(host, captured)
                 problems = collector.healthcheck(host, captured)
                 if problems:

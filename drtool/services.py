@@ -6,13 +6,22 @@ systemd runs, else the service's own command.
 
 from __future__ import annotations
 
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drtool.config import ServiceSettings
+
+if TYPE_CHECKING:
+    from drtool.collectors.base import Collector
 from drtool.host import Host
+
+# Where the drtool package is, for the probe child (``-I`` ignores the environment's paths).
+_DRTOOL_PATH = str(Path(__file__).resolve().parent.parent)
 
 HEALTH_TIMEOUT = 10.0
 
@@ -27,6 +36,53 @@ def restart_command(host: Host, service: ServiceSettings, systemctl: str, own: s
     if service.restart:
         return service.restart
     return systemctl if systemd_runs(host) else own
+
+
+def start_command(host: Host, service: ServiceSettings, unit: str, own: str) -> str:
+    """How to start a service that is not running: the configured ``start``, else ``systemctl
+    start`` where systemd runs, else ``own`` (a reload would fail: nothing to signal)."""
+    if service.start:
+        return service.start
+    return f"systemctl start {unit}" if systemd_runs(host) else own
+
+
+def stop_command(host: Host, service: ServiceSettings, unit: str, own: str) -> str:
+    """How to stop a service: the configured ``stop``, else ``systemctl stop``, else ``own``."""
+    if service.stop:
+        return service.stop
+    return f"systemctl stop {unit}" if systemd_runs(host) else own
+
+
+def services_down(host: Host, kinds: Sequence[tuple[Collector, object]]) -> list[str]:
+    """The kinds whose service is not running on the host now (taken before a restore)."""
+    return [collector.kind for collector, _ in kinds if collector.running(host) is False]
+
+
+def process_alive(pid: int | None) -> bool:
+    return pid is not None and Path(f"/proc/{pid}").exists()
+
+
+_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from drtool.services import probe_url
+problem = probe_url(sys.argv[1], float(sys.argv[2]))
+print(problem or "", end="")
+"""
+
+
+def probe_url_from(host: Host, url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:
+    """Probe ``url`` from where the host's services run: its network namespace (with
+    ``--netns``, a child in it asks), else drtool's own."""
+    if host.runner.netns is None:
+        return probe_url(url, timeout)
+    answer = host.runner.run(
+        [sys.executable, "-I", "-c", _PROBE, url, str(timeout), _DRTOOL_PATH],
+        in_netns=True,
+        timeout=timeout + 30,
+        label=f"probe {url}",
+    )
+    return answer.decode(errors="replace").strip() or None
 
 
 def probe_url(url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:

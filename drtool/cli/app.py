@@ -190,6 +190,12 @@ def emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+allow_hooks_option = click.option(
+    "--allow-hooks",
+    is_flag=True,
+    help="Let the snapshot's hooks run (nginx modules, WireGuard PostUp, fail2ban actions…): "
+    "only for a snapshot you trust; the plan lists them ([restore] allow_hooks).",
+)
 
 
 def size_text(count: int) -> str:
@@ -221,12 +227,19 @@ def include_roots_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-def restore_policy(context: Context, include_roots: tuple[str, ...]) -> RestorePolicy:
-    """drtool.toml's [restore], with the roots the operator names on the command line."""
+def restore_policy(
+    context: Context, include_roots: tuple[str, ...], allow_hooks: bool = False
+) -> RestorePolicy:
+    """drtool.toml's [restore], with the roots the operator names on the command line and
+    --allow-hooks."""
     for path in include_roots:
         relative_host_path(path)  # one line (exit 17) for a relative or unusable path
     policy = context.settings.restore
-    return dataclasses.replace(policy, include_roots=(*policy.include_roots, *include_roots))
+    return dataclasses.replace(
+        policy,
+        include_roots=(*policy.include_roots, *include_roots),
+        allow_hooks=policy.allow_hooks or allow_hooks,
+    )
 
 
 def all_collectors(context: Context) -> list[Collector]:

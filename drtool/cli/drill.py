@@ -10,6 +10,7 @@ import click
 from drtool.cli.app import (
     Context,
     all_collectors,
+    allow_hooks_option,
     cli,
     emit,
     include_roots_option,
@@ -36,6 +37,7 @@ from drtool.errors import DrillFailed
     help="Write the result as Prometheus textfile metrics (node_exporter) to this file.",
 )
 @include_roots_option
+@allow_hooks_option
 @json_option
 @pass_context
 def drill(
@@ -45,13 +47,14 @@ def drill(
     keep: Path | None,
     metrics: Path | None,
     include_roots: tuple[str, ...],
+    allow_hooks: bool,
     as_json: bool,
 ) -> None:
     """Prove a snapshot restores (default latest): into a sandbox root and network namespace,
     validated by the real tools, verified, timed. Nothing on the host changes."""
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date)
-    policy = restore_policy(context, include_roots)
+    policy = restore_policy(context, include_roots, allow_hooks)
     report = run_drill(repository, manifest, all_collectors(context), keep, policy)
     if metrics:
         write_metrics(metrics, report)

@@ -14,6 +14,7 @@ from drtool.abandon import abandon as abandon_restore
 from drtool.cli.app import (
     Context,
     all_collectors,
+    allow_hooks_option,
     cli,
     emit,
     include_roots_option,
@@ -55,6 +56,7 @@ from drtool.restore import resume as resume_restore
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and the diffs; change nothing.")
 @click.option("--resume", is_flag=True, help="Finish a restore that was interrupted.")
+@allow_hooks_option
 @click.option("--rollback", is_flag=True, help="Undo a restore that was interrupted or failed.")
 @click.option(
     "--abandon",
@@ -77,6 +79,7 @@ def restore(
     rollback: bool,
     abandon: bool,
     include_roots: tuple[str, ...],
+    allow_hooks: bool,
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
@@ -94,7 +97,7 @@ def restore(
         said = abandon_restore(context.host)
         emit(as_json, {"abandoned": said}, lambda: click.echo(said))
         return
-    policy = restore_policy(context, include_roots)
+    policy = restore_policy(context, include_roots, allow_hooks)
     if resume or rollback:
         if (resume and rollback) or snapshot or date or target:
             raise UsageError("--resume and --rollback take no snapshot, --date or --target")
@@ -115,8 +118,9 @@ def restore(
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date)
     # --target is a look at the files, nothing more: no service is checked or restarted.
-    destination = (
-        Host(target, context.host_name, context.runner, services=False) if target else context.host
+    destination = dataclasses.replace(
+        Host(target, context.host_name, context.runner, services=False) if target else context.host,
+        allow_hooks=policy.allow_hooks,
     )
     if dry_run:
         redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))

@@ -11,12 +11,15 @@ import logging
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drtool.archive import FileEntry, list_tree
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact, install_roots, remove_roots
 from drtool.snapshot import ArtifactRecord, PartRef
+
+if TYPE_CHECKING:
+    from drtool.validation import StagedTree
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,16 @@ class Collector(ABC):
         """
         return []
 
+    def validate_in(self, host: Host, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """Check a staged artifact as part of the whole snapshot staged in ``tree`` (nginx sees
+        the certificates ``[files]`` holds); by default, the artifact alone."""
+        return self.validate(host, staged)
+
+    def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """The code the artifact's configuration would make the host run besides the service
+        itself (``file:line: what``), refused unless the operator allows hooks."""
+        return []
+
     def apply(self, host: Host, staged: StagedArtifact) -> None:
         """Put a staged, checked artifact in place on the host, each root atomically."""
         install_roots(host, staged)
@@ -112,6 +125,13 @@ class Collector(ABC):
 
     def restart(self, host: Host, staged: StagedArtifact) -> None:  # noqa: B027 - plain files have no service
         """Make the service take the applied configuration (``staged`` is what was applied)."""
+
+    def running(self, host: Host) -> bool | None:
+        """Whether the kind's service runs on the host now (None: a kind with no service)."""
+        return None
+
+    def stop(self, host: Host) -> None:  # noqa: B027 - plain files have no service
+        """Stop the service again (a rollback, for a service that was down before)."""
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         """Return what is wrong with the service after apply and restart (nothing by default:

@@ -14,18 +14,24 @@ import configparser
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from drtool.collectors.base import PathsCollector
 from drtool.config import ServiceSettings
+from drtool.hooks import fail2ban_action_hooks, ignorecommand_hooks
 from drtool.host import Host
 from drtool.install import StagedArtifact, materialized
-from drtool.runner import CommandFailed
-from drtool.services import restart_command
+from drtool.runner import CommandFailed, tool_error_line
+from drtool.sandbox import sandboxed
+from drtool.services import restart_command, start_command, stop_command
+from drtool.validation import StagedTree, staged_tree
 
 log = logging.getLogger(__name__)
 
+# This host's own actions, as its fail2ban package installed them.
+SHIPPED_ACTIONS = Path("/etc/fail2ban/action.d")
 _INTERPOLATION = re.compile(r"%\((\w+)\)s")
 _TRUE = {"true", "yes", "1", "on", "enabled"}
 
@@ -36,27 +42,41 @@ class Fail2banCollector(PathsCollector):
         self.service = service or ServiceSettings()
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        with staged_tree([staged]) as tree:
+            return self.validate_in(host, staged, tree)
+
+    def validate_in(self, host: Host, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """``fail2ban-client -t`` in a sandbox (drtool.sandbox). No log file of this machine
+        is in its view: every jail that reads files reads an empty one there."""
         if self.tool_missing("fail2ban-client"):
             return []
         (root,) = staged.installed_roots()
-        with materialized(staged) as private:
-            config = private / root
-            missing = missing_logs(config)
-            if missing:
-                _point_missing_logs_at_an_empty_file(config, missing)
-                log.warning(
-                    "fail2ban: log files missing on this host (created before reload): %s",
-                    ", ".join(sorted({p for paths in missing.values() for p in paths})),
-                )
-            try:
-                host.runner.run(
-                    ["fail2ban-client", "-c", str(config), "-t"], label="fail2ban-client -t"
-                )
-            except CommandFailed as error:
-                said = error.stderr.decode(errors="replace").splitlines()
-                errors = [line.split("ERROR", 1)[1].strip() for line in said if "ERROR" in line]
-                return [f"fail2ban-client -t: {(errors or [str(error)])[0]}"]
+        config = tree.path(f"/{root}")
+        missing = missing_logs(config)
+        if missing:
+            log.warning(
+                "fail2ban: log files missing on this host (created before reload): %s",
+                ", ".join(sorted({p for paths in missing.values() for p in paths})),
+            )
+        _point_jails_at_an_empty_file(config, f"/{root}")
+        view = tree.view.with_tool(capabilities=("CAP_DAC_READ_SEARCH",))
+        try:
+            host.runner.run(
+                sandboxed(["fail2ban-client", "-c", f"/{root}", "-t"], view),
+                label="fail2ban-client -t",
+            )
+        except CommandFailed as error:
+            said = tool_error_line(error, ("ERROR",))
+            return [f"fail2ban-client -t: {said.split('ERROR', 1)[-1].strip()}"]
         return []
+
+    def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        (root,) = staged.installed_roots()
+        config = tree.path(f"/{root}")
+        return [
+            *fail2ban_action_hooks(config / "action.d", SHIPPED_ACTIONS, f"/{root}/action.d"),
+            *ignorecommand_hooks(config, SHIPPED_ACTIONS.parent / "jail.conf", f"/{root}"),
+        ]
 
     def restart(self, host: Host, staged: StagedArtifact) -> None:
         if self.tool_missing("fail2ban-client"):
@@ -72,14 +92,31 @@ class Fail2banCollector(PathsCollector):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch(mode=0o640, exist_ok=True)
                 log.warning("fail2ban: created the missing log file %s", path)
-        command = restart_command(
-            host, self.service, "systemctl reload fail2ban", "fail2ban-client reload"
+        command = (
+            restart_command(
+                host, self.service, "systemctl reload fail2ban", "fail2ban-client reload"
+            )
+            if self.running(host)
+            else start_command(host, self.service, "fail2ban", "fail2ban-client start")
         )
         host.runner.run_shell(command, in_netns=True)
 
+    def running(self, host: Host) -> bool | None:
+        if shutil.which("fail2ban-client") is None:
+            return None
+        return not self._ping(host)
+
+    def stop(self, host: Host) -> None:
+        if self.tool_missing("fail2ban-client") or not self.running(host):
+            return
+        host.runner.run_shell(
+            stop_command(host, self.service, "fail2ban", "fail2ban-client stop"), in_netns=True
+        )
+
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
-        if self.tool_missing("fail2ban-client"):
-            return []
+        return [] if self.tool_missing("fail2ban-client") else self._ping(host)
+
+    def _ping(self, host: Host) -> list[str]:
         command = self.service.health_command or "fail2ban-client ping"
         try:
             answer = host.runner.run_shell(command, in_netns=True).decode()
@@ -173,11 +210,20 @@ def missing_logs(config: Path) -> dict[str, list[str]]:
     return missing
 
 
-def _point_missing_logs_at_an_empty_file(config: Path, missing: dict[str, list[str]]) -> None:
-    """In the throwaway copy only: a jail.d override so -t can check everything else."""
-    empty = config / "drtool-empty.log"
-    empty.touch()
-    override = config / "jail.d" / "zz-drtool-missing-logs.local"
+def _point_jails_at_an_empty_file(config: Path, live: str) -> None:
+    """In the throwaway staged tree only: a jail.d override so that -t checks everything but
+    the logs, which no sandbox holds."""
+    jails = [
+        jail
+        for jail in _enabled_jails(config)
+        if _read_jails(config).get(jail, "backend", fallback="auto").strip() != "systemd"
+    ]
+    if not jails:
+        return
+    (config / "drtool-empty.log").touch()
+    override = config / "jail.d" / "zz-drtool-empty-logs.local"
     override.parent.mkdir(exist_ok=True)
-    override.write_text("".join(f"[{jail}]\nlogpath = {empty}\n\n" for jail in missing))
+    override.write_text(
+        "".join(f"[{jail}]\nlogpath = {live}/drtool-empty.log\n\n" for jail in jails)
+    )
     os.chmod(override, 0o600)

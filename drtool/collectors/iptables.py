@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drtool import iptables_rules as rules
 from drtool.collectors.base import Artifact, Collector
 from drtool.config import ServiceSettings
 from drtool.errors import CollectError
+from drtool.hooks import iptables_modprobe_hooks
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.runner import CommandFailed
+
+if TYPE_CHECKING:
+    from drtool.validation import StagedTree
 
 FAMILIES = {"v4": "iptables", "v6": "ip6tables"}
 BACKENDS = ("auto", "nft", "legacy")
@@ -130,6 +134,14 @@ class IptablesCollector(Collector):
                 message = " ".join(error.stderr.decode(errors="replace").split()[:40]) or str(error)
                 findings.append(f"iptables {family}: {message}")
         return findings
+
+    def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """``--modprobe``: a program iptables-restore would run as root (drtool.hooks)."""
+        return [
+            hook
+            for name, text in sorted(staged.outputs().items())
+            for hook in iptables_modprobe_hooks(text.decode(errors="replace"), name)
+        ]
 
     def apply(self, host: Host, staged: StagedArtifact) -> None:
         backend = self._recorded_backend(staged)

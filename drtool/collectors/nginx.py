@@ -10,20 +10,50 @@ and that the health URL answers.
 
 from __future__ import annotations
 
+import posixpath
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from drtool import nginx_config
 from drtool.collectors.base import Artifact, PathsCollector
 from drtool.config import ServiceSettings
 from drtool.errors import RestoreFailed
 from drtool.host import Host
-from drtool.install import StagedArtifact, materialized
-from drtool.runner import CommandFailed
-from drtool.services import child_pids, probe_url, read_pid, restart_command
+from drtool.install import StagedArtifact
+from drtool.nginx_config import NginxConfigError
+from drtool.runner import CommandFailed, tool_error_line
+from drtool.sandbox import sandboxed
+from drtool.services import (
+    child_pids,
+    probe_url_from,
+    process_alive,
+    read_pid,
+    restart_command,
+    start_command,
+    stop_command,
+)
+from drtool.validation import StagedTree, staged_tree
 
 RELOAD_TIMEOUT = 10.0
-_BIND_AND_TEST = 'mount --bind "$1" "$2" && exec nginx -t -q -c "$2/nginx.conf"'
+# nginx -t as root in its sandbox: it creates its temp directories and chowns them to its
+# worker user, reads files owned by others, binds its listen ports (in a fresh namespace).
+_CAPABILITIES = ("CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_NET_BIND_SERVICE")
+# Where nginx writes, beside what its configuration names (Debian's built-in paths).
+_DEFAULT_WRITES = ("/var/log/nginx", "/var/lib/nginx")
+_FILE_WRITES = {"error_log", "access_log", "pid", "lock_file"}
+_DIRECTORY_WRITES = {
+    "client_body_temp_path",
+    "proxy_temp_path",
+    "fastcgi_temp_path",
+    "uwsgi_temp_path",
+    "scgi_temp_path",
+    "proxy_cache_path",
+    "fastcgi_cache_path",
+    "uwsgi_cache_path",
+    "scgi_cache_path",
+}
 
 
 class NginxCollector(PathsCollector):
@@ -41,55 +71,48 @@ class NginxCollector(PathsCollector):
         return Artifact(artifact.kind, artifact.roots, artifact.entries, artifact.missing, metadata)
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        with staged_tree([staged]) as tree:
+            return self.validate_in(host, staged, tree)
+
+    def validate_in(self, host: Host, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """``nginx -t`` in a sandbox that shows the whole snapshot at its live paths."""
         if self.tool_missing("nginx"):
             return []
-        (root,) = staged.installed_roots()
-        live_path = Path("/", root)
-        with materialized(staged) as private:
-            staged_tree = private / root
-            if live_path.is_dir():
-                command = [
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "sh",
-                    "-c",
-                    _BIND_AND_TEST,
-                    "sh",
-                    str(staged_tree),
-                    str(live_path),
-                ]
-            else:  # nothing to bind over: absolute includes would miss, relative ones work
-                command = [
-                    "nginx",
-                    "-t",
-                    "-q",
-                    "-p",
-                    str(staged_tree),
-                    "-c",
-                    str(staged_tree / "nginx.conf"),
-                ]
-            try:
-                host.runner.run(command, label="nginx -t")
-            except CommandFailed as error:
-                said = error.stderr.decode(errors="replace").strip().splitlines()
-                emergencies = [line for line in said if "[emerg]" in line]
-                return [f"nginx -t: {(emergencies or said or [str(error)])[0]}"]
-        return []
+        config = _main_config(staged)
+        try:
+            writable = _written_directories(tree, config)
+            findings, binds = _outside_dependencies(host, tree, config)
+        except (NginxConfigError, OSError) as error:
+            return [f"nginx: {error}"]
+        view = tree.view.with_tool(binds=binds, writable=writable, capabilities=_CAPABILITIES)
+        try:
+            host.runner.run(sandboxed(["nginx", "-t", "-q", "-c", config], view), label="nginx -t")
+        except CommandFailed as error:
+            findings.append(f"nginx -t: {tool_error_line(error, ('[emerg]', '[alert]', '[crit]'))}")
+        return findings
+
+    def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        try:
+            return nginx_config.hooks(tree.root, tree.roots, _main_config(staged))
+        except (NginxConfigError, OSError):
+            return []  # validate_in refuses what cannot be read
 
     def restart(self, host: Host, staged: StagedArtifact) -> None:
-        """Reload, then insist that the reload took: new workers, no [emerg] in the error log."""
+        """Reload (or start, if nginx is not running), then insist that it took: new workers,
+        no [emerg] in the error log."""
         if self.tool_missing("nginx"):
             return
-        pid_file = Path(self.service.pid_file or "/run/nginx.pid")
-        error_log = Path(self.service.error_log or "/var/log/nginx/error.log")
+        pid_file, error_log = self._pid_file(host), self._error_log(host)
         master = read_pid(pid_file)
-        workers_before = child_pids(master) if master else set()
+        running = process_alive(master)
+        workers_before = child_pids(master) if running and master else set()
         log_offset = error_log.stat().st_size if error_log.exists() else 0
-        host.runner.run_shell(
+        command = (
             restart_command(host, self.service, "systemctl reload nginx", "nginx -s reload")
+            if running
+            else start_command(host, self.service, "nginx", "nginx")
         )
+        host.runner.run_shell(command, in_netns=True)
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while time.monotonic() < deadline:
             emergency = _emergencies(error_log, log_offset)
@@ -99,7 +122,7 @@ class NginxCollector(PathsCollector):
             # for the same one (Debian's /run/nginx.pid, h5bp's /var/run/nginx.pid through
             # the /var/run link): nginx writes the new path, then deletes the old, leaving none.
             current = read_pid(pid_file) or master
-            workers = child_pids(current) if current else set()
+            workers = child_pids(current) if current and process_alive(current) else set()
             if workers and not workers & workers_before:
                 return
             time.sleep(0.1)
@@ -107,10 +130,28 @@ class NginxCollector(PathsCollector):
             f"nginx did not reload within {RELOAD_TIMEOUT:g} s (its workers were not replaced)"
         )
 
+    def running(self, host: Host) -> bool | None:
+        if shutil.which("nginx") is None:
+            return None
+        return process_alive(read_pid(self._pid_file(host)))
+
+    def stop(self, host: Host) -> None:
+        if self.tool_missing("nginx") or not self.running(host):
+            return
+        host.runner.run_shell(
+            stop_command(host, self.service, "nginx", "nginx -s quit"), in_netns=True
+        )
+
+    def _pid_file(self, host: Host) -> Path:
+        return host.view_path(self.service.pid_file or "/run/nginx.pid")
+
+    def _error_log(self, host: Host) -> Path:
+        return host.view_path(self.service.error_log or "/var/log/nginx/error.log")
+
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         if not self.service.health_url or self.tool_missing("nginx"):
             return []
-        problem = probe_url(self.service.health_url)
+        problem = probe_url_from(host, self.service.health_url)
         return [f"nginx: {problem}"] if problem else []
 
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
@@ -120,6 +161,53 @@ class NginxCollector(PathsCollector):
             if "/sites-enabled/" in entry.path
         ]
         return {"sites_enabled": enabled, "version": staged.record.metadata.get("version")}
+
+
+def _main_config(staged: StagedArtifact) -> str:
+    (root,) = staged.installed_roots()
+    return f"/{root}/nginx.conf"
+
+
+def _outside_dependencies(
+    host: Host, tree: StagedTree, config: str
+) -> tuple[list[str], list[tuple[Path, str]]]:
+    """The files the configuration reads that the snapshot does not hold (certificates under
+    /etc/ssl, say). For a drill, each is a finding: a rebuilt host would lack it. For a
+    restore, the host's own copy stays where it is: shown to nginx -t as it is (read-only)."""
+    findings: list[str] = []
+    binds: list[tuple[Path, str]] = []
+    for directive, path in nginx_config.dependencies(tree.root, config):
+        if tree.view.shows(path) or path.startswith("/usr/"):
+            continue
+        if tree.rebuilt_host:
+            findings.append(
+                f"nginx: {directive.where}: {path} is not in the snapshot "
+                f'(add it to drtool.toml: [files] paths = ["{path}"])'
+            )
+        elif host.path(path.lstrip("/")).exists():
+            binds.append((host.path(path.lstrip("/")), path))
+    return findings, binds
+
+
+def _written_directories(tree: StagedTree, config: str) -> list[str]:
+    """The directories nginx -t writes in (logs, temp and cache paths) outside the snapshot's
+    own trees: each an empty tmpfs in the sandbox."""
+    directories = set(_DEFAULT_WRITES)
+    for directive in nginx_config.directives(tree.root, config):
+        if not directive.arguments or not directive.arguments[0].startswith("/"):
+            continue
+        path = posixpath.normpath(directive.arguments[0])
+        if directive.name in _FILE_WRITES:
+            directories.add(posixpath.dirname(path))
+        elif directive.name in _DIRECTORY_WRITES:
+            directories.add(path)
+    return sorted(
+        directory
+        for directory in directories
+        if directory not in ("/", "/usr")
+        and not directory.startswith("/usr/")
+        and not tree.view.shows(directory)
+    )
 
 
 def _emergencies(error_log: Path, offset: int) -> str | None:

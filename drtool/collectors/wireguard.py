@@ -18,9 +18,12 @@ from typing import Any
 
 from drtool.collectors.base import Artifact, PathsCollector
 from drtool.config import ServiceSettings
+from drtool.hooks import wireguard_hooks
 from drtool.host import Host
 from drtool.install import StagedArtifact, materialized
-from drtool.runner import CommandFailed
+from drtool.runner import CommandFailed, tool_error_line
+from drtool.sandbox import sandboxed
+from drtool.validation import StagedTree, staged_tree
 
 # Userspace WireGuard where the kernel has no module (the scratch and live interfaces alike).
 USERSPACE = (
@@ -28,6 +31,8 @@ USERSPACE = (
     "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go",
     "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1",
 )
+# The throwaway interface: created in the sandbox's own namespace (a TUN for wireguard-go).
+_CAPABILITIES = ("CAP_NET_ADMIN",)
 _INTERFACE_NAME = re.compile(r"[A-Za-z0-9_=+.-]{1,15}")
 _SCRATCH_TEST = """
 set -e
@@ -79,38 +84,43 @@ class WireguardCollector(PathsCollector):
         )
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        with staged_tree([staged]) as tree:
+            return self.validate_in(host, staged, tree)
+
+    def validate_in(self, host: Host, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        """Each config stripped by wg-quick and loaded on a throwaway interface, both in a
+        sandbox (drtool.sandbox) with a fresh network namespace of its own."""
         if self.tool_missing("wg-quick"):
             return []
         (root,) = staged.installed_roots()
         findings = []
-        with materialized(staged) as private:
-            for config in self._configs(private / root):
-                stripped = config.with_suffix(".stripped")
-                try:
-                    stripped.write_bytes(
-                        host.runner.run(["wg-quick", "strip", str(config)], label="wg-quick strip")
-                    )
-                    stripped.chmod(0o600)
-                    scratch = f"drtoolwg{secrets.token_hex(3)}"
-                    # A scratch namespace: the throwaway interface vanishes with it.
-                    host.runner.run(
-                        [
-                            "unshare",
-                            "--net",
-                            "sh",
-                            "-c",
-                            _SCRATCH_TEST,
-                            "sh",
-                            scratch,
-                            str(stripped),
-                        ],
-                        label=f"wg setconf ({config.name})",
-                    )
-                except CommandFailed as error:
-                    said = error.stderr.decode(errors="replace").strip().splitlines()
-                    findings.append(f"wireguard {config.name}: {said[0] if said else error}")
-                findings += _address_problems(config)
+        view = tree.view.with_tool(capabilities=_CAPABILITIES, devices=("/dev/net/tun",))
+        for config in self._configs(tree.path(f"/{root}")):
+            live_path = f"/{root}/{config.name}"
+            try:
+                stripped = host.runner.run(
+                    sandboxed(["wg-quick", "strip", live_path], view), label="wg-quick strip"
+                )
+                scratch = f"drtoolwg{secrets.token_hex(3)}"
+                host.runner.run(
+                    sandboxed(["sh", "-c", _SCRATCH_TEST, "sh", scratch, "/dev/stdin"], view),
+                    input_bytes=stripped,
+                    label=f"wg setconf ({config.name})",
+                )
+            except CommandFailed as error:
+                findings.append(f"wireguard {config.name}: {tool_error_line(error, ())}")
+            findings += _address_problems(config)
         return findings
+
+    def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
+        (root,) = staged.installed_roots()
+        return [
+            hook
+            for config in self._configs(tree.path(f"/{root}"))
+            for hook in wireguard_hooks(
+                config.read_bytes().decode(errors="replace"), f"/{root}/{config.name}"
+            )
+        ]
 
     def restart(self, host: Host, staged: StagedArtifact) -> None:
         """Bring every interface that is up in line with its restored config, and up those

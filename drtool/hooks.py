@@ -1,0 +1,97 @@
+"""Hooks: the commands a snapshot's configuration would make the host run besides the service
+itself, found before anything runs. Each is listed as ``file:line: what``; a restore or a drill
+refuses a snapshot that holds any unless the operator allowed them (drtool.validation).
+
+The readers here are pure and read each file as its tool reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+WIREGUARD_HOOKS = ("preup", "postup", "predown", "postdown")
+_SPACE = " \t\n\r\v\f"
+_MODPROBE = re.compile(r"(?:^|\s)--modprobe(?:=|\s|$)")
+
+
+def wireguard_hooks(text: str, file: str) -> list[str]:
+    """PreUp/PostUp/PreDown/PostDown of the [Interface] section, found as wg-quick finds them:
+    the text before ``#``, the key before ``=`` with blanks trimmed, matched in any case; a
+    section starts with a key beginning with ``[``."""
+    found = []
+    in_interface = False
+    for number, line in enumerate(text.split("\n"), 1):
+        key = line.split("#", 1)[0].split("=", 1)[0].strip(_SPACE)
+        if key.startswith("["):
+            in_interface = key == "[Interface]"
+        elif in_interface and key.lower() in WIREGUARD_HOOKS:
+            found.append(f"{file}:{number}: {key} (a command wg-quick runs as root)")
+    return found
+
+
+def iptables_modprobe_hooks(rules: str, file: str) -> list[str]:
+    """``--modprobe`` in iptables-save text: iptables-restore runs that program as root to load
+    a kernel module."""
+    return [
+        f"{file}:{number}: --modprobe (a program iptables-restore runs as root)"
+        for number, line in enumerate(rules.split("\n"), 1)
+        if _MODPROBE.search(line)
+    ]
+
+
+def fail2ban_action_hooks(staged: Path, shipped: Path, live: str) -> list[str]:
+    """The commands of the fail2ban actions in ``staged`` (an action.d directory) that this
+    host's own action files (``shipped``) do not hold: a new action, a ``.local`` override, a
+    changed key of a shipped one (its [Init] values are substituted into its commands). Also
+    ``ignorecommand`` anywhere. One ``file:line: key`` each."""
+    found = []
+    for path in sorted(staged.glob("*")):
+        if path.is_symlink() or not path.is_file() or path.suffix not in (".conf", ".local"):
+            continue
+        own = _ini_values(shipped / path.name) if path.suffix == ".conf" else {}
+        for (section, key), (value, number) in _ini_values(path).items():
+            if own.get((section, key), (None,))[0] != value:
+                found.append(
+                    f"{live}/{path.name}:{number}: {key} (a command fail2ban runs as root)"
+                )
+    return found
+
+
+def ignorecommand_hooks(directory: Path, shipped_jails: Path, live: str) -> list[str]:
+    """``ignorecommand`` in the jail files of a fail2ban directory (run for each failure),
+    where it is set and differs from this host's own ``jail.conf`` (``shipped_jails``)."""
+    own = _ini_values(shipped_jails)
+    found = []
+    for path in sorted([*directory.glob("jail.*"), *directory.glob("jail.d/*")]):
+        if path.is_symlink() or not path.is_file():
+            continue
+        for (section, key), (value, number) in _ini_values(path).items():
+            if key == "ignorecommand" and value and own.get((section, key), (None,))[0] != value:
+                relative = path.relative_to(directory).as_posix()
+                found.append(f"{live}/{relative}:{number}: ignorecommand (a command fail2ban runs)")
+    return found
+
+
+def _ini_values(path: Path) -> dict[tuple[str, str], tuple[str, int]]:
+    """(section, key) -> (value, line) of a fail2ban .conf/.local file, continuation lines
+    joined, as fail2ban's own parser (configparser) reads it."""
+    values: dict[tuple[str, str], tuple[str, int]] = {}
+    try:
+        text = path.read_bytes().decode(errors="replace")
+    except OSError:
+        return values
+    section, current = "", None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith(("#", ";")):
+            continue
+        if line[0] in " \t" and current is not None:
+            value, first = values[current]
+            values[current] = (f"{value}\n{line.strip()}", first)
+        elif line.strip().startswith("["):
+            section, current = line.strip().strip("[]"), None
+        elif "=" in line or ":" in line:
+            separator = min(i for i in (line.find("="), line.find(":")) if i >= 0)
+            current = (section, line[:separator].strip())
+            values[current] = (line[separator + 1 :].strip(), number)
+    return values

@@ -1,0 +1,268 @@
+"""nginx's configuration language, read as nginx reads it, from a staged tree (pure: no tool run).
+
+Enough of it to tell what a snapshot's configuration would make the host do before nginx ever
+reads it: directives with their arguments (quoted tokens, escapes, comments), blocks, and
+``include`` followed as nginx follows it (relative to the configuration's directory, a glob in
+any path segment, sorted). Paths are resolved inside the staged tree: a link, absolute or not,
+never leads out of it. A control character is refused: nginx's own lexer would take it, and
+it hides what a reviewer sees.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MODULES_DIRECTORY = "/usr/lib/nginx/modules"
+PREFIX = "/usr/share/nginx"  # Debian's --prefix: where a relative load_module path starts
+# Directives that run code other than nginx's own, or load it.
+_HOOK_DIRECTIVES = {
+    "perl_modules",
+    "perl_require",
+    "perl_set",
+    "perl",
+    "js_import",
+    "js_include",
+    "js_path",
+    "js_preload_object",
+    "ssl_engine",
+}
+_MAX_INCLUDES = 10_000
+_MAX_LINKS = 40
+
+
+class NginxConfigError(ValueError):
+    """The configuration cannot be read safely (a control character, an unclosed quote…)."""
+
+
+@dataclass(frozen=True)
+class Directive:
+    name: str
+    arguments: tuple[str, ...]
+    file: str  # the live path of the file it is in
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def tokens(text: str, file: str) -> Iterator[tuple[str, int, bool]]:
+    """(token, line, quoted) for each token: words, quoted strings, ``{``, ``}``, ``;``."""
+    line, index, length = 1, 0, len(text)
+    while index < length:
+        char = text[index]
+        if char == "\n":
+            line += 1
+            index += 1
+        elif char in " \t\r":
+            index += 1
+        elif ord(char) < 32 or ord(char) == 127:
+            raise NginxConfigError(f"{file}:{line}: control character {char!r}")
+        elif char == "#":
+            while index < length and text[index] != "\n":
+                index += 1
+        elif char in "{};":
+            yield char, line, False
+            index += 1
+        elif char in "\"'":
+            start_line, value, index = line, [], index + 1
+            while True:
+                if index >= length:
+                    raise NginxConfigError(f"{file}:{start_line}: unclosed quote")
+                current = text[index]
+                if current == char:
+                    index += 1
+                    break
+                if current == "\\" and index + 1 < length:
+                    index += 1
+                    current = text[index]
+                    value.append(current if current in "\"'\\" else "\\" + current)
+                else:
+                    if current == "\n":
+                        line += 1
+                    elif ord(current) < 32 and current != "\t":
+                        raise NginxConfigError(f"{file}:{line}: control character {current!r}")
+                    value.append(current)
+                index += 1
+            yield "".join(value), start_line, True
+        else:
+            start = index
+            while index < length and text[index] not in " \t\r\n;{}\"'" and text[index] != "#":
+                if ord(text[index]) < 32:
+                    raise NginxConfigError(f"{file}:{line}: control character {text[index]!r}")
+                if text[index] == "\\" and index + 1 < length:
+                    index += 1
+                index += 1
+            yield text[start:index], line, False
+
+
+def directives(root: Path, config: str = "/etc/nginx/nginx.conf") -> Iterator[Directive]:
+    """Every directive of the configuration at live path ``config`` in the tree at ``root``,
+    includes expanded in place, blocks flattened (a block's opening directive comes first)."""
+    budget = [_MAX_INCLUDES]
+    yield from _file_directives(root, config, posixpath.dirname(config), budget, ())
+
+
+def _file_directives(
+    root: Path, file: str, base: str, budget: list[int], stack: tuple[str, ...]
+) -> Iterator[Directive]:
+    if file in stack:
+        raise NginxConfigError(f"{file}: included from itself")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise NginxConfigError(f"{file}: more than {_MAX_INCLUDES} includes")
+    real = resolve(root, file)
+    if real is None or not real.is_file():
+        return
+    text = real.read_bytes().decode("utf-8", errors="replace")
+    words: list[tuple[str, int]] = []
+    for token, line, quoted in tokens(text, file):
+        if token in ("{", ";") and not quoted:
+            if words:
+                name, first = words[0]
+                directive = Directive(name, tuple(w for w, _ in words[1:]), file, first)
+                yield directive
+                if name == "include" and token == ";" and directive.arguments:
+                    for included in expand(root, directive.arguments[0], base):
+                        yield from _file_directives(root, included, base, budget, (*stack, file))
+            words = []
+        elif token == "}" and not quoted:
+            words = []
+        else:
+            words.append((token, line))
+
+
+def expand(root: Path, pattern: str, base: str) -> list[str]:
+    """The live paths an include ``pattern`` names in the tree, sorted (as glob(3) sorts)."""
+    absolute = posixpath.normpath(posixpath.join(base, pattern))
+    found = ["/"]
+    for segment in absolute.strip("/").split("/"):
+        following = []
+        for directory in found:
+            if not any(char in segment for char in "*?["):
+                following.append(posixpath.join(directory, segment))
+                continue
+            real = resolve(root, directory)
+            if real is None or not real.is_dir():
+                continue
+            names = sorted(name for name in _listing(real) if not name.startswith("."))
+            following += [
+                posixpath.join(directory, name)
+                for name in names
+                if fnmatch.fnmatchcase(name, segment)
+            ]
+        found = following
+    if any(char in absolute for char in "*?["):
+        return [path for path in found if (resolved := resolve(root, path)) and resolved.exists()]
+    return found
+
+
+def _listing(directory: Path) -> list[str]:
+    try:
+        return [entry.name for entry in directory.iterdir()]
+    except OSError:
+        return []
+
+
+def resolve(root: Path, live_path: str) -> Path | None:
+    """Where ``live_path`` is in the tree at ``root``, links followed as if ``root`` were
+    ``/`` (an absolute link stays inside); None when it leads nowhere."""
+    parts = [part for part in live_path.split("/") if part not in ("", ".")]
+    current: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if current:
+                current.pop()
+            continue
+        candidate = root.joinpath(*current, part)
+        if candidate.is_symlink():
+            hops += 1
+            if hops > _MAX_LINKS:
+                return None
+            target = str(candidate.readlink())
+            if target.startswith("/"):
+                current = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        current.append(part)
+    return root.joinpath(*current)
+
+
+def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
+    """What in the configuration would run code that is not this host's own nginx: a module
+    from outside its module directory (or one the snapshot itself brings), perl, njs, lua,
+    an OpenSSL engine. One ``file:line: directive`` each."""
+    found = []
+    for directive in directives(root, config):
+        name = directive.name
+        if name == "load_module" and directive.arguments:
+            written = posixpath.normpath(posixpath.join(PREFIX, directive.arguments[0]))
+            module = _through_links(written)
+            brought = any(
+                path == f"/{staged}" or path.startswith(f"/{staged}/")
+                for staged in staged_roots
+                for path in (written, module)
+            )
+            if brought or not module.startswith(MODULES_DIRECTORY + "/"):
+                found.append(
+                    f"{directive.where}: load_module {directive.arguments[0]} "
+                    f"(a module from outside {MODULES_DIRECTORY})"
+                )
+        elif name in _HOOK_DIRECTIVES or name.startswith("lua_") or "_by_lua" in name:
+            found.append(f"{directive.where}: {name} (runs code of the snapshot's)")
+    return found
+
+
+def _through_links(path: str) -> str:
+    """``path`` with this machine's own links resolved (Debian's /usr/share/nginx/modules
+    points to /usr/lib/nginx/modules), as a normalised absolute path."""
+    return posixpath.normpath(str(Path(path).resolve()))
+
+
+# Directives naming a file nginx reads at start: a host that lacks it does not start nginx.
+_FILE_DEPENDENCIES = {
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_trusted_certificate",
+    "ssl_client_certificate",
+    "ssl_crl",
+    "ssl_dhparam",
+    "ssl_password_file",
+    "ssl_stapling_file",
+    "ssl_session_ticket_key",
+    "auth_basic_user_file",
+    "proxy_ssl_certificate",
+    "proxy_ssl_certificate_key",
+    "proxy_ssl_trusted_certificate",
+    "grpc_ssl_certificate",
+    "grpc_ssl_certificate_key",
+    "grpc_ssl_trusted_certificate",
+    "geoip_country",
+    "geoip_city",
+    "geoip_org",
+}
+
+
+def dependencies(root: Path, config: str) -> list[tuple[Directive, str]]:
+    """The files the configuration reads at start, each with the directive naming it, as live
+    paths (includes without a glob, certificates, keys, password files). Paths with a variable
+    are read per request, not at start: left out."""
+    found = []
+    for directive in directives(root, config):
+        if directive.name not in _FILE_DEPENDENCIES and directive.name != "include":
+            continue
+        if not directive.arguments or "$" in directive.arguments[0]:
+            continue
+        argument = directive.arguments[0]
+        if argument.startswith("data:") or any(char in argument for char in "*?["):
+            continue
+        found.append(
+            (directive, posixpath.normpath(posixpath.join(posixpath.dirname(config), argument)))
+        )
+    return found
