@@ -112,11 +112,15 @@ def test_a_wireguard_postup_is_refused_and_never_runs(tmp_path: Path, netns: str
     assert not marker.exists()
 
 
-def test_the_plan_lists_the_hooks(evil_nginx: tuple[Cli, Path, Path], netns: str) -> None:
+def test_the_plan_names_the_hooks_and_refuses_as_the_restore_would(
+    evil_nginx: tuple[Cli, Path, Path], netns: str
+) -> None:
     cli, _, marker = evil_nginx
-    planned = cli("--netns", netns, "restore", "latest", "--dry-run", "--json")
-    assert json.loads(planned.stdout)["hooks"] == [
+    planned = cli("--netns", netns, "restore", "latest", "--dry-run", "--json", expect=22)
+    assert planned.stdout == ""
+    assert (
         "/etc/nginx/nginx.conf:1: load_module /etc/nginx/modules/evil.so "
         "(a module from outside /usr/lib/nginx/modules)"
-    ]
+    ) in planned.stderr
+    assert len(planned.stderr.strip().splitlines()) == 1
     assert not marker.exists()

@@ -48,20 +48,7 @@ pytestmark = [
     ),
 ]
 
-# Where the validation reads the snakeoil certificate today: the machine's own /etc/ssl. Only
-# where the machine lacks it do the two bugs below show; elsewhere they hide behind its copy.
-MACHINE_SNAKEOIL = Path(DEBIAN.certificate)
-CERTIFICATE_OUTSIDE_THE_TREE = pytest.mark.xfail(
-    not MACHINE_SNAKEOIL.exists(),
-    strict=True,
-    reason="issue 12: nginx -t reads the machine's /etc/ssl, not the snapshot's [files] "
-    "(whole-snapshot validation), so the snakeoil certificate is refused (exit 22, drill 27)",
-)
 BOTH = [pytest.param(H5BP, id=H5BP.name), pytest.param(DEBIAN, id=DEBIAN.name)]
-H5BP_AND_DEBIAN_KNOWN_BUG = [
-    pytest.param(H5BP, id=H5BP.name),
-    pytest.param(DEBIAN, id=DEBIAN.name, marks=CERTIFICATE_OUTSIDE_THE_TREE),
-]
 
 
 @dataclass
@@ -211,9 +198,6 @@ def test_restore_to_a_target_brings_back_every_byte_mode_and_owner(
     assert_same_as_the_source(damaged.tree, target)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 12: restore --target leaves the journal and its lock in DIR"
-)
 @pytest.mark.parametrize("served", [pytest.param(H5BP, id=H5BP.name)], indirect=True)
 def test_a_target_receives_only_the_snapshots_files(damaged: Served, tmp_path: Path) -> None:
     target = tmp_path / "target"
@@ -222,7 +206,7 @@ def test_a_target_receives_only_the_snapshots_files(damaged: Served, tmp_path: P
     assert [path.name for path in (target / "etc").iterdir()] == ["nginx"]
 
 
-@pytest.mark.parametrize("served", H5BP_AND_DEBIAN_KNOWN_BUG, indirect=True)
+@pytest.mark.parametrize("served", BOTH, indirect=True)
 def test_restore_onto_the_host_reloads_nginx_and_it_serves_the_snapshot(damaged: Served) -> None:
     """The whole tree swapped in (the rogue server and its port gone), the key's mode back,
     nginx reloaded and verified by drtool, and serving the snapshot's site again."""
@@ -237,7 +221,7 @@ def test_restore_onto_the_host_reloads_nginx_and_it_serves_the_snapshot(damaged:
     assert damaged.cli("diff", "latest").stdout.strip() == "no differences"
 
 
-@pytest.mark.parametrize("served", H5BP_AND_DEBIAN_KNOWN_BUG, indirect=True)
+@pytest.mark.parametrize("served", BOTH, indirect=True)
 def test_a_replacement_host_gets_the_tree_and_serves_it(served: Served, tmp_path: Path) -> None:
     """web-2, a fresh Debian host with nginx answering its stock site, takes web-1's snapshot
     by its id: the tree and its [files] land as they were on web-1, nginx reloads into it."""
@@ -260,7 +244,7 @@ def test_a_replacement_host_gets_the_tree_and_serves_it(served: Served, tmp_path
         assert nginx.ask(expected=served.tree.answer) == served.tree.answer
 
 
-@pytest.mark.parametrize("served", H5BP_AND_DEBIAN_KNOWN_BUG, indirect=True)
+@pytest.mark.parametrize("served", BOTH, indirect=True)
 def test_a_drill_of_the_tree_passes(served: Served) -> None:
     report = json.loads(served.cli("drill", served.snapshot, "--json").stdout)
     assert report["outcome"] == "passed" and report["problems"] == []
