@@ -71,6 +71,7 @@ class Settings:
     runtime_chains: tuple[str, ...] = ()
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
+    secret_paths: tuple[str, ...] = ()
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -92,7 +93,9 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", "s3", "iptables", "services", *TREE_KINDS}, f"{path}")
+    _only_keys(
+        document, {"backup", "files", "s3", "iptables", "services", "diff", *TREE_KINDS}, f"{path}"
+    )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -120,7 +123,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
             if key != "compose_projects" and not isinstance(value, str):
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
         services[kind] = ServiceSettings(**{**service, "compose_projects": projects})
-    diff = _table(document, "diff", {"secret_keys"}, path)
+    diff = _table(document, "diff", {"secret_keys", "secret_paths"}, path)
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -137,6 +140,10 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
+        secret_paths=tuple(
+            _absolute(item, "[diff] secret_paths", path)
+            for item in _string_list(diff, "secret_paths", path)
+        ),
     )
 
 

@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     RESTORE_IN_PROGRESS = 25
     RESTORE_NOT_STARTED = 26
     DRILL_FAILED = 27
+    SECRET_WITHHELD = 28
     INTERRUPTED = 130
 
 
@@ -132,6 +133,12 @@ class DrillFailed(DrtoolError):
     """A drill found that the snapshot would not restore as it is (the report says why)."""
 
     exit_code = ExitCode.DRILL_FAILED
+
+
+class SecretWithheld(DrtoolError):
+    """A command was asked to print a secret file's content without ``--secrets``."""
+
+    exit_code = ExitCode.SECRET_WITHHELD
 
 
 class RestoreOutcome(DrtoolError):

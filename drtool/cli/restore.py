@@ -20,10 +20,10 @@ from drtool.cli.app import (
     pass_context,
 )
 from drtool.config import ALL_KINDS
-from drtool.diff import DEFAULT_SECRET_KEYS, Redactor
 from drtool.dry_run import describe_plan, dry_run_plan
 from drtool.errors import ConfirmationRequired, RestoreOutcome, UsageError
 from drtool.host import Host
+from drtool.redact import Redactor
 from drtool.restore import (
     DEFAULT_CONFIRM_TIMEOUT,
     RestoreReport,
@@ -94,7 +94,7 @@ def restore(
         Host(target, context.host_name, context.runner, services=False) if target else context.host
     )
     if dry_run:
-        redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
+        redactor = Redactor.configured(context.settings.secret_keys, context.settings.secret_paths)
         plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor)
         emit(as_json, plan, lambda: click.echo(describe_plan(plan)))
         return

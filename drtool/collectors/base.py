@@ -65,6 +65,9 @@ class Collector(ABC):
     # Whether a sandbox (a root directory and a network namespace) can hold this kind's state.
     # Docker's networks live in a daemon no namespace isolates: a drill validates, never applies.
     sandboxable: bool = True
+    # Whether every file of this kind is secret (WireGuard's keys): no diff, dry-run or report
+    # ever shows their content (drtool.redact).
+    secret_files: bool = False
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:
