@@ -62,7 +62,7 @@ def stage_artifact(repository: Repository, record: ArtifactRecord, staging: Path
     for index, part in enumerate(record.parts):
         path = staging / f"{record.kind}-{index:04d}.tar"
         with path.open("wb") as output:
-            for block in repository.read_part(record.kind, part.id):
+            for block in repository.read_part(record.kind, part.id, part.size):
                 output.write(block)
         paths.append(path)
     staged = StagedArtifact(record, tuple(paths))

@@ -45,6 +45,8 @@ from drtool.timeutil import iso, parse_iso, utc_now_iso
 log = logging.getLogger(__name__)
 
 REPOSITORY_FORMAT = 1
+# A manifest is a few kilobytes per kind; a larger one is hostile.
+MAX_MANIFEST_SIZE = 16 * 1024 * 1024
 _HASH_BLOCK = 1024 * 1024
 
 
@@ -208,22 +210,29 @@ class Repository:
             retain_until = retention.extended
         return PartRef(object_id, size, stored_size, iso(retain_until) if retain_until else None)
 
-    def read_part(self, kind: str, object_id: str) -> Iterator[bytes]:
-        """Yield the verified plaintext of a part; raise IntegrityError if missing or damaged."""
+    def read_part(self, kind: str, object_id: str, size: int) -> Iterator[bytes]:
+        """Yield the verified plaintext of a part of the declared ``size``, never more: raise
+        IntegrityError if it is missing, damaged, or of another size."""
+        total = 0
         try:
             with self.store.open(object_name(object_id)) as stream:
-                yield from object_format.decrypt(
-                    self.key, Binding.artifact_part(object_id, kind), stream
-                )
+                binding = Binding.artifact_part(object_id, kind)
+                for block in object_format.decrypt(self.key, binding, stream, size):
+                    total += len(block)
+                    yield block
         except ObjectMissing:
             raise IntegrityError(
                 f"object {object_id[:16]} ({kind}) is missing from the repository"
             ) from None
+        if total != size:
+            raise IntegrityError(
+                f"object {object_id[:16]} ({kind}) holds {total} bytes, its snapshot says {size}"
+            )
 
-    def verify_part(self, kind: str, object_id: str) -> None:
+    def verify_part(self, kind: str, object_id: str, size: int) -> None:
         """Decrypt a part and check its content hash; raise IntegrityError on any mismatch."""
         digest = hmac.new(self.key.id_key, kind.encode() + b"\x00", hashlib.sha256)
-        for block in self.read_part(kind, object_id):
+        for block in self.read_part(kind, object_id, size):
             digest.update(block)
         if not hmac.compare_digest(digest.hexdigest(), object_id):
             raise IntegrityError(f"object {object_id[:16]} ({kind}) does not match its id")
@@ -243,7 +252,9 @@ class Repository:
     def read_manifest(self, ref: SnapshotRef) -> Manifest:
         try:
             with self.store.open(manifest_name(ref.host, ref.id)) as stream:
-                payload = object_format.unseal(self.key, Binding.manifest(ref.host, ref.id), stream)
+                payload = object_format.unseal(
+                    self.key, Binding.manifest(ref.host, ref.id), stream, MAX_MANIFEST_SIZE
+                )
         except ObjectMissing:
             raise IntegrityError(f"snapshot {ref.id} of host {ref.host} vanished") from None
         try:
