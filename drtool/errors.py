@@ -60,6 +60,10 @@ class KeyUnavailable(DrtoolError):
     exit_code = ExitCode.KEY
 
 
+class KeyFileRefused(KeyUnavailable):
+    """A key file is damaged, or asks for more than the KDF caps allow: not even tried."""
+
+
 class SnapshotNotFound(DrtoolError):
     exit_code = ExitCode.SNAPSHOT_NOT_FOUND
 

@@ -19,6 +19,7 @@ from typing import BinaryIO
 from drtool import format as object_format
 from drtool.errors import (
     IntegrityError,
+    KeyFileRefused,
     KeyUnavailable,
     ObjectExists,
     ObjectMissing,
@@ -152,6 +153,7 @@ class Repository:
             read_config(store)  # raises RepositoryNotFound where there is no repository
             raise KeyUnavailable(f"{store.location} holds no key file")
         secret_passphrase = b""
+        refused = ""
         for name in key_names:
             key_file = store.get(name)
             # A newer repository is refused before anyone is asked for a passphrase.
@@ -159,10 +161,15 @@ class Repository:
             secret_passphrase = secret_passphrase or passphrase.read()
             try:
                 header, secret = unwrap_master_secret(key_file, secret_passphrase)
+            except KeyFileRefused as error:
+                refused = refused or f"; {name} refused: {error}"
+                continue
             except KeyUnavailable:
                 continue
             return cls(store, header.repository_id, MasterKey.from_secret(secret))
-        raise KeyUnavailable("wrong passphrase (no key file of the repository accepts it)")
+        raise KeyUnavailable(
+            f"wrong passphrase (no key file of the repository accepts it){refused}"
+        )
 
     # -- objects ------------------------------------------------------------------------------
 

@@ -89,3 +89,19 @@ def test_an_object_larger_than_its_declared_size_is_refused(cli: Cli, tmp_path: 
         result = cli(*command, expect=14)
         assert "past its declared size" in result.stderr or "problem" in result.stderr
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("iterations", 10_000_000), ("memory_kib", 64 * 1024 * 1024), ("lanes", 1000)],
+)
+def test_a_key_file_asking_for_a_huge_kdf_cost_is_refused(cli: Cli, field: str, value: int) -> None:
+    """Every command would hang (or exhaust memory) deriving it: refused before deriving."""
+    cli("init")
+    repository = Path(cli.environment["DRTOOL_REPO"])
+    (key_path,) = (repository / "keys").iterdir()
+    document = json.loads(key_path.read_text())
+    document["kdf"][field] = value
+    key_path.write_text(json.dumps(document))
+    result = cli("snapshots", expect=12)
+    assert f"{key_path.name} refused" in result.stderr and "at most 10 passes" in result.stderr
