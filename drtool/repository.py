@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from drtool import format as object_format
 from drtool.errors import (
+    ConfigError,
     IntegrityError,
     KeyFileRefused,
     KeyUnavailable,
@@ -28,6 +29,7 @@ from drtool.errors import (
     UnsupportedFormat,
 )
 from drtool.format import Binding
+from drtool.host import check_host_name
 from drtool.keys import (
     KdfParameters,
     KeyFileHeader,
@@ -39,7 +41,7 @@ from drtool.keys import (
     wrap_master_secret,
 )
 from drtool.passphrase import PassphraseSource
-from drtool.snapshot import Manifest, PartRef, SnapshotRef
+from drtool.snapshot import Manifest, PartRef, SnapshotRef, is_snapshot_id
 from drtool.store import Store
 from drtool.timeutil import iso, parse_iso, utc_now_iso
 
@@ -276,11 +278,23 @@ class Repository:
     def snapshot_refs(self, host: str | None = None) -> list[SnapshotRef]:
         """Return every snapshot (of ``host`` if given), oldest first, from one listing."""
         prefix = f"snapshots/{host}" if host else "snapshots"
-        refs = []
-        for name in self.store.list(prefix):
-            _, ref_host, snapshot_id = name.split("/")
-            refs.append(SnapshotRef(snapshot_id, ref_host))
-        return sorted(refs)
+        return sorted(_snapshot_ref(name) for name in self.store.list(prefix))
+
+
+def _snapshot_ref(name: str) -> SnapshotRef:
+    """The snapshot a listed name ``snapshots/<host>/<id>`` stands for; raise IntegrityError for
+    any other name (a nested file, a malformed host or id)."""
+    segments = name.split("/")
+    try:
+        if len(segments) != 3 or not is_snapshot_id(segments[2]):
+            raise ConfigError(name)
+        check_host_name(segments[1])
+    except ConfigError:
+        raise IntegrityError(
+            f"the repository holds {name}, which is not a snapshot's name "
+            "(snapshots/<host>/<id>): remove it"
+        ) from None
+    return SnapshotRef(segments[2], segments[1])
 
 
 def read_config(store: Store) -> RepositoryConfig:

@@ -14,6 +14,7 @@ from drtool.timeutil import parse_iso
 
 MANIFEST_FORMAT = 1
 _DATE = re.compile(r"\d{8}")
+_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}Z(-pre)?-[0-9a-f]{8}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,17 @@ def new_snapshot_id(moment: datetime, pre_restore: bool = False) -> str:
     that ``latest`` and ``--date`` never pick it unless it is named."""
     mark = PRE_RESTORE_MARK if pre_restore else "-"
     return f"{moment.strftime('%Y%m%dT%H%M%SZ')}{mark}{secrets.token_hex(4)}"
+
+
+def is_snapshot_id(text: str) -> bool:
+    """Whether ``text`` is a snapshot id as new_snapshot_id makes them (a real UTC time)."""
+    if not _SNAPSHOT_ID.fullmatch(text):
+        return False
+    try:
+        datetime.strptime(text[:16], "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        return False
+    return True
 
 
 def is_pre_restore(ref: SnapshotRef) -> bool:
