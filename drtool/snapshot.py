@@ -10,11 +10,16 @@ from datetime import datetime
 from typing import Any
 
 from drtool.errors import IntegrityError, SnapshotNotFound, UnsupportedFormat, UsageError
+from drtool.jsonfields import Fields
 from drtool.timeutil import parse_iso
 
 MANIFEST_FORMAT = 1
 _DATE = re.compile(r"\d{8}")
 _SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}Z(-pre)?-[0-9a-f]{8}")
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}")
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_OBJECT_ID = re.compile(r"[0-9a-f]{64}")
+_INTERFACE = re.compile(r"[A-Za-z0-9_=+.-]{1,15}")
 
 
 @dataclass(frozen=True)
@@ -59,36 +64,26 @@ class Manifest:
         return {"format": MANIFEST_FORMAT, **document}
 
     @classmethod
-    def from_json(cls, document: dict[str, Any]) -> Manifest:
+    def from_json(cls, document: Any) -> Manifest:
+        """The manifest a decrypted JSON document describes, every field type-checked (any host
+        of the fleet can write one); raise IntegrityError or UnsupportedFormat."""
+        fields = Fields(document, "snapshot manifest")
         if document.get("format") != MANIFEST_FORMAT:
             raise UnsupportedFormat(
                 f"snapshot manifest format {document.get('format')!r} is not supported"
             )
-        try:
-            artifacts = tuple(
-                ArtifactRecord(
-                    kind=item["kind"],
-                    present=item["present"],
-                    roots=tuple(item["roots"]),
-                    missing=tuple(item["missing"]),
-                    metadata=item["metadata"],
-                    entries=item["entries"],
-                    size=item["size"],
-                    parts=tuple(PartRef(**part) for part in item["parts"]),
-                )
-                for item in document["artifacts"]
-            )
-            return cls(
-                id=document["id"],
-                host=document["host"],
-                time=document["time"],
-                tags=tuple(document["tags"]),
-                drtool_version=document["drtool_version"],
-                artifacts=artifacts,
-                retain_until=document.get("retain_until"),
-            )
-        except (KeyError, TypeError) as error:
-            raise IntegrityError(f"snapshot manifest is malformed ({error!r})") from None
+        snapshot_id = fields.string("id")
+        if not is_snapshot_id(snapshot_id):
+            raise IntegrityError(f"snapshot manifest is malformed: id {snapshot_id!r}")
+        return cls(
+            id=snapshot_id,
+            host=fields.string("host", _NAME),
+            time=fields.string("time"),
+            tags=fields.strings("tags"),
+            drtool_version=fields.string("drtool_version"),
+            artifacts=tuple(_artifact(item) for item in fields.objects("artifacts")),
+            retain_until=_iso_or_none(fields, "retain_until"),
+        )
 
     def artifact(self, kind: str) -> ArtifactRecord | None:
         return next((item for item in self.artifacts if item.kind == kind), None)
@@ -105,6 +100,55 @@ class Manifest:
             "size": sum(item.size for item in self.artifacts),
             "stored_size": sum(item.stored_size for item in self.artifacts),
         }
+
+
+def _artifact(fields: Fields) -> ArtifactRecord:
+    return ArtifactRecord(
+        kind=fields.string("kind", _KIND),
+        present=fields.boolean("present"),
+        roots=fields.strings("roots"),
+        missing=fields.strings("missing"),
+        metadata=_metadata(fields),
+        entries=fields.integer("entries"),
+        size=fields.integer("size"),
+        parts=tuple(
+            PartRef(
+                id=part.string("id", _OBJECT_ID),
+                size=part.integer("size"),
+                stored_size=part.integer("stored_size"),
+                retain_until=_iso_or_none(part, "retain_until"),
+            )
+            for part in fields.objects("parts")
+        ),
+    )
+
+
+def _metadata(fields: Fields) -> dict[str, Any]:
+    """A kind's metadata: the keys drtool reads are type-checked (the iptables backend against
+    its allow-list: it becomes part of a command name); others pass as they are."""
+    metadata = fields.mapping("metadata")
+    checked = Fields(metadata, f"snapshot manifest ({fields.string('kind')} metadata)")
+    if "backend" in metadata and metadata["backend"] not in ("nft", "legacy"):
+        raise IntegrityError(
+            "snapshot manifest is malformed: iptables backend must be nft or legacy"
+        )
+    if "up" in metadata:
+        checked.strings("up", _INTERFACE)
+    for key in ("version", "docker_version", "reason"):
+        checked.optional_string(key)
+    if "skipped_special_files" in metadata:
+        checked.strings("skipped_special_files")
+    return metadata
+
+
+def _iso_or_none(fields: Fields, key: str) -> str | None:
+    value = fields.optional_string(key)
+    if value is not None:
+        try:
+            parse_iso(value)
+        except ValueError:
+            raise IntegrityError(f"snapshot manifest is malformed: {key} {value!r}") from None
+    return value
 
 
 @dataclass(frozen=True, order=True)
