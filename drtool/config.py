@@ -72,6 +72,7 @@ class Settings:
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
     secret_paths: tuple[str, ...] = ()
+    network_parents: tuple[str, ...] = ()
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -94,7 +95,9 @@ def load_settings(path: Path | None) -> Settings:
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     _only_keys(
-        document, {"backup", "files", "s3", "iptables", "services", "diff", *TREE_KINDS}, f"{path}"
+        document,
+        {"backup", "files", "s3", "iptables", "services", "diff", "restore", *TREE_KINDS},
+        f"{path}",
     )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
@@ -124,6 +127,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
         services[kind] = ServiceSettings(**{**service, "compose_projects": projects})
     diff = _table(document, "diff", {"secret_keys", "secret_paths"}, path)
+    restore = _table(document, "restore", {"network_parents"}, path)
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -140,6 +144,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
+        network_parents=tuple(_string_list(restore, "network_parents", path)),
         secret_paths=tuple(
             _absolute(item, "[diff] secret_paths", path)
             for item in _string_list(diff, "secret_paths", path)

@@ -52,3 +52,14 @@ def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_restore_and_diff_sections(tmp_path: Path) -> None:
+    config = tmp_path / "drtool.toml"
+    config.write_text(
+        '[restore]\nnetwork_parents = ["eth1"]\n'
+        '[diff]\nsecret_keys = ["auth_token"]\nsecret_paths = ["/etc/ssl/private/*"]\n'
+    )
+    settings = load_settings(config)
+    assert settings.network_parents == ("eth1",)
+    assert settings.secret_paths == ("/etc/ssl/private/*",)
