@@ -18,6 +18,7 @@ import logging
 import re
 import traceback
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from drtool.archive import is_under
 from drtool.errors import SecretWithheld
@@ -126,6 +127,17 @@ def scrub(message: str) -> str:
     message = _PEM_BLOCK.sub(REDACTED, message)
     message = _WG_KEY.sub(REDACTED, message)
     return _PRIVATE_KEY_ARGUMENT.sub(rf"\1\2{REDACTED}", message)
+
+
+def scrub_document(document: Any) -> Any:
+    """A JSON-like document (a restore's report) with every string passed through scrub."""
+    if isinstance(document, str):
+        return scrub(document)
+    if isinstance(document, dict):
+        return {key: scrub_document(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [scrub_document(value) for value in document]
+    return document
 
 
 class ScrubFilter(logging.Filter):

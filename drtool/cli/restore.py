@@ -23,7 +23,7 @@ from drtool.config import ALL_KINDS
 from drtool.dry_run import describe_plan, dry_run_plan
 from drtool.errors import ConfirmationRequired, RestoreOutcome, UsageError
 from drtool.host import Host
-from drtool.redact import Redactor
+from drtool.redact import Redactor, scrub, scrub_document
 from drtool.restore import (
     DEFAULT_CONFIRM_TIMEOUT,
     RestoreReport,
@@ -121,12 +121,13 @@ def _run(as_json: bool, action: Callable[[], RestoreReport]) -> None:
 
 
 def _print_report(as_json: bool, report: object) -> None:
-    document = dataclasses.asdict(report)  # type: ignore[call-overload]
+    # A tool's message in a report may quote a key it choked on: scrubbed like an error.
+    document = scrub_document(dataclasses.asdict(report))  # type: ignore[call-overload]
     emit(
         as_json,
         document,
         lambda: click.echo(
-            report.summary()  # type: ignore[attr-defined]
+            scrub(report.summary())  # type: ignore[attr-defined]
             + "".join(f"\n  to do: {action}" for action in document["operator_actions"])
         ),
     )

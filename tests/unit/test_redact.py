@@ -67,3 +67,11 @@ def test_printing_a_secret_file_whole_needs_consent() -> None:
     assert raised.value.exit_code == 28 and KEY not in str(raised.value)
     check_may_print(Redactor(), "etc/wireguard/privatekey", f"{KEY}\n".encode(), True)
     check_may_print(Redactor(), "etc/nginx/nginx.conf", b"events {}\n", False)
+
+
+def test_a_report_is_scrubbed_string_by_string() -> None:
+    from drtool.redact import scrub_document
+
+    report = {"problems": [f"wg: bad key `{KEY}`"], "kinds": {"wireguard": "ok"}, "n": 1}
+    scrubbed = scrub_document(report)
+    assert KEY not in str(scrubbed) and scrubbed["n"] == 1 and scrubbed["kinds"] == report["kinds"]
