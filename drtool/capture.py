@@ -12,10 +12,11 @@ from pathlib import Path
 
 from drtool.archive import check_entries, write_parts
 from drtool.collectors import Collector
+from drtool.errors import IntegrityError
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
-from drtool.snapshot import ArtifactRecord, PartRef
+from drtool.snapshot import ArtifactRecord, artifact_record_from_json
 
 
 def capture(host: Host, collector: Collector, directory: Path) -> StagedArtifact:
@@ -39,16 +40,12 @@ def save_record(directory: Path, record: ArtifactRecord) -> None:
 
 def load_staged(directory: Path, kind: str) -> StagedArtifact:
     """The staged artifact (snapshot or rollback point) of ``kind`` kept in ``directory``."""
-    document = json.loads((directory / f"{kind}.json").read_text())
-    parts = tuple(PartRef(**part) for part in document["parts"])
-    record = ArtifactRecord(
-        **{
-            **document,
-            "roots": tuple(document["roots"]),
-            "missing": tuple(document["missing"]),
-            "parts": parts,
-        }
-    )
+    path = directory / f"{kind}.json"
+    try:
+        document = json.loads(path.read_text())
+    except ValueError:
+        raise IntegrityError(f"{path} is not readable JSON") from None
+    record = artifact_record_from_json(document, str(path))
     return StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))))
 
 

@@ -102,6 +102,12 @@ class Manifest:
         }
 
 
+def artifact_record_from_json(document: Any, where: str) -> ArtifactRecord:
+    """An artifact's record from JSON (a staged record kept for --resume), type-checked as a
+    manifest's are; raise IntegrityError."""
+    return _artifact(Fields(document, where))
+
+
 def _artifact(fields: Fields) -> ArtifactRecord:
     return ArtifactRecord(
         kind=fields.string("kind", _KIND),
