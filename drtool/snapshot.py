@@ -15,7 +15,8 @@ from drtool.timeutil import parse_iso
 
 MANIFEST_FORMAT = 1
 _DATE = re.compile(r"\d{8}")
-_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}Z(-pre)?-[0-9a-f]{8}")
+# Seconds, or microseconds (``20250107T021500.123456Z-…``), then the random part.
+_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}(\.\d{6})?Z(-pre)?-[0-9a-f]{8}")
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _OBJECT_ID = re.compile(r"[0-9a-f]{64}")
@@ -180,7 +181,7 @@ def is_snapshot_id(text: str) -> bool:
     if not _SNAPSHOT_ID.fullmatch(text):
         return False
     try:
-        datetime.strptime(text[:16], "%Y%m%dT%H%M%SZ")
+        datetime.strptime(text[:15], "%Y%m%dT%H%M%S")
     except ValueError:
         return False
     return True

@@ -79,3 +79,21 @@ def test_hostile_fields_are_refused(path: tuple[Any, ...], value: Any) -> None:
 def test_a_manifest_that_is_no_object_is_refused() -> None:
     with pytest.raises(IntegrityError, match="malformed"):
         Manifest.from_json(["not", "an", "object"])
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("20250107T021500Z-3fa2c1d0", True),
+        ("20250107T021500.123456Z-3fa2c1d0", True),
+        ("20250107T021500Z-pre-3fa2c1d0", True),
+        ("20251307T021500Z-3fa2c1d0", False),
+        ("20250107T021500Z-3FA2C1D0", False),
+        ("20250107T021500Z-3fa2c1d0/x", False),
+        ("latest", False),
+    ],
+)
+def test_snapshot_ids(text: str, valid: bool) -> None:
+    from drtool.snapshot import is_snapshot_id
+
+    assert is_snapshot_id(text) is valid
