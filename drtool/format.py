@@ -32,6 +32,8 @@ _WRAPPED_KEY = 32 + TAG_SIZE
 _PREFIX = 7
 HEADER_SIZE = len(MAGIC) + 2 + _KEY_NONCE + _WRAPPED_KEY + _PREFIX
 ZSTD_LEVEL = 3
+# The most a sealed in-memory payload (a manifest: a few kilobytes per kind) may decompress to.
+MAX_SEALED_SIZE = 16 * 1024 * 1024
 
 
 class ObjectType(IntEnum):
@@ -202,7 +204,10 @@ def seal(key: MasterKey, binding: Binding, payload: bytes) -> bytes:
     return b"".join(encrypt(key, binding, io.BytesIO(payload)))
 
 
-def unseal(key: MasterKey, binding: Binding, source: BinaryIO, max_size: int) -> bytes:
+def unseal(
+    key: MasterKey, binding: Binding, source: BinaryIO, max_size: int = MAX_SEALED_SIZE
+) -> bytes:
+    """Decrypt a small sealed payload (a manifest), never past ``max_size`` bytes."""
     return b"".join(decrypt(key, binding, source, max_size))
 
 

@@ -48,8 +48,6 @@ from drtool.timeutil import iso, parse_iso, utc_now_iso
 log = logging.getLogger(__name__)
 
 REPOSITORY_FORMAT = 1
-# A manifest is a few kilobytes per kind; a larger one is hostile.
-MAX_MANIFEST_SIZE = 16 * 1024 * 1024
 _HASH_BLOCK = 1024 * 1024
 
 
@@ -261,9 +259,7 @@ class Repository:
     def read_manifest(self, ref: SnapshotRef) -> Manifest:
         try:
             with self.store.open(manifest_name(ref.host, ref.id)) as stream:
-                payload = object_format.unseal(
-                    self.key, Binding.manifest(ref.host, ref.id), stream, MAX_MANIFEST_SIZE
-                )
+                payload = object_format.unseal(self.key, Binding.manifest(ref.host, ref.id), stream)
         except ObjectMissing:
             raise IntegrityError(f"snapshot {ref.id} of host {ref.host} vanished") from None
         try:
