@@ -24,6 +24,9 @@ PART_TARGET_SIZE = 8 * 1024 * 1024
 OUTPUT_PREFIX = ".drtool/outputs/"
 _OUTPUT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _SPOOL_IN_MEMORY = 16 * 1024 * 1024
+_PAX_TIME = re.compile(r"-?\d{1,12}(\.\d{1,9})?")
+_MAX_MTIME_NS = 2**62  # far beyond any real time; what utime() takes everywhere
+_MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to chown
 
 
 class EntryType(Enum):
@@ -160,12 +163,9 @@ def entry_from_member(member: tarfile.TarInfo) -> FileEntry:
             f"archive entry {member.name!r} is a {_type_name(member)}, which drtool never "
             "restores; nothing written"
         )
-    mtime_text = member.pax_headers.get("mtime")
-    if mtime_text and "." in mtime_text:
-        seconds, fraction = mtime_text.split(".", 1)
-        mtime_ns = int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9])
-    else:
-        mtime_ns = int(member.mtime) * 1_000_000_000
+    mtime_ns = _mtime_ns(member)
+    if not (0 <= member.uid <= _MAX_ID and 0 <= member.gid <= _MAX_ID):
+        raise UnsafeArchive(f"archive entry {member.name!r} has an invalid owner; nothing written")
     return FileEntry(
         path=member.name,
         type=entry_type,
@@ -176,6 +176,27 @@ def entry_from_member(member: tarfile.TarInfo) -> FileEntry:
         size=member.size if entry_type is EntryType.FILE else 0,
         link_target=member.linkname if entry_type is EntryType.SYMLINK else "",
     )
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    """An entry's modification time in nanoseconds, from its pax header when it has one;
+    raise UnsafeArchive for a malformed or out-of-range one."""
+    text = member.pax_headers.get("mtime")
+    if text is None:
+        mtime_ns = int(member.mtime) * 1_000_000_000
+    elif _PAX_TIME.fullmatch(text):
+        seconds, _, fraction = text.partition(".")
+        sign = -1 if seconds.startswith("-") else 1
+        mtime_ns = int(seconds) * 1_000_000_000 + sign * int(fraction.ljust(9, "0")[:9])
+    else:
+        raise UnsafeArchive(
+            f"archive entry {member.name!r} has a malformed modification time; nothing written"
+        )
+    if abs(mtime_ns) > _MAX_MTIME_NS:
+        raise UnsafeArchive(
+            f"archive entry {member.name!r} has an out-of-range modification time; nothing written"
+        )
+    return mtime_ns
 
 
 def _type_name(member: tarfile.TarInfo) -> str:

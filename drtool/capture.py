@@ -13,11 +13,12 @@ from pathlib import Path
 
 from drtool.archive import check_entries, write_parts
 from drtool.collectors import Collector
+from drtool.errors import IntegrityError
 from drtool.fsutil import open_private
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
-from drtool.snapshot import ArtifactRecord, PartRef
+from drtool.snapshot import ArtifactRecord, artifact_record_from_json
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,14 @@ def save_record(directory: Path, record: ArtifactRecord) -> None:
 
 def load_staged(directory: Path, kind: str, keep_setid: bool = True) -> StagedArtifact:
     """The staged artifact (snapshot or rollback point) of ``kind`` kept in ``directory``, its
-    entries checked again; raise UnsafeArchive as staging does."""
-    document = json.loads((directory / f"{kind}.json").read_text())
-    parts = tuple(PartRef(**part) for part in document["parts"])
-    record = ArtifactRecord(
-        **{
-            **document,
-            "roots": tuple(document["roots"]),
-            "missing": tuple(document["missing"]),
-            "parts": parts,
-        }
-    )
+    record type-checked as a manifest's and its entries checked again; raise UnsafeArchive as
+    staging does."""
+    path = directory / f"{kind}.json"
+    try:
+        document = json.loads(path.read_text())
+    except ValueError:
+        raise IntegrityError(f"{path} is not readable JSON") from None
+    record = artifact_record_from_json(document, str(path))
     staged = StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))), keep_setid)
     # Checked again, as at staging: what is on disk may not be what was checked then.
     check_entries([entry for _, _, entry in staged.members()], record.roots)
@@ -75,7 +73,7 @@ def stage_artifact(
     for index, part in enumerate(record.parts):
         path = staging / f"{record.kind}-{index:04d}.tar"
         with open_private(path) as output:
-            for block in repository.read_part(record.kind, part.id):
+            for block in repository.read_part(record.kind, part.id, part.size):
                 output.write(block)
         paths.append(path)
     staged = StagedArtifact(record, tuple(paths), keep_setid)

@@ -43,7 +43,7 @@ class CheckReport:
 def check_repository(repository: Repository, read_data: bool = False) -> CheckReport:
     """Return a report of every problem found; nothing is changed."""
     report = CheckReport()
-    referenced: dict[str, str] = {}
+    referenced: dict[str, tuple[str, int]] = {}
     for ref in repository.snapshot_refs():
         report.snapshots += 1
         try:
@@ -60,16 +60,16 @@ def check_repository(repository: Repository, read_data: bool = False) -> CheckRe
                         f"snapshot {ref.host}/{ref.id}: object {part.id[:16]} ({record.kind}) "
                         "is missing"
                     )
-                referenced.setdefault(part.id, record.kind)
+                referenced.setdefault(part.id, (record.kind, part.size))
     report.objects_referenced = len(referenced)
     stored = set(repository.object_ids())
     report.objects_unreferenced = len(stored - set(referenced))
     if read_data:
-        for object_id, kind in sorted(referenced.items()):
+        for object_id, (kind, size) in sorted(referenced.items()):
             if object_id not in stored:
                 continue
             try:
-                repository.verify_part(kind, object_id)
+                repository.verify_part(kind, object_id, size)
                 report.objects_read += 1
             except DrtoolError as error:
                 report.problems.append(str(error))

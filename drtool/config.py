@@ -90,6 +90,8 @@ class Settings:
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
     restore: RestorePolicy = field(default_factory=RestorePolicy)
+    secret_paths: tuple[str, ...] = ()
+    network_parents: tuple[str, ...] = ()
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -113,7 +115,7 @@ def load_settings(path: Path | None) -> Settings:
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     _only_keys(
         document,
-        {"backup", "files", "s3", "iptables", "services", "restore", *TREE_KINDS},
+        {"backup", "files", "s3", "iptables", "services", "diff", "restore", *TREE_KINDS},
         f"{path}",
     )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
@@ -143,7 +145,10 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
             if key != "compose_projects" and not isinstance(value, str):
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
         services[kind] = ServiceSettings(**{**service, "compose_projects": projects})
-    diff = _table(document, "diff", {"secret_keys"}, path)
+    diff = _table(document, "diff", {"secret_keys", "secret_paths"}, path)
+    restore = _table(
+        document, "restore", {"keep_setid", "include_roots", "allow_hooks", "network_parents"}, path
+    )
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -160,12 +165,16 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
-        restore=_restore_policy(document, path),
+        restore=_restore_policy(restore, path),
+        network_parents=tuple(_string_list(restore, "network_parents", path)),
+        secret_paths=tuple(
+            _absolute(item, "[diff] secret_paths", path)
+            for item in _string_list(diff, "secret_paths", path)
+        ),
     )
 
 
-def _restore_policy(document: dict[str, Any], path: Path) -> RestorePolicy:
-    table = _table(document, "restore", {"keep_setid", "include_roots", "allow_hooks"}, path)
+def _restore_policy(table: dict[str, Any], path: Path) -> RestorePolicy:
     for flag in ("keep_setid", "allow_hooks"):
         if not isinstance(table.get(flag, False), bool):
             raise ConfigError(f"{path}: [restore] {flag} must be true or false")

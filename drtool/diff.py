@@ -2,15 +2,14 @@
 
 Files give unified diffs and mode, owner and link changes; each collector adds what its kind
 means (firewall rules per table and chain, docker network fields, WireGuard peers by public
-key). Secrets never appear: a line setting a secret (a WireGuard private or preshared key, a
-password, any key listed in ``[diff] secret_keys``) shows ``<redacted>`` and a note that it
-changed. ``restore --dry-run`` prints the same diff against the live host, and changes nothing.
+key). Secrets never appear (drtool.redact says what is secret): a secret file's diff is "content
+changed (redacted)", a line setting a secret shows ``<redacted>`` and a note that it changed.
+``restore --dry-run`` prints the same diff against the live host, and changes nothing.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,11 @@ from drtool.capture import capture, stage_artifact
 from drtool.collectors import Collector
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.redact import WITHHELD, Redactor
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
 
-DEFAULT_SECRET_KEYS = ("PrivateKey", "PresharedKey", "requirepass", "masterauth", "password")
 _TEXT_LIMIT = 1024 * 1024
-
-
-class Redactor:
-    """Replaces the value of every ``key = value`` / ``key value`` line naming a secret."""
-
-    def __init__(self, keys: Iterable[str] = DEFAULT_SECRET_KEYS) -> None:
-        names = "|".join(re.escape(key) for key in keys)
-        self.pattern = re.compile(rf"^(\s*[#;]?\s*(?:{names})\b\s*[=:]?\s*)(\S.*)$", re.IGNORECASE)
-
-    def line(self, text: str) -> str:
-        return self.pattern.sub(r"\1<redacted>", text)
-
-    def lines(self, text: str) -> list[str]:
-        return [self.line(line) for line in text.splitlines()]
 
 
 def file_contents(staged: StagedArtifact | None) -> dict[str, tuple[FileEntry, bytes | None]]:
@@ -86,16 +71,16 @@ def file_changes(
 def _content_diff(
     path: str, was: bytes | None, now: bytes | None, redactor: Redactor
 ) -> list[str] | str:
-    try:
-        old_text = (was or b"").decode()
-        new_text = (now or b"").decode()
-    except UnicodeDecodeError:
-        return "binary content changed"
     if was is None or now is None:
         return "content changed (large file)"
-    old_lines, new_lines = redactor.lines(old_text), redactor.lines(new_text)
+    try:
+        old_lines, new_lines = redactor.for_display(path, was), redactor.for_display(path, now)
+    except UnicodeDecodeError:
+        return "binary content changed"
+    if old_lines is None or new_lines is None:
+        return WITHHELD
     diff = list(difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}", lineterm=""))
-    if not diff and old_text != new_text:
+    if not diff:
         return ["a secret changed (redacted)"]
     secret = any("<redacted>" in line for line in diff if line[:1] in "+-")
     return diff + (["(a secret changed: values redacted)"] if secret else [])
@@ -108,7 +93,7 @@ def kind_diff(
     redactor: Redactor,
 ) -> dict[str, Any]:
     """The semantic diff of one kind; an empty dict when nothing differs."""
-    changes = file_changes(old, new, redactor)
+    changes = file_changes(old, new, redactor.whole() if collector.secret_files else redactor)
     if not any(changes.values()):
         changes = {}
     changes.update(collector.semantic_diff(old, new))

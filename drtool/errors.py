@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     RESTORE_IN_PROGRESS = 25
     RESTORE_NOT_STARTED = 26
     DRILL_FAILED = 27
+    SECRET_WITHHELD = 28
     FIREWALL_REVERTED = 32
     INTERRUPTED = 130
 
@@ -58,6 +59,10 @@ class KeyUnavailable(DrtoolError):
     """Wrong or missing passphrase, or no usable key in the repository."""
 
     exit_code = ExitCode.KEY
+
+
+class KeyFileRefused(KeyUnavailable):
+    """A key file is damaged, or asks for more than the KDF caps allow: not even tried."""
 
 
 class SnapshotNotFound(DrtoolError):
@@ -139,6 +144,12 @@ class FirewallReverted(DrtoolError):
     """``confirm`` came too late: the dead-man's switch already put the previous rules back."""
 
     exit_code = ExitCode.FIREWALL_REVERTED
+
+
+class SecretWithheld(DrtoolError):
+    """A command was asked to print a secret file's content without ``--secrets``."""
+
+    exit_code = ExitCode.SECRET_WITHHELD
 
 
 class RestoreOutcome(DrtoolError):

@@ -2,7 +2,8 @@
 
 docs/FORMAT.md, section "Framed object", is the specification; this module is its only
 implementation. Both directions stream, so memory stays bounded by the chunk size whatever the
-object's size.
+object's size, and whatever its compression ratio: decryption never decompresses past the size
+its caller declares (a 16 KB object of zeros could otherwise become gigabytes in memory).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -31,6 +32,8 @@ _WRAPPED_KEY = 32 + TAG_SIZE
 _PREFIX = 7
 HEADER_SIZE = len(MAGIC) + 2 + _KEY_NONCE + _WRAPPED_KEY + _PREFIX
 ZSTD_LEVEL = 3
+# The most a sealed in-memory payload (a manifest: a few kilobytes per kind) may decompress to.
+MAX_SEALED_SIZE = 16 * 1024 * 1024
 
 
 class ObjectType(IntEnum):
@@ -111,11 +114,12 @@ def encrypt(key: MasterKey, binding: Binding, payload: BinaryIO) -> Iterator[byt
         yield cipher.encrypt(_chunk_nonce(stream_prefix, index, last), chunk, aad)
 
 
-def decrypt(key: MasterKey, binding: Binding, source: BinaryIO) -> Iterator[bytes]:
-    """Given a framed object, yield its verified payload.
+def decrypt(key: MasterKey, binding: Binding, source: BinaryIO, max_size: int) -> Iterator[bytes]:
+    """Given a framed object, yield its verified payload, in blocks of at most CHUNK_SIZE.
 
-    Raise IntegrityError on any tampering, truncation or trailing data, and UnsupportedFormat
-    on an object of an unknown version. Every chunk is authenticated before it is yielded.
+    Raise IntegrityError on any tampering, truncation or trailing data (the last chunk is
+    flagged as such), or once the payload grows past ``max_size``; UnsupportedFormat on an
+    object of an unknown version. Every chunk is authenticated before it is decompressed.
     """
     header = _read_exactly(source, HEADER_SIZE)
     if len(header) < HEADER_SIZE or header[: len(MAGIC)] != MAGIC:
@@ -136,27 +140,63 @@ def decrypt(key: MasterKey, binding: Binding, source: BinaryIO) -> Iterator[byte
         data_key = AESGCM(key.wrap_key).decrypt(key_nonce, wrapped, aad)
     except InvalidTag:
         raise IntegrityError(f"{_describe(binding)} failed authentication (header)") from None
-    cipher = AESGCM(data_key)
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    compressed = _ChunkStream(_authenticated(AESGCM(data_key), binding, source, stream_prefix))
+    # A stream reader hands out at most the bytes asked for, whatever one compressed byte
+    # expands to; a decompressobj would return a whole chunk's expansion at once.
+    reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True)
+    total = 0
+    while True:
+        try:
+            plain = reader.read(CHUNK_SIZE)
+        except zstandard.ZstdError as error:
+            raise IntegrityError(f"{_describe(binding)} does not decompress: {error}") from None
+        if not plain:
+            break
+        total += len(plain)
+        if total > max_size:
+            raise IntegrityError(
+                f"{_describe(binding)} decompresses past its declared size of {max_size} bytes; "
+                "refused"
+            )
+        yield plain
+
+
+def _authenticated(
+    cipher: AESGCM, binding: Binding, source: BinaryIO, stream_prefix: bytes
+) -> Iterator[bytes]:
+    """Yield the decrypted chunks of a framed object's body, each authenticated first."""
+    aad = binding.associated_data()
     encrypted_chunks = _fixed_chunks(source, CHUNK_SIZE + TAG_SIZE)
-    index = 0
-    last = False
     for index, (sealed, last) in enumerate(_with_last_flag(encrypted_chunks)):
         try:
-            chunk = cipher.decrypt(_chunk_nonce(stream_prefix, index, last), sealed, aad)
+            yield cipher.decrypt(_chunk_nonce(stream_prefix, index, last), sealed, aad)
         except InvalidTag:
             raise IntegrityError(
                 f"{_describe(binding)} failed authentication at chunk {index} "
                 "(tampered or truncated)"
             ) from None
-        try:
-            plain = decompressor.decompress(chunk)
-        except zstandard.ZstdError as error:
-            raise IntegrityError(f"{_describe(binding)} does not decompress: {error}") from None
-        if plain:
-            yield plain
-    if not decompressor.eof:
-        raise IntegrityError(f"{_describe(binding)} ends before its compressed stream does")
+
+
+class _ChunkStream(io.RawIOBase):
+    """Chunks as a readable file, for zstd's stream reader."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 def seal(key: MasterKey, binding: Binding, payload: bytes) -> bytes:
@@ -164,8 +204,11 @@ def seal(key: MasterKey, binding: Binding, payload: bytes) -> bytes:
     return b"".join(encrypt(key, binding, io.BytesIO(payload)))
 
 
-def unseal(key: MasterKey, binding: Binding, source: BinaryIO) -> bytes:
-    return b"".join(decrypt(key, binding, source))
+def unseal(
+    key: MasterKey, binding: Binding, source: BinaryIO, max_size: int = MAX_SEALED_SIZE
+) -> bytes:
+    """Decrypt a small sealed payload (a manifest), never past ``max_size`` bytes."""
+    return b"".join(decrypt(key, binding, source, max_size))
 
 
 def _describe(binding: Binding) -> str:

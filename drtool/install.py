@@ -56,7 +56,11 @@ class StagedArtifact:
         """Each part's members, parsed once: tar headers cost more than the data they carry."""
         index = {}
         for part_path in self.part_paths:
-            with tarfile.open(part_path, mode="r:") as archive:
+            try:
+                archive = tarfile.open(part_path, mode="r:")  # noqa: SIM115 - closed below
+            except tarfile.TarError as error:
+                raise UnsafeArchive(f"archive part is not a valid tar: {error}") from None
+            with archive:
                 index[part_path] = read_members(archive)
         return index
 

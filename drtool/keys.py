@@ -18,11 +18,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from drtool.errors import KeyUnavailable, UnsupportedFormat
+from drtool.errors import KeyFileRefused, KeyUnavailable, UnsupportedFormat
 from drtool.timeutil import utc_now_iso
 
 KEY_FORMAT = 1
 MASTER_KEY_BYTES = 32
+# The most a key file may ask of the machine unlocking it: a key file is repository data, and
+# any host of the fleet can write one. Above these, it is refused before anything is derived.
+MAX_KDF_MEMORY_KIB = 1024 * 1024
+MAX_KDF_ITERATIONS = 10
+MAX_KDF_LANES = 16
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,23 @@ class KdfParameters:
     iterations: int = 3
     lanes: int = 4
     memory_kib: int = 64 * 1024
+
+    def check(self) -> KdfParameters:
+        """Return these parameters if they are within the caps; raise KeyFileRefused if not."""
+        values = (self.iterations, self.lanes, self.memory_kib)
+        if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+            raise KeyFileRefused("key file is damaged (KDF parameters must be integers)")
+        if not (
+            1 <= self.iterations <= MAX_KDF_ITERATIONS
+            and 1 <= self.lanes <= MAX_KDF_LANES
+            and 8 * self.lanes <= self.memory_kib <= MAX_KDF_MEMORY_KIB
+        ):
+            raise KeyFileRefused(
+                f"key file asks for Argon2id with {self.iterations} passes, {self.lanes} lanes "
+                f"and {self.memory_kib} KiB: refused (at most {MAX_KDF_ITERATIONS} passes, "
+                f"{MAX_KDF_LANES} lanes, {MAX_KDF_MEMORY_KIB // 1024} MiB)"
+            )
+        return self
 
     def derive(self, passphrase: bytes, salt: bytes) -> bytes:
         return Argon2id(
@@ -91,7 +113,7 @@ def wrap_master_secret(
     secret: bytes, passphrase: bytes, header: KeyFileHeader, kdf: KdfParameters | None = None
 ) -> bytes:
     """Given the master secret and a passphrase, return the JSON bytes of a key file."""
-    kdf = kdf or KdfParameters()
+    kdf = (kdf or KdfParameters()).check()
     salt = os.urandom(16)
     nonce = os.urandom(12)
     kek = kdf.derive(passphrase, salt)
@@ -137,15 +159,18 @@ def unwrap_master_secret(key_file: bytes, passphrase: bytes) -> tuple[KeyFileHea
     try:
         kdf_fields = document["kdf"]
         kdf = KdfParameters(
-            iterations=int(kdf_fields["iterations"]),
-            lanes=int(kdf_fields["lanes"]),
-            memory_kib=int(kdf_fields["memory_kib"]),
+            iterations=kdf_fields["iterations"],
+            lanes=kdf_fields["lanes"],
+            memory_kib=kdf_fields["memory_kib"],
         )
         salt = base64.b64decode(kdf_fields["salt"], validate=True)
         nonce = base64.b64decode(document["nonce"], validate=True)
         wrapped = base64.b64decode(document["wrapped_key"], validate=True)
+        if not 8 <= len(salt) <= 64 or len(nonce) != 12 or len(wrapped) != MASTER_KEY_BYTES + 16:
+            raise ValueError("salt, nonce or wrapped key of the wrong length")
     except (ValueError, KeyError, TypeError) as error:
-        raise KeyUnavailable(f"key file is damaged ({error.__class__.__name__})") from None
+        raise KeyFileRefused(f"key file is damaged ({error.__class__.__name__})") from None
+    kdf.check()
     kek = kdf.derive(passphrase, salt)
     aad = _key_file_aad(header.repository_id, header.repository_format, header.key_id)
     try:
@@ -162,7 +187,7 @@ def _header(document: dict[str, Any]) -> KeyFileHeader:
             key_id=str(document["key_id"]),
         )
     except (ValueError, KeyError, TypeError) as error:
-        raise KeyUnavailable(f"key file is damaged ({error.__class__.__name__})") from None
+        raise KeyFileRefused(f"key file is damaged ({error.__class__.__name__})") from None
 
 
 def _key_document(key_file: bytes) -> dict[str, Any]:
@@ -171,8 +196,10 @@ def _key_document(key_file: bytes) -> dict[str, Any]:
         if not isinstance(document, dict):
             raise ValueError("not an object")
     except ValueError as error:
-        raise KeyUnavailable(f"key file is damaged ({error.__class__.__name__})") from None
-    if document.get("format") != KEY_FORMAT or document.get("kdf", {}).get("name") != "argon2id":
+        raise KeyFileRefused(f"key file is damaged ({error.__class__.__name__})") from None
+    kdf = document.get("kdf")
+    named = kdf.get("name") if isinstance(kdf, dict) else None
+    if document.get("format") != KEY_FORMAT or named != "argon2id":
         raise UnsupportedFormat(
             f"key file format {document.get('format')!r} is not supported by this drtool"
         )

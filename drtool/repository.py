@@ -18,7 +18,9 @@ from typing import BinaryIO
 
 from drtool import format as object_format
 from drtool.errors import (
+    ConfigError,
     IntegrityError,
+    KeyFileRefused,
     KeyUnavailable,
     ObjectExists,
     ObjectMissing,
@@ -27,6 +29,7 @@ from drtool.errors import (
     UnsupportedFormat,
 )
 from drtool.format import Binding
+from drtool.host import check_host_name
 from drtool.keys import (
     KdfParameters,
     KeyFileHeader,
@@ -38,7 +41,7 @@ from drtool.keys import (
     wrap_master_secret,
 )
 from drtool.passphrase import PassphraseSource
-from drtool.snapshot import Manifest, PartRef, SnapshotRef, by_time
+from drtool.snapshot import Manifest, PartRef, SnapshotRef, by_time, is_snapshot_id
 from drtool.store import Store
 from drtool.timeutil import iso, parse_iso, utc_now_iso
 
@@ -150,6 +153,7 @@ class Repository:
             read_config(store)  # raises RepositoryNotFound where there is no repository
             raise KeyUnavailable(f"{store.location} holds no key file")
         secret_passphrase = b""
+        refused = ""
         for name in key_names:
             key_file = store.get(name)
             # A newer repository is refused before anyone is asked for a passphrase.
@@ -157,10 +161,15 @@ class Repository:
             secret_passphrase = secret_passphrase or passphrase.read()
             try:
                 header, secret = unwrap_master_secret(key_file, secret_passphrase)
+            except KeyFileRefused as error:
+                refused = refused or f"; {name} refused: {error}"
+                continue
             except KeyUnavailable:
                 continue
             return cls(store, header.repository_id, MasterKey.from_secret(secret))
-        raise KeyUnavailable("wrong passphrase (no key file of the repository accepts it)")
+        raise KeyUnavailable(
+            f"wrong passphrase (no key file of the repository accepts it){refused}"
+        )
 
     # -- objects ------------------------------------------------------------------------------
 
@@ -208,22 +217,29 @@ class Repository:
             retain_until = retention.extended
         return PartRef(object_id, size, stored_size, iso(retain_until) if retain_until else None)
 
-    def read_part(self, kind: str, object_id: str) -> Iterator[bytes]:
-        """Yield the verified plaintext of a part; raise IntegrityError if missing or damaged."""
+    def read_part(self, kind: str, object_id: str, size: int) -> Iterator[bytes]:
+        """Yield the verified plaintext of a part of the declared ``size``, never more: raise
+        IntegrityError if it is missing, damaged, or of another size."""
+        total = 0
         try:
             with self.store.open(object_name(object_id)) as stream:
-                yield from object_format.decrypt(
-                    self.key, Binding.artifact_part(object_id, kind), stream
-                )
+                binding = Binding.artifact_part(object_id, kind)
+                for block in object_format.decrypt(self.key, binding, stream, size):
+                    total += len(block)
+                    yield block
         except ObjectMissing:
             raise IntegrityError(
                 f"object {object_id[:16]} ({kind}) is missing from the repository"
             ) from None
+        if total != size:
+            raise IntegrityError(
+                f"object {object_id[:16]} ({kind}) holds {total} bytes, its snapshot says {size}"
+            )
 
-    def verify_part(self, kind: str, object_id: str) -> None:
+    def verify_part(self, kind: str, object_id: str, size: int) -> None:
         """Decrypt a part and check its content hash; raise IntegrityError on any mismatch."""
         digest = hmac.new(self.key.id_key, kind.encode() + b"\x00", hashlib.sha256)
-        for block in self.read_part(kind, object_id):
+        for block in self.read_part(kind, object_id, size):
             digest.update(block)
         if not hmac.compare_digest(digest.hexdigest(), object_id):
             raise IntegrityError(f"object {object_id[:16]} ({kind}) does not match its id")
@@ -259,11 +275,23 @@ class Repository:
         """Return every snapshot (of ``host`` if given), oldest first by the time its id records,
         from one listing."""
         prefix = f"snapshots/{host}" if host else "snapshots"
-        refs = []
-        for name in self.store.list(prefix):
-            _, ref_host, snapshot_id = name.split("/")
-            refs.append(SnapshotRef(snapshot_id, ref_host))
-        return sorted(refs, key=by_time)
+        return sorted((_snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
+
+
+def _snapshot_ref(name: str) -> SnapshotRef:
+    """The snapshot a listed name ``snapshots/<host>/<id>`` stands for; raise IntegrityError for
+    any other name (a nested file, a malformed host or id)."""
+    segments = name.split("/")
+    try:
+        if len(segments) != 3 or not is_snapshot_id(segments[2]):
+            raise ConfigError(name)
+        check_host_name(segments[1])
+    except ConfigError:
+        raise IntegrityError(
+            f"the repository holds {name}, which is not a snapshot's name "
+            "(snapshots/<host>/<id>): remove it"
+        ) from None
+    return SnapshotRef(segments[2], segments[1])
 
 
 def read_config(store: Store) -> RepositoryConfig:

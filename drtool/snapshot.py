@@ -11,12 +11,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drtool.errors import IntegrityError, SnapshotNotFound, UnsupportedFormat, UsageError
+from drtool.jsonfields import Fields
 from drtool.timeutil import iso, parse_iso, utc_now
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
 _DATE = re.compile(r"\d{8}")
+# Seconds, or microseconds (``20250107T021500.123456Z-…``), then the random part.
+_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}(\.\d{6})?Z(-pre)?-[0-9a-f]{8}")
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}")
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_OBJECT_ID = re.compile(r"[0-9a-f]{64}")
+_INTERFACE = re.compile(r"[A-Za-z0-9_=+.-]{1,15}")
 
 
 @dataclass(frozen=True)
@@ -61,36 +68,26 @@ class Manifest:
         return {"format": MANIFEST_FORMAT, **document}
 
     @classmethod
-    def from_json(cls, document: dict[str, Any]) -> Manifest:
+    def from_json(cls, document: Any) -> Manifest:
+        """The manifest a decrypted JSON document describes, every field type-checked (any host
+        of the fleet can write one); raise IntegrityError or UnsupportedFormat."""
+        fields = Fields(document, "snapshot manifest")
         if document.get("format") != MANIFEST_FORMAT:
             raise UnsupportedFormat(
                 f"snapshot manifest format {document.get('format')!r} is not supported"
             )
-        try:
-            artifacts = tuple(
-                ArtifactRecord(
-                    kind=item["kind"],
-                    present=item["present"],
-                    roots=tuple(item["roots"]),
-                    missing=tuple(item["missing"]),
-                    metadata=item["metadata"],
-                    entries=item["entries"],
-                    size=item["size"],
-                    parts=tuple(PartRef(**part) for part in item["parts"]),
-                )
-                for item in document["artifacts"]
-            )
-            return cls(
-                id=document["id"],
-                host=document["host"],
-                time=document["time"],
-                tags=tuple(document["tags"]),
-                drtool_version=document["drtool_version"],
-                artifacts=artifacts,
-                retain_until=document.get("retain_until"),
-            )
-        except (KeyError, TypeError) as error:
-            raise IntegrityError(f"snapshot manifest is malformed ({error!r})") from None
+        snapshot_id = fields.string("id")
+        if not is_snapshot_id(snapshot_id):
+            raise IntegrityError(f"snapshot manifest is malformed: id {snapshot_id!r}")
+        return cls(
+            id=snapshot_id,
+            host=fields.string("host", _NAME),
+            time=fields.string("time"),
+            tags=fields.strings("tags"),
+            drtool_version=fields.string("drtool_version"),
+            artifacts=tuple(_artifact(item) for item in fields.objects("artifacts")),
+            retain_until=_iso_or_none(fields, "retain_until"),
+        )
 
     def artifact(self, kind: str) -> ArtifactRecord | None:
         return next((item for item in self.artifacts if item.kind == kind), None)
@@ -107,6 +104,61 @@ class Manifest:
             "size": sum(item.size for item in self.artifacts),
             "stored_size": sum(item.stored_size for item in self.artifacts),
         }
+
+
+def artifact_record_from_json(document: Any, where: str) -> ArtifactRecord:
+    """An artifact's record from JSON (a staged record kept for --resume), type-checked as a
+    manifest's are; raise IntegrityError."""
+    return _artifact(Fields(document, where))
+
+
+def _artifact(fields: Fields) -> ArtifactRecord:
+    return ArtifactRecord(
+        kind=fields.string("kind", _KIND),
+        present=fields.boolean("present"),
+        roots=fields.strings("roots"),
+        missing=fields.strings("missing"),
+        metadata=_metadata(fields),
+        entries=fields.integer("entries"),
+        size=fields.integer("size"),
+        parts=tuple(
+            PartRef(
+                id=part.string("id", _OBJECT_ID),
+                size=part.integer("size"),
+                stored_size=part.integer("stored_size"),
+                retain_until=_iso_or_none(part, "retain_until"),
+            )
+            for part in fields.objects("parts")
+        ),
+    )
+
+
+def _metadata(fields: Fields) -> dict[str, Any]:
+    """A kind's metadata: the keys drtool reads are type-checked (the iptables backend against
+    its allow-list: it becomes part of a command name); others pass as they are."""
+    metadata = fields.mapping("metadata")
+    checked = Fields(metadata, f"snapshot manifest ({fields.string('kind')} metadata)")
+    if "backend" in metadata and metadata["backend"] not in ("nft", "legacy"):
+        raise IntegrityError(
+            "snapshot manifest is malformed: iptables backend must be nft or legacy"
+        )
+    if "up" in metadata:
+        checked.strings("up", _INTERFACE)
+    for key in ("version", "docker_version", "reason"):
+        checked.optional_string(key)
+    if "skipped_special_files" in metadata:
+        checked.strings("skipped_special_files")
+    return metadata
+
+
+def _iso_or_none(fields: Fields, key: str) -> str | None:
+    value = fields.optional_string(key)
+    if value is not None:
+        try:
+            parse_iso(value)
+        except ValueError:
+            raise IntegrityError(f"snapshot manifest is malformed: {key} {value!r}") from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -154,6 +206,17 @@ def by_time(ref: SnapshotRef) -> tuple[datetime, str]:
     """Sort key: oldest first by recorded time; names that record no time come first. The id
     breaks ties only between snapshots of the same microsecond (or second, for old ids)."""
     return (ref.time or datetime.min.replace(tzinfo=UTC), ref.id)
+
+
+def is_snapshot_id(text: str) -> bool:
+    """Whether ``text`` is a snapshot id as new_snapshot_id makes them (a real UTC time)."""
+    if not _SNAPSHOT_ID.fullmatch(text):
+        return False
+    try:
+        datetime.strptime(text[:15], "%Y%m%dT%H%M%S")
+    except ValueError:
+        return False
+    return True
 
 
 def is_pre_restore(ref: SnapshotRef) -> bool:

@@ -25,6 +25,7 @@ from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
 from drtool.errors import DrtoolError, ExitCode, UsageError
 from drtool.host import Host, check_host_name, default_host_name, relative_host_path
 from drtool.passphrase import PassphraseSource, passphrase_source
+from drtool.redact import ScrubFilter, scrub
 from drtool.repository import Repository
 from drtool.runner import Runner
 from drtool.snapshot import Manifest, select_snapshot
@@ -159,6 +160,8 @@ def cli(
         format="drtool: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(ScrubFilter())
     click_context.meta["debug"] = debug
     click_context.obj = Context(
         repo=repo,
@@ -255,7 +258,7 @@ def main() -> None:
     except DrtoolError as error:
         if debug:
             log.exception("failed")
-        click.echo(f"drtool: error: {error}", err=True)
+        click.echo(f"drtool: error: {scrub(str(error))}", err=True)
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         click.echo("drtool: interrupted", err=True)

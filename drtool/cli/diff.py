@@ -17,14 +17,8 @@ from drtool.cli.app import (
     pass_context,
 )
 from drtool.cli.restore import parse_kinds
-from drtool.diff import (
-    DEFAULT_SECRET_KEYS,
-    Redactor,
-    diff,
-    human,
-    live_artifacts,
-    snapshot_artifacts,
-)
+from drtool.diff import diff, human, live_artifacts, snapshot_artifacts
+from drtool.redact import Redactor
 
 
 @cli.command("diff")
@@ -51,6 +45,6 @@ def diff_command(
         else:
             new_manifest = load_snapshot(context, repository, new, None)
             after = snapshot_artifacts(repository, new_manifest, names, Path(scratch) / "new")
-        redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
+        redactor = Redactor.configured(context.settings.secret_keys, context.settings.secret_paths)
         changes = diff(collectors, before, after, redactor)
     emit(as_json, changes, lambda: click.echo(human(changes)))

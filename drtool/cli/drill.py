@@ -21,6 +21,7 @@ from drtool.cli.app import (
 )
 from drtool.drill import run_drill, write_metrics
 from drtool.errors import DrillFailed
+from drtool.redact import scrub, scrub_document
 
 
 @cli.command()
@@ -58,6 +59,10 @@ def drill(
     report = run_drill(repository, manifest, all_collectors(context), keep, policy)
     if metrics:
         write_metrics(metrics, report)
-    emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.summary()))
+    emit(
+        as_json,
+        scrub_document(dataclasses.asdict(report)),
+        lambda: click.echo(scrub(report.summary())),
+    )
     if not report.passed:
         raise DrillFailed(f"drill failed: {report.problems[0]}")

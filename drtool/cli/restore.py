@@ -24,10 +24,10 @@ from drtool.cli.app import (
     restore_policy,
 )
 from drtool.config import ALL_KINDS
-from drtool.diff import DEFAULT_SECRET_KEYS, Redactor
 from drtool.dry_run import describe_plan, dry_run_plan
 from drtool.errors import ConfirmationRequired, FirewallReverted, RestoreOutcome, UsageError
 from drtool.host import Host
+from drtool.redact import Redactor, scrub, scrub_document
 from drtool.restore import (
     DEFAULT_CONFIRM_TIMEOUT,
     RestoreReport,
@@ -123,7 +123,7 @@ def restore(
         allow_hooks=policy.allow_hooks,
     )
     if dry_run:
-        redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
+        redactor = Redactor.configured(context.settings.secret_keys, context.settings.secret_paths)
         plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor, policy)
         emit(as_json, plan, lambda: click.echo(describe_plan(plan)))
         return
@@ -157,12 +157,13 @@ def _run(as_json: bool, action: Callable[[], RestoreReport]) -> None:
 
 
 def _print_report(as_json: bool, report: object) -> None:
-    document = dataclasses.asdict(report)  # type: ignore[call-overload]
+    # A tool's message in a report may quote a key it choked on: scrubbed like an error.
+    document = scrub_document(dataclasses.asdict(report))  # type: ignore[call-overload]
     emit(
         as_json,
         document,
         lambda: click.echo(
-            report.summary()  # type: ignore[attr-defined]
+            scrub(report.summary())  # type: ignore[attr-defined]
             + "".join(f"\n  to do: {action}" for action in document["operator_actions"])
         ),
     )

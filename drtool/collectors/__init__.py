@@ -15,7 +15,7 @@ from drtool.config import Settings
 def collectors_for(settings: Settings) -> list[Collector]:
     """Return the collectors the settings enable, in restore order (docs: DESIGN, restore)."""
     available: list[Collector] = [
-        DockerNetworksCollector(settings.service("docker_networks")),
+        DockerNetworksCollector(settings.service("docker_networks"), settings.network_parents),
         WireguardCollector(settings.tree_paths["wireguard"], settings.service("wireguard")),
         NginxCollector(settings.tree_paths["nginx"], settings.service("nginx")),
         IptablesCollector(

@@ -74,6 +74,9 @@ class Collector(ABC):
     # Whether a root missing at backup was named by the operator (drtool.toml's [files]): the
     # backup says so on stderr rather than leaving it out without a word.
     warn_if_missing: bool = False
+    # Whether every file of this kind is secret (WireGuard's keys): no diff, dry-run or report
+    # ever shows their content (drtool.redact).
+    secret_files: bool = False
 
     @abstractmethod
     def collect(self, host: Host) -> Artifact:

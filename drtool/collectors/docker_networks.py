@@ -9,7 +9,6 @@ reported, never silently deleted.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -18,6 +17,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from drtool.collectors.base import Artifact, Collector
+from drtool.collectors.docker_specs import (
+    SPEC_FIELDS,
+    docker_devices,
+    host_routes,
+    read_specs,
+    route_problems,
+    spec_problems,
+    subnets,
+)
 from drtool.config import ServiceSettings
 from drtool.errors import CollectError, RestoreFailed
 from drtool.host import Host
@@ -26,22 +34,6 @@ from drtool.install import StagedArtifact
 log = logging.getLogger(__name__)
 
 BUILTIN_NETWORKS = {"bridge", "host", "none"}
-KNOWN_DRIVERS = {"bridge", "overlay", "macvlan", "ipvlan", "null", "host"}
-# What a network is made of: everything inspect says that a create request can set.
-SPEC_FIELDS = (
-    "Name",
-    "Driver",
-    "EnableIPv4",
-    "EnableIPv6",
-    "IPAM",
-    "Internal",
-    "Attachable",
-    "Ingress",
-    "ConfigFrom",
-    "ConfigOnly",
-    "Options",
-    "Labels",
-)
 OUTPUT = "networks.json"
 
 
@@ -85,22 +77,17 @@ def _spec(inspected: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def _subnets(spec: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [
-        ipaddress.ip_network(entry["Subnet"], strict=False)
-        for entry in spec["IPAM"]["Config"]
-        if entry.get("Subnet")
-    ]
-
-
 class DockerNetworksCollector(Collector):
     kind = "docker_networks"
     live_state = True
     atomic_apply = False
     sandboxable = False
 
-    def __init__(self, service: ServiceSettings | None = None) -> None:
+    def __init__(
+        self, service: ServiceSettings | None = None, network_parents: tuple[str, ...] = ()
+    ) -> None:
         self.service = service or ServiceSettings()
+        self.network_parents = network_parents
 
     def unavailable_reason(self, host: Host) -> str | None:
         if not host.owns_network and "DOCKER_HOST" not in os.environ:
@@ -138,27 +125,33 @@ class DockerNetworksCollector(Collector):
 
     @staticmethod
     def _snapshot(staged: StagedArtifact) -> list[dict[str, Any]]:
-        return json.loads(staged.outputs().get(OUTPUT, b"[]"))
+        return read_specs(staged.outputs().get(OUTPUT, b"[]"))
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
+        """The allow-lists first (nothing is asked of the daemon for a refused spec), then
+        subnet overlaps with the networks that stay and with the host's own routes."""
         wanted = self._snapshot(staged)
+        findings = [
+            problem for spec in wanted for problem in spec_problems(spec, self.network_parents)
+        ]
+        if findings:
+            return findings
         with _engine() as client:
-            live = {name: _spec(found) for name, found in self._live(client, builtin=True).items()}
-            plugins = set(client.info().get("Plugins", {}).get("Network") or [])
-        findings = []
-        for spec in wanted:
-            if spec["Driver"] not in KNOWN_DRIVERS | plugins:
-                findings.append(f"docker network {spec['Name']}: unknown driver {spec['Driver']}")
+            inspected = self._live(client, builtin=True)
+        live = {name: _spec(found) for name, found in inspected.items()}
+        findings += route_problems(
+            wanted, host_routes(host.runner), docker_devices(inspected.values())
+        )
         # Live networks the snapshot does not name keep their subnets; the others are replaced.
         names = {spec["Name"] for spec in wanted}
         claimed = [
             (name, subnet)
             for name, other in live.items()
             if name not in names
-            for subnet in _subnets(other)
+            for subnet in subnets(other)
         ]
         for spec in wanted:
-            for subnet in _subnets(spec):
+            for subnet in subnets(spec):
                 for name, taken in claimed:
                     if subnet.version == taken.version and subnet.overlaps(taken):
                         findings.append(
@@ -189,9 +182,12 @@ class DockerNetworksCollector(Collector):
                 client.api.remove_network(current["Id"])
             self._create(client, spec)
 
-    @staticmethod
-    def _create(client: Any, spec: dict[str, Any]) -> None:
-        """The full create request through the raw Engine API (the SDK's lacks fields)."""
+    def _create(self, client: Any, spec: dict[str, Any]) -> None:
+        """The full create request through the raw Engine API (the SDK's lacks fields), for a
+        spec within the allow-lists only (validation checked them; so does this last step)."""
+        refused = spec_problems(spec, self.network_parents)
+        if refused:
+            raise RestoreFailed(refused[0])
         body = {**spec, "CheckDuplicate": True}
         if not body.get("ConfigFrom", {}).get("Network"):
             body.pop("ConfigFrom", None)
@@ -272,7 +268,7 @@ class DockerNetworksCollector(Collector):
         return {
             spec["Name"]: {
                 "driver": spec["Driver"],
-                "subnets": [str(subnet) for subnet in _subnets(spec)],
+                "subnets": [str(subnet) for subnet in subnets(spec)],
                 "internal": spec.get("Internal", False),
                 "ipv6": spec.get("EnableIPv6", False),
             }

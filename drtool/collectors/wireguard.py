@@ -49,6 +49,8 @@ def _kernel_has_wireguard() -> bool:
 
 
 class WireguardCollector(PathsCollector):
+    secret_files = True
+
     def __init__(
         self, path: str = "/etc/wireguard", service: ServiceSettings | None = None
     ) -> None:

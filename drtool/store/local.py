@@ -1,16 +1,23 @@
-"""The local-directory backend: the embedded default."""
+"""The local-directory backend: the embedded default.
+
+Nothing below the repository's directory is followed if it is a link: a repository is written by
+every host of a fleet, and a link planted in it (``objects/ab -> /etc``) must not make drtool read
+or write elsewhere. Every name is resolved one component at a time without following links
+(``O_NOFOLLOW``), and a link met on the way is a one-line integrity error.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from drtool.errors import ConfigError, ObjectExists, ObjectMissing, StorageError
+from drtool.errors import ConfigError, IntegrityError, ObjectExists, ObjectMissing, StorageError
 from drtool.fsutil import fsync_directory, write_temporary
 from drtool.store.base import ObjectInfo, Store, check_name
 
@@ -26,7 +33,13 @@ class LocalStore(Store):
         return self.path.is_dir()
 
     def _path(self, name: str) -> Path:
-        return self.path / check_name(name)
+        """The path of ``name``, once no component of it below the repository is a link."""
+        path = self.path
+        for segment in check_name(name).split("/"):
+            path = path / segment
+            if path.is_symlink():
+                raise _planted_link(path.relative_to(self.path).as_posix())
+        return path
 
     def put(self, name: str, chunks: Iterable[bytes], retain_until: datetime | None = None) -> int:
         if retain_until is not None:
@@ -57,18 +70,48 @@ class LocalStore(Store):
 
     @contextlib.contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
-        path = self._path(name)
         with _storage_errors(name):
-            handle = path.open("rb")
-        with handle:
+            descriptor = self._open_beneath(name)
+        with os.fdopen(descriptor, "rb") as handle:
             yield handle
 
+    def _open_beneath(self, name: str) -> int:
+        """Open ``name`` for reading, each directory by its descriptor and nothing through a
+        link; refuse what is not a regular file (a fifo would block)."""
+        segments = check_name(name).split("/")
+        directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            for index, segment in enumerate(segments):
+                last = index == len(segments) - 1
+                try:
+                    descriptor = os.open(
+                        segment,
+                        flags | (os.O_NONBLOCK if last else os.O_DIRECTORY),
+                        dir_fd=directory,
+                    )
+                except OSError as error:
+                    if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise _planted_link("/".join(segments[: index + 1])) from None
+                    raise
+                os.close(directory)
+                directory = descriptor
+            if not stat.S_ISREG(os.fstat(directory).st_mode):
+                raise IntegrityError(f"{name} in the repository is not a regular file")
+            os.set_blocking(directory, True)
+            descriptor, directory = directory, -1
+            return descriptor
+        finally:
+            if directory >= 0:
+                os.close(directory)
+
     def contains(self, name: str) -> bool:
-        return self._path(name).is_file()
+        path = self._path(name)
+        return path.is_file() and not path.is_symlink()
 
     def stat(self, name: str) -> ObjectInfo:
         with _storage_errors(name):
-            status = self._path(name).stat()
+            status = self._path(name).lstat()
         return ObjectInfo(status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
 
     def check_can_lock(self) -> None:
@@ -82,7 +125,12 @@ class LocalStore(Store):
         if not base.is_dir():
             return
         names = []
-        for directory, _, files in os.walk(base):
+        for directory, subdirectories, files in os.walk(base):
+            for entry_name in [*subdirectories, *files]:
+                if os.path.islink(os.path.join(directory, entry_name)):
+                    raise _planted_link(
+                        Path(directory, entry_name).relative_to(self.path).as_posix()
+                    )
             for file_name in files:
                 if not file_name.startswith("."):
                     names.append(Path(directory, file_name).relative_to(self.path).as_posix())
@@ -90,16 +138,27 @@ class LocalStore(Store):
 
     def clean_leftovers(self, older_than: datetime) -> int:
         removed = 0
-        for temporary in self.path.rglob(".tmp-*"):
-            modified = datetime.fromtimestamp(temporary.stat().st_mtime, UTC)
-            if modified < older_than:
-                temporary.unlink(missing_ok=True)
-                removed += 1
+        for directory, _, files in os.walk(self.path):  # os.walk follows no link
+            for file_name in files:
+                temporary = Path(directory, file_name)
+                if not file_name.startswith(".tmp-") or temporary.is_symlink():
+                    continue
+                modified = datetime.fromtimestamp(temporary.lstat().st_mtime, UTC)
+                if modified < older_than:
+                    temporary.unlink(missing_ok=True)
+                    removed += 1
         return removed
 
     def delete(self, name: str) -> None:
         with _storage_errors(name), contextlib.suppress(FileNotFoundError):
             self._path(name).unlink()
+
+
+def _planted_link(name: str) -> IntegrityError:
+    return IntegrityError(
+        f"the repository holds a link at {name}: drtool never follows a link in a repository "
+        "(remove it)"
+    )
 
 
 @contextlib.contextmanager

@@ -82,7 +82,12 @@ class Case:
 # -- validate: refused (22), nothing changed, not even the journal written ---------------------
 
 REFUSED = [
-    Case("docker_networks", "validate", lambda h: h.docker_faults.fail("GET", r"/info$"), "docker"),
+    Case(
+        "docker_networks",
+        "validate",
+        lambda h: h.docker_faults.fail("GET", r"/networks$"),
+        "docker",
+    ),
     Case("wireguard", "validate", lambda h: h.faults.fail("wg", "setconf"), "wireguard wg0.conf"),
     Case("nginx", "validate", lambda h: h.faults.fail("nginx", r"-t\b"), "nginx -t"),
     Case(

@@ -8,9 +8,6 @@ restore --dry-run, restore --target, restore onto the host with nginx reloaded, 
 replacement host (a fresh Debian nginx) by the snapshot's id, drill, and check --read-data. The
 oracles are the trees' own files (tests/data, compared byte for byte), the files' modes, owners
 and times as the test made them, and what nginx answers over HTTPS in its namespace.
-
-The cases marked xfail fail today because of bugs filed in issue 12 (and one fixed on another
-branch); they state the correct expectation, and their marker goes when the fix lands.
 """
 
 from __future__ import annotations
@@ -161,11 +158,6 @@ def test_the_damage_shows_in_diff_and_dry_run_and_the_dry_run_changes_nothing(
     assert damaged.nginx.ask(expected=damaged.tree.damaged_answer) == damaged.tree.damaged_answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a PEM private key's lines show in diff and restore --dry-run; fixed on branch data "
-    "(drtool.redact withholds PEM private keys): remove this marker once it is merged",
-)
 @pytest.mark.parametrize("served", BOTH, indirect=True)
 def test_a_renewed_private_key_never_shows_in_diff_or_dry_run(served: Served) -> None:
     """A certificate renewal on the live host: the diff and the plan name the key file as

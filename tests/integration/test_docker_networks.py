@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from drtool.archive import write_parts
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
+from drtool.collectors.docker_networks import OUTPUT
 from drtool.config import ServiceSettings, Settings
 from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
+from drtool.snapshot import ArtifactRecord, Manifest, new_snapshot_id
 from tests.support.dockerd import IMAGE, Dockerd
 
 SLEEPER = "trap 'exit 0' TERM; sleep 3600 & wait"
@@ -165,3 +172,109 @@ def test_overlapping_subnets_are_refused_before_anything_changes(
     with pytest.raises(ValidationRefused, match=r"172\.22\.0\.0/24 overlaps 172\.22\.0\.0/16"):
         restore_snapshot(repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS))
     assert inspect_all(docker) == before
+
+
+def _snapshot_of(repository: Repository, specs: list[dict]) -> Manifest:
+    """A snapshot whose docker networks are ``specs``, written with drtool's own format code
+    as any host holding the passphrase can."""
+    outputs = {OUTPUT: json.dumps(specs).encode()}
+    (part,) = write_parts([], Path("/nonexistent"), outputs)
+    with part:
+        ref = repository.store_part("docker_networks", part, {})
+    record = ArtifactRecord("docker_networks", True, (), entries=1, size=0, parts=(ref,))
+    manifest = Manifest(
+        id=new_snapshot_id(datetime.now(UTC)),
+        host="web-1",
+        time="2025-01-07T02:15:00.000000Z",
+        tags=(),
+        drtool_version="test",
+        artifacts=(record,),
+    )
+    repository.write_manifest(manifest)
+    return manifest
+
+
+def _bridge(name: str, subnet: str, **fields: object) -> dict:
+    return {
+        "Name": name,
+        "Driver": "bridge",
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": subnet}], "Options": {}},
+        "Options": {},
+        "Labels": {},
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "refusal"),
+    [
+        ({**_bridge("evil", "172.29.0.0/24"), "Driver": "weave"}, "driver 'weave' is not allowed"),
+        (
+            {**_bridge("evil", "172.29.0.0/24"), "Driver": "macvlan", "Options": {"parent": "lo"}},
+            "macvlan on parent lo needs the parent listed in",
+        ),
+        (
+            _bridge("evil", "172.29.0.0/24", Options={"com.example.plugin.hook": "/tmp/x"}),
+            "option 'com.example.plugin.hook' is not allowed",
+        ),
+        (
+            _bridge("evil", "172.29.0.0/24", Options={"com.docker.network.driver.mtu": "1; x"}),
+            "option com.docker.network.driver.mtu='1; x' is not allowed",
+        ),
+        (_bridge("evil", "172.29.0.0/24", Labels={"a": 1}), "'Labels' must be an object of"),
+        (_bridge("evil", "172.29.0.0/24", Extra=True), "unknown field 'Extra'"),
+        ({**_bridge("evil", "172.29.0.0/24"), "IPAM": {"Driver": "x"}}, "IPAM driver 'x'"),
+        (_bridge("evil", "127.0.0.0/16"), "overlaps the host's route 127.0.0.0/8 (dev lo)"),
+    ],
+    ids=[
+        "plugin-driver",
+        "macvlan-parent",
+        "unknown-option",
+        "option-value",
+        "label-type",
+        "unknown-field",
+        "ipam-driver",
+        "loopback-subnet",
+    ],
+)
+def test_hostile_network_specs_are_refused_before_anything_changes(
+    repository: Repository, docker, dockerd: Dockerd, tmp_path: Path, spec: dict, refusal: str
+) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", dockerd.namespace, "ip", "link", "set", "lo", "up"], check=True
+    )
+    before = inspect_all(docker)
+    manifest = _snapshot_of(repository, [spec])
+    with pytest.raises(ValidationRefused, match=re.escape(refusal)):
+        restore_snapshot(repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS))
+    assert inspect_all(docker) == before
+
+
+def test_a_subnet_over_a_host_route_is_refused(
+    repository: Repository, docker, dockerd: Dockerd, tmp_path: Path
+) -> None:
+    """docker checks its own networks only: a route of the host (a VPN, a LAN) is drtool's to
+    check, from ``ip -j route`` in the host's namespace."""
+    netns = ("ip", "netns", "exec", dockerd.namespace)
+    subprocess.run([*netns, "ip", "link", "set", "lo", "up"], check=True)
+    route = ("ip", "route", "add", "10.77.0.0/16", "dev", "lo")
+    subprocess.run([*netns, *route], check=True)
+    try:
+        manifest = _snapshot_of(repository, [_bridge("office", "10.77.5.0/24")])
+        before = inspect_all(docker)
+        with pytest.raises(ValidationRefused, match=r"10\.77\.5\.0/24 overlaps the host's route"):
+            restore_snapshot(
+                repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS)
+            )
+        assert inspect_all(docker) == before
+        # A subnet beside the route restores as ever.
+        from docker.types import IPAMConfig, IPAMPool
+
+        pool = IPAMConfig(pool_configs=[IPAMPool(subnet="10.78.5.0/24")])
+        docker.networks.create("office", ipam=pool)
+        allowed = run_backup(repository, host(dockerd, tmp_path), collectors_for(SETTINGS))
+        docker.networks.get("office").remove()
+        restore_snapshot(repository, allowed, host(dockerd, tmp_path), collectors_for(SETTINGS))
+        assert inspect_all(docker)["office"]["IPAM"]["Config"] == [{"Subnet": "10.78.5.0/24"}]
+    finally:
+        subprocess.run([*netns, "ip", "route", "del", "10.77.0.0/16", "dev", "lo"], check=False)

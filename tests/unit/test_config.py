@@ -63,3 +63,14 @@ def test_restore_policy(tmp_path: Path) -> None:
         write(tmp_path, '[restore]\nkeep_setid = true\ninclude_roots = ["/opt/app/app.conf"]\n')
     )
     assert settings.restore == RestorePolicy(keep_setid=True, include_roots=("/opt/app/app.conf",))
+
+
+def test_restore_and_diff_sections(tmp_path: Path) -> None:
+    config = tmp_path / "drtool.toml"
+    config.write_text(
+        '[restore]\nnetwork_parents = ["eth1"]\n'
+        '[diff]\nsecret_keys = ["auth_token"]\nsecret_paths = ["/etc/ssl/private/*"]\n'
+    )
+    settings = load_settings(config)
+    assert settings.network_parents == ("eth1",)
+    assert settings.secret_paths == ("/etc/ssl/private/*",)

@@ -20,8 +20,8 @@ def sealed(payload: bytes, binding: Binding = BINDING) -> bytes:
     return b"".join(object_format.encrypt(KEY, binding, io.BytesIO(payload)))
 
 
-def opened(data: bytes, binding: Binding = BINDING) -> bytes:
-    return b"".join(object_format.decrypt(KEY, binding, io.BytesIO(data)))
+def opened(data: bytes, binding: Binding = BINDING, max_size: int = 1 << 30) -> bytes:
+    return b"".join(object_format.decrypt(KEY, binding, io.BytesIO(data), max_size))
 
 
 @pytest.mark.parametrize(
@@ -102,4 +102,16 @@ def test_wrong_key_is_refused() -> None:
     data = sealed(b"payload")
     other_key = MasterKey.from_secret(b"o" * 32)
     with pytest.raises(IntegrityError):
-        b"".join(object_format.decrypt(other_key, BINDING, io.BytesIO(data)))
+        b"".join(object_format.decrypt(other_key, BINDING, io.BytesIO(data), 1 << 30))
+
+
+def test_a_payload_never_decompresses_past_its_declared_size() -> None:
+    """A few kilobytes that expand to 64 MiB: refused once past the limit, and no block handed
+    out is larger than a chunk (memory stays flat whatever the ratio)."""
+    bomb = sealed(bytes(64 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    blocks = object_format.decrypt(KEY, BINDING, io.BytesIO(bomb), 3 * CHUNK_SIZE)
+    with pytest.raises(IntegrityError, match="past its declared size"):
+        for block in blocks:
+            assert len(block) <= CHUNK_SIZE
+    assert len(opened(bomb, max_size=64 * 1024 * 1024)) == 64 * 1024 * 1024

@@ -75,3 +75,30 @@ def test_newer_repository_format_is_refused_from_the_header() -> None:
 def test_master_key_repr_hides_keys() -> None:
     key = MasterKey.from_secret(SECRET)
     assert key.wrap_key.hex() not in repr(key) and "redacted" in repr(key)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("iterations", 10_000_000),
+        ("iterations", 11),
+        ("iterations", 0),
+        ("iterations", 1e7),
+        ("iterations", True),
+        ("lanes", 17),
+        ("memory_kib", 1024 * 1024 + 1),
+        ("memory_kib", 4),
+        ("memory_kib", "65536"),
+        ("salt", ""),
+    ],
+)
+def test_hostile_kdf_parameters_are_refused_before_deriving(field: str, value: object) -> None:
+    document = json.loads(key_file())
+    document["kdf"][field] = value
+    with pytest.raises(KeyUnavailable):
+        unwrap_master_secret(json.dumps(document).encode(), b"pass")
+
+
+def test_the_caps_allow_the_defaults_and_their_maximum() -> None:
+    assert KdfParameters().check() == KdfParameters()
+    KdfParameters(iterations=10, lanes=16, memory_kib=1024 * 1024).check()
