@@ -12,11 +12,9 @@ from typing import Any
 
 from drtool.errors import ConfigError
 from drtool.host import relative_host_path
+from drtool.kinds import ALL_KINDS
 
 TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": "/etc/fail2ban"}
-# In restore order: networks first (nginx upstreams and binds depend on them), the firewall
-# late (it can cut the operator off), fail2ban after it (its chains land in the final INPUT).
-ALL_KINDS = ("docker_networks", "wireguard", "nginx", "iptables", "fail2ban", "files")
 
 
 _S3_SETTINGS = {

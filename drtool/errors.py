@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     OK = 0
     INTERNAL = 1
     USAGE = 2
+    DIFFERENCES = 3  # drtool diff found differences (not an error: cron and CI alert on it)
     REPOSITORY_NOT_FOUND = 10
     REPOSITORY_EXISTS = 11
     KEY = 12
@@ -32,6 +33,8 @@ class ExitCode(IntEnum):
     RESTORE_IN_PROGRESS = 25
     RESTORE_NOT_STARTED = 26
     DRILL_FAILED = 27
+    FIREWALL_BACKEND = 36
+    ENTRY_NOT_FOUND = 37
     INTERRUPTED = 130
 
 
@@ -132,6 +135,19 @@ class DrillFailed(DrtoolError):
     """A drill found that the snapshot would not restore as it is (the report says why)."""
 
     exit_code = ExitCode.DRILL_FAILED
+
+
+class FirewallBackendRefused(DrtoolError):
+    """A snapshot's firewall backend is not one drtool knows, or this host lacks its tools:
+    refused before anything changes, never restored with another backend half-way."""
+
+    exit_code = ExitCode.FIREWALL_BACKEND
+
+
+class EntryNotFound(DrtoolError):
+    """``drtool dump`` / ``ls`` named a path the snapshot does not hold."""
+
+    exit_code = ExitCode.ENTRY_NOT_FOUND
 
 
 class RestoreOutcome(DrtoolError):
