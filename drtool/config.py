@@ -67,6 +67,8 @@ class Settings:
     s3: dict[str, Any] = field(default_factory=dict)
     iptables_backend: str = "auto"
     runtime_chains: tuple[str, ...] = ()
+    nftables_conf: str = "/etc/nftables.conf"
+    runtime_tables: tuple[str, ...] = ()
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
 
@@ -90,7 +92,11 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", "s3", "iptables", "services", *TREE_KINDS}, f"{path}")
+    _only_keys(
+        document,
+        {"backup", "files", "s3", "iptables", "nftables", "services", *TREE_KINDS},
+        f"{path}",
+    )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -109,6 +115,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     backend = iptables.get("backend", "auto")
     if backend not in ("auto", "nft", "legacy"):
         raise ConfigError(f"{path}: [iptables] backend must be auto, nft or legacy")
+    nftables = _table(document, "nftables", {"path", "runtime_tables"}, path)
     services_table = _table(document, "services", set(ALL_KINDS), path)
     services = {}
     for kind in services_table:
@@ -133,6 +140,10 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         s3=s3,
         iptables_backend=backend,
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
+        nftables_conf=_absolute(
+            nftables.get("path", "/etc/nftables.conf"), "[nftables] path", path
+        ),
+        runtime_tables=tuple(_string_list(nftables, "runtime_tables", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
     )

@@ -9,6 +9,7 @@ name the kinds without importing every collector.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from drtool.collectors.base import Collector
-    from drtool.config import Settings
+    from drtool.config import ServiceSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,15 @@ def _tree(name: str) -> Callable[[Any, Settings], Collector]:
     return lambda cls, settings: cls(settings.tree_paths[name], settings.service(name))
 
 
+def _nftables_service(settings: Settings) -> ServiceSettings:
+    """iptables and nftables are one firewall: without a probe of its own, nftables' switch is
+    confirmed by the iptables probe ([services.iptables] health_command)."""
+    own = settings.service("nftables")
+    if own.health_command:
+        return own
+    return dataclasses.replace(own, health_command=settings.service("iptables").health_command)
+
+
 REGISTRY: tuple[Kind, ...] = (
     Kind(
         "docker_networks",
@@ -53,6 +63,13 @@ REGISTRY: tuple[Kind, ...] = (
         "drtool.collectors.iptables:IptablesCollector",
         lambda cls, settings: cls(
             settings.iptables_backend, settings.runtime_chains, settings.service("iptables")
+        ),
+    ),
+    Kind(
+        "nftables",
+        "drtool.collectors.nftables:NftablesCollector",
+        lambda cls, settings: cls(
+            settings.nftables_conf, settings.runtime_tables, _nftables_service(settings)
         ),
     ),
     Kind("fail2ban", "drtool.collectors.fail2ban:Fail2banCollector", _tree("fail2ban")),

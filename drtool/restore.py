@@ -309,14 +309,18 @@ def _switch(journal: Journal, host: Host, kind: str) -> Path:
 def _settle_switches(
     journal: Journal, host: Host, collectors: list[Collector], timeout: float
 ) -> str:
-    """Confirm the dead-man's switches whose kind's probe ran (in the health check)."""
-    if host.manages_services and all(collector.confirms_itself for collector in collectors):
-        for collector in collectors:
+    """Confirm the dead-man's switch of each kind whose probe ran (in the health check)."""
+    waiting = []
+    for collector in collectors:
+        if host.manages_services and collector.confirms_itself:
             deadman.confirm(_switch(journal, host, collector.kind))
+        else:
+            waiting.append(collector.kind)
+    if not waiting:
         return "firewall confirmed by the connectivity probe"
     return (
-        f"firewall awaiting confirmation: run drtool confirm within {timeout:g} s, "
-        "or the previous rules come back"
+        f"firewall ({', '.join(waiting)}) awaiting confirmation: run drtool confirm within "
+        f"{timeout:g} s, or the previous rules come back"
     )
 
 

@@ -25,6 +25,7 @@ from drtool.diff import (
     live_artifacts,
     snapshot_artifacts,
 )
+from drtool.errors import ExitCode
 
 
 @cli.command("diff")
@@ -35,8 +36,10 @@ from drtool.diff import (
 @pass_context
 def diff_command(
     context: Context, old: str, new: str | None, only: str | None, as_json: bool
-) -> None:
-    """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW."""
+) -> ExitCode:
+    """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW.
+
+    Exits 0 when nothing differs, 3 when something does."""
     kinds = parse_kinds(only)
     repository = context.repository()
     collectors = [c for c in all_collectors(context) if not kinds or c.kind in kinds]
@@ -54,3 +57,5 @@ def diff_command(
         redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
         changes = diff(collectors, before, after, redactor)
     emit(as_json, changes, lambda: click.echo(human(changes)))
+    # Differences are not an error, but cron and CI alert on them: exit 3 (0: none).
+    return ExitCode.DIFFERENCES if changes else ExitCode.OK

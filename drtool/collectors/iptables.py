@@ -22,6 +22,7 @@ from drtool.config import ServiceSettings
 from drtool.errors import CollectError, FirewallBackendRefused
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.ruleset_diff import ordered_changes
 from drtool.runner import CommandFailed, Runner
 
 FAMILIES = {"v4": "iptables", "v6": "ip6tables"}
@@ -54,7 +55,7 @@ def tool(backend: str, family: str, action: str) -> str:
     """``iptables-nft-save``, ``ip6tables-legacy-restore``…, for an allowed backend only."""
     if backend not in BACKENDS:
         raise FirewallBackendRefused(
-            f"iptables: unknown backend {backend[:40]!r} (known: {', '.join(BACKENDS)})"
+            f'iptables: unknown backend "{backend[:40]}" (known: {", ".join(BACKENDS)})'
         )
     return f"{FAMILIES[family]}-{backend}-{action}"
 
@@ -182,7 +183,7 @@ class IptablesCollector(Collector):
 
     def _live_tables(self, host: Host, ruleset: Ruleset) -> dict[str, rules.Table]:
         saved = host.runner.run([tool(ruleset.backend, ruleset.family, "save")], in_netns=True)
-        return rules.by_name(rules.parse(saved.decode()))
+        return rules.by_name(rules.own_tables(saved.decode()))
 
     def _desired(
         self, host: Host, staged: StagedArtifact
@@ -274,26 +275,31 @@ class IptablesCollector(Collector):
     def semantic_diff(
         self, old: StagedArtifact | None, new: StagedArtifact | None
     ) -> dict[str, Any]:
-        """Rules added and removed, and policies changed, per family, table and chain."""
+        """Per ruleset, table and chain whose policy, rules or their order changed: the chain
+        as iptables-save lines, ``-``/``+``; a backend that changed."""
+        before, after = self._chains(old), self._chains(new)
         changes: dict[str, Any] = {}
-        for family in FAMILIES:
-            ruleset = Ruleset("nft", family)
-            before = rules.by_name(self.tables(old, ruleset) if old else [])
-            after = rules.by_name(self.tables(new, ruleset) if new else [])
-            for name in sorted(set(before) | set(after)):
-                was, now = before.get(name, rules.Table(name)), after.get(name, rules.Table(name))
-                for chain in sorted(set(was.chains) | set(now.chains)):
-                    old_rules = [rule for c, rule in was.rules if c == chain]
-                    new_rules = [rule for c, rule in now.rules if c == chain]
-                    change = {
-                        "added": [rule for rule in new_rules if rule not in old_rules],
-                        "removed": [rule for rule in old_rules if rule not in new_rules],
-                    }
-                    if was.chains.get(chain) != now.chains.get(chain):
-                        change["policy"] = f"{was.chains.get(chain)} -> {now.chains.get(chain)}"
-                    if any(change.values()):
-                        changes[f"{family} {name} {chain}"] = change
+        chains = ordered_changes(before[1], after[1])
+        if chains:
+            changes["chains"] = chains
+        if old and new and before[0] != after[0]:
+            changes["backends"] = f"{', '.join(before[0])} -> {', '.join(after[0])}"
         return changes
+
+    def _chains(self, staged: StagedArtifact | None) -> tuple[list[str], dict[str, list[str]]]:
+        """The backends, and every chain as the lines iptables-save prints for it."""
+        if staged is None or "reason" in staged.record.metadata:
+            return [], {}
+        rulesets = recorded_rulesets(staged.record.metadata)
+        chains = {}
+        for ruleset in rulesets:
+            for table in self.tables(staged, ruleset):
+                for chain, policy in table.chains.items():
+                    chains[f"{ruleset.name} {table.name} {chain}"] = [
+                        f":{chain} {policy}",
+                        *(f"-A {chain} {rule}".rstrip() for c, rule in table.rules if c == chain),
+                    ]
+        return [ruleset.backend for ruleset in rulesets if ruleset.family == "v4"], chains
 
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
         metadata = staged.record.metadata
@@ -314,7 +320,7 @@ class IptablesCollector(Collector):
 
 def _tables(text: str, backend: str, family: str) -> list[rules.Table]:
     try:
-        return rules.parse(text)
+        return rules.own_tables(text)
     except rules.RulesetError as error:
         raise CollectError(
             f"iptables: {tool(backend, family, 'save')} printed something unexpected: {error}"

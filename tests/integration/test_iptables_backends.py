@@ -94,7 +94,7 @@ def test_a_backend_outside_the_allow_list_is_refused_before_anything_runs(
     run_in(netns, "iptables-nft", "-F")
     before = all_rules(netns)
     # The engine's validation refuses it (exit 22); read elsewhere (show, dump) it is exit 36.
-    with pytest.raises(ValidationRefused, match=r"unknown backend '\.\./\.\./tmp/x'"):
+    with pytest.raises(ValidationRefused, match=r'unknown backend "\.\./\.\./tmp/x"'):
         restore_snapshot(repository, manifest, host, collectors_for(SETTINGS))
     staged_record = manifest.artifact("iptables")
     with pytest.raises(FirewallBackendRefused) as raised:
@@ -121,3 +121,23 @@ def test_a_ruleset_that_cannot_be_read_fails_the_backup_naming_it(
         run_backup(repository, host, collectors_for(SETTINGS))
     assert raised.value.exit_code == ExitCode.COLLECT == 20
     assert repository.snapshot_refs() == []
+
+
+def test_kubernetes_chains_are_runtime_owned_and_stay(
+    repository: Repository, netns: str, tmp_path: Path
+) -> None:
+    run_in(netns, "iptables-nft-restore", input_text=SEED_V4)
+    host = host_in(netns, tmp_path)
+    collectors = collectors_for(SETTINGS)
+    manifest = run_backup(repository, host, collectors)
+    for command in (
+        ["-N", "KUBE-SERVICES"],
+        ["-A", "KUBE-SERVICES", "-d", "10.96.0.1/32", "-j", "ACCEPT"],
+        ["-I", "INPUT", "-j", "KUBE-SERVICES"],
+        ["-N", "cali-INPUT"],
+        ["-I", "INPUT", "-j", "cali-INPUT"],
+    ):
+        run_in(netns, "iptables-nft", *command)
+    live = saved(netns, "iptables-nft-save")
+    restore_snapshot(repository, manifest, host, collectors)
+    assert saved(netns, "iptables-nft-save") == live
