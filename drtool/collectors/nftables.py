@@ -149,6 +149,8 @@ class NftablesCollector(PathsCollector):
     # -- the dead-man's switch ------------------------------------------------------------------
 
     def switch_state(self, captured: StagedArtifact) -> dict[str, bytes]:
+        if RULESET not in captured.outputs():
+            return {}  # nothing was read, so nothing may be put back (never "no tables")
         return {
             RULESET: captured.outputs().get(RULESET, b""),
             _SWITCH_PATTERNS: json.dumps(list(self.patterns)).encode(),
@@ -156,6 +158,8 @@ class NftablesCollector(PathsCollector):
 
     @classmethod
     def put_back(cls, runner: Runner, state: dict[str, bytes]) -> list[str]:
+        if RULESET not in state:
+            return []
         try:
             snapshot = rules.parse(state[RULESET].decode())
             apply_ruleset(runner, snapshot, json.loads(state[_SWITCH_PATTERNS]))

@@ -14,6 +14,7 @@ from drtool.backup import run_backup
 from drtool.collectors import Artifact, collectors_for
 from drtool.collectors.iptables import IptablesCollector, recorded_rulesets
 from drtool.config import ServiceSettings, Settings
+from drtool.dump import snapshot_opened
 from drtool.errors import CollectError, ExitCode, FirewallBackendRefused, ValidationRefused
 from drtool.host import Host
 from drtool.inspect import snapshot_contents
@@ -21,7 +22,7 @@ from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
 from tests.support.firewall import SEED_V4, SEED_V6
-from tests.support.netns import run_in
+from tests.support.netns import network_namespace, run_in
 
 pytestmark = pytest.mark.skipif(
     any(shutil.which(f"iptables-{backend}-restore") is None for backend in ("nft", "legacy")),
@@ -72,6 +73,17 @@ def test_legacy_tables_beside_nft_are_read_and_restored_with_their_own_backend(
     collectors = collectors_for(SETTINGS)
     manifest = run_backup(repository, host, collectors)
     assert manifest.artifact("iptables").metadata["backends"] == ["nft", "legacy"]
+    with snapshot_opened(repository, manifest) as opened:
+        for address, program in (
+            ("iptables:legacy-v4", "iptables-legacy-save"),
+            ("iptables:legacy-v6", "ip6tables-legacy-save"),
+        ):
+            dumped = opened.content(address).decode()
+            # what iptables-legacy-restore accepts, and what the tool itself saves
+            with network_namespace() as fresh:
+                run_in(fresh, program.replace("-save", "-restore"), "--test", input_text=dumped)
+                run_in(fresh, program.replace("-save", "-restore"), input_text=dumped)
+                assert saved(fresh, program) == before[program]
 
     for program in ("iptables-nft", "ip6tables-nft", "iptables-legacy", "ip6tables-legacy"):
         run_in(netns, program, "-F")

@@ -76,8 +76,12 @@ def test_a_native_ruleset_round_trips_and_runtime_and_iptables_tables_stay(
     run_in(netns, "iptables-nft-restore", input_text=SEED_V4)
     before = tables(netns)
     host = host_in(netns, tmp_path)
+    boot = host.path("etc/nftables.conf")  # what the boot loads: collected and restored too
+    boot.parent.mkdir(parents=True)
+    boot.write_bytes((DATA / "native.nft").read_bytes())
     collectors = collectors_for(SETTINGS)
     manifest = run_backup(repository, host, collectors)
+    boot.write_text("flush ruleset\n")
     # iptables-nft's tables (ip filter, ip nat) belong to the iptables kind
     assert manifest.artifact("nftables").metadata["tables"] == ["inet filter", "ip host-nat"]
 
@@ -93,6 +97,7 @@ def test_a_native_ruleset_round_trips_and_runtime_and_iptables_tables_stay(
     restore_snapshot(repository, manifest, host, collectors)
 
     assert tables(netns) == {**before, **runtime}
+    assert boot.read_bytes() == (DATA / "native.nft").read_bytes()
 
 
 @pytest.mark.parametrize(
