@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
+from drtool.backup import run_backup
+from drtool.collectors import Artifact
+from drtool.collectors.iptables import IptablesCollector
+from drtool.host import Host
+from drtool.repository import Repository
+from drtool.runner import Runner
+from drtool.store.local import LocalStore
+from tests.conftest import Cli, fixed_passphrase
 from tests.support.firewall import SEED_V4, SEED_V6
 from tests.support.netns import network_namespace, run_in
 
@@ -94,3 +101,25 @@ def test_show_works_on_a_snapshot_without_wireguard_or_fail2ban(cli: Cli) -> Non
     shown = cli("show", "latest").stdout
     assert "wireguard: absent" in shown and "fail2ban: absent" in shown
     assert "{" not in shown  # no Python repr, no JSON blob
+
+
+class HostileBackend(IptablesCollector):
+    """Records a backend no iptables has: a path, as a tampered snapshot might."""
+
+    def collect(self, host: Host) -> Artifact:
+        artifact = super().collect(host)
+        metadata = {**artifact.metadata, "backend": "../../bin/sh", "backends": ["../../bin/sh"]}
+        return Artifact(artifact.kind, (), (), metadata=metadata, outputs=artifact.outputs)
+
+
+def test_a_snapshot_naming_an_unknown_backend_is_refused_in_one_line(cli: Cli, netns: str) -> None:
+    run_in(netns, "iptables-nft-restore", input_text=SEED_V4)
+    cli.environment["DRTOOL_NETNS"] = netns
+    cli("init")
+    repository = Repository.open(LocalStore(cli.environment["DRTOOL_REPO"]), fixed_passphrase())
+    run_backup(repository, Host(root(cli), "web-1", Runner(netns=netns)), [HostileBackend()])
+    for command in (["show", "latest"], ["diff", "latest", "--only", "iptables"]):
+        error = cli(*command, expect=36).stderr
+        assert 'unknown backend "../../bin/sh"' in error
+    error = cli("restore", "--yes", "--only", "iptables", expect=22).stderr
+    assert "unknown backend" in error and "nothing changed" in error
