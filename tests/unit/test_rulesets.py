@@ -78,3 +78,20 @@ def test_the_transaction_names_no_runtime_table() -> None:
 def test_text_that_is_not_a_ruleset_is_refused(text: str) -> None:
     with pytest.raises(nftables_rules.RulesetError):
         nftables_rules.parse(text)
+
+
+def test_a_flowtable_is_an_object_of_its_table() -> None:
+    """This machine's kernel has no flowtable support, so no real round trip: the text is kept
+    as nft printed it, and the flowtable is one object among the others."""
+    text = (
+        "table inet fast {\n\tflowtable ft {\n\t\thook ingress priority filter\n"
+        '\t\tdevices = { "eth0", "eth1" }\n\t}\n\n\tchain forward {\n'
+        "\t\ttype filter hook forward priority filter; policy accept;\n"
+        "\t\tip protocol tcp flow add @ft\n\t}\n}\n"
+    )
+    (table,) = nftables_rules.parse(text)
+    assert nftables_rules.render([table]) == text
+    assert [(block.header, len(block.statements)) for block in table.blocks()] == [
+        ("flowtable ft", 2),
+        ("chain forward", 2),
+    ]
