@@ -287,13 +287,16 @@ class IptablesCollector(Collector):
         return changes
 
     def _chains(self, staged: StagedArtifact | None) -> tuple[list[str], dict[str, list[str]]]:
-        """The backends, and every chain as the lines iptables-save prints for it."""
+        """The backends, and every host-owned chain as the lines iptables-save prints for it
+        (runtime-owned ones, docker's and fail2ban's bans, change by themselves and a restore
+        leaves them as they are: no drift to report)."""
         if staged is None or "reason" in staged.record.metadata:
             return [], {}
         rulesets = recorded_rulesets(staged.record.metadata)
         chains = {}
         for ruleset in rulesets:
-            for table in self.tables(staged, ruleset):
+            for snapshot_table in self.tables(staged, ruleset):
+                table = rules.host_owned(snapshot_table, self.patterns)
                 for chain, policy in table.chains.items():
                     chains[f"{ruleset.name} {table.name} {chain}"] = [
                         f":{chain} {policy}",

@@ -172,8 +172,8 @@ class NftablesCollector(PathsCollector):
     def semantic_diff(
         self, old: StagedArtifact | None, new: StagedArtifact | None
     ) -> dict[str, Any]:
-        """Per table and object (chain, set, map…) whose statements or their order changed:
-        the statements as nft prints them, ``-``/``+``."""
+        """Per host-owned table and object (chain, set, map…) whose statements or their order
+        changed: the statements as nft prints them, ``-``/``+``."""
         chains = ordered_changes(self._objects(old), self._objects(new))
         return {"chains": chains} if chains else {}
 
@@ -181,7 +181,8 @@ class NftablesCollector(PathsCollector):
         if staged is None or RULESET not in staged.outputs():
             return {}
         objects = {}
-        for table in self.tables(staged):
+        # runtime-owned tables change by themselves, and a restore leaves them as they are
+        for table in rules.host_owned(self.tables(staged), self.patterns):
             objects[f"table {table.key}"] = [f"table {table.key}"]  # an empty table too
             for block in table.blocks():
                 if block.header == "table":
