@@ -12,11 +12,9 @@ from typing import Any
 
 from drtool.errors import ConfigError
 from drtool.host import relative_host_path
+from drtool.kinds import ALL_KINDS
 
 TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": "/etc/fail2ban"}
-# In restore order: networks first (nginx upstreams and binds depend on them), the firewall
-# late (it can cut the operator off), fail2ban after it (its chains land in the final INPUT).
-ALL_KINDS = ("docker_networks", "wireguard", "nginx", "iptables", "fail2ban", "files")
 
 
 _S3_SETTINGS = {
@@ -87,6 +85,8 @@ class Settings:
     s3: dict[str, Any] = field(default_factory=dict)
     iptables_backend: str = "auto"
     runtime_chains: tuple[str, ...] = ()
+    nftables_conf: str = "/etc/nftables.conf"
+    runtime_tables: tuple[str, ...] = ()
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
     restore: RestorePolicy = field(default_factory=RestorePolicy)
@@ -115,7 +115,17 @@ def load_settings(path: Path | None) -> Settings:
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     _only_keys(
         document,
-        {"backup", "files", "s3", "iptables", "services", "diff", "restore", *TREE_KINDS},
+        {
+            "backup",
+            "files",
+            "s3",
+            "iptables",
+            "nftables",
+            "services",
+            "diff",
+            "restore",
+            *TREE_KINDS,
+        },
         f"{path}",
     )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
@@ -136,6 +146,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     backend = iptables.get("backend", "auto")
     if backend not in ("auto", "nft", "legacy"):
         raise ConfigError(f"{path}: [iptables] backend must be auto, nft or legacy")
+    nftables = _table(document, "nftables", {"path", "runtime_tables"}, path)
     services_table = _table(document, "services", set(ALL_KINDS), path)
     services = {}
     for kind in services_table:
@@ -163,6 +174,10 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         s3=s3,
         iptables_backend=backend,
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
+        nftables_conf=_absolute(
+            nftables.get("path", "/etc/nftables.conf"), "[nftables] path", path
+        ),
+        runtime_tables=tuple(_string_list(nftables, "runtime_tables", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
         restore=_restore_policy(restore, path),

@@ -1,11 +1,13 @@
-"""The firewall's dead-man's switch: a detached watchdog that outlives drtool and the SSH
-session, and puts the previous rules back unless the restore is confirmed in time.
+"""The dead-man's switch: a detached watchdog that outlives drtool and the SSH session, and
+puts the previous state of a kind that can cut the operator off (the firewall) back unless the
+restore is confirmed in time.
 
-Before the firewall is applied, the rules captured from the live host are written next to the
-journal and a watchdog is started in a session of its own (``python -m drtool.deadman``). It
-does nothing if, before the timeout, the connectivity probe passed or ``drtool confirm`` ran
-(a ``confirmed`` file), or the engine rolled back itself (``disarmed``); otherwise it restores
-the previous rules, table by table, and leaves a ``fired`` file for the operator to find.
+Before such a kind is applied, the collector names what its rollback point needs
+(``Collector.switch_state``); that is written next to the journal and a watchdog is started in
+a session of its own (``python -m drtool.deadman``). It does nothing if, before the timeout, the
+connectivity probe passed or ``drtool confirm`` ran (a ``confirmed`` file), or the engine rolled
+back itself (``disarmed``); otherwise it asks the kind's collector to put the state back
+(``Collector.put_back``) and leaves a ``fired`` file for the operator to find.
 ``iptables-apply`` does the same, but only interactively, so it cannot run from cron.
 """
 
@@ -19,32 +21,33 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drtool import iptables_rules as rules
 from drtool.capture import load_staged
+from drtool.collectors.base import Collector
 from drtool.fsutil import open_private
 from drtool.host import Host
 from drtool.journal import JOURNAL_DIRECTORY, last_report
-from drtool.runner import CommandFailed, Runner, child_environment
+from drtool.kinds import kind as registered_kind
+from drtool.runner import Runner, child_environment
 
 SWITCH_PREFIX = "deadman-"
+_STATE = "state"
 
 
-def switch_directory(host: Host, restore_id: str) -> Path:
-    return host.path(JOURNAL_DIRECTORY) / f"{SWITCH_PREFIX}{restore_id}"
+def switch_directory(host: Host, restore_id: str, kind: str) -> Path:
+    return host.path(JOURNAL_DIRECTORY) / f"{SWITCH_PREFIX}{restore_id}-{kind}"
 
 
-def arm(host: Host, directory: Path, rollback_directory: Path, timeout: float) -> None:
-    """Save the live rules captured in ``rollback_directory`` and start the watchdog."""
-    captured = load_staged(rollback_directory, "iptables")
-    directory.mkdir(mode=0o700, exist_ok=True)
-    for name, text in captured.outputs().items():
-        with open_private(directory / name) as output:
-            output.write(text)
-    settings = {
-        "backend": captured.record.metadata.get("backend", "nft"),
-        "netns": host.runner.netns,
-        "deadline": time.time() + timeout,
-    }
+def arm(
+    host: Host, directory: Path, rollback_directory: Path, collector: Collector, timeout: float
+) -> None:
+    """Save what puts the state captured in ``rollback_directory`` back; start the watchdog."""
+    captured = load_staged(rollback_directory, collector.kind)
+    (directory / _STATE).mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, content in collector.switch_state(captured).items():
+        with open_private(directory / _STATE / name) as output:
+            output.write(content)
+    deadline = time.time() + timeout
+    settings = {"kind": collector.kind, "netns": host.runner.netns, "deadline": deadline}
     with open_private(directory / "switch.json") as output:
         output.write(json.dumps(settings).encode())
     # setsid -f: a session of its own, so it is not killed with drtool, its terminal or its
@@ -83,34 +86,26 @@ def pending(host: Host) -> list[Path]:
 def reverted_at(host: Host) -> datetime | None:
     """When the last restore's switch put the previous rules back (None: it did not)."""
     report = last_report(host)
-    fired = switch_directory(host, report["restore_id"]) / "fired" if report else None
-    if fired is None or not fired.exists():
+    if not report:
         return None
-    return datetime.fromtimestamp(json.loads(fired.read_text())["time"], UTC)
+    prefix = f"{SWITCH_PREFIX}{report['restore_id']}-"
+    times = [
+        json.loads(fired.read_text())["time"]
+        for fired in host.path(JOURNAL_DIRECTORY).glob(f"{prefix}*/fired")
+    ]
+    return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
 def watch(directory: Path) -> None:
-    """The watchdog: wait for a confirmation until the deadline, else restore the rules."""
+    """The watchdog: wait for a confirmation until the deadline, else put the state back."""
     settings = json.loads((directory / "switch.json").read_text())
     while time.time() < settings["deadline"]:
         if (directory / "confirmed").exists() or (directory / "disarmed").exists():
             return
         time.sleep(0.2)
-    runner = Runner(netns=settings["netns"])
-    problems = []
-    for family, program in (("v4", "iptables"), ("v6", "ip6tables")):
-        rules_file = directory / f"{family}.rules"
-        if not rules_file.exists():
-            continue
-        for table in rules.parse(rules_file.read_text()):
-            try:
-                runner.run(
-                    [f"{program}-{settings['backend']}-restore", "-w", "10"],
-                    input_bytes=table.render().encode(),
-                    in_netns=True,
-                )
-            except CommandFailed as error:
-                problems.append(str(error))
+    state = {path.name: path.read_bytes() for path in sorted((directory / _STATE).iterdir())}
+    collector = registered_kind(settings["kind"]).collector_class()
+    problems = collector.put_back(Runner(netns=settings["netns"]), state)
     (directory / "fired").write_text(json.dumps({"time": time.time(), "problems": problems}) + "\n")
 
 

@@ -19,6 +19,7 @@ from drtool.capture import capture, stage_artifact
 from drtool.collectors import Collector
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.readable import readable
 from drtool.redact import WITHHELD, Redactor
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
@@ -166,5 +167,5 @@ def human(changes: dict[str, Any]) -> str:
                 lines.append(f"      {content}")
         for key, value in change.items():
             if key not in ("added", "removed", "changed"):
-                lines.append(f"  {key}: {value}")
+                lines += readable(key, value)
     return "\n".join(lines)

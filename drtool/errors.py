@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     OK = 0
     INTERNAL = 1
     USAGE = 2
+    DIFFERENCES = 3  # drtool diff found differences (not an error: cron and CI alert on it)
     REPOSITORY_NOT_FOUND = 10
     REPOSITORY_EXISTS = 11
     KEY = 12
@@ -34,6 +35,8 @@ class ExitCode(IntEnum):
     DRILL_FAILED = 27
     SECRET_WITHHELD = 28
     FIREWALL_REVERTED = 32
+    FIREWALL_BACKEND = 36
+    ENTRY_NOT_FOUND = 37
     INTERRUPTED = 130
 
 
@@ -150,6 +153,19 @@ class SecretWithheld(DrtoolError):
     """A command was asked to print a secret file's content without ``--secrets``."""
 
     exit_code = ExitCode.SECRET_WITHHELD
+
+
+class FirewallBackendRefused(DrtoolError):
+    """A snapshot's firewall backend is not one drtool knows, or this host lacks its tools:
+    refused before anything changes, never restored with another backend half-way."""
+
+    exit_code = ExitCode.FIREWALL_BACKEND
+
+
+class EntryNotFound(DrtoolError):
+    """``drtool dump`` / ``ls`` named a path the snapshot does not hold."""
+
+    exit_code = ExitCode.ENTRY_NOT_FOUND
 
 
 class RestoreOutcome(DrtoolError):

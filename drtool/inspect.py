@@ -42,7 +42,8 @@ def snapshot_contents(
                     "stored_size": record.stored_size,
                     "entries": [_describe(entry) for _, _, entry in staged.members()],
                     "outputs": {name: len(content) for name, content in staged.outputs().items()},
-                    "details": collector.describe(staged) if collector else {},
+                    # an absent kind holds nothing a collector could describe
+                    "details": collector.describe(staged) if collector and record.present else {},
                 }
             )
     finally:

@@ -3,7 +3,8 @@ and merge a snapshot's rules with what others own on the live host.
 
 Runtime-owned means written at run time by another program, whose state a restore must not
 clobber: docker's chains (``DOCKER*``, which name ``br-<id>`` bridges that change when a network
-is recreated), fail2ban's ``f2b-*`` chains and their bans, wg-quick's rules.
+is recreated), fail2ban's ``f2b-*`` chains and their bans, wg-quick's rules, and on a
+Kubernetes node kube-proxy's, Calico's and Cilium's chains.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-DEFAULT_RUNTIME_CHAINS = ("DOCKER", "DOCKER-*", "f2b-*")
+# Kubernetes nodes too: kube-proxy's KUBE-*, Calico's cali-*, Cilium's CILIUM_* chains.
+DEFAULT_RUNTIME_CHAINS = ("DOCKER", "DOCKER-*", "f2b-*", "KUBE-*", "cali-*", "CILIUM_*")
 _DOCKER_INTERFACE = re.compile(r"(?:^|\s)!?\s*-[io] (?:docker0|br-[0-9a-f]{12})(?:\s|$)")
 _JUMP = re.compile(r"(?:^|\s)-[jg] (\S+)")
 _WG_QUICK = "wg-quick(8)"
+# iptables-nft-save on a table of iptables' name that nft made natively (Debian's
+# /etc/nftables.conf has "table ip filter" with chains "input"…): that table is nftables'.
+_INCOMPATIBLE = re.compile(r"^# Table `([^']+)' (?:is incompatible|contains incompatible)", re.M)
 
 
 @dataclass
@@ -51,7 +56,7 @@ def parse(text: str) -> list[Table]:
             current = Table(line[1:])
             tables.append(current)
         elif current is None:
-            raise RulesetError(f"line {number}: {line!r} outside of a table")
+            raise RulesetError(f'line {number}: "{line[:80]}" outside of a table')
         elif line == "COMMIT":
             current = None
         elif line.startswith(":"):
@@ -63,10 +68,21 @@ def parse(text: str) -> list[Table]:
         elif line.startswith("-A "):
             current.rules.append(_split_rule(line))
         else:
-            raise RulesetError(f"line {number}: cannot parse {line!r}")
+            raise RulesetError(f'line {number}: cannot parse "{line[:80]}"')
     if current is not None:
         raise RulesetError(f"table {current.name} has no COMMIT")
     return tables
+
+
+def incompatible(text: str) -> set[str]:
+    """The tables iptables-nft-save says are not its own (native nft tables of its names)."""
+    return set(_INCOMPATIBLE.findall(text))
+
+
+def own_tables(text: str) -> list[Table]:
+    """The tables of iptables-save text that iptables owns (``parse`` less the incompatible)."""
+    foreign = incompatible(text)
+    return [table for table in parse(text) if table.name not in foreign]
 
 
 def _split_rule(line: str) -> tuple[str, str]:

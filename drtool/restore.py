@@ -215,9 +215,13 @@ def _run(
             kind = artifact.record.kind
             if kind in journal.state.applied:
                 continue
-            if kind == "iptables":
+            if collector.arms_switch:
                 deadman.arm(
-                    host, _switch(journal, host), journal.rollback_directory, confirm_timeout
+                    host,
+                    _switch(journal, host, kind),
+                    journal.rollback_directory,
+                    collector,
+                    confirm_timeout,
                 )
             journal.record(f"applying {kind}")
             applying = collector
@@ -235,8 +239,9 @@ def _run(
             journal.state.applied.append(applying.kind)  # half-applied: undone with the rest
         staged = [collector for collector, _ in plan.staged]
         raise _roll_back(journal, host, staged, report) from None
-    if "iptables" in journal.state.applied:
-        report.firewall = _settle_firewall(journal, host, plan, confirm_timeout)
+    switched = [c for c, _ in plan.staged if c.arms_switch and c.kind in journal.state.applied]
+    if switched:
+        report.firewall = _settle_switches(journal, host, switched, confirm_timeout)
     report.restored = list(journal.state.applied)
     report.outcome = (
         "applied and verified"
@@ -283,19 +288,25 @@ class RestoreFailedStep(DrtoolError):
     """A health check found a problem after apply and restart."""
 
 
-def _switch(journal: Journal, host: Host) -> Path:
-    return deadman.switch_directory(host, journal.state.restore_id)
+def _switch(journal: Journal, host: Host, kind: str) -> Path:
+    return deadman.switch_directory(host, journal.state.restore_id, kind)
 
 
-def _settle_firewall(journal: Journal, host: Host, plan: Plan, timeout: float) -> str:
-    """Confirm the dead-man's switch if the connectivity probe ran (in the health check)."""
-    firewall = next(collector for collector, _ in plan.staged if collector.kind == "iptables")
-    if host.manages_services and firewall.has_probe:
-        deadman.confirm(_switch(journal, host))
+def _settle_switches(
+    journal: Journal, host: Host, collectors: list[Collector], timeout: float
+) -> str:
+    """Confirm the dead-man's switch of each kind whose probe ran (in the health check)."""
+    waiting = []
+    for collector in collectors:
+        if host.manages_services and collector.confirms_itself:
+            deadman.confirm(_switch(journal, host, collector.kind))
+        else:
+            waiting.append(collector.kind)
+    if not waiting:
         return "firewall confirmed by the connectivity probe"
     return (
-        f"firewall awaiting confirmation: run `drtool confirm` within {timeout:g} s, "
-        "or the previous rules come back"
+        f"firewall ({', '.join(waiting)}) awaiting confirmation: run `drtool confirm` within "
+        f"{timeout:g} s, or the previous rules come back"
     )
 
 
@@ -313,8 +324,8 @@ def _roll_back(
         try:
             captured = load_staged(journal.rollback_directory, kind)
             collector.roll_back(host, captured)
-            if kind == "iptables":
-                deadman.disarm(_switch(journal, host))
+            if collector.arms_switch:
+                deadman.disarm(_switch(journal, host, kind))
             if host.manages_services and kind in journal.state.down_before:
                 collector.stop(host)  # as it was: not running
             elif host.manages_services:

@@ -138,7 +138,10 @@ def _metadata(fields: Fields) -> dict[str, Any]:
     its allow-list: it becomes part of a command name); others pass as they are."""
     metadata = fields.mapping("metadata")
     checked = Fields(metadata, f"snapshot manifest ({fields.string('kind')} metadata)")
-    if "backend" in metadata and metadata["backend"] not in ("nft", "legacy"):
+    backends = [metadata["backend"]] if "backend" in metadata else []
+    if "backends" in metadata:
+        backends += checked.strings("backends")
+    if any(backend not in ("nft", "legacy") for backend in backends):
         raise IntegrityError(
             "snapshot manifest is malformed: iptables backend must be nft or legacy"
         )

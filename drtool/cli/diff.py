@@ -18,6 +18,7 @@ from drtool.cli.app import (
 )
 from drtool.cli.restore import parse_kinds
 from drtool.diff import diff, human, live_artifacts, snapshot_artifacts
+from drtool.errors import ExitCode
 from drtool.redact import Redactor
 
 
@@ -29,8 +30,10 @@ from drtool.redact import Redactor
 @pass_context
 def diff_command(
     context: Context, old: str, new: str | None, only: str | None, as_json: bool
-) -> None:
-    """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW."""
+) -> ExitCode:
+    """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW.
+
+    Exits 0 when nothing differs, 3 when something does."""
     kinds = parse_kinds(only)
     repository = context.repository()
     collectors = [c for c in all_collectors(context) if not kinds or c.kind in kinds]
@@ -48,3 +51,5 @@ def diff_command(
         redactor = Redactor.configured(context.settings.secret_keys, context.settings.secret_paths)
         changes = diff(collectors, before, after, redactor)
     emit(as_json, changes, lambda: click.echo(human(changes)))
+    # Differences are not an error, but cron and CI alert on them: exit 3 (0: none).
+    return ExitCode.DIFFERENCES if changes else ExitCode.OK

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from drtool.collectors import collectors_for
 from drtool.errors import DrtoolError
 from drtool.inspect import snapshot_contents
 from drtool.metrics import write_textfile
+from drtool.readable import readable
 from drtool.repository import init_repository
 
 
@@ -123,7 +123,10 @@ def show(context: Context, snapshot: str, as_json: bool) -> None:
         )
         for kind in contents["artifacts"]:
             if not kind["present"]:
-                click.echo(f"\n{kind['kind']}: absent on the host")
+                reason = kind["metadata"].get("reason")
+                click.echo(
+                    f"\n{kind['kind']}: absent" + (f" ({reason})" if reason else " on the host")
+                )
                 continue
             size = size_text(kind["size"])
             click.echo(f"\n{kind['kind']}: {kind['entries_count']} entries, {size}")
@@ -131,8 +134,8 @@ def show(context: Context, snapshot: str, as_json: bool) -> None:
                 click.echo(f"  {entry['listing']}")
             for name, size in kind["outputs"].items():
                 click.echo(f"  output {name} ({size_text(size)})")
-            if kind["details"]:
-                click.echo("  " + json.dumps(kind["details"], sort_keys=True))
+            for key, value in kind["details"].items():
+                click.echo("\n".join(readable(key, value)))
         total, stored = size_text(summary["size"]), size_text(summary["stored_size"])
         click.echo(f"\ntotal {total}, {stored} stored")
 

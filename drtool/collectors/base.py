@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from drtool.archive import FileEntry, list_tree
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact, install_roots, remove_roots
+from drtool.runner import Runner
 from drtool.snapshot import ArtifactRecord, PartRef
 
 if TYPE_CHECKING:
@@ -150,6 +151,27 @@ class Collector(ABC):
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
         """The semantic content of an artifact, for `drtool show` (beyond its file list)."""
         return {}
+
+    # -- the dead-man's switch (drtool.deadman) ------------------------------------------------
+    # A kind that can cut the operator off (the firewall) arms a switch before it applies: a
+    # detached watchdog that puts the captured state back unless the restore is confirmed.
+    arms_switch: bool = False
+
+    @property
+    def confirms_itself(self) -> bool:
+        """Whether a passed health check (a connectivity probe) confirms the switch."""
+        return False
+
+    def switch_state(self, captured: StagedArtifact) -> dict[str, bytes]:
+        """The files the watchdog needs to put ``captured`` back (written in its directory)."""
+        return {}
+
+    @classmethod
+    def put_back(cls, runner: Runner, state: dict[str, bytes]) -> list[str]:
+        """The watchdog's work: restore the saved ``state`` through ``runner`` (which runs in
+        the host's network namespace); return the problems met. Runs without settings, in a
+        process of its own, long after drtool is gone."""
+        return []
 
 
 class PathsCollector(Collector):

@@ -1,36 +1,101 @@
-"""The firewall: iptables-save and ip6tables-save output, validated by a real restore into a
-throwaway network namespace, applied table by table with the runtime-owned chains kept.
+"""The firewall as iptables holds it: iptables-save and ip6tables-save output of every backend
+that holds tables (nft, and legacy beside it), validated by a real restore into a throwaway
+network namespace, applied table by table with the runtime-owned chains kept.
 
 ``iptables-nft-restore --test`` accepts a jump to a chain that does not exist, so the check that
-can be trusted is a real restore where it harms nothing: a fresh network namespace.
+can be trusted is a real restore where it harms nothing: a fresh network namespace. A host whose
+default ``iptables`` is nft may still hold tables loaded with iptables-legacy (``iptables-save``
+then prints a warning, and nothing of them): they are read and restored with their own backend.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drtool import iptables_rules as rules
 from drtool.collectors.base import Artifact, Collector
 from drtool.config import ServiceSettings
-from drtool.errors import CollectError
+from drtool.errors import CollectError, FirewallBackendRefused
 from drtool.hooks import iptables_modprobe_hooks
 from drtool.host import Host
 from drtool.install import StagedArtifact
-from drtool.runner import CommandFailed
+from drtool.ruleset_diff import ordered_changes
+from drtool.runner import CommandFailed, Runner
 
 if TYPE_CHECKING:
     from drtool.validation import StagedTree
 
 FAMILIES = {"v4": "iptables", "v6": "ip6tables"}
-BACKENDS = ("auto", "nft", "legacy")
+# The allow-list: a backend read from a snapshot (hostile input) becomes part of a command
+# name only if it is one of these.
+BACKENDS = ("nft", "legacy")
+LEGACY_TABLE_LISTS = ("/proc/net/ip_tables_names", "/proc/net/ip6_tables_names")
+_SWITCH_BACKENDS = "backends.json"
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """One backend's rules of one family, and the output of the artifact that holds them."""
+
+    backend: str
+    family: str
+    primary: bool = True
+
+    @property
+    def name(self) -> str:
+        """``v4`` for the first backend (as snapshots always named it), ``legacy-v4`` beside."""
+        return self.family if self.primary else f"{self.backend}-{self.family}"
+
+    @property
+    def output(self) -> str:
+        return f"{self.name}.rules"
+
+
+def tool(backend: str, family: str, action: str) -> str:
+    """``iptables-nft-save``, ``ip6tables-legacy-restore``…, for an allowed backend only."""
+    if backend not in BACKENDS:
+        raise FirewallBackendRefused(
+            f'iptables: unknown backend "{backend[:40]}" (known: {", ".join(BACKENDS)})'
+        )
+    return f"{FAMILIES[family]}-{backend}-{action}"
+
+
+def rulesets_of(backends: Sequence[str]) -> list[Ruleset]:
+    return [
+        Ruleset(backend, family, primary=index == 0)
+        for index, backend in enumerate(backends)
+        for family in FAMILIES
+    ]
+
+
+def recorded_rulesets(metadata: dict[str, Any]) -> list[Ruleset]:
+    """The rulesets a snapshot records, each backend checked against the allow-list."""
+    backends = metadata.get("backends") or [metadata.get("backend", "nft")]
+    if not isinstance(backends, list) or not all(isinstance(b, str) for b in backends):
+        raise FirewallBackendRefused("iptables: the snapshot's backends are not a list of names")
+    for backend in backends:
+        tool(backend, "v4", "restore")
+    return rulesets_of(backends)
+
+
+def restore_table(runner: Runner, ruleset: Ruleset, table: rules.Table) -> None:
+    """One table, one transaction: iptables-restore is atomic per table only."""
+    runner.run(
+        [tool(ruleset.backend, ruleset.family, "restore"), "-w", "10"],
+        input_bytes=table.render().encode(),
+        in_netns=True,
+    )
 
 
 class IptablesCollector(Collector):
     kind = "iptables"
     live_state = True
     atomic_apply = False
+    arms_switch = True
 
     def __init__(
         self,
@@ -43,21 +108,15 @@ class IptablesCollector(Collector):
         self.service = service or ServiceSettings()
 
     @property
-    def has_probe(self) -> bool:
+    def confirms_itself(self) -> bool:
         """Whether a connectivity probe is configured ([services.iptables] health_command):
         one that passes confirms the firewall's dead-man's switch without a human."""
         return bool(self.service.health_command)
 
-    @staticmethod
-    def _tool(family: str, action: str, backend: str) -> str:
-        """``iptables-nft-save``, ``ip6tables-legacy-restore``…; the default one for auto."""
-        program = FAMILIES[family]
-        return f"{program}-{backend}-{action}" if backend != "auto" else f"{program}-{action}"
-
     def _backend(self, host: Host) -> tuple[str, str]:
         """The backend to read with, and the version line of the tool."""
-        tool = "iptables" if self.backend == "auto" else f"iptables-{self.backend}"
-        version = host.runner.run([tool, "--version"]).decode().strip()
+        program = "iptables" if self.backend == "auto" else f"iptables-{self.backend}"
+        version = host.runner.run([program, "--version"]).decode().strip()
         if self.backend != "auto":
             return self.backend, version
         return ("legacy" if "(legacy)" in version else "nft"), version
@@ -69,70 +128,102 @@ class IptablesCollector(Collector):
             return "a sandbox root without --netns: the firewall is the machine's own"
         return None
 
+    @staticmethod
+    def _save(host: Host, backend: str, family: str) -> str:
+        program = tool(backend, family, "save")
+        try:
+            return host.runner.run([program], in_netns=True).decode()
+        except CommandFailed as error:
+            raise CollectError(
+                f"iptables: cannot read the {backend} {family} rules: {error}"
+            ) from None
+
+    @staticmethod
+    def _holds_tables(host: Host, backend: str) -> bool:
+        """Whether ``backend`` (the one not read first) may hold tables here.
+
+        Legacy tables are listed in /proc/net/ip{,6}_tables_names (what iptables-nft-save
+        reads to print its "legacy tables present" warning; the file exists only once the
+        legacy modules are loaded, and reading it loads nothing). nft's are read if its tools
+        are installed: asking loads no module.
+        """
+        if backend == "nft":
+            return shutil.which(tool(backend, "v4", "save")) is not None
+        for names in LEGACY_TABLE_LISTS:
+            try:
+                if host.runner.run(["cat", names], in_netns=True).strip():
+                    return True
+            except CommandFailed:
+                continue  # no legacy module loaded: no legacy table
+        return False
+
     def collect(self, host: Host) -> Artifact:
         reason = self.unavailable_reason(host)
         if reason:
             return Artifact(self.kind, (), (), metadata={"reason": reason})
-        backend, version = self._backend(host)
+        primary, version = self._backend(host)
+        saved = {family: self._save(host, primary, family) for family in FAMILIES}
+        backends = [primary]
+        other = "legacy" if primary == "nft" else "nft"
+        if self._holds_tables(host, other):
+            others = {family: self._save(host, other, family) for family in FAMILIES}
+            if any(_tables(text, other, family) for family, text in others.items()):
+                backends.append(other)
+                saved.update({f"{other}-{family}": text for family, text in others.items()})
         outputs = {}
-        for family in FAMILIES:
-            tool = self._tool(family, "save", backend)
-            try:
-                text = host.runner.run([tool], in_netns=True).decode()
-                outputs[f"{family}.rules"] = rules.normalise(text).encode()
-            except CommandFailed as error:
-                raise CollectError(f"iptables: {error}") from None
-            except rules.RulesetError as error:
-                raise CollectError(
-                    f"iptables: {tool} printed something unexpected: {error}"
-                ) from None
-        return Artifact(
-            self.kind, (), (), metadata={"backend": backend, "version": version}, outputs=outputs
-        )
+        for ruleset in rulesets_of(backends):
+            tables = _tables(saved[ruleset.name], ruleset.backend, ruleset.family)
+            outputs[ruleset.output] = "".join(table.render() for table in tables).encode()
+        metadata: dict[str, Any] = {"backend": primary, "backends": backends, "version": version}
+        if not any(outputs.values()):
+            metadata["empty"] = True  # read, and deliberately recorded as empty
+        return Artifact(self.kind, (), (), metadata=metadata, outputs=outputs)
 
     # -- restore --------------------------------------------------------------------------------
 
     @staticmethod
-    def _recorded_backend(staged: StagedArtifact) -> str:
-        """The backend the snapshot was read with: restored with the same, never mixed."""
-        return str(staged.record.metadata.get("backend", "nft"))
+    def tables(staged: StagedArtifact, ruleset: Ruleset) -> list[rules.Table]:
+        return rules.parse(staged.outputs().get(ruleset.output, b"").decode())
 
-    @staticmethod
-    def _snapshot_tables(staged: StagedArtifact, family: str) -> list[rules.Table]:
-        return rules.parse(staged.outputs().get(f"{family}.rules", b"").decode())
+    def _live_tables(self, host: Host, ruleset: Ruleset) -> dict[str, rules.Table]:
+        saved = host.runner.run([tool(ruleset.backend, ruleset.family, "save")], in_netns=True)
+        return rules.by_name(rules.own_tables(saved.decode()))
 
-    def _live_tables(self, host: Host, family: str, backend: str) -> dict[str, rules.Table]:
-        saved = host.runner.run([self._tool(family, "save", backend)], in_netns=True)
-        return rules.by_name(rules.parse(saved.decode()))
-
-    def _desired(self, host: Host, staged: StagedArtifact) -> dict[str, list[rules.Table]]:
-        """Per family, the tables to restore: the snapshot's, merged with the live runtime rules."""
-        backend = self._recorded_backend(staged)
-        desired = {}
-        for family in FAMILIES:
-            live = self._live_tables(host, family, backend)
-            desired[family] = [
+    def _desired(
+        self, host: Host, staged: StagedArtifact
+    ) -> list[tuple[Ruleset, list[rules.Table]]]:
+        """Per ruleset, the snapshot's tables merged with the live runtime rules."""
+        desired = []
+        for ruleset in recorded_rulesets(staged.record.metadata):
+            live = self._live_tables(host, ruleset)
+            merged = [
                 rules.merge(table, live.get(table.name), self.patterns)
-                for table in self._snapshot_tables(staged, family)
+                for table in self.tables(staged, ruleset)
             ]
+            desired.append((ruleset, merged))
         return desired
 
     def validate(self, host: Host, staged: StagedArtifact) -> list[str]:
-        backend = self._recorded_backend(staged)
+        for ruleset in recorded_rulesets(staged.record.metadata):
+            if shutil.which(tool(ruleset.backend, ruleset.family, "restore")) is None:
+                raise FirewallBackendRefused(
+                    f"iptables: the snapshot holds {ruleset.backend} rules and this host has no "
+                    f"{tool(ruleset.backend, ruleset.family, 'restore')}"
+                )
         findings = []
-        for family, tables in self._desired(host, staged).items():
+        for ruleset, tables in self._desired(host, staged):
             if not tables:
                 continue
             text = "".join(table.render() for table in tables)
             try:
                 # A real restore into a brand-new network namespace, gone when the command ends.
                 host.runner.run(
-                    ["unshare", "--net", self._tool(family, "restore", backend)],
+                    ["unshare", "--net", tool(ruleset.backend, ruleset.family, "restore")],
                     input_bytes=text.encode(),
                 )
             except CommandFailed as error:
                 message = " ".join(error.stderr.decode(errors="replace").split()[:40]) or str(error)
-                findings.append(f"iptables {family}: {message}")
+                findings.append(f"iptables {ruleset.name}: {message}")
         return findings
 
     def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
@@ -144,71 +235,108 @@ class IptablesCollector(Collector):
         ]
 
     def apply(self, host: Host, staged: StagedArtifact) -> None:
-        backend = self._recorded_backend(staged)
-        for family, tables in self._desired(host, staged).items():
+        for ruleset, tables in self._desired(host, staged):
             for table in tables:
-                # iptables-restore is atomic per table only: one table, one transaction.
-                host.runner.run(
-                    [self._tool(family, "restore", backend), "-w", "10"],
-                    input_bytes=table.render().encode(),
-                    in_netns=True,
-                )
+                restore_table(host.runner, ruleset, table)
 
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         """The host-owned rules now live are exactly the snapshot's."""
-        backend = self._recorded_backend(staged)
         findings = []
-        for family in FAMILIES:
-            live = self._live_tables(host, family, backend)
-            for table in self._snapshot_tables(staged, family):
+        for ruleset in recorded_rulesets(staged.record.metadata):
+            live = self._live_tables(host, ruleset)
+            for table in self.tables(staged, ruleset):
                 expected = rules.host_owned(table, self.patterns)
                 actual = rules.host_owned(
                     live.get(table.name, rules.Table(table.name)), self.patterns
                 )
                 if (expected.chains, expected.rules) != (actual.chains, actual.rules):
                     findings.append(
-                        f"iptables {family} table {table.name}: the live rules differ from the "
-                        "snapshot after the restore"
+                        f"iptables {ruleset.name} table {table.name}: the live rules differ from "
+                        "the snapshot after the restore"
                     )
-        if self.has_probe and not findings:
+        if self.confirms_itself and not findings:
             try:
                 host.runner.run_shell(str(self.service.health_command), in_netns=True)
             except CommandFailed as error:
                 findings.append(f"iptables: the connectivity probe failed: {error}")
         return findings
 
+    # -- the dead-man's switch ------------------------------------------------------------------
+
+    def switch_state(self, captured: StagedArtifact) -> dict[str, bytes]:
+        rulesets = recorded_rulesets(captured.record.metadata)
+        outputs = captured.outputs()
+        state = {r.output: outputs.get(r.output, b"") for r in rulesets}
+        backends = [ruleset.backend for ruleset in rulesets if ruleset.family == "v4"]
+        state[_SWITCH_BACKENDS] = json.dumps(backends).encode()
+        return state
+
+    @classmethod
+    def put_back(cls, runner: Runner, state: dict[str, bytes]) -> list[str]:
+        problems = []
+        for ruleset in rulesets_of(json.loads(state[_SWITCH_BACKENDS])):
+            for table in rules.parse(state.get(ruleset.output, b"").decode()):
+                try:
+                    restore_table(runner, ruleset, table)
+                except CommandFailed as error:
+                    problems.append(str(error))
+        return problems
+
+    # -- what a snapshot holds ------------------------------------------------------------------
+
     def semantic_diff(
         self, old: StagedArtifact | None, new: StagedArtifact | None
     ) -> dict[str, Any]:
-        """Rules added and removed, and policies changed, per family, table and chain."""
+        """Per ruleset, table and chain whose policy, rules or their order changed: the chain
+        as iptables-save lines, ``-``/``+``; a backend that changed."""
+        before, after = self._chains(old), self._chains(new)
         changes: dict[str, Any] = {}
-        for family in FAMILIES:
-            before = rules.by_name(self._snapshot_tables(old, family) if old else [])
-            after = rules.by_name(self._snapshot_tables(new, family) if new else [])
-            for name in sorted(set(before) | set(after)):
-                was, now = before.get(name, rules.Table(name)), after.get(name, rules.Table(name))
-                for chain in sorted(set(was.chains) | set(now.chains)):
-                    old_rules = [rule for c, rule in was.rules if c == chain]
-                    new_rules = [rule for c, rule in now.rules if c == chain]
-                    change = {
-                        "added": [rule for rule in new_rules if rule not in old_rules],
-                        "removed": [rule for rule in old_rules if rule not in new_rules],
-                    }
-                    if was.chains.get(chain) != now.chains.get(chain):
-                        change["policy"] = f"{was.chains.get(chain)} -> {now.chains.get(chain)}"
-                    if any(change.values()):
-                        changes[f"{family} {name} {chain}"] = change
+        chains = ordered_changes(before[1], after[1])
+        if chains:
+            changes["chains"] = chains
+        if old and new and before[0] != after[0]:
+            changes["backends"] = f"{', '.join(before[0])} -> {', '.join(after[0])}"
         return changes
 
+    def _chains(self, staged: StagedArtifact | None) -> tuple[list[str], dict[str, list[str]]]:
+        """The backends, and every host-owned chain as the lines iptables-save prints for it
+        (runtime-owned ones, docker's and fail2ban's bans, change by themselves and a restore
+        leaves them as they are: no drift to report)."""
+        if staged is None or "reason" in staged.record.metadata:
+            return [], {}
+        rulesets = recorded_rulesets(staged.record.metadata)
+        chains = {}
+        for ruleset in rulesets:
+            for snapshot_table in self.tables(staged, ruleset):
+                table = rules.host_owned(snapshot_table, self.patterns)
+                for chain, policy in table.chains.items():
+                    chains[f"{ruleset.name} {table.name} {chain}"] = [
+                        f":{chain} {policy}",
+                        *(f"-A {chain} {rule}".rstrip() for c, rule in table.rules if c == chain),
+                    ]
+        return [ruleset.backend for ruleset in rulesets if ruleset.family == "v4"], chains
+
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:
-        summary: dict[str, Any] = {"backend": staged.record.metadata.get("backend")}
-        for family in FAMILIES:
-            summary[family] = {
+        metadata = staged.record.metadata
+        summary: dict[str, Any] = {"backend": metadata.get("backend")}
+        if metadata.get("empty"):
+            summary["ruleset"] = "empty"
+        for ruleset in recorded_rulesets(metadata):
+            summary[ruleset.name] = {
                 table.name: {
                     "policies": {c: p for c, p in table.chains.items() if p != "-"},
                     "chains": len(table.chains),
                     "rules": len(table.rules),
                 }
-                for table in self._snapshot_tables(staged, family)
+                for table in self.tables(staged, ruleset)
             }
         return summary
+
+
+def _tables(text: str, backend: str, family: str) -> list[rules.Table]:
+    try:
+        return rules.own_tables(text)
+    except rules.RulesetError as error:
+        raise CollectError(
+            f"iptables: {tool(backend, family, 'save')} printed something unexpected: {error}"
+        ) from None

@@ -510,6 +510,7 @@ def test_a_host_with_all_five_kinds_stores_all_five(cli: Cli, dockerd) -> None:
             "wireguard",
             "nginx",
             "iptables",
+            "nftables",
             "fail2ban",
             "files",
         ]

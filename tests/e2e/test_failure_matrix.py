@@ -96,6 +96,7 @@ REFUSED = [
         lambda h: h.faults.fail(firewall_restore(h), "^$"),
         "iptables v4",
     ),
+    Case("nftables", "validate", lambda h: h.faults.fail("nft", r"^-c -f -$"), "nftables"),
     Case("fail2ban", "validate", lambda h: h.faults.fail("fail2ban-client", r" -t$"), "fail2ban"),
 ]
 
@@ -126,6 +127,8 @@ ROLLED_BACK = [
         lambda h: h.faults.fail(firewall_restore(h), "-w", skip=1),
         "failure injected",
     ),
+    # the first "nft -f -" is validation's load into a throwaway namespace; the second, the apply
+    Case("nftables", "apply", lambda h: h.faults.fail("nft", r"^-f -$", skip=1), "nft"),
     Case(
         "docker_networks",
         "restart",
@@ -144,6 +147,7 @@ ROLLED_BACK = [
     ),
     Case("wireguard", "health", lambda h: h.faults.fail("wg", "showconf"), "showconf"),
     Case("iptables", "health", lambda h: h.faults.fail("iptables", r"^-C INPUT"), "probe"),
+    Case("nftables", "health", lambda h: h.faults.fail("nft", r"^list set inet hostfw"), "probe"),
     Case("fail2ban", "health", lambda h: h.faults.fail("fail2ban-client", "ping"), "fail2ban"),
 ]
 
@@ -219,6 +223,7 @@ ROLLBACK_FAILS = [
         lambda h: h.faults.fail(firewall_restore(h), "-w", skip=FIREWALL_TABLES),
         "iptables",
     ),
+    Case("nftables", "rollback", lambda h: h.faults.fail("nft", r"^-f -$", skip=2), "nftables"),
     Case(
         "fail2ban",
         "rollback",
@@ -260,6 +265,8 @@ KILLED_AT = [
     "applied wireguard",
     "applying iptables",  # the dead-man's switch is armed
     "applied iptables",
+    "applying nftables",  # its own switch is armed
+    "applied nftables",
     "applying fail2ban",
     "applied files",
     "verifying",
@@ -267,6 +274,7 @@ KILLED_AT = [
     "healthy wireguard",
     "restarted nginx",
     "healthy iptables",
+    "healthy nftables",
     "healthy fail2ban",
 ]
 
@@ -279,7 +287,9 @@ def test_killed_at_a_step_rollback_returns_the_host_as_it_was(host: LiveHost, st
     assert differences(host.state(), before) == []
 
 
-@pytest.mark.parametrize("step", ["rolling back", "rolled back fail2ban", "rolled back iptables"])
+@pytest.mark.parametrize(
+    "step", ["rolling back", "rolled back fail2ban", "rolled back nftables", "rolled back iptables"]
+)
 def test_killed_while_rolling_back_rollback_finishes(host: LiveHost, step: str) -> None:
     """The rollback itself is killed: before it starts, and half-way."""
     before = host.state()
@@ -289,17 +299,18 @@ def test_killed_while_rolling_back_rollback_finishes(host: LiveHost, step: str) 
     assert differences(host.state(), before) == []
 
 
+@pytest.mark.parametrize("firewall", ["iptables", "nftables"])
 def test_killed_with_the_firewall_applied_the_switch_brings_the_old_rules_back(
-    host: LiveHost,
+    host: LiveHost, firewall: str
 ) -> None:
     """drtool dies (a dropped SSH session, a killed pod) right after the new rules went live,
     before its probe could confirm them: the watchdog puts the old rules back on its own, and
     --rollback later finds the firewall already as it was and returns the rest."""
     before = host.state()
-    host.cli.restore_killed_at("applied iptables", "--confirm-timeout", "2")
-    assert host.state()["iptables"] != before["iptables"]
+    host.cli.restore_killed_at(f"applied {firewall}", "--confirm-timeout", "2")
+    assert host.state()[firewall] != before[firewall]
     deadline = time.monotonic() + 15
-    while host.state()["iptables"] != before["iptables"]:
+    while host.state()[firewall] != before[firewall]:
         assert time.monotonic() < deadline, "the dead-man's switch never fired"
         time.sleep(0.3)
     host.cli("restore", "--rollback", "--yes")
@@ -330,6 +341,7 @@ def test_the_whole_restore_succeeds_and_a_dry_run_before_it_changes_nothing(
         "wireguard",
         "nginx",
         "iptables",
+        "nftables",
         "fail2ban",
         "files",
     ]
@@ -351,7 +363,7 @@ def test_a_drill_restores_every_kind_into_a_sandbox_and_changes_nothing(
         "docker_networks": "validated (its state cannot be sandboxed)",
         **{
             kind: "restored and verified"
-            for kind in ("wireguard", "nginx", "iptables", "fail2ban", "files")
+            for kind in ("wireguard", "nginx", "iptables", "nftables", "fail2ban", "files")
         },
     }
     assert report["seconds"]["total"] > 0

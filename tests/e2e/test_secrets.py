@@ -147,3 +147,27 @@ def test_no_secret_reaches_any_output(secret_cli: Cli, tmp_path: Path) -> None:
     assert "a secret changed (redacted)" in changes  # redis.conf: ACL and requirepass
     # The files themselves came back whole: only their display is redacted.
     assert (target / "etc/wireguard/privatekey").read_text().strip() == secrets[0]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/wireguard/privatekey",
+        "/etc/wireguard/wg0.conf",
+        "/etc/nginx/ssl/server.key",
+        "/etc/nginx/.htpasswd",
+        "/etc/postgresql/15/main/pg_hba.conf",
+    ],
+)
+def test_dump_withholds_a_secret_file_unless_asked(secret_cli: Cli, path: str) -> None:
+    """dump prints a file whole, so a secret file is not printed at all without --secrets (exit
+    28, one line naming it); with --secrets it comes out byte for byte."""
+    root = Path(secret_cli.environment["DRTOOL_ROOT"])
+    secret_cli("init")
+    secrets = plant_secrets(root, 1)
+    snapshot = secret_cli("backup").stdout.strip()
+    refused = secret_cli("dump", snapshot, path, expect=28)
+    assert refused.stdout == "" and path in refused.stderr and "--secrets" in refused.stderr
+    assert not [secret for secret in secrets if secret in refused.stderr]
+    printed = secret_cli("dump", snapshot, path, "--secrets")
+    assert printed.stdout == (root / path.lstrip("/")).read_text()

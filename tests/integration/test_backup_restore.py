@@ -15,6 +15,7 @@ from drtool.collectors import collectors_for
 from drtool.config import Settings
 from drtool.errors import RepositoryExists, StorageError
 from drtool.host import Host
+from drtool.inspect import snapshot_contents
 from drtool.repository import Repository, init_repository
 from drtool.restore import restore_snapshot
 from drtool.store.local import LocalStore
@@ -82,12 +83,25 @@ def test_absent_kind_is_recorded_and_left_alone(repository: Repository, tmp_path
         "docker_networks",
         "wireguard",
         "iptables",
+        "nftables",
         "fail2ban",
         "files",
     ]
+    # show describes every kind, absent or present, without failing (nginx alone is present)
+    contents = snapshot_contents(repository, manifest, collectors_for(SETTINGS))
+    details = {kind["kind"]: kind["details"] for kind in contents["artifacts"]}
+    assert details.pop("nginx")["sites_enabled"] == []
+    assert all(value == {} for value in details.values()), details
     (root / "etc/wireguard").mkdir()
     result = restore(repository, snapshot_id, root)
-    assert result.absent == ["docker_networks", "wireguard", "iptables", "fail2ban", "files"]
+    assert result.absent == [
+        "docker_networks",
+        "wireguard",
+        "iptables",
+        "nftables",
+        "fail2ban",
+        "files",
+    ]
     assert (root / "etc/wireguard").is_dir()
 
 

@@ -52,8 +52,8 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
     if missing or not Path("/bin/busybox").exists():
         pytest.skip("docker.io or busybox-static is not installed; scripts/test installs them")
     directory = Path(tmp_path_factory.mktemp("dockerd"))
-    # Random: the temporary directory's name is the same in every test run on the machine.
-    namespace = f"drtool-docker-{secrets.token_hex(3)}"
+    # random: two test runs on one machine each get their own (tmp dir names repeat)
+    namespace = f"drtool-docker-{secrets.token_hex(4)}"
     subprocess.run(["ip", "netns", "add", namespace], check=True, capture_output=True)
     log = (directory / "dockerd.log").open("wb")
     process = subprocess.Popen(

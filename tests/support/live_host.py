@@ -29,6 +29,21 @@ from tests.support.services import Fail2ban, Nginx, wireguard_config, wireguard_
 FIREWALL_TABLES = 3
 # The connectivity probe: the management port is still open. It confirms the dead-man's switch.
 PROBE = "iptables -C INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT"
+# The host's own native nftables table, beside iptables-nft's (the nftables kind's), and the
+# probe that confirms its switch.
+NATIVE_TABLE = """\
+table inet hostfw {
+	set admins {
+		type ipv4_addr
+		elements = { 203.0.113.7 }
+	}
+	chain input {
+		type filter hook input priority filter + 10; policy accept;
+		ip saddr @admins accept
+	}
+}
+"""
+NFT_PROBE = "nft list set inet hostfw admins"
 NETWORK_FIELDS = ("Driver", "IPAM", "Internal", "Attachable", "Options", "Labels", "EnableIPv6")
 
 
@@ -61,6 +76,7 @@ class LiveHost:
                 _without_counters(run_in(self.namespace, tool))
                 for tool in ("iptables-save", "ip6tables-save")
             ],
+            "nftables": run_in(self.namespace, "nft", "-s", "list", "table", "inet", "hostfw"),
             "wireguard": _sections(run_in(self.namespace, "wg", "showconf", "wg0")),
             "docker": networks,
             "nginx": self.nginx.answer(),
@@ -79,6 +95,9 @@ class LiveHost:
         run_in(self.namespace, "wg", "set", "wg0", "peer", stranger, "allowed-ips", "10.9.0.9/32")
         for rule in ("-D INPUT -p tcp --dport 443", "-A INPUT -p tcp --dport 8080"):
             run_in(self.namespace, "iptables", *rule.split(), "-j", "ACCEPT")
+        run_in(
+            self.namespace, "nft", "add", "element", "inet", "hostfw", "admins", "{ 192.0.2.99 }"
+        )
         recidive = f"\n[recidive]\nenabled = true\nlogpath = {self.root}/var/log/fail2ban.log\n"
         self.fail2ban.write_jails(self.root / "var/log/nginx/error.log", recidive)
         self.fail2ban.client("reload")
@@ -137,6 +156,7 @@ def _config(host: LiveHost) -> str:
         "nginx": host.nginx.service(),
         "fail2ban": host.fail2ban.service(),
         "iptables": ServiceSettings(health_command=PROBE),
+        "nftables": ServiceSettings(health_command=NFT_PROBE),
         "docker_networks": ServiceSettings(compose_projects=("toolboxai",)),
     }
     lines = [
@@ -169,6 +189,7 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
         run_in(namespace, "ip", "link", "set", "lo", "up")
         run_in(namespace, "iptables-restore", input_text=SEED_V4)
         run_in(namespace, "ip6tables-restore", input_text=SEED_V6)
+        run_in(namespace, "nft", "-f", "-", input_text=NATIVE_TABLE)
         nginx = Nginx(root, free_port())
         nginx.start()
         stack.callback(nginx.stop)
