@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import Cli, owned_listing
 from tests.support.netns import run_in
+from tests.support.processes import processes_running
 
 FILE_KINDS = ("wireguard", "nginx", "fail2ban", "files")
 # Every journal step of a files-only restore of the sample host, in order.
@@ -140,8 +141,13 @@ def test_the_firewall_comes_back_unless_confirmed(cli: Cli, netns: str) -> None:
         time.sleep(0.2)
 
     # This time the operator confirms in time: the restored rules stay.
-    cli("restore", "--only", "iptables", "--yes", "--confirm-timeout", "3")
+    # A long timeout (drtool confirm is a cold start, slow on a loaded machine); once confirmed,
+    # the watchdog is gone, and nothing is left that could put the old rules back.
+    cli("restore", "--only", "iptables", "--yes", "--confirm-timeout", "120")
     assert "stays" in cli("confirm").stdout
-    time.sleep(4)
+    deadline = time.monotonic() + 10
+    while processes_running("-m", "drtool.deadman", then_under=host_root(cli)):
+        assert time.monotonic() < deadline, "the confirmed watchdog is still running"
+        time.sleep(0.1)
     assert "--dport 22" not in run_in(netns, "iptables-save")
     assert "no restored firewall" in cli("confirm", expect=2).stderr

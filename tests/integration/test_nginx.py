@@ -3,7 +3,6 @@ restored into, reloaded (and the reload verified) and asked over HTTP."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,9 @@ from drtool.errors import RestoreRolledBack, RollbackIncomplete, ValidationRefus
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
-from tests.support.radosgw import free_port
 from tests.support.services import Nginx
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nginx") is None, reason="nginx is not installed; scripts/test installs it"
-)
+pytestmark = pytest.mark.real_parts("nginx")
 
 
 @dataclass
@@ -34,7 +30,7 @@ class Sandbox(Nginx):
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path / "host", free_port())
+    box = Sandbox(tmp_path / "host", 0)
     box.start()
     try:
         yield box
