@@ -86,3 +86,61 @@ def test_an_unreadable_lock_is_taken_over(store: LocalStore, body: bytes) -> Non
     store.put_new(LOCK_NAME, body)
     with exclusive_lock(store, "prune", "web-1", clock=at(NOON)):
         assert holder(store)["host"] == "web-1"
+
+
+class Racing(LocalStore):
+    """A local store where another writer acts at the worst moment: ``vanish`` — the holder
+    leaves between our refused write and our read; ``steal`` — another writer puts its lock
+    right before our second write."""
+
+    def __init__(self, path: Path, vanish: bool = False, steal: bool = False) -> None:
+        super().__init__(path)
+        self.vanish, self.steal, self.writes = vanish, steal, 0
+
+    def get(self, name: str) -> bytes:
+        if self.vanish:
+            self.delete(name)
+        return super().get(name)
+
+    def put_new(self, name: str, data: bytes) -> None:
+        self.writes += 1
+        if self.steal and self.writes == 2:
+            super().put_new(name, b'{"purpose": "forget", "host": "thief", "pid": 2}')
+        super().put_new(name, data)
+
+
+def test_a_holder_that_leaves_mid_check_lets_us_in_without_deleting(tmp_path: Path) -> None:
+    store = Racing(tmp_path / "repo", vanish=True)
+    LocalStore(store.path).put_new(LOCK_NAME, b'{"purpose": "prune"}')
+    store.vanish = True
+    with exclusive_lock(store, "forget", "web-2", clock=at(NOON)):
+        store.vanish = False
+        assert holder(store)["host"] == "web-2"
+
+
+def test_a_writer_that_wins_the_second_try_keeps_the_lock(tmp_path: Path) -> None:
+    store = Racing(tmp_path / "repo", vanish=True, steal=True)
+    LocalStore(store.path).put_new(LOCK_NAME, b'{"purpose": "prune"}')
+    with (
+        pytest.raises(RepositoryLocked, match=r"^another process took the lock first; try again$"),
+        exclusive_lock(store, "forget", "web-2", clock=at(NOON)),
+    ):
+        pass
+    store.vanish = False
+    assert holder(store)["host"] == "thief", "the winner's lock is left alone"
+
+
+def test_a_stale_lock_taken_by_another_first_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Racing(tmp_path / "repo", steal=True)
+    LocalStore(store.path).put_new(LOCK_NAME, b"garbage")
+    with (
+        pytest.raises(
+            RepositoryLocked, match=r"^another process took the stale lock first; try again$"
+        ),
+        exclusive_lock(store, "forget", "web-2", clock=at(NOON)),
+    ):
+        pass
+    assert holder(store)["host"] == "thief"
+    assert "taking over a stale lock held by an unreadable lock for 1:00:00" in caplog.text

@@ -4,7 +4,8 @@ deletes anything."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,14 @@ import pytest
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import Settings
-from drtool.errors import IntegrityError
+from drtool.errors import IntegrityError, ObjectLocked
 from drtool.host import Host
 from drtool.prune import DEFAULT_GRACE, prune
 from drtool.repository import Repository, manifest_name, object_name
 from drtool.runner import Runner
 from drtool.snapshot import Manifest
+from drtool.store.base import ObjectInfo
+from drtool.store.local import LocalStore
 from drtool.timeutil import utc_now
 
 SETTINGS = Settings(kinds=("files",), files=("/etc/redis/redis.conf", "/etc/app.conf"))
@@ -83,3 +86,66 @@ def test_an_unreadable_snapshot_stops_prune_before_any_deletion(
     with pytest.raises(IntegrityError, match=f"prune refused: snapshot web-1/{manifest.id}"):
         prune(repository, grace=timedelta(0), now=utc_now() + timedelta(hours=2))
     assert STRAY[0] in objects(repository)
+
+
+class Retaining(LocalStore):
+    """A local store whose objects named in ``retained`` carry Object Lock retention until
+    ``until``, and whose objects in ``refusing`` the server refuses to delete (a retention the
+    listing did not show)."""
+
+    def __init__(self, path: Path, retained: set[str], refusing: set[str], until: datetime) -> None:
+        super().__init__(path)
+        self.retained, self.refusing, self.until = retained, refusing, until
+
+    def stat(self, name: str) -> ObjectInfo:
+        info = super().stat(name)
+        if name in self.retained:
+            return ObjectInfo(info.size, info.modified, self.until)
+        return info
+
+    def delete(self, name: str) -> None:
+        if name in self.refusing:
+            raise ObjectLocked(f"{name} is under retention (Object Lock)")
+        super().delete(name)
+
+
+def test_objects_under_retention_are_counted_and_kept(repository: Repository) -> None:
+    names = [object_name(f"{digit}" * 64) for digit in "1234"]
+    for name in names:
+        repository.store.put(name, [b"x"])
+    moment = repository.store.stat(names[0]).modified + DEFAULT_GRACE
+    path = repository.store.path  # type: ignore[attr-defined]
+    store = Retaining(path, {names[0]}, {names[2]}, until=moment + timedelta(seconds=2))
+    report = prune(dataclasses.replace(repository, store=store), now=moment + timedelta(seconds=1))
+    assert (report.locked, report.deleted) == (2, 2), "one retained, one refused, two deleted"
+    assert {object_name(i) for i in repository.object_ids()} == {names[0], names[2]}
+
+
+def test_an_object_exactly_as_old_as_the_grace_goes(repository: Repository) -> None:
+    name = object_name("9" * 64)
+    repository.store.put(name, [b"x"])
+    moment = repository.store.stat(name).modified + DEFAULT_GRACE
+    assert prune(repository, now=moment).deleted == 1
+
+
+def test_a_retention_ending_now_no_longer_protects(repository: Repository) -> None:
+    name = object_name("8" * 64)
+    repository.store.put(name, [b"x"])
+    moment = repository.store.stat(name).modified + DEFAULT_GRACE
+    path = repository.store.path  # type: ignore[attr-defined]
+    store = Retaining(path, {name}, set(), until=moment)
+    assert prune(dataclasses.replace(repository, store=store), now=moment).deleted == 1
+
+
+def test_leftovers_of_interrupted_writes_older_than_the_grace_are_cleaned(
+    repository: Repository,
+) -> None:
+    directory = repository.store.path / "objects/ab"  # type: ignore[attr-defined]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / ".tmp-interrupted").write_bytes(b"half an object")
+    written = datetime.fromtimestamp((directory / ".tmp-interrupted").stat().st_mtime, UTC)
+    assert prune(repository, now=written + DEFAULT_GRACE).leftovers == 0
+    later = written + DEFAULT_GRACE + timedelta(seconds=1)
+    report = prune(repository, now=later)
+    assert report.leftovers == 1 and not (directory / ".tmp-interrupted").exists()
+    assert report.describe().endswith("cleaned 1 leftover(s) of interrupted writes")
