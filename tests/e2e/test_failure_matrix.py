@@ -32,9 +32,10 @@ from tests.support.dockerd import Dockerd
 from tests.support.live_host import FIREWALL_TABLES, WG_IFNAME, LiveHost, differences, live_host
 from tests.support.processes import processes_running
 
-pytestmark = pytest.mark.real_parts(
-    "nginx", "fail2ban", "wireguard", "iptables", "dockerd", "netns"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.real_parts("nginx", "fail2ban", "wireguard", "iptables", "dockerd", "netns"),
+]
 
 
 @pytest.fixture(scope="module")

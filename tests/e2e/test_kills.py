@@ -14,6 +14,8 @@ from tests.conftest import Cli, owned_listing
 from tests.e2e.test_restore_engine import host_root
 from tests.e2e.test_restore_engine import incident as incident  # a fixture
 
+pytestmark = pytest.mark.slow
+
 
 def killed_at(cli: Cli, point: str, *arguments: str) -> None:
     Cli({**cli.environment, TESTPOINT: point})(*arguments, expect=-9, one_line=False)

@@ -47,6 +47,7 @@ def jails(sandbox: Sandbox) -> str:
     return sandbox.client("status")
 
 
+@pytest.mark.slow
 def test_restore_reloads_fail2ban_keeps_its_bans_and_it_answers(
     repository: Repository, sandbox: Sandbox
 ) -> None:

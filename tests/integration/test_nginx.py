@@ -98,6 +98,7 @@ def test_a_broken_config_is_refused_and_nothing_changes(
     assert sandbox.answer() == "v3"
 
 
+@pytest.mark.slow
 def test_a_reload_that_does_not_take_is_caught(repository: Repository, sandbox: Sandbox) -> None:
     """A restart command that does nothing: the reload is seen not to take, the rollback's
     reload neither, and the operator is told what to do."""
@@ -127,6 +128,7 @@ def test_validation_sees_the_staged_tree_at_the_live_path(
     assert not Path("/etc/nginx/drtool-staged-only.conf").exists()
 
 
+@pytest.mark.slow
 def test_a_failing_health_check_rolls_the_files_and_nginx_back(
     repository: Repository, sandbox: Sandbox
 ) -> None:
