@@ -58,3 +58,12 @@ def test_the_newest_is_always_kept() -> None:
 def test_an_empty_or_negative_policy_is_refused(policy: KeepPolicy) -> None:
     with pytest.raises(UsageError):
         policy.check()
+
+
+@pytest.mark.parametrize("field", ["last", "daily", "weekly", "monthly"])
+def test_each_count_alone_is_a_policy_and_negative_is_refused(field: str) -> None:
+    KeepPolicy(**{field: 1}).check()
+    with pytest.raises(UsageError, match=r"^--keep-\* counts must not be negative$"):
+        KeepPolicy(**{"last": 1, field: -1}).check()
+    with pytest.raises(UsageError, match=r"^give at least one of --keep-last, --keep-daily"):
+        KeepPolicy().check()

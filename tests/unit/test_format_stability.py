@@ -6,12 +6,13 @@ consistently on both sides, or the messages, survived the round-trip tests.)"""
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
 from drtool import format as object_format
 from drtool.errors import IntegrityError
-from drtool.format import HEADER_SIZE, Binding
+from drtool.format import CHUNK_SIZE, HEADER_SIZE, Binding
 from drtool.keys import MasterKey
 
 KEY = MasterKey.from_secret(b"k" * 32)
@@ -70,3 +71,9 @@ def test_an_object_of_another_type_says_so() -> None:
     part = Binding.artifact_part("ab" * 32, "nginx")
     with pytest.raises(IntegrityError, match=r"^object abababababababab \(nginx\) is an object"):
         object_format.unseal(KEY, part, io.BytesIO(GOLDEN))
+
+
+def test_a_payload_of_several_chunks_unseals_whole() -> None:
+    payload = os.urandom(CHUNK_SIZE + 100)  # random: stays over one chunk once compressed
+    sealed = object_format.seal(KEY, BINDING, payload)
+    assert object_format.unseal(KEY, BINDING, io.BytesIO(sealed)) == payload
