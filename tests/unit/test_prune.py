@@ -115,10 +115,11 @@ def test_objects_under_retention_are_counted_and_kept(repository: Repository) ->
         repository.store.put(name, [b"x"])
     moment = repository.store.stat(names[0]).modified + DEFAULT_GRACE
     path = repository.store.path  # type: ignore[attr-defined]
-    store = Retaining(path, {names[0]}, {names[2]}, until=moment + timedelta(seconds=2))
+    until = moment + timedelta(seconds=2)
+    store = Retaining(path, {names[0], names[1]}, {names[2]}, until=until)
     report = prune(dataclasses.replace(repository, store=store), now=moment + timedelta(seconds=1))
-    assert (report.locked, report.deleted) == (2, 2), "one retained, one refused, two deleted"
-    assert {object_name(i) for i in repository.object_ids()} == {names[0], names[2]}
+    assert (report.locked, report.deleted) == (3, 1), "two retained, one refused, one deleted"
+    assert {object_name(i) for i in repository.object_ids()} == set(names[:3])
 
 
 def test_an_object_exactly_as_old_as_the_grace_goes(repository: Repository) -> None:
