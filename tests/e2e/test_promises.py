@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from drtool.testpoint import VARIABLE as TESTPOINT
 from tests.conftest import PASSPHRASE, Cli
@@ -136,3 +137,24 @@ def test_a_service_whose_tool_is_not_installed_is_restored_as_files_with_a_warni
     }
     assert "restored nginx" in restored.stdout
     assert conf.read_bytes() == good
+
+
+def test_diff_secret_keys_from_drtool_toml_are_never_shown(cli: Cli, tmp_path: Path) -> None:
+    """README: any key named in `[diff] secret_keys` shows `<redacted>`. (drtool.toml refused
+    the [diff] table altogether until this test ran it.)"""
+    conf = host_root(cli) / "etc/redis/redis.conf"
+    conf.write_text(conf.read_text() + "auth_token s3cr3t-before\n")
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[files]\npaths = ["/etc/redis/redis.conf"]\n')
+    secret = tmp_path / "secret.toml"
+    secret.write_text(plain.read_text() + '[diff]\nsecret_keys = ["auth_token"]\n')
+    cli("init")
+    cli("backup")
+    conf.write_text(conf.read_text().replace("s3cr3t-before", "s3cr3t-after"))
+    shown = Cli({**cli.environment, "DRTOOL_CONFIG": str(plain)})(
+        "diff", "latest", "--only", "files"
+    )
+    assert "s3cr3t-after" in shown.stdout, "without the setting, auth_token is an ordinary key"
+    hidden = Cli({**cli.environment, "DRTOOL_CONFIG": str(secret)})
+    diffed = hidden("diff", "latest", "--only", "files").stdout
+    assert "s3cr3t" not in diffed and "a secret changed (redacted)" in diffed
