@@ -1,23 +1,28 @@
 """A real firewall restore beside a real dockerd, in the namespace where it runs: containers
 publish ports (docker's nat and filter chains, docker0 and a br-… bridge, DOCKER-USER), a
-container started after the backup changes docker's chains, and the host's own rules are
-damaged. After the restore the host's rules are the snapshot's, docker's chains are exactly as
-docker left them (iptables-save text, order included), and the published ports still answer.
+wg-quick interface routing everything adds its own raw and mangle rules, a container started
+after the backup changes docker's chains, and the host's own rules are damaged. After the
+restore the host's rules are the snapshot's, docker's and wg-quick's rules are exactly as they
+left them (iptables-save and nft text, order included), and the published ports still answer.
 
-The oracle is iptables-save's own text, never drtool's parser or filter."""
+The oracles are iptables-save's and nft's own text, never drtool's parser or filter."""
 
 from __future__ import annotations
 
 import re
 import secrets
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from drtool.collectors.wireguard import USERSPACE
 from tests.conftest import Cli, cli_environment
 from tests.support.dockerd import IMAGE, Dockerd
+from tests.support.live_host import WG_IFNAME
 from tests.support.netns import run_in
+from tests.support.services import wireguard_config, wireguard_keypair
 
 CONFIG = """\
 [backup]
@@ -32,7 +37,7 @@ HOST_INPUT = [
 ]
 HOST_FORWARD = "-A FORWARD -s 198.51.100.0/24 -j DROP"
 DOCKERS_OWN = re.compile(r"DOCKER|docker0|br-[0-9a-f]{12}")
-pytestmark = pytest.mark.real_parts("dockerd", "iptables", "netns")
+pytestmark = pytest.mark.real_parts("dockerd", "iptables", "nft", "wireguard", "netns")
 HAIRPIN = re.compile(r"^-A POSTROUTING -s (\S+)/32 -d \1/32 .*-j MASQUERADE$")
 NETWORK = "drtool-published"
 
@@ -84,6 +89,8 @@ class Restored:
     snapshot: str  # iptables-save at the backup
     before: str  # just before the restore: docker changed its chains, the host's rules damaged
     after: str  # after the restore
+    wg_quick_before: str  # nft's listing of wg-quick's own table, before and after
+    wg_quick_after: str
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +107,18 @@ def restored(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> Iter
     (directory / "root").mkdir()
     cli = Cli(cli_environment(directory, directory / "root", directory / "drtool.toml"))
     cli.environment["DRTOOL_NETNS"] = namespace
+    wireguard = directory / f"{WG_IFNAME}.conf"
     try:
         for rule in [*HOST_INPUT, HOST_FORWARD]:
             run_in(namespace, "iptables", *rule.split())
         client.networks.create(NETWORK, driver="bridge")
         publish(client, 18080)
         publish(client, 18081, network=NETWORK)
+        # A wg-quick interface routing everything: wg-quick adds its own raw and mangle rules.
+        (private, _), (_, peer) = wireguard_keypair(), wireguard_keypair()
+        wireguard.write_text(wireguard_config(private, "10.9.0.1/24", [(peer, "0.0.0.0/0")]))
+        wireguard.chmod(0o600)
+        run_in(namespace, *USERSPACE, "wg-quick", "up", str(wireguard))
         docker0 = run_in(namespace, "ip", "-4", "-o", "addr", "show", "dev", "docker0")
         gateway = docker0.split(" inet ")[1].split("/")[0]
         assert answers(namespace, gateway, 18080)
@@ -116,9 +129,15 @@ def restored(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> Iter
         run_in(namespace, "iptables", "-D", *HOST_INPUT[1].split()[1:])
         run_in(namespace, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT")
         before = saved(namespace)
+        wg_quick = ["nft", "list", "table", "ip", f"wg-quick-{WG_IFNAME}"]
+        wg_quick_before = run_in(namespace, *wg_quick)
         cli("restore", "--yes", "--only", "iptables")
-        yield Restored(namespace, gateway, snapshot, before, saved(namespace))
+        after = saved(namespace)
+        wg_quick_after = run_in(namespace, *wg_quick)
+        yield Restored(namespace, gateway, snapshot, before, after, wg_quick_before, wg_quick_after)
     finally:
+        down = ["ip", "netns", "exec", namespace, *USERSPACE, "wg-quick", "down", str(wireguard)]
+        subprocess.run(down, capture_output=True, check=False)
         for container in client.containers.list(all=True, filters={"label": "drtool-test"}):
             container.remove(force=True)
         for network in client.networks.list(names=[NETWORK]):
@@ -154,6 +173,11 @@ def test_a_restore_keeps_dockers_chains_as_docker_left_them(restored: Restored) 
     assert forward == chain(before, "filter", "FORWARD")
     assert forward.index(HOST_FORWARD) > max(i for i, r in enumerate(forward) if "DOCKER" in r)
     assert without_hairpins(tables(after)["nat"]) == without_hairpins(tables(before)["nat"])
+    # wg-quick writes its rules with nft where nft is installed: a table iptables-save does not
+    # show, compared as nft lists it.
+    assert f"table ip wg-quick-{WG_IFNAME}" in restored.wg_quick_before
+    assert "meta mark set ct mark" in restored.wg_quick_before, "with its rules"
+    assert restored.wg_quick_after == restored.wg_quick_before
     for port in (18080, 18082):
         assert answers(restored.namespace, restored.gateway, port)
 
