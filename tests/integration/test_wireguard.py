@@ -22,7 +22,7 @@ from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
-from tests.support.netns import run_in
+from tests.support.netns import network_namespace, run_in
 from tests.support.processes import processes_running
 from tests.support.services import wireguard_config, wireguard_keypair
 
@@ -170,9 +170,9 @@ def test_an_interface_that_was_up_comes_back_up(repository: Repository, sandbox:
     sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
-    # wireguard-go's sockets are machine-wide: `wg show interfaces` also lists the userspace
-    # interfaces other test runs have up in their own namespaces (a wg0 of theirs).
-    assert IFNAME in manifest.artifact("wireguard").metadata["up"]
+    # Only this namespace's: wireguard-go's sockets are machine-wide, and `wg show interfaces`
+    # also lists the interfaces other test runs have up in their own namespaces.
+    assert manifest.artifact("wireguard").metadata["up"] == [IFNAME]
     sandbox.wg_quick("down")
     restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
     assert peers(sandbox.showconf()) == {public_a}
@@ -184,3 +184,29 @@ def test_an_invalid_address_is_refused(repository: Repository, sandbox: Sandbox)
     broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
     with pytest.raises(ValidationRefused, match=r"invalid Address '10\.9\.0\.1/33'"):
         restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
+
+
+def test_another_namespaces_interface_is_not_taken_for_ours(
+    repository: Repository, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """wireguard-go's control sockets (/var/run/wireguard/NAME.sock) are shared by every
+    namespace: an interface up in another namespace answers `wg show` here too. It is neither
+    recorded as up nor health-checked here (that failed restores with 'Device does not exist')."""
+    server, public_a = wireguard_keypair(), wireguard_keypair()[1]
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.wg_quick("up")
+    other_name = f"wg{secrets.token_hex(3)}"
+    other = tmp_path / "other" / f"{other_name}.conf"
+    other.parent.mkdir()
+    other.write_text(wireguard_config(wireguard_keypair()[0], "10.7.0.1/24", []))
+    other.chmod(0o600)
+    with network_namespace() as elsewhere:
+        run_in(elsewhere, *USERSPACE, "wg-quick", "up", str(other))
+        try:
+            assert run_in(sandbox.namespace, "wg", "show", other_name), "the socket is shared"
+            manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+            assert manifest.artifact("wireguard").metadata["up"] == [IFNAME]
+            restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
+        finally:
+            run_in(elsewhere, *USERSPACE, "wg-quick", "down", str(other))
+    assert peers(sandbox.showconf()) == {public_a}
