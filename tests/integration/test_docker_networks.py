@@ -132,6 +132,8 @@ def differences(after: dict[str, dict], before: dict[str, dict]) -> list[str]:
 def test_networks_are_recreated_in_full_and_compose_containers_restarted(
     repository: Repository, docker, dockerd: Dockerd, tmp_path: Path
 ) -> None:
+    from docker.types import IPAMConfig, IPAMPool
+
     create_seed_networks(docker)
     web = docker.containers.run(
         IMAGE,
@@ -148,7 +150,11 @@ def test_networks_are_recreated_in_full_and_compose_containers_restarted(
     for name in ("toolboxai_backend", "toolboxai_database", "vault_config"):
         docker.networks.get(name).remove()
     docker.networks.get("toolboxai_cache").remove()
-    docker.networks.create("toolboxai_cache", ipam=None)  # recreated by hand, wrongly
+    # Recreated by hand, wrongly. With a subnet of its own: docker's next free pool depends on
+    # what the session's other tests created, and could overlap a network the restore needs.
+    docker.networks.create(
+        "toolboxai_cache", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="10.99.0.0/24")])
+    )
     started_at = docker.api.inspect_container(web.id)["State"]["StartedAt"]
 
     restore_snapshot(repository, manifest, host(dockerd, tmp_path), collectors_for(SETTINGS))
