@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from drtool import testpoint
 from drtool.archive import (
     OUTPUT_PREFIX,
     EntryType,
@@ -144,6 +145,7 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
         raise
     for root, build in builds.items():
         _swap_into_place(build, host.path(root))
+        testpoint.reached("install:swapped")
 
 
 def remove_roots(host: Host, roots: Iterable[str]) -> None:
@@ -196,6 +198,7 @@ def _swap_into_place(build: Path, live: Path) -> None:
     if os.path.lexists(live) and (live_is_directory or build.is_dir()):
         old = live.with_name(f".{live.name}.drtool-old-{secrets.token_hex(4)}")
         os.rename(live, old)
+        testpoint.reached("install:aside")
         try:
             os.rename(build, live)
         except BaseException:
@@ -205,6 +208,15 @@ def _swap_into_place(build: Path, live: Path) -> None:
     else:
         os.replace(build, live)
     fsync_directory(live.parent)
+    _remove_leftovers(live)
+
+
+def _remove_leftovers(live: Path) -> None:
+    """Builds and asides of ``live`` that a killed install left beside it: the new tree is in
+    place, so they are garbage (and may hold old secrets)."""
+    for pattern in (f".{live.name}.drtool-new-*", f".{live.name}.drtool-old-*"):
+        for leftover in live.parent.glob(pattern):
+            _remove(leftover)
 
 
 def _remove(path: Path) -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import posixpath
 import shutil
-import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from drtool import testpoint
 from drtool.errors import RestoreInProgress, UsageError
 from drtool.fsutil import make_directory, open_private, write_atomically
 from drtool.host import Host
@@ -32,9 +31,6 @@ ROLLING_BACK = "rolling back"
 COMPLETED, ROLLED_BACK, ROLLBACK_FAILED = "completed", "rolled back", "rollback failed"
 ABANDONED = "abandoned"  # the operator repaired the host by hand (restore --abandon)
 FINISHED = {COMPLETED, ROLLED_BACK, ABANDONED}
-# A test seam, and only that: the suite kills the restore at each journal step to prove that
-# --resume and --rollback recover from anywhere.
-KILL_AT_VARIABLE = "DRTOOL_TEST_KILL_AT"
 
 
 @dataclass
@@ -128,8 +124,7 @@ class Journal:
         write_atomically(
             self.directory / "journal.json", json.dumps(asdict(self.state), indent=2).encode()
         )
-        if os.environ.get(KILL_AT_VARIABLE) == event:
-            os.kill(os.getpid(), signal.SIGKILL)
+        testpoint.reached(f"restore:{event}")
 
     def finish(self) -> None:
         """Drop the staged copy and the rollback point; keep journal.json as the last report."""

@@ -53,7 +53,13 @@ def _take_over_if_stale(
         created = parse_iso(current["created"])
         owner = f"{current['purpose']} on {current['host']} (pid {current['pid']})"
     except ObjectMissing:
-        created, owner = clock() - stale_after, "a holder that just left"
+        # The holder just left, or a racing writer was withdrawing its losing version: nothing
+        # is stale, and deleting the lock now could delete a winner's. Try once more.
+        try:
+            store.put_new(LOCK_NAME, body)
+        except ObjectExists:
+            raise RepositoryLocked("another process took the lock first; try again") from None
+        return
     except (ValueError, KeyError, TypeError):
         created, owner = clock() - stale_after, "an unreadable lock"
     age = clock() - created

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from drtool import format as object_format
+from drtool import testpoint
 from drtool.errors import (
     ConfigError,
     IntegrityError,
@@ -211,6 +212,7 @@ class Repository:
                 stored = self.store.put(
                     name, object_format.encrypt(self.key, binding, part), retain_until=until
                 )
+                testpoint.reached("backup:object-stored")
                 return PartRef(object_id, size, stored, iso(until) if until else None)
         if retention and not retention.is_met_by(retain_until):
             self.store.extend_retention(name, retention.extended)
@@ -254,6 +256,7 @@ class Repository:
         payload = json.dumps(manifest.to_json(), sort_keys=True).encode()
         sealed = object_format.seal(self.key, Binding.manifest(manifest.host, manifest.id), payload)
         retain_until = parse_iso(manifest.retain_until) if manifest.retain_until else None
+        testpoint.reached("backup:before-manifest")
         self.store.put(manifest_name(manifest.host, manifest.id), [sealed], retain_until)
 
     def read_manifest(self, ref: SnapshotRef) -> Manifest:

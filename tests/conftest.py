@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from drtool.journal import KILL_AT_VARIABLE
 from drtool.keys import KdfParameters
 from drtool.passphrase import PassphraseSource
 from drtool.repository import Repository, init_repository
 from drtool.store.local import LocalStore
+from drtool.testpoint import VARIABLE as TESTPOINT
+from tests.support.real_parts import require
 
 pytest_plugins = ["tests.support.s3", "tests.support.netns", "tests.support.dockerd"]
 
@@ -24,6 +25,12 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PASSPHRASE = "correct horse battery staple"
 # Tests that do not exercise the KDF itself use cheap parameters; the CLI always uses the defaults.
 FAST_KDF = KdfParameters(iterations=1, lanes=1, memory_kib=8 * 1024)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.real_parts(...)``: skipped without them, a failure under CI."""
+    for marker in item.iter_markers("real_parts"):
+        require(*marker.args)
 
 
 def fixed_passphrase(secret: str = PASSPHRASE) -> PassphraseSource:
@@ -122,9 +129,9 @@ class Cli:
         return completed
 
     def restore_killed_at(self, step: str, *arguments: str) -> None:
-        """``drtool restore --yes``, killed (SIGKILL) by the test seam at the journal step
-        ``step``, as a crash or a dropped session would."""
-        killed = Cli({**self.environment, KILL_AT_VARIABLE: step})
+        """``drtool restore --yes``, killed (SIGKILL) by the test seam (drtool/testpoint.py) at
+        the journal step ``step``, as a crash or a dropped session would."""
+        killed = Cli({**self.environment, TESTPOINT: f"restore:{step}"})
         killed("restore", "--yes", *arguments, expect=-9, one_line=False)
 
 

@@ -74,7 +74,8 @@ class WireguardCollector(PathsCollector):
         up: list[str] = []
         if host.owns_network and not artifact.missing and shutil.which("wg"):
             try:
-                up = host.runner.run(["wg", "show", "interfaces"], in_netns=True).decode().split()
+                listed = host.runner.run(["wg", "show", "interfaces"], in_netns=True).decode()
+                up = [interface for interface in listed.split() if self._is_up(host, interface)]
             except CommandFailed:
                 up = []
         return Artifact(
@@ -225,7 +226,10 @@ class WireguardCollector(PathsCollector):
             }
 
     def _is_up(self, host: Host, interface: str) -> bool:
+        """Up in this namespace: wireguard-go's control sockets (/var/run/wireguard) are shared
+        by every namespace, so `wg show` alone also answers for another namespace's interface."""
         try:
+            host.runner.run(["ip", "link", "show", "dev", interface], in_netns=True)
             host.runner.run(["wg", "show", interface], in_netns=True)
         except CommandFailed:
             return False

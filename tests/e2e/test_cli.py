@@ -440,6 +440,7 @@ def test_a_backup_killed_at_any_moment_leaves_no_half_snapshot(cli: Cli, delay: 
         assert listed[0]["kinds"] == ["wireguard", "nginx", "fail2ban", "files"]
 
 
+@pytest.mark.slow
 def test_forget_and_prune(cli: Cli) -> None:
     cli("init")
     root = host_root(cli)

@@ -5,22 +5,31 @@ tests/e2e/test_failure_matrix.py.)"""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli, tree_listing
 from tests.e2e.test_cli import flip_one_byte, host_root, the_object_of
+from tests.support.faults import Faults, shims
 
 
-def drill_namespaces() -> list[str]:
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in listed.splitlines() if line.startswith("drtool-drill-")]
+def recording_ip(cli: Cli, directory: Path) -> Faults:
+    """drtool's ``ip`` calls recorded, to find the namespace its drill made (not the machine's
+    whole list: other test runs make drill namespaces of their own at the same time)."""
+    recorder = shims(directory)
+    recorder.record("ip")
+    cli.environment["PATH"] = recorder.path(cli.environment["PATH"])
+    return recorder
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def namespaces_left(recorder: Faults) -> list[str]:
+    made = [call[2] for call in recorder.calls("ip") if call[:2] == ["netns", "add"]]
+    assert made and all(name.startswith("drtool-drill-") for name in made)
+    return [name for name in made if Path("/run/netns", name).exists()]
+
+
+@pytest.mark.real_parts("nginx")
 def test_a_drill_finds_what_the_backup_lacks_and_changes_nothing(cli: Cli, tmp_path: Path) -> None:
     """The sample's nginx config names a certificate outside /etc/nginx, which the backup does
     not hold: exactly what a drill is for. The files still restore, and are verified."""
@@ -29,6 +38,7 @@ def test_a_drill_finds_what_the_backup_lacks_and_changes_nothing(cli: Cli, tmp_p
     root = host_root(cli)
     before = tree_listing(root)
     metrics = tmp_path / "drtool.prom"
+    recorder = recording_ip(cli, tmp_path / "shims")
     completed = cli("drill", "--json", "--metrics", str(metrics), expect=27, one_line=False)
     report = json.loads(completed.stdout)
     assert report["outcome"] == "failed"
@@ -40,7 +50,7 @@ def test_a_drill_finds_what_the_backup_lacks_and_changes_nothing(cli: Cli, tmp_p
     assert completed.stderr.startswith("drtool: error: drill failed: validation refused")
     assert 'drtool_drill_success{host="web-1"} 0' in metrics.read_text()
     assert tree_listing(root) == before
-    assert drill_namespaces() == []
+    assert namespaces_left(recorder) == []
 
 
 def test_a_drill_of_a_tampered_snapshot_fails_and_keeps_the_sandbox_when_asked(

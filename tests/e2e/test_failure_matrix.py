@@ -30,15 +30,13 @@ import pytest
 from tests.conftest import EXAMPLES
 from tests.support.advice import advised, follow
 from tests.support.dockerd import Dockerd
-from tests.support.live_host import FIREWALL_TABLES, LiveHost, differences, live_host
+from tests.support.live_host import FIREWALL_TABLES, WG_IFNAME, LiveHost, differences, live_host
+from tests.support.processes import processes_running
 
-pytestmark = pytest.mark.skipif(
-    any(
-        subprocess.run(["which", tool], capture_output=True).returncode
-        for tool in ("nginx", "fail2ban-client", "wg-quick", "wireguard-go", "iptables")
-    ),
-    reason="the services are not installed; scripts/test installs them",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.real_parts("nginx", "fail2ban", "wireguard", "iptables", "dockerd", "netns"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,7 @@ def host(live: LiveHost) -> Iterator[LiveHost]:
     live.faults.clear()
     live.docker_faults.clear()
     deadline = time.monotonic() + 2  # a confirmed watchdog notices within 0.2 s
-    while subprocess.run(["pgrep", "-f", "-m drtool.deadman"], capture_output=True).returncode == 0:
+    while processes_running("-m", "drtool.deadman", then_under=live.root):
         assert time.monotonic() < deadline, "a dead-man's switch was left armed"
         time.sleep(0.1)
 
@@ -88,7 +86,12 @@ REFUSED = [
         lambda h: h.docker_faults.fail("GET", r"/networks$"),
         "docker",
     ),
-    Case("wireguard", "validate", lambda h: h.faults.fail("wg", "setconf"), "wireguard wg0.conf"),
+    Case(
+        "wireguard",
+        "validate",
+        lambda h: h.faults.fail("wg", "setconf"),
+        f"wireguard {WG_IFNAME}.conf",
+    ),
     Case("nginx", "validate", lambda h: h.faults.fail("nginx", r"-t\b"), "nginx -t"),
     Case(
         "iptables",

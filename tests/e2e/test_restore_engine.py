@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import Cli, owned_listing
 from tests.support.advice import follow
 from tests.support.netns import run_in
+from tests.support.processes import processes_running
 
 FILE_KINDS = ("wireguard", "nginx", "fail2ban", "files")
 # Every journal step of a files-only restore of the sample host, in order.
@@ -145,8 +146,13 @@ def test_the_firewall_comes_back_unless_confirmed(cli: Cli, netns: str) -> None:
     assert re.search(r"reverted at \d\d:\d\d:\d\d UTC", late), late
 
     # This time the operator confirms in time: the restored rules stay.
-    restored = cli("restore", "--only", "iptables", "--yes", "--confirm-timeout", "3").stdout
+    # A long timeout (drtool confirm is a cold start, slow on a loaded machine); once confirmed,
+    # the watchdog is gone, and nothing is left that could put the old rules back.
+    restored = cli("restore", "--only", "iptables", "--yes", "--confirm-timeout", "120").stdout
     assert "stays" in follow(cli, restored, "confirm").stdout
-    time.sleep(4)
+    deadline = time.monotonic() + 10
+    while processes_running("-m", "drtool.deadman", then_under=host_root(cli)):
+        assert time.monotonic() < deadline, "the confirmed watchdog is still running"
+        time.sleep(0.1)
     assert "--dport 22" not in run_in(netns, "iptables-save")
     assert "no restored firewall" in cli("confirm", expect=2).stderr

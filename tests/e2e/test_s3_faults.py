@@ -28,6 +28,8 @@ connect_timeout = 1
 read_timeout = 1
 """
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(params=FAULTS)
 def proxied(request: pytest.FixtureRequest, radosgw: Radosgw) -> Iterator[FaultPlan]:

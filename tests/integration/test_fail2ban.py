@@ -3,7 +3,6 @@ pid and database running inside a test namespace, validated, restored into, relo
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,10 +21,7 @@ from drtool.runner import Runner
 from tests.support.netns import run_in
 from tests.support.services import Fail2ban
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("fail2ban-client") is None or not Path("/etc/fail2ban/jail.conf").exists(),
-    reason="fail2ban is not installed; scripts/test installs it",
-)
+pytestmark = pytest.mark.real_parts("fail2ban", "netns", "iptables")
 
 
 @dataclass
@@ -51,6 +47,7 @@ def jails(sandbox: Sandbox) -> str:
     return sandbox.client("status")
 
 
+@pytest.mark.slow
 def test_restore_reloads_fail2ban_keeps_its_bans_and_it_answers(
     repository: Repository, sandbox: Sandbox
 ) -> None:

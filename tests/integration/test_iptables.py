@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -34,10 +33,7 @@ RUNTIME = [
 BACKENDS = [
     pytest.param(
         backend,
-        marks=pytest.mark.skipif(
-            shutil.which(f"iptables-{backend}-restore") is None,
-            reason=f"iptables-{backend} is not installed; scripts/test installs it",
-        ),
+        marks=pytest.mark.real_parts(f"iptables-{backend}", "netns"),
     )
     for backend in ("nft", "legacy")
 ]

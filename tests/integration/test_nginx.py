@@ -3,7 +3,6 @@ restored into, reloaded (and the reload verified) and asked over HTTP."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,9 @@ from drtool.errors import RestoreRolledBack, RollbackIncomplete, ValidationRefus
 from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
-from tests.support.radosgw import free_port
 from tests.support.services import Nginx
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nginx") is None, reason="nginx is not installed; scripts/test installs it"
-)
+pytestmark = pytest.mark.real_parts("nginx")
 
 
 @dataclass
@@ -34,7 +30,7 @@ class Sandbox(Nginx):
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path / "host", free_port())
+    box = Sandbox(tmp_path / "host", 0)
     box.start()
     try:
         yield box
@@ -102,6 +98,7 @@ def test_a_broken_config_is_refused_and_nothing_changes(
     assert sandbox.answer() == "v3"
 
 
+@pytest.mark.slow
 def test_a_reload_that_does_not_take_is_caught(repository: Repository, sandbox: Sandbox) -> None:
     """A restart command that does nothing: the reload is seen not to take, the rollback's
     reload neither, and the operator is told what to do."""
@@ -131,6 +128,7 @@ def test_validation_sees_the_staged_tree_at_the_live_path(
     assert not Path("/etc/nginx/drtool-staged-only.conf").exists()
 
 
+@pytest.mark.slow
 def test_a_failing_health_check_rolls_the_files_and_nginx_back(
     repository: Repository, sandbox: Sandbox
 ) -> None:

@@ -4,11 +4,12 @@ wg syncconf, or down/up when its address changed, then compared with wg showconf
 
 from __future__ import annotations
 
-import shutil
+import secrets
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,24 +22,37 @@ from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
-from tests.support.netns import run_in
+from tests.support.netns import network_namespace, run_in
+from tests.support.processes import processes_running
 from tests.support.services import wireguard_config, wireguard_keypair
 
-pytestmark = pytest.mark.skipif(
-    any(shutil.which(tool) is None for tool in ("wg", "wg-quick", "wireguard-go")),
-    reason="wireguard-tools or wireguard-go is not installed; scripts/test installs them",
-)
+pytestmark = pytest.mark.real_parts("wireguard", "netns")
 SETTINGS = Settings(kinds=("wireguard",))
+# wireguard-go's control socket is /var/run/wireguard/<name>.sock, one for the whole machine
+# whatever the namespace: a name of this run's own, so that other test runs' wg0 never clash.
+IFNAME = f"wg{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RecordingRunner(Runner):
+    """drtool's runner, keeping every command it runs (to find the scratch interface's name)."""
+
+    commands: list[list[str]] = field(default_factory=list)
+
+    def run(self, argv: Sequence[str], **options: Any) -> bytes:
+        self.commands.append(list(argv))
+        return super().run(argv, **options)
 
 
 @dataclass
 class Sandbox:
     root: Path
     namespace: str
+    commands: list[list[str]] = field(default_factory=list)
 
     @property
     def conf(self) -> Path:
-        return self.root / "etc/wireguard/wg0.conf"
+        return self.root / f"etc/wireguard/{IFNAME}.conf"
 
     def write(self, text: str) -> None:
         self.conf.write_text(text)
@@ -48,10 +62,12 @@ class Sandbox:
         run_in(self.namespace, *USERSPACE, "wg-quick", action, str(self.conf))
 
     def showconf(self) -> str:
-        return run_in(self.namespace, "wg", "showconf", "wg0")
+        return run_in(self.namespace, "wg", "showconf", IFNAME)
 
     def host(self) -> Host:
-        return Host(self.root, "vpn-1", Runner(netns=self.namespace))
+        return Host(
+            self.root, "vpn-1", RecordingRunner(netns=self.namespace, commands=self.commands)
+        )
 
 
 @pytest.fixture
@@ -60,7 +76,9 @@ def sandbox(tmp_path: Path, netns: str) -> Iterator[Sandbox]:
     box = Sandbox(tmp_path / "host", netns)
     yield box
     subprocess.run(
-        ["ip", "netns", "exec", netns, "ip", "link", "del", "wg0"], capture_output=True, check=False
+        ["ip", "netns", "exec", netns, "ip", "link", "del", IFNAME],
+        capture_output=True,
+        check=False,
     )
 
 
@@ -78,18 +96,18 @@ def test_peers_come_back_with_syncconf(repository: Repository, sandbox: Sandbox)
     sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
-    assert (sandbox.root / "etc/wireguard/wg0.conf").stat().st_mode & 0o777 == 0o600
+    assert (sandbox.root / f"etc/wireguard/{IFNAME}.conf").stat().st_mode & 0o777 == 0o600
 
     # the bad edit: peer A replaced by B, in the file and live
     sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_b, "10.9.0.3/32")]))
-    run_in(sandbox.namespace, "wg", "set", "wg0", "peer", public_a, "remove")
-    run_in(sandbox.namespace, "wg", "set", "wg0", "peer", public_b, "allowed-ips", "10.9.0.3/32")
+    run_in(sandbox.namespace, "wg", "set", IFNAME, "peer", public_a, "remove")
+    run_in(sandbox.namespace, "wg", "set", IFNAME, "peer", public_b, "allowed-ips", "10.9.0.3/32")
     assert peers(sandbox.showconf()) == {public_b}
 
     restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
     assert peers(sandbox.showconf()) == {public_a}
     assert sandbox.conf.stat().st_mode & 0o777 == 0o600
-    assert "10.9.0.1/24" in run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", "wg0")
+    assert "10.9.0.1/24" in run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", IFNAME)
 
 
 def test_an_address_change_takes_the_interface_down_and_up(
@@ -101,7 +119,7 @@ def test_an_address_change_takes_the_interface_down_and_up(
     sandbox.write(wireguard_config(server[0], "10.7.7.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
-    addresses = run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", "wg0")
+    addresses = run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", IFNAME)
     assert "10.9.0.1/24" in addresses and "10.7.7.1" not in addresses
 
 
@@ -124,8 +142,9 @@ def test_a_broken_config_is_refused(
     with pytest.raises(ValidationRefused, match=message):
         restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
     assert sandbox.conf.read_text() == good
-    leftovers = subprocess.run(["pgrep", "-f", "wireguard-go drtoolwg"], capture_output=True)
-    assert leftovers.returncode == 1, "the scratch interface and its wireguard-go are gone"
+    (scratch,) = [argv[6] for argv in sandbox.commands if argv[:2] == ["unshare", "--net"]]
+    assert scratch.startswith("drtoolwg")
+    assert processes_running("wireguard-go", scratch) == [], "the scratch wireguard-go is gone"
 
 
 def test_a_failing_interface_restart_is_rolled_back_and_the_interface_is_up_again(
@@ -142,7 +161,7 @@ def test_a_failing_interface_restart_is_rolled_back_and_the_interface_is_up_agai
     with pytest.raises(RestoreRolledBack, match="wg-quick") as raised:
         restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
     assert raised.value.report.rolled_back == ["wireguard"]
-    assert "10.9.0.1/24" in run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", "wg0")
+    assert "10.9.0.1/24" in run_in(sandbox.namespace, "ip", "-o", "addr", "show", "dev", IFNAME)
     assert peers(sandbox.showconf()) == {public_a}
 
 
@@ -151,7 +170,9 @@ def test_an_interface_that_was_up_comes_back_up(repository: Repository, sandbox:
     sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
     sandbox.wg_quick("up")
     manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
-    assert manifest.artifact("wireguard").metadata["up"] == ["wg0"]
+    # Only this namespace's: wireguard-go's sockets are machine-wide, and `wg show interfaces`
+    # also lists the interfaces other test runs have up in their own namespaces.
+    assert manifest.artifact("wireguard").metadata["up"] == [IFNAME]
     sandbox.wg_quick("down")
     restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
     assert peers(sandbox.showconf()) == {public_a}
@@ -163,3 +184,29 @@ def test_an_invalid_address_is_refused(repository: Repository, sandbox: Sandbox)
     broken = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
     with pytest.raises(ValidationRefused, match=r"invalid Address '10\.9\.0\.1/33'"):
         restore_snapshot(repository, broken, sandbox.host(), collectors_for(SETTINGS))
+
+
+def test_another_namespaces_interface_is_not_taken_for_ours(
+    repository: Repository, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """wireguard-go's control sockets (/var/run/wireguard/NAME.sock) are shared by every
+    namespace: an interface up in another namespace answers `wg show` here too. It is neither
+    recorded as up nor health-checked here (that failed restores with 'Device does not exist')."""
+    server, public_a = wireguard_keypair(), wireguard_keypair()[1]
+    sandbox.write(wireguard_config(server[0], "10.9.0.1/24", [(public_a, "10.9.0.2/32")]))
+    sandbox.wg_quick("up")
+    other_name = f"wg{secrets.token_hex(3)}"
+    other = tmp_path / "other" / f"{other_name}.conf"
+    other.parent.mkdir()
+    other.write_text(wireguard_config(wireguard_keypair()[0], "10.7.0.1/24", []))
+    other.chmod(0o600)
+    with network_namespace() as elsewhere:
+        run_in(elsewhere, *USERSPACE, "wg-quick", "up", str(other))
+        try:
+            assert run_in(sandbox.namespace, "wg", "show", other_name), "the socket is shared"
+            manifest = run_backup(repository, sandbox.host(), collectors_for(SETTINGS))
+            assert manifest.artifact("wireguard").metadata["up"] == [IFNAME]
+            restore_snapshot(repository, manifest, sandbox.host(), collectors_for(SETTINGS))
+        finally:
+            run_in(elsewhere, *USERSPACE, "wg-quick", "down", str(other))
+    assert peers(sandbox.showconf()) == {public_a}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import secrets
-import shutil
 import signal
 import subprocess
 import tarfile
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.real_parts import require
 
 IMAGE = "drtool-busybox:test"
 
@@ -48,12 +49,9 @@ def _busybox_rootfs() -> bytes:
 
 @pytest.fixture(scope="session")
 def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
-    missing = [tool for tool in ("dockerd", "nsenter") if shutil.which(tool) is None]
-    if missing or not Path("/bin/busybox").exists():
-        pytest.skip("docker.io or busybox-static is not installed; scripts/test installs them")
+    require("dockerd", "netns")
     directory = Path(tmp_path_factory.mktemp("dockerd"))
-    # random: two test runs on one machine each get their own (tmp dir names repeat)
-    namespace = f"drtool-docker-{secrets.token_hex(4)}"
+    namespace = f"drtool-docker-{secrets.token_hex(4)}"  # other test runs have their own
     subprocess.run(["ip", "netns", "add", namespace], check=True, capture_output=True)
     log = (directory / "dockerd.log").open("wb")
     process = subprocess.Popen(

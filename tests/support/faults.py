@@ -4,9 +4,10 @@ A shim stands in for one real tool (nginx, iptables-restore, wg, fail2ban-client
 real tool, unless a rule the test set matches its command line, in which case it prints the
 rule's message on standard error and exits 1, as the tool itself would when it fails. A rule
 can let the first matching calls through and strike a given number of times, so that the
-failure lands on a chosen step (the rollback's call rather than the apply's). drtool runs every
-external command through PATH, directly, through ``sh -c`` or ``ip netns exec``, so nothing in
-drtool knows the shims are there.
+failure lands on a chosen step (the rollback's call rather than the apply's). Every call through
+a shim is recorded, so a test can see exactly what drtool ran (a namespace it made…). drtool runs
+every external command through PATH, directly, through ``sh -c`` or ``ip netns exec``, so nothing
+in drtool knows the shims are there.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ with open(os.path.join(directory, "rules.json"), "r+") as handle:
     handle.seek(0)
     handle.truncate()
     json.dump(rules, handle)
+    with open(os.path.join(directory, "calls.jsonl"), "a") as calls:
+        calls.write(json.dumps([tool, *sys.argv[1:]]) + "\\n")
 if failing is not None:
     sys.stderr.write(failing["message"] + "\\n")
     sys.exit(1)
@@ -61,10 +64,7 @@ class Faults:
     ) -> None:
         """Make ``tool`` fail ``times`` times when its arguments match the regular expression
         ``matching``, after ``skip`` matching calls have run for real."""
-        shim = self.directory / tool
-        if not shim.exists():
-            shim.write_text(SHIM.format(python=sys.executable, directory=str(self.directory)))
-            shim.chmod(0o755)
+        self.record(tool)
         rules = json.loads(self._rules.read_text())
         rules.append(
             {
@@ -77,6 +77,19 @@ class Faults:
             }
         )
         self._rules.write_text(json.dumps(rules))
+
+    def record(self, tool: str) -> None:
+        """Put a shim for ``tool`` in place: every call is recorded (:meth:`calls`)."""
+        shim = self.directory / tool
+        if not shim.exists():
+            shim.write_text(SHIM.format(python=sys.executable, directory=str(self.directory)))
+            shim.chmod(0o755)
+
+    def calls(self, tool: str) -> list[list[str]]:
+        """The arguments of every call of ``tool`` through its shim, in order."""
+        log = self.directory / "calls.jsonl"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [call[1:] for call in map(json.loads, lines) if call[0] == tool]
 
     def clear(self) -> None:
         self._rules.write_text("[]")

@@ -6,6 +6,7 @@ run on it exactly as an operator would, with failure-injection shims first in it
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -21,12 +22,14 @@ from tests.support.dockerd import IMAGE, Dockerd
 from tests.support.faults import Faults, shims
 from tests.support.firewall import SEED_V4, SEED_V6
 from tests.support.netns import network_namespace, run_in
-from tests.support.radosgw import free_port
 from tests.support.services import Fail2ban, Nginx, wireguard_config, wireguard_keypair
 
 # The firewall tables a restore of the seed's firewall applies (v4 filter and nat, v6 filter),
 # one restore call each.
 FIREWALL_TABLES = 3
+# wireguard-go's control socket is /var/run/wireguard/<name>.sock, machine-wide whatever the
+# namespace: a name of this run's own, so that another test run's interface never clashes.
+WG_IFNAME = f"wg{secrets.token_hex(3)}"
 # The connectivity probe: the management port is still open. It confirms the dead-man's switch.
 PROBE = "iptables -C INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT"
 # The host's own native nftables table, beside iptables-nft's (the nftables kind's), and the
@@ -77,7 +80,7 @@ class LiveHost:
                 for tool in ("iptables-save", "ip6tables-save")
             ],
             "nftables": run_in(self.namespace, "nft", "-s", "list", "table", "inet", "hostfw"),
-            "wireguard": _sections(run_in(self.namespace, "wg", "showconf", "wg0")),
+            "wireguard": _sections(run_in(self.namespace, "wg", "showconf", WG_IFNAME)),
             "docker": networks,
             "nginx": self.nginx.answer(),
             "fail2ban": self.fail2ban.client("status"),
@@ -87,12 +90,14 @@ class LiveHost:
         """The incident: every kind edited away from the snapshot, in its files and live."""
         self.nginx.write_site("v2 (a bad edit)")
         self.nginx.reload_until("v2 (a bad edit)")
-        conf = self.root / "etc/wireguard/wg0.conf"
+        conf = self.root / f"etc/wireguard/{WG_IFNAME}.conf"
         _, stranger = wireguard_keypair()
         conf.write_text(
             f"{conf.read_text()}\n[Peer]\nPublicKey = {stranger}\nAllowedIPs = 10.9.0.9/32\n"
         )
-        run_in(self.namespace, "wg", "set", "wg0", "peer", stranger, "allowed-ips", "10.9.0.9/32")
+        run_in(
+            self.namespace, "wg", "set", WG_IFNAME, "peer", stranger, "allowed-ips", "10.9.0.9/32"
+        )
         for rule in ("-D INPUT -p tcp --dport 443", "-A INPUT -p tcp --dport 8080"):
             run_in(self.namespace, "iptables", *rule.split(), "-j", "ACCEPT")
         run_in(
@@ -189,8 +194,8 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
         run_in(namespace, "ip", "link", "set", "lo", "up")
         run_in(namespace, "iptables-restore", input_text=SEED_V4)
         run_in(namespace, "ip6tables-restore", input_text=SEED_V6)
-        run_in(namespace, "nft", "-f", "-", input_text=NATIVE_TABLE)
-        nginx = Nginx(root, free_port())
+            "nftables": run_in(self.namespace, "nft", "-s", "list", "table", "inet", "hostfw"),
+            "wireguard": _sections(run_in(self.namespace, "wg", "showconf", WG_IFNAME)),
         nginx.start()
         stack.callback(nginx.stop)
         fail2ban = Fail2ban(root, namespace)
@@ -199,14 +204,14 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
         wireguard = root / "etc/wireguard"
         wireguard.mkdir(mode=0o700)
         (private, _), (_, peer) = wireguard_keypair(), wireguard_keypair()
-        (wireguard / "wg0.conf").write_text(
+        (wireguard / f"{WG_IFNAME}.conf").write_text(
             wireguard_config(private, "10.9.0.1/24", [(peer, "10.9.0.2/32")])
         )
-        (wireguard / "wg0.conf").chmod(0o600)
-        run_in(namespace, *USERSPACE, "wg-quick", "up", str(wireguard / "wg0.conf"))
+        (wireguard / f"{WG_IFNAME}.conf").chmod(0o600)
+        run_in(namespace, *USERSPACE, "wg-quick", "up", str(wireguard / f"{WG_IFNAME}.conf"))
         stack.callback(
             subprocess.run,
-            ["ip", "netns", "exec", namespace, "ip", "link", "del", "wg0"],
+            ["ip", "netns", "exec", namespace, "ip", "link", "del", WG_IFNAME],
             capture_output=True,
             check=False,
         )

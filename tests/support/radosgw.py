@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,9 +17,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 ACCESS_KEY = "drtooltestaccess"
 SECRET_KEY = "drtooltestsecret"  # a throwaway user of a throwaway cluster
-BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
 
 CONFIG = """\
 [global]
@@ -59,16 +58,6 @@ ms mon client mode = crc secure
 rgw data = {directory}/rgw
 rgw enable usage log = false
 """
-
-
-def missing_binaries() -> list[str]:
-    return [name for name in BINARIES if shutil.which(name) is None]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

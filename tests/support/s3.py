@@ -12,7 +12,8 @@ from botocore.config import Config
 from moto import mock_aws
 
 from drtool.store.s3 import S3Options
-from tests.support.radosgw import ACCESS_KEY, SECRET_KEY, Radosgw, missing_binaries
+from tests.support.radosgw import ACCESS_KEY, SECRET_KEY, Radosgw
+from tests.support.real_parts import require
 
 # Small parts and a short retry budget keep the tests quick; the logic is the same.
 TEST_OPTIONS = S3Options(
@@ -62,9 +63,7 @@ def moto_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def radosgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radosgw]:
-    missing = missing_binaries()
-    if missing:
-        pytest.skip(f"radosgw is not installed ({', '.join(missing)}); scripts/test installs it")
+    require("radosgw")
     server = Radosgw(Path(tmp_path_factory.mktemp("ceph")))
     try:
         server.start()

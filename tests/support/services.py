@@ -4,6 +4,7 @@ the restore engine's failure matrix."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from drtool.config import ServiceSettings
 from drtool.services import child_pids, read_pid
 from tests.support.netns import run_in
+from tests.support.ports import free_port
 
 NGINX_CONFIG = """\
 worker_processes 1;
@@ -42,7 +44,8 @@ server {{
 
 @dataclass
 class Nginx:
-    """An nginx master running from ``root``/etc/nginx, answering on 127.0.0.1:``port``."""
+    """An nginx master running from ``root``/etc/nginx, answering on 127.0.0.1:``port``
+    (``port=0``: one picked free)."""
 
     root: Path
     port: int
@@ -53,6 +56,7 @@ class Nginx:
 
     def start(self, answer: str = "v1") -> None:
         """Write a complete configuration whose /health answers ``answer``, and start nginx."""
+        self.port = self.port or free_port()
         for directory in ("conf.d", "sites-available", "sites-enabled"):
             (self.root / "etc/nginx" / directory).mkdir(parents=True, exist_ok=True)
         for directory in ("run", "log", "tmp"):
@@ -61,9 +65,17 @@ class Nginx:
         (self.root / "etc/nginx/conf.d/limits.conf").write_text(
             "limit_req_zone $binary_remote_addr zone=api_limit:1m rate=60r/m;\n"
         )
-        self.write_site(answer)
         (self.root / "etc/nginx/sites-enabled/app").symlink_to("../sites-available/app")
-        self.nginx()
+        for attempt in range(5):
+            self.write_site(answer)
+            try:
+                self.nginx()
+                break
+            except subprocess.CalledProcessError as failed:
+                # The port was free when picked; another process may have taken it since.
+                if b"Address already in use" not in failed.stderr or attempt == 4:
+                    raise
+                self.port = free_port()
         assert self.answer() == answer
 
     def stop(self) -> None:
@@ -132,6 +144,30 @@ maxretry = 10
 """
 
 
+def copy_shipped_tree(package: str, tree: Path, destination: Path) -> None:
+    """Copy the files Debian's ``package`` ships under ``tree`` (``dpkg -L``), not whatever else
+    this machine holds there (a jail.local, a jail.d/*.local); a shipped file edited on this
+    machine (its md5 differs from dpkg's) is refused, so every run starts from the same tree."""
+    listed = subprocess.run(
+        ["dpkg-query", "-L", package], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    sums = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Conffiles}", package], capture_output=True, text=True, check=True
+    ).stdout.split()
+    expected = dict(zip(sums[0::2], sums[1::2], strict=True))
+    for name in sorted(listed):
+        source = Path(name)
+        if source != tree and tree not in source.parents:
+            continue
+        target = destination / source.relative_to(tree)
+        if source.is_dir() and not source.is_symlink():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        if name in expected and hashlib.md5(source.read_bytes()).hexdigest() != expected[name]:
+            raise RuntimeError(f"{name} was edited on this machine; reinstall {package}")
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
 @dataclass
 class Fail2ban:
     """A fail2ban server from Debian's configuration copied into ``root``, with its own socket,
@@ -146,7 +182,7 @@ class Fail2ban:
 
     def start(self) -> None:
         (self.root / "etc").mkdir(parents=True, exist_ok=True)
-        shutil.copytree("/etc/fail2ban", self.config, symlinks=True)
+        copy_shipped_tree("fail2ban", Path("/etc/fail2ban"), self.config)
         for directory in ("var/log/nginx", "run"):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         (self.root / "var/log/auth.log").touch()

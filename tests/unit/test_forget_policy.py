@@ -131,3 +131,12 @@ def test_durations_go_back_by_the_calendar() -> None:
     moment = datetime(2025, 3, 31, 12, tzinfo=UTC)
     assert Duration.parse("1m", "x").before(moment) == datetime(2025, 2, 28, 12, tzinfo=UTC)
     assert Duration.parse("1y2d3h", "x").before(moment) == datetime(2024, 3, 29, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("field", ["last", "daily", "weekly", "monthly"])
+def test_each_count_alone_is_a_policy_and_negative_is_refused(field: str) -> None:
+    KeepPolicy(**{field: 1}).check()
+    with pytest.raises(UsageError, match=r"^--keep-\* counts must not be negative$"):
+        KeepPolicy(**{"last": 1, field: -1}).check()
+    with pytest.raises(UsageError, match=r"^give at least one of --keep-last, --keep-daily"):
+        KeepPolicy().check()

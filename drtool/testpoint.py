@@ -1,0 +1,42 @@
+"""Named points on drtool's write paths where a test stops or kills the process, to prove that a
+crash at any write boundary leaves the host intact or resumable and the repository consistent.
+
+``DRTOOL_TESTPOINT=NAME`` kills drtool (SIGKILL) the first time it reaches the point NAME;
+``NAME#N`` the N-th time; ``NAME:stop`` stops it (SIGSTOP) instead, for the test to look, then
+kill or continue it. Without the variable a point costs one comparison: the variable is read
+once, at import. A test seam, and only that.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+VARIABLE = "DRTOOL_TESTPOINT"
+_TARGET = os.environ.get(VARIABLE, "")
+_seen: dict[str, int] = {}
+
+# The points, in the order a backup and a restore reach them.
+POINTS = (
+    "backup:object-stored",  # after each new object is written to the repository
+    "backup:before-manifest",  # every object written, the snapshot not yet committed
+    "install:aside",  # a live directory renamed aside, the new one not yet in its place
+    "install:swapped",  # one root swapped in, before the next
+    # and restore:EVENT at each step the restore journal records ("applied nginx"…)
+)
+
+
+def reached(name: str) -> None:
+    """Stop or kill here if the test asked for ``name``."""
+    if _TARGET:
+        _act(name)
+
+
+def _act(name: str) -> None:
+    point = _TARGET.removesuffix(":stop")
+    wanted, _, count = point.partition("#")
+    if wanted != name:
+        return
+    _seen[name] = _seen.get(name, 0) + 1
+    if _seen[name] == int(count or 1):
+        os.kill(os.getpid(), signal.SIGSTOP if point != _TARGET else signal.SIGKILL)
