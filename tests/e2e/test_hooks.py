@@ -5,13 +5,13 @@ nothing changes, and the payload's marker file is never written."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli, cli_environment, tree_listing
+from tests.support.real_parts import require
 
 EVIL_MODULE = """\
 #include <stdio.h>
@@ -44,14 +44,12 @@ def evil_nginx(tmp_path: Path) -> tuple[Cli, Path, Path]:
     modules = root / "etc/nginx/modules"
     modules.mkdir(parents=True)
     (root / "etc/nginx/nginx.conf").write_text(NGINX_CONF)
-    if shutil.which("gcc"):
-        source = tmp_path / "evil.c"
-        source.write_text(EVIL_MODULE % marker)
-        subprocess.run(
-            ["gcc", "-shared", "-fPIC", "-o", str(modules / "evil.so"), str(source)], check=True
-        )
-    else:
-        (modules / "evil.so").write_bytes(b"\x7fELF not really")
+    require("gcc")  # a real module: its constructor would write the marker if nginx loaded it
+    source = tmp_path / "evil.c"
+    source.write_text(EVIL_MODULE % marker)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(modules / "evil.so"), str(source)], check=True
+    )
     return _cli(tmp_path, root, '"nginx"'), root, marker
 
 

@@ -6,7 +6,6 @@ format code. The oracle is the restoring host's whole tree, before and after."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -207,7 +206,7 @@ def test_set_id_bits_are_dropped_unless_kept(cli: Cli, tmp_path: Path) -> None:
     assert (kept / "etc/nginx/shared").stat().st_mode & 0o7777 == 0o3775
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+@pytest.mark.real_parts("nginx", "bwrap")
 def test_a_dry_run_is_refused_where_the_restore_is(cli: Cli) -> None:
     """The sample's nginx names a certificate the snapshot lacks: validation refuses it (22),
     in a dry run as in the restore itself, and nothing changes."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import filecmp
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +39,7 @@ from tests.support.nginx_trees import (
 )
 
 pytestmark = [
-    pytest.mark.skipif(
-        shutil.which("nginx") is None, reason="nginx is not installed; scripts/test installs it"
-    ),
+    pytest.mark.real_parts("nginx", "bwrap", "netns"),
 ]
 
 BOTH = [pytest.param(H5BP, id=H5BP.name), pytest.param(DEBIAN, id=DEBIAN.name)]

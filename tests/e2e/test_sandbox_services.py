@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import Cli, cli_environment
 from tests.e2e.test_validators_view import machine_state
+from tests.support.real_parts import require
 
 NGINX_CONF = """\
 pid /run/nginx.pid;
@@ -83,8 +84,7 @@ class SandboxNginx:
 
 @pytest.fixture
 def sandbox_nginx(tmp_path: Path, netns: str) -> Iterator[SandboxNginx]:
-    if shutil.which("bwrap") is None:
-        pytest.skip("bubblewrap is not installed; scripts/test installs it")
+    require("bwrap", "nginx", "netns")
     root = tmp_path / "host"
     for directory in ("etc/nginx/sites-enabled", "run", "var/log/nginx", "var/lib/nginx"):
         (root / directory).mkdir(parents=True)

@@ -5,7 +5,6 @@ backup. The oracle is each backend's own save tool, read without drtool's parser
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,7 @@ from drtool.runner import Runner
 from tests.support.firewall import SEED_V4, SEED_V6
 from tests.support.netns import network_namespace, run_in
 
-pytestmark = pytest.mark.skipif(
-    any(shutil.which(f"iptables-{backend}-restore") is None for backend in ("nft", "legacy")),
-    reason="iptables nft and legacy are not both installed; scripts/test installs them",
-)
+pytestmark = pytest.mark.real_parts("iptables-nft", "iptables-legacy", "netns")
 SETTINGS = Settings(
     kinds=("iptables",), services={"iptables": ServiceSettings(health_command="true")}
 )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,7 @@ from drtool.runner import Runner
 from tests.support.firewall import SEED_V4
 from tests.support.netns import run_in
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nft") is None, reason="nft is not installed; scripts/test installs it"
-)
+pytestmark = pytest.mark.real_parts("nft", "netns")
 DATA = Path(__file__).parent.parent / "data" / "firewall"
 SETTINGS = Settings(
     kinds=("nftables",), services={"nftables": ServiceSettings(health_command="true")}

@@ -194,8 +194,8 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
         run_in(namespace, "ip", "link", "set", "lo", "up")
         run_in(namespace, "iptables-restore", input_text=SEED_V4)
         run_in(namespace, "ip6tables-restore", input_text=SEED_V6)
-            "nftables": run_in(self.namespace, "nft", "-s", "list", "table", "inet", "hostfw"),
-            "wireguard": _sections(run_in(self.namespace, "wg", "showconf", WG_IFNAME)),
+        run_in(namespace, "nft", "-f", "-", input_text=NATIVE_TABLE)
+        nginx = Nginx(root, 0)
         nginx.start()
         stack.callback(nginx.stop)
         fail2ban = Fail2ban(root, namespace)

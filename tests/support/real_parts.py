@@ -33,6 +33,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "radosgw": ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph"),
     "faketime": ("faketime",),
     "bwrap": ("bwrap",),
+    "gcc": ("gcc",),  # a real nginx module whose constructor would run, for the hooks' tests
 }
 
 
