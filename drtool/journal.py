@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import signal
@@ -33,6 +34,8 @@ FINISHED = {COMPLETED, ROLLED_BACK}
 # A test seam, and only that: the suite kills the restore at each journal step to prove that
 # --resume and --rollback recover from anywhere.
 KILL_AT_VARIABLE = "DRTOOL_TEST_KILL_AT"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Journal:
             self.state.phase = phase
         self.state.events.append(event)
         self.state.updated = utc_now_iso()
+        log.info("%s restore: %s", self.state.updated[11:23], event)
         write_atomically(
             self.directory / "journal.json", json.dumps(asdict(self.state), indent=2).encode()
         )

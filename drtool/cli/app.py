@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,13 @@ from typing import Any
 import click
 
 from drtool import __version__
+from drtool.cli.argv import hoist_global_options
 from drtool.collectors import Collector, collectors_for
 from drtool.config import ALL_KINDS, Settings, load_settings
+from drtool.duration import Duration
 from drtool.errors import DrtoolError, ExitCode, UsageError
 from drtool.host import Host, check_host_name, default_host_name
+from drtool.lock import waiting_lock
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.repository import Repository
 from drtool.runner import Runner
@@ -47,6 +52,7 @@ class Context:
     runner: Runner
     services: bool | None
     host_network: bool = False
+    retry_lock: timedelta = timedelta(0)
 
     @cached_property
     def store(self) -> Store:
@@ -68,6 +74,10 @@ class Context:
 
     def repository(self) -> Repository:
         return Repository.open(self.store, self.passphrase)
+
+    def lock(self, purpose: str) -> AbstractContextManager[None]:
+        """The repository's exclusive lock, waited for as long as --retry-lock says."""
+        return waiting_lock(self.store, purpose, self.host_name, self.retry_lock)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -132,6 +142,13 @@ pass_context = click.make_pass_decorator(Context)
 @click.option(
     "--sse-kms-key-id", envvar="DRTOOL_S3_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for --sse."
 )
+@click.option(
+    "--retry-lock",
+    type=Duration(),
+    default="0s",
+    envvar="DRTOOL_RETRY_LOCK",
+    help="Wait up to this long for the repository's lock (5m, 1h) (DRTOOL_RETRY_LOCK).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
 @click.version_option(__version__, prog_name="drtool")
@@ -149,6 +166,7 @@ def cli(
     s3_storage_class: str | None,
     sse: str | None,
     sse_kms_key_id: str | None,
+    retry_lock: timedelta,
     verbose: bool,
     debug: bool,
 ) -> None:
@@ -179,6 +197,7 @@ def cli(
         runner=Runner(netns=netns),
         services=services,
         host_network=host_network,
+        retry_lock=retry_lock,
     )
 
 
@@ -218,8 +237,17 @@ def all_collectors(context: Context) -> list[Collector]:
 def main() -> None:
     """Run the CLI; the one place an error becomes a message and an exit code."""
     debug = "--debug" in sys.argv[1:]
+    if not sys.argv[1:]:
+        click.echo(
+            f"Usage: drtool [OPTIONS] COMMAND [ARGS]...\n"
+            f"Commands: {', '.join(sorted(cli.commands))}\n"
+            "Try 'drtool --help' for help.",
+            err=True,
+        )
+        sys.exit(ExitCode.USAGE)
     try:
-        code = cli.main(prog_name="drtool", standalone_mode=False)
+        arguments = hoist_global_options(cli, sys.argv[1:])
+        code = cli.main(arguments, prog_name="drtool", standalone_mode=False)
     except DrtoolError as error:
         if debug:
             log.exception("failed")

@@ -17,7 +17,6 @@ from drtool.cli.app import (
 )
 from drtool.forget import KeepPolicy
 from drtool.forget import forget as forget_snapshots
-from drtool.lock import exclusive_lock
 from drtool.prune import prune as prune_repository
 
 
@@ -40,6 +39,12 @@ def check(context: Context, read_data: bool, as_json: bool) -> None:
     "--keep-monthly", type=int, default=0, metavar="N", help="Keep one a month, N months."
 )
 @click.option("--prune", "then_prune", is_flag=True, help="Then delete unreferenced objects.")
+@click.option(
+    "--all-hosts",
+    is_flag=True,
+    help="Apply the policy to every host's snapshots (default: this host's: --host, else the "
+    "machine's name).",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @json_option
 @pass_context
@@ -50,6 +55,7 @@ def forget(
     keep_weekly: int,
     keep_monthly: int,
     then_prune: bool,
+    all_hosts: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -57,9 +63,9 @@ def forget(
     repository = context.repository()
     policy = KeepPolicy(keep_last, keep_daily, keep_weekly, keep_monthly)
     policy.check()
-    with exclusive_lock(context.store, "forget", context.host_name):
+    with context.lock("forget"):
         report = forget_snapshots(
-            repository, policy, context.host_name if context.host_given else None, dry_run
+            repository, policy, None if all_hosts else context.host_name, dry_run
         )
         pruned = prune_repository(repository) if then_prune and not dry_run else None
     document = {
@@ -86,6 +92,6 @@ def forget(
 def prune(context: Context, grace_minutes: int, as_json: bool) -> None:
     """Delete objects no snapshot references, and leftovers of interrupted writes."""
     repository = context.repository()
-    with exclusive_lock(context.store, "prune", context.host_name):
+    with context.lock("prune"):
         report = prune_repository(repository, timedelta(minutes=grace_minutes))
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
