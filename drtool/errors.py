@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     RESTORE_IN_PROGRESS = 25
     RESTORE_NOT_STARTED = 26
     DRILL_FAILED = 27
+    FLEET_NEEDS_ATTENTION = 29
     INTERRUPTED = 130
 
 
@@ -132,6 +133,12 @@ class DrillFailed(DrtoolError):
     """A drill found that the snapshot would not restore as it is (the report says why)."""
 
     exit_code = ExitCode.DRILL_FAILED
+
+
+class FleetNeedsAttention(DrtoolError):
+    """`status` found a host with no recent backup, a failing backup, or a failed drill."""
+
+    exit_code = ExitCode.FLEET_NEEDS_ATTENTION
 
 
 class RestoreOutcome(DrtoolError):

@@ -1,6 +1,13 @@
 """The command line: a thin click layer over the library (see drtool.cli.app)."""
 
-from drtool.cli import diff, drill, maintenance, restore, snapshots  # noqa: F401 - registers commands
+from drtool.cli import (  # noqa: F401 - registers commands
+    diff,
+    drill,
+    maintenance,
+    restore,
+    snapshots,
+    status,
+)
 from drtool.cli.app import cli, main
 
 __all__ = ["cli", "main"]

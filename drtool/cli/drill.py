@@ -18,6 +18,7 @@ from drtool.cli.app import (
 )
 from drtool.drill import run_drill, write_metrics
 from drtool.errors import DrillFailed
+from drtool.heads import record_drill
 
 
 @cli.command()
@@ -50,6 +51,7 @@ def drill(
     report = run_drill(repository, manifest, all_collectors(context), keep)
     if metrics:
         write_metrics(metrics, report)
+    record_drill(repository, report)
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.summary()))
     if not report.passed:
         raise DrillFailed(f"drill failed: {report.problems[0]}")

@@ -17,6 +17,7 @@ from drtool.cli.app import (
 )
 from drtool.forget import KeepPolicy
 from drtool.forget import forget as forget_snapshots
+from drtool.heads import record_check
 from drtool.prune import prune as prune_repository
 
 
@@ -26,7 +27,9 @@ from drtool.prune import prune as prune_repository
 @pass_context
 def check(context: Context, read_data: bool, as_json: bool) -> None:
     """Verify the repository: manifests decrypt, referenced objects exist (and match)."""
-    report = check_repository(context.repository(), read_data=read_data)
+    repository = context.repository()
+    report = check_repository(repository, read_data=read_data)
+    record_check(repository, not report.problems, read_data)
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
     report.raise_for_problems()
 

@@ -22,6 +22,7 @@ from drtool.cli.app import (
 from drtool.cli.snapshot_table import print_snapshot_table, snapshot_groups
 from drtool.collectors import collectors_for
 from drtool.errors import DrtoolError
+from drtool.heads import record_backup, record_backup_failure
 from drtool.inspect import snapshot_contents
 from drtool.metrics import write_textfile
 from drtool.repository import init_repository
@@ -56,17 +57,22 @@ def init(context: Context, object_lock_days: int) -> None:
 def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_json: bool) -> None:
     """Back the host's configuration up; print the new snapshot id."""
     started = time.monotonic()
+    repository = None
     try:
+        repository = context.repository()
         manifest = run_backup(
-            context.repository(),
+            repository,
             context.host,
             collectors_for(context.settings),
             tags=tuple(dict.fromkeys((*context.settings.tags, *tags))),
         )
-    except DrtoolError:
+    except DrtoolError as error:
         if metrics:
             write_textfile(metrics, "backup", context.host_name, False, {})
+        if repository:
+            record_backup_failure(repository, context.host_name, error.exit_code)
         raise
+    record_backup(repository, manifest)
     if metrics:
         summary = manifest.summary()
         write_textfile(
