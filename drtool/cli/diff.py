@@ -25,16 +25,27 @@ from drtool.diff import (
     live_artifacts,
     snapshot_artifacts,
 )
+from drtool.drift import write_drift_metrics
 
 
 @cli.command("diff")
 @click.argument("old")
 @click.argument("new", required=False)
 @click.option("--only", metavar="KINDS", help="Comma-separated kinds.")
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write drtool_drift{kind} (1: differs) as Prometheus textfile metrics to this file.",
+)
 @json_option
 @pass_context
 def diff_command(
-    context: Context, old: str, new: str | None, only: str | None, as_json: bool
+    context: Context,
+    old: str,
+    new: str | None,
+    only: str | None,
+    metrics: Path | None,
+    as_json: bool,
 ) -> None:
     """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW."""
     kinds = parse_kinds(only)
@@ -53,4 +64,6 @@ def diff_command(
             after = snapshot_artifacts(repository, new_manifest, names, Path(scratch) / "new")
         redactor = Redactor((*DEFAULT_SECRET_KEYS, *context.settings.secret_keys))
         changes = diff(collectors, before, after, redactor)
+    if metrics:
+        write_drift_metrics(metrics, context.host_name, sorted({*before, *after}), changes)
     emit(as_json, changes, lambda: click.echo(human(changes)))

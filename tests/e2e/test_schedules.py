@@ -24,7 +24,9 @@ def scheduled_commands() -> list[list[str]]:
     for line in (SCHEDULES / "crontab").read_text().splitlines():
         if line and not line.startswith("#") and "drtool" in line:
             commands += [
-                part.split() for part in line.split("&&") if part.split()[:1] == ["drtool"]
+                part.split(">")[0].split()
+                for part in line.split("&&")
+                if part.split()[:1] == ["drtool"]
             ]
     for unit in SCHEDULES.glob("*.service"):
         for line in unit.read_text().splitlines():
@@ -40,7 +42,7 @@ def cronjob_command() -> list[str]:
 
 def test_every_schedule_runs_a_drtool_command() -> None:
     commands = scheduled_commands()
-    assert {command[1] for command in commands} == {"backup", "forget", "drill"}
+    assert {command[1] for command in commands} == {"backup", "forget", "drill", "diff"}
     assert cronjob_command()[0] == "drtool"
 
 
