@@ -12,6 +12,7 @@ from typing import Any
 
 from drtool.errors import ConfigError
 from drtool.host import relative_host_path
+from drtool.notify import NOTIFY_KEYS, NotifySettings, settings_from_table
 
 TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": "/etc/fail2ban"}
 # In restore order: networks first (nginx upstreams and binds depend on them), the firewall
@@ -71,6 +72,7 @@ class Settings:
     runtime_chains: tuple[str, ...] = ()
     services: dict[str, ServiceSettings] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ()
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -92,7 +94,11 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _settings_from(document: dict[str, Any], path: Path) -> Settings:
-    _only_keys(document, {"backup", "files", "s3", "iptables", "services", *TREE_KINDS}, f"{path}")
+    _only_keys(
+        document,
+        {"backup", "files", "s3", "iptables", "services", "notify", *TREE_KINDS},
+        f"{path}",
+    )
     backup = _table(document, "backup", {"kinds", "tags"}, path)
     files = _table(document, "files", {"paths"}, path)
     kinds = tuple(_string_list(backup, "kinds", path, default=list(ALL_KINDS)))
@@ -137,6 +143,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         runtime_chains=tuple(_string_list(iptables, "runtime_chains", path)),
         services=services,
         secret_keys=tuple(_string_list(diff, "secret_keys", path)),
+        notify=settings_from_table(_table(document, "notify", set(NOTIFY_KEYS), path), f"{path}"),
     )
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import timedelta
@@ -29,6 +30,7 @@ from drtool.duration import Duration
 from drtool.errors import DrtoolError, ExitCode, UsageError
 from drtool.host import Host, check_host_name, default_host_name
 from drtool.lock import waiting_lock
+from drtool.notify import NotifySettings, notify_outcome
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.repository import Repository
 from drtool.runner import Runner
@@ -53,6 +55,17 @@ class Context:
     services: bool | None
     host_network: bool = False
     retry_lock: timedelta = timedelta(0)
+    notify_url: str | None = None
+
+    def notify_settings(self) -> NotifySettings:
+        """[notify] of drtool.toml, its URL replaced by --notify-url when given."""
+        try:
+            configured = self.settings.notify
+        except DrtoolError:  # a broken drtool.toml is the failure being reported
+            configured = NotifySettings()
+        if self.notify_url:
+            return dataclasses.replace(configured, url=self.notify_url).check()
+        return configured
 
     @cached_property
     def store(self) -> Store:
@@ -149,6 +162,13 @@ pass_context = click.make_pass_decorator(Context)
     envvar="DRTOOL_RETRY_LOCK",
     help="Wait up to this long for the repository's lock (5m, 1h) (DRTOOL_RETRY_LOCK).",
 )
+@click.option(
+    "--notify-url",
+    envvar="DRTOOL_NOTIFY_URL",
+    metavar="URL",
+    help="POST a JSON outcome here when a command fails ([notify] in drtool.toml: also on "
+    "success) (DRTOOL_NOTIFY_URL).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
 @click.version_option(__version__, prog_name="drtool")
@@ -167,6 +187,7 @@ def cli(
     sse: str | None,
     sse_kms_key_id: str | None,
     retry_lock: timedelta,
+    notify_url: str | None,
     verbose: bool,
     debug: bool,
 ) -> None:
@@ -178,6 +199,8 @@ def cli(
         stream=sys.stderr,
     )
     click_context.meta["debug"] = debug
+    if notify_url:
+        NotifySettings(url=notify_url).check()
     click_context.obj = Context(
         repo=repo,
         root=root,
@@ -198,7 +221,9 @@ def cli(
         services=services,
         host_network=host_network,
         retry_lock=retry_lock,
+        notify_url=notify_url,
     )
+    _invocation.update(context=click_context.obj, command=click_context.invoked_subcommand)
 
 
 def emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
@@ -234,7 +259,36 @@ def all_collectors(context: Context) -> list[Collector]:
     return collectors_for(dataclasses.replace(context.settings, kinds=ALL_KINDS))
 
 
+# What main() needs after the command ran, to notify: its context, its name, its error.
+_invocation: dict[str, Any] = {}
+
+
 def main() -> None:
+    """Run the CLI, then send its outcome to the notification URL if one is set."""
+    started = time.monotonic()
+    try:
+        run()
+    except SystemExit as ending:
+        context, command = _invocation.get("context"), _invocation.get("command")
+        if isinstance(context, Context) and command:
+            code = ending.code if isinstance(ending.code, int) else ExitCode.INTERNAL
+            try:
+                settings = context.notify_settings()
+            except DrtoolError as error:
+                click.echo(f"drtool: warning: not notified: {error}", err=True)
+            else:
+                notify_outcome(
+                    settings,
+                    command,
+                    context.host_name,
+                    code,
+                    _invocation.get("error"),
+                    time.monotonic() - started,
+                )
+        raise
+
+
+def run() -> None:
     """Run the CLI; the one place an error becomes a message and an exit code."""
     debug = "--debug" in sys.argv[1:]
     if not sys.argv[1:]:
@@ -249,6 +303,7 @@ def main() -> None:
         arguments = hoist_global_options(cli, sys.argv[1:])
         code = cli.main(arguments, prog_name="drtool", standalone_mode=False)
     except DrtoolError as error:
+        _invocation["error"] = str(error)
         if debug:
             log.exception("failed")
         click.echo(f"drtool: error: {error}", err=True)
