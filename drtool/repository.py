@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from drtool import format as object_format
+from drtool import progress
 from drtool.errors import (
     IntegrityError,
     KeyUnavailable,
@@ -187,6 +188,7 @@ class Repository:
         part.seek(0, 2)
         size = part.tell()
         part.seek(0)
+        progress.advance(size)
         object_id = self.content_id(kind, part)
         name = object_name(object_id)
         if object_id in known:
@@ -212,9 +214,11 @@ class Repository:
         """Yield the verified plaintext of a part; raise IntegrityError if missing or damaged."""
         try:
             with self.store.open(object_name(object_id)) as stream:
-                yield from object_format.decrypt(
+                for block in object_format.decrypt(
                     self.key, Binding.artifact_part(object_id, kind), stream
-                )
+                ):
+                    yield block
+                    progress.advance(len(block))
         except ObjectMissing:
             raise IntegrityError(
                 f"object {object_id[:16]} ({kind}) is missing from the repository"

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from drtool import __version__
+from drtool import __version__, progress
 from drtool.cli.argv import hoist_global_options
 from drtool.collectors import Collector, collectors_for
 from drtool.config import ALL_KINDS, Settings, load_settings
@@ -30,6 +30,7 @@ from drtool.duration import Duration
 from drtool.errors import DrtoolError, ExitCode, UsageError
 from drtool.host import Host, check_host_name, default_host_name
 from drtool.lock import waiting_lock
+from drtool.logs import JSON, TEXT, say, setup_logging
 from drtool.notify import NotifySettings, notify_outcome
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.repository import Repository
@@ -169,6 +170,13 @@ pass_context = click.make_pass_decorator(Context)
     help="POST a JSON outcome here when a command fails ([notify] in drtool.toml: also on "
     "success) (DRTOOL_NOTIFY_URL).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice([TEXT, JSON]),
+    default=TEXT,
+    envvar="DRTOOL_LOG_FORMAT",
+    help="Logs on stderr as text, or as JSON lines (journald, Loki) (DRTOOL_LOG_FORMAT).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
 @click.version_option(__version__, prog_name="drtool")
@@ -188,16 +196,20 @@ def cli(
     sse_kms_key_id: str | None,
     retry_lock: timedelta,
     notify_url: str | None,
+    log_format: str,
     verbose: bool,
     debug: bool,
 ) -> None:
     """drtool: encrypted, versioned snapshots of a host's network-security configuration,
     and validated restores."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-        format="drtool: %(message)s",
-        stream=sys.stderr,
+    setup_logging(
+        logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING, log_format
     )
+    progress.configure(
+        sys.stderr.isatty() and log_format == TEXT,
+        PROGRESS_LABELS.get(click_context.invoked_subcommand or ""),
+    )
+    click_context.call_on_close(progress.close)
     click_context.meta["debug"] = debug
     if notify_url:
         NotifySettings(url=notify_url).check()
@@ -233,7 +245,23 @@ def emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
         human()
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def _json_output(_context: click.Context, _parameter: click.Parameter, as_json: bool) -> bool:
+    if as_json:
+        progress.disable()  # the output is for a program: no bars on its terminal either
+    return as_json
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, callback=_json_output, help="Print one JSON document."
+)
+# The bytes bar each long command shows on a terminal (check --read-data counts objects).
+PROGRESS_LABELS = {
+    "backup": "uploading",
+    "restore": "fetching",
+    "drill": "drill: fetching",
+    "diff": "fetching",
+    "check": "reading",
+}
 
 
 def size_text(count: int) -> str:
@@ -275,7 +303,7 @@ def main() -> None:
             try:
                 settings = context.notify_settings()
             except DrtoolError as error:
-                click.echo(f"drtool: warning: not notified: {error}", err=True)
+                say("warning", f"not notified: {error}")
             else:
                 notify_outcome(
                     settings,
@@ -306,17 +334,17 @@ def run() -> None:
         _invocation["error"] = str(error)
         if debug:
             log.exception("failed")
-        click.echo(f"drtool: error: {error}", err=True)
+        say("error", str(error))
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         click.echo("drtool: interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "drtool"
-        click.echo(f"drtool: error: {error.format_message()} (see {command} --help)", err=True)
+        say("error", f"{error.format_message()} (see {command} --help)")
         sys.exit(ExitCode.USAGE)
     except click.ClickException as error:
-        click.echo(f"drtool: error: {error.format_message()}", err=True)
+        say("error", error.format_message())
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("drtool: interrupted", err=True)
