@@ -7,6 +7,7 @@ from drtool.cli import (  # noqa: F401 - registers commands
     restore,
     snapshots,
     status,
+    watch,
 )
 from drtool.cli.app import cli, main
 

@@ -1,0 +1,83 @@
+"""drtool watch end to end: a change in a sandbox host root becomes a new snapshot, within the
+debounce, with no schedule involved."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drtool.store.local import LocalStore
+from tests.conftest import Cli
+
+
+def snapshot_names(cli: Cli) -> list[str]:
+    return list(LocalStore(cli.environment["DRTOOL_REPO"]).list("snapshots"))
+
+
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def watching(cli: Cli, tmp_path: Path) -> Iterator[Path]:
+    """`drtool watch` running against the sample host; yields its log file."""
+    cli("init")
+    cli("backup")
+    log_path = tmp_path / "watch.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "drtool",
+                "watch",
+                "-v",
+                "--tag",
+                "watch",
+                "--debounce",
+                "1s",
+                "--max-delay",
+                "5s",
+                "--poll",
+                "2s",
+            ],
+            env=cli.environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "watching" in log_path.read_text(), "watch to start")
+        yield log_path
+        assert process.poll() is None, log_path.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_change_becomes_a_snapshot(cli: Cli, watching: Path) -> None:
+    root = Path(cli.environment["DRTOOL_ROOT"])
+    before = snapshot_names(cli)
+    (root / "etc/nginx/conf.d").mkdir(exist_ok=True)
+    (root / "etc/nginx/conf.d/added.conf").write_text("# added by the test\n")
+    wait_for(lambda: len(snapshot_names(cli)) == len(before) + 1, "a snapshot after the change")
+    shown = cli("show", "latest").stdout
+    assert "/etc/nginx/conf.d/added.conf" in shown and "[demo,watch]" in shown
+    # a file in a directory created after the watch began, then a [files] path
+    for changed in ("etc/nginx/conf.d/added.conf", "etc/redis/redis.conf"):
+        count = len(snapshot_names(cli))
+        (root / changed).write_text("# changed while watched\n")
+        wait_for(lambda: len(snapshot_names(cli)) == count + 1, f"a snapshot after {changed}")  # noqa: B023
+    settled = snapshot_names(cli)
+    (root / "etc/unrelated.conf").write_text("not drtool's\n")  # outside every kind: no backup
+    time.sleep(3)
+    assert snapshot_names(cli) == settled
+    assert "backed up after a change" in watching.read_text()
