@@ -3,16 +3,19 @@ debounce, with no schedule involved."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from drtool.store.local import LocalStore
 from tests.conftest import Cli
+from tests.support.netns import run_in
 
 
 def snapshot_names(cli: Cli) -> list[str]:
@@ -26,12 +29,11 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture
-def watching(cli: Cli, tmp_path: Path) -> Iterator[Path]:
-    """`drtool watch` running against the sample host; yields its log file."""
+@contextmanager
+def running_watch(cli: Cli, log_path: Path) -> Iterator[Path]:
+    """`drtool watch` running against the cli's host; yields its log file; stopped after."""
     cli("init")
     cli("backup")
-    log_path = tmp_path / "watch.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [
@@ -47,7 +49,7 @@ def watching(cli: Cli, tmp_path: Path) -> Iterator[Path]:
                 "--max-delay",
                 "5s",
                 "--poll",
-                "2s",
+                "1s",
             ],
             env=cli.environment,
             stdin=subprocess.DEVNULL,
@@ -61,6 +63,12 @@ def watching(cli: Cli, tmp_path: Path) -> Iterator[Path]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def watching(cli: Cli, tmp_path: Path) -> Iterator[Path]:
+    with running_watch(cli, tmp_path / "watch.log") as log_path:
+        yield log_path
 
 
 def test_a_change_becomes_a_snapshot(cli: Cli, watching: Path) -> None:
@@ -81,3 +89,15 @@ def test_a_change_becomes_a_snapshot(cli: Cli, watching: Path) -> None:
     time.sleep(3)
     assert snapshot_names(cli) == settled
     assert "backed up after a change" in watching.read_text()
+
+
+def test_a_firewall_change_becomes_a_snapshot(cli: Cli, tmp_path: Path, netns: str) -> None:
+    """The firewall has no files to watch: a rule added in the host's namespace is polled."""
+    in_netns = Cli({**cli.environment, "DRTOOL_NETNS": netns})
+    with running_watch(in_netns, tmp_path / "watch.log"):
+        count = len(snapshot_names(cli))
+        run_in(netns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "2222", "-j", "DROP")
+        wait_for(lambda: len(snapshot_names(cli)) == count + 1, "a snapshot after the rule")
+    rules = json.loads(in_netns("show", "latest", "--json").stdout)
+    (firewall,) = [item for item in rules["artifacts"] if item["kind"] == "iptables"]
+    assert firewall["details"]["v4"]["filter"]["rules"] == 1
