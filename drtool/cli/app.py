@@ -287,8 +287,14 @@ def all_collectors(context: Context) -> list[Collector]:
     return collectors_for(dataclasses.replace(context.settings, kinds=ALL_KINDS))
 
 
-# What main() needs after the command ran, to notify: its context, its name, its error.
+# What main() needs after the command ran, to notify: its context, its name, its error, and
+# whether it ran to the end (`drtool backup --help` exits 0 too, having backed nothing up).
 _invocation: dict[str, Any] = {}
+
+
+@cli.result_callback()
+def _completed(*_results: object, **_options: object) -> None:
+    _invocation["completed"] = True
 
 
 def main() -> None:
@@ -298,8 +304,8 @@ def main() -> None:
         run()
     except SystemExit as ending:
         context, command = _invocation.get("context"), _invocation.get("command")
-        if isinstance(context, Context) and command:
-            code = ending.code if isinstance(ending.code, int) else ExitCode.INTERNAL
+        code = ending.code if isinstance(ending.code, int) else ExitCode.INTERNAL
+        if isinstance(context, Context) and command and (code or _invocation.get("completed")):
             try:
                 settings = context.notify_settings()
             except DrtoolError as error:

@@ -93,6 +93,7 @@ def test_notify_section_posts_successes_too(cli: Cli, tmp_path: Path, webhook: W
     configured("init")
     snapshot_id = configured("backup").stdout.strip()
     configured("snapshots")  # not a scheduled job: no message for its success
+    configured("backup", "--help")  # backed nothing up: no message either
     (document,) = webhook.documents()
     assert document["command"] == "backup" and document["success"] is True
     assert document["exit_code"] == 0 and document["error"] is None
