@@ -21,7 +21,7 @@ from drtool.cli.app import (
 )
 from drtool.cli.snapshot_table import print_snapshot_table, snapshot_groups
 from drtool.collectors import collectors_for
-from drtool.errors import DrtoolError
+from drtool.errors import DrtoolError, StorageError
 from drtool.heads import record_backup, record_backup_failure
 from drtool.inspect import snapshot_contents
 from drtool.metrics import write_textfile
@@ -69,7 +69,7 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     except DrtoolError as error:
         if metrics:
             write_textfile(metrics, "backup", context.host_name, False, {})
-        if repository:
+        if repository and not isinstance(error, StorageError):  # else the store is down too
             record_backup_failure(repository, context.host_name, error.exit_code)
         raise
     record_backup(repository, manifest)

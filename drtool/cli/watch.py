@@ -11,7 +11,7 @@ from drtool.backup import run_backup
 from drtool.cli.app import Context, cli, pass_context
 from drtool.collectors import collectors_for
 from drtool.duration import Duration
-from drtool.errors import DrtoolError
+from drtool.errors import DrtoolError, StorageError
 from drtool.heads import record_backup, record_backup_failure
 from drtool.notify import notify_outcome
 from drtool.watch import WatchTiming, watch
@@ -61,7 +61,8 @@ def watch_command(
             manifest = run_backup(repository, context.host, collectors, tags=all_tags)
         except DrtoolError as error:
             log.error("backup failed: %s", error)
-            record_backup_failure(repository, context.host_name, error.exit_code)
+            if not isinstance(error, StorageError):  # else the store is down too
+                record_backup_failure(repository, context.host_name, error.exit_code)
             notify_outcome(
                 context.notify_settings(),
                 "backup",
