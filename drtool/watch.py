@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,31 @@ def state_fingerprint(host: Host, collectors: Sequence[Collector]) -> str:
     return digest.hexdigest()
 
 
+class DockerEvents:
+    """The daemon's network events (create, destroy, connect, …) followed in a thread: a change
+    to docker networks is seen at once instead of at the next poll."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Event()
+        threading.Thread(target=self._follow, name="docker-events", daemon=True).start()
+
+    def _follow(self) -> None:
+        import docker  # only where docker events are asked for
+
+        try:
+            client = docker.from_env(timeout=None)
+            for _event in client.events(decode=True, filters={"type": "network"}):
+                self._changed.set()
+        except Exception as error:  # the SDK raises several families; the poll still runs
+            log.warning("docker events stopped (the poll goes on): %s", error)
+
+    def take(self) -> bool:
+        """Whether a network event came since the last call."""
+        changed = self._changed.is_set()
+        self._changed.clear()
+        return changed
+
+
 def watch(
     host: Host,
     collectors: Sequence[Collector],
@@ -133,9 +159,12 @@ def watch(
     timing: WatchTiming,
     keep_going: Callable[[], bool] = lambda: True,
     clock: Callable[[], float] = time.monotonic,
+    docker_events: DockerEvents | None = None,
 ) -> None:
     """Back up after each (debounced) change, until ``keep_going`` says stop."""
     trees = TreeWatcher(host, collectors)
+    # With docker events, wake at least every second to see them.
+    longest_wait = 1.0 if docker_events else timing.poll
     fingerprint = state_fingerprint(host, collectors)
     next_poll = clock() + timing.poll
     first_change: float | None = None
@@ -151,11 +180,14 @@ def watch(
             deadlines = [next_poll]
             if first_change is not None:
                 deadlines += [last_change + timing.debounce, first_change + timing.max_delay]
-            if trees.changed(min(deadlines) - now):
+            if trees.changed(min(*deadlines, now + longest_wait) - now):
                 now = clock()
                 first_change, last_change = first_change or now, now
                 log.info("a file changed; backing up after %gs of quiet", timing.debounce)
             now = clock()
+            if docker_events and docker_events.take():
+                first_change, last_change = first_change or now, now
+                log.info("a docker network changed (docker events)")
             if now >= next_poll:
                 next_poll = now + timing.poll
                 current = state_fingerprint(host, collectors)

@@ -14,7 +14,7 @@ from drtool.duration import Duration
 from drtool.errors import DrtoolError, StorageError
 from drtool.heads import record_backup, record_backup_failure
 from drtool.notify import notify_outcome
-from drtool.watch import WatchTiming, watch
+from drtool.watch import DockerEvents, WatchTiming, watch
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
     show_default=True,
     help="How often the firewall and docker networks are read and compared.",
 )
+@click.option(
+    "--docker-events",
+    is_flag=True,
+    help="Also follow docker's network events (a change seen at once, not at the next poll).",
+)
 @pass_context
 def watch_command(
     context: Context,
@@ -49,6 +54,7 @@ def watch_command(
     debounce: timedelta,
     max_delay: timedelta,
     poll: timedelta,
+    docker_events: bool,
 ) -> None:
     """Back up whenever the configuration changes: inotify on the file kinds, a poll of the
     firewall and docker networks, debounced. Runs until stopped."""
@@ -78,4 +84,5 @@ def watch_command(
     timing = WatchTiming(
         debounce.total_seconds(), max_delay.total_seconds(), max(poll.total_seconds(), 1.0)
     )
-    watch(context.host, collectors, backup, timing)
+    events = DockerEvents() if docker_events else None
+    watch(context.host, collectors, backup, timing, docker_events=events)

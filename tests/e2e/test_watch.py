@@ -15,6 +15,7 @@ import pytest
 
 from drtool.store.local import LocalStore
 from tests.conftest import Cli
+from tests.support.dockerd import Dockerd
 from tests.support.netns import run_in
 
 
@@ -30,7 +31,7 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
 
 
 @contextmanager
-def running_watch(cli: Cli, log_path: Path) -> Iterator[Path]:
+def running_watch(cli: Cli, log_path: Path, poll: str = "1s", *extra: str) -> Iterator[Path]:
     """`drtool watch` running against the cli's host; yields its log file; stopped after."""
     cli("init")
     cli("backup")
@@ -49,7 +50,8 @@ def running_watch(cli: Cli, log_path: Path) -> Iterator[Path]:
                 "--max-delay",
                 "5s",
                 "--poll",
-                "1s",
+                poll,
+                *extra,
             ],
             env=cli.environment,
             stdin=subprocess.DEVNULL,
@@ -101,3 +103,24 @@ def test_a_firewall_change_becomes_a_snapshot(cli: Cli, tmp_path: Path, netns: s
     rules = json.loads(in_netns("show", "latest", "--json").stdout)
     (firewall,) = [item for item in rules["artifacts"] if item["kind"] == "iptables"]
     assert firewall["details"]["v4"]["filter"]["rules"] == 1
+
+
+def test_a_docker_network_change_becomes_a_snapshot_through_events(
+    cli: Cli, tmp_path: Path, dockerd: Dockerd
+) -> None:
+    """The poll is an hour away: only docker's event stream can notice the new network."""
+    with_docker = Cli({**cli.environment, "DOCKER_HOST": dockerd.url})
+    client = dockerd.client()
+    try:
+        with running_watch(with_docker, tmp_path / "watch.log", "1h", "--docker-events") as log:
+            count = len(snapshot_names(cli))
+            client.networks.create("drtool-watch-events", driver="bridge")
+            wait_for(lambda: len(snapshot_names(cli)) == count + 1, "a snapshot after the event")
+            assert "a docker network changed (docker events)" in log.read_text()
+    finally:
+        for network in client.networks.list(names=["drtool-watch-events"]):
+            network.remove()
+        client.close()
+    shown = json.loads(with_docker("show", "latest", "--json").stdout)
+    (networks,) = [item for item in shown["artifacts"] if item["kind"] == "docker_networks"]
+    assert "drtool-watch-events" in json.dumps(networks)
