@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from drtool import progress
 from drtool.errors import DrtoolError, IntegrityError
 from drtool.repository import Repository, object_name
 
@@ -65,12 +66,13 @@ def check_repository(repository: Repository, read_data: bool = False) -> CheckRe
     stored = set(repository.object_ids())
     report.objects_unreferenced = len(stored - set(referenced))
     if read_data:
-        for object_id, (kind, size) in sorted(referenced.items()):
-            if object_id not in stored:
-                continue
-            try:
-                repository.verify_part(kind, object_id, size)
-                report.objects_read += 1
-            except DrtoolError as error:
-                report.problems.append(str(error))
+        readable = sorted(item for item in referenced.items() if item[0] in stored)
+        with progress.task("verifying objects", len(readable), progress.ITEMS):
+            for object_id, (kind, size) in readable:
+                try:
+                    repository.verify_part(kind, object_id, size)
+                    report.objects_read += 1
+                except DrtoolError as error:
+                    report.problems.append(str(error))
+                progress.advance(1, progress.ITEMS)
     return report

@@ -13,6 +13,7 @@ from typing import Any
 from drtool.errors import ConfigError
 from drtool.host import relative_host_path
 from drtool.kinds import ALL_KINDS
+from drtool.notify import NOTIFY_KEYS, NotifySettings, settings_from_table
 
 TREE_KINDS = {"nginx": "/etc/nginx", "wireguard": "/etc/wireguard", "fail2ban": "/etc/fail2ban"}
 
@@ -92,6 +93,7 @@ class Settings:
     restore: RestorePolicy = field(default_factory=RestorePolicy)
     secret_paths: tuple[str, ...] = ()
     network_parents: tuple[str, ...] = ()
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -124,6 +126,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
             "services",
             "diff",
             "restore",
+            "notify",
             *TREE_KINDS,
         },
         f"{path}",
@@ -186,6 +189,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
             _absolute(item, "[diff] secret_paths", path)
             for item in _string_list(diff, "secret_paths", path)
         ),
+        notify=settings_from_table(_table(document, "notify", set(NOTIFY_KEYS), path), f"{path}"),
     )
 
 

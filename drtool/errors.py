@@ -34,6 +34,7 @@ class ExitCode(IntEnum):
     RESTORE_NOT_STARTED = 26
     DRILL_FAILED = 27
     SECRET_WITHHELD = 28
+    FLEET_NEEDS_ATTENTION = 29
     FIREWALL_REVERTED = 32
     FIREWALL_BACKEND = 36
     ENTRY_NOT_FOUND = 37
@@ -166,6 +167,12 @@ class EntryNotFound(DrtoolError):
     """``drtool dump`` / ``ls`` named a path the snapshot does not hold."""
 
     exit_code = ExitCode.ENTRY_NOT_FOUND
+
+
+class FleetNeedsAttention(DrtoolError):
+    """`status` found a host with no recent backup, a failing backup, or a failed drill."""
+
+    exit_code = ExitCode.FLEET_NEEDS_ATTENTION
 
 
 class RestoreOutcome(DrtoolError):

@@ -39,6 +39,7 @@ MAX_SEALED_SIZE = 16 * 1024 * 1024
 class ObjectType(IntEnum):
     ARTIFACT_PART = 1
     MANIFEST = 2
+    HOST_HEAD = 7
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class Binding:
     @classmethod
     def manifest(cls, host: str, snapshot_id: str) -> Binding:
         return cls(ObjectType.MANIFEST, host, snapshot_id)
+
+    @classmethod
+    def host_head(cls, host: str) -> Binding:
+        return cls(ObjectType.HOST_HEAD, host, "head")
 
     def prefix(self) -> bytes:
         return MAGIC + bytes([FORMAT_VERSION, self.object_type])
@@ -214,4 +219,6 @@ def unseal(
 def _describe(binding: Binding) -> str:
     if binding.object_type is ObjectType.MANIFEST:
         return f"snapshot {binding.second} of host {binding.first}"
+    if binding.object_type is ObjectType.HOST_HEAD:
+        return f"status record of host {binding.first}"
     return f"object {binding.first[:16]} ({binding.second})"

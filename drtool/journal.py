@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import posixpath
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,8 @@ ROLLING_BACK = "rolling back"
 COMPLETED, ROLLED_BACK, ROLLBACK_FAILED = "completed", "rolled back", "rollback failed"
 ABANDONED = "abandoned"  # the operator repaired the host by hand (restore --abandon)
 FINISHED = {COMPLETED, ROLLED_BACK, ABANDONED}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -121,6 +124,7 @@ class Journal:
             self.state.phase = phase
         self.state.events.append(event)
         self.state.updated = utc_now_iso()
+        log.info("%s restore: %s", self.state.updated[11:23], event)
         write_atomically(
             self.directory / "journal.json", json.dumps(asdict(self.state), indent=2).encode()
         )

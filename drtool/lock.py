@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 
 from drtool.errors import ObjectExists, ObjectMissing, RepositoryLocked
@@ -74,3 +75,30 @@ def _take_over_if_stale(
         store.put_new(LOCK_NAME, body)
     except ObjectExists:
         raise RepositoryLocked("another process took the stale lock first; try again") from None
+
+
+@contextmanager
+def waiting_lock(
+    store: Store,
+    purpose: str,
+    host: str,
+    retry_for: timedelta,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """``exclusive_lock``, retried for up to ``retry_for`` while another holder has it
+    (restic's ``--retry-lock``): nightly jobs of many hosts meet at the same minute."""
+    deadline = time.monotonic() + retry_for.total_seconds()
+    delay = 1.0
+    with ExitStack() as stack:
+        while True:
+            try:
+                stack.enter_context(exclusive_lock(store, purpose, host))
+                break
+            except RepositoryLocked as locked:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise
+                log.info("%s; retrying in %.0f s", locked, min(delay, remaining))
+                sleep(min(delay, remaining))
+                delay = min(delay * 2, 30.0)
+        yield

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from drtool import format as object_format
-from drtool import testpoint
+from drtool import progress, testpoint
 from drtool.errors import (
     ConfigError,
     IntegrityError,
@@ -197,6 +197,7 @@ class Repository:
         part.seek(0, 2)
         size = part.tell()
         part.seek(0)
+        progress.advance(size)
         object_id = self.content_id(kind, part)
         name = object_name(object_id)
         if object_id in known:
@@ -229,6 +230,7 @@ class Repository:
                 for block in object_format.decrypt(self.key, binding, stream, size):
                     total += len(block)
                     yield block
+                    progress.advance(len(block))
         except ObjectMissing:
             raise IntegrityError(
                 f"object {object_id[:16]} ({kind}) is missing from the repository"

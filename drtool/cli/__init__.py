@@ -7,6 +7,8 @@ from drtool.cli import (  # noqa: F401 - registers commands
     maintenance,
     restore,
     snapshots,
+    status,
+    watch,
 )
 from drtool.cli.app import cli, main
 

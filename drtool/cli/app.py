@@ -12,18 +12,26 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import click
 
-from drtool import __version__
+from drtool import __version__, progress
+from drtool.cli.argv import hoist_global_options
 from drtool.collectors import Collector, collectors_for
 from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
+from drtool.duration import Duration
 from drtool.errors import DrtoolError, ExitCode, UsageError
 from drtool.host import Host, check_host_name, default_host_name, relative_host_path
+from drtool.lock import waiting_lock
+from drtool.logs import JSON, TEXT, say, setup_logging
+from drtool.notify import NotifySettings, notify_outcome
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.redact import ScrubFilter, scrub
 from drtool.repository import Repository
@@ -48,6 +56,18 @@ class Context:
     runner: Runner
     services: bool | None
     host_network: bool = False
+    retry_lock: timedelta = timedelta(0)
+    notify_url: str | None = None
+
+    def notify_settings(self) -> NotifySettings:
+        """[notify] of drtool.toml, its URL replaced by --notify-url when given."""
+        try:
+            configured = self.settings.notify
+        except DrtoolError:  # a broken drtool.toml is the failure being reported
+            configured = NotifySettings()
+        if self.notify_url:
+            return dataclasses.replace(configured, url=self.notify_url).check()
+        return configured
 
     @cached_property
     def store(self) -> Store:
@@ -69,6 +89,10 @@ class Context:
 
     def repository(self) -> Repository:
         return Repository.open(self.store, self.passphrase)
+
+    def lock(self, purpose: str) -> AbstractContextManager[None]:
+        """The repository's exclusive lock, waited for as long as --retry-lock says."""
+        return waiting_lock(self.store, purpose, self.host_name, self.retry_lock)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -133,6 +157,27 @@ pass_context = click.make_pass_decorator(Context)
 @click.option(
     "--sse-kms-key-id", envvar="DRTOOL_S3_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key for --sse."
 )
+@click.option(
+    "--retry-lock",
+    type=Duration(),
+    default="0s",
+    envvar="DRTOOL_RETRY_LOCK",
+    help="Wait up to this long for the repository's lock (5m, 1h) (DRTOOL_RETRY_LOCK).",
+)
+@click.option(
+    "--notify-url",
+    envvar="DRTOOL_NOTIFY_URL",
+    metavar="URL",
+    help="POST a JSON outcome here when a command fails ([notify] in drtool.toml: also on "
+    "success) (DRTOOL_NOTIFY_URL).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice([TEXT, JSON]),
+    default=TEXT,
+    envvar="DRTOOL_LOG_FORMAT",
+    help="Logs on stderr as text, or as JSON lines (journald, Loki) (DRTOOL_LOG_FORMAT).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
 @click.version_option(__version__, prog_name="drtool")
@@ -150,19 +195,27 @@ def cli(
     s3_storage_class: str | None,
     sse: str | None,
     sse_kms_key_id: str | None,
+    retry_lock: timedelta,
+    notify_url: str | None,
+    log_format: str,
     verbose: bool,
     debug: bool,
 ) -> None:
     """drtool: encrypted, versioned snapshots of a host's network-security configuration,
     and validated restores."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-        format="drtool: %(message)s",
-        stream=sys.stderr,
+    setup_logging(
+        logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING, log_format
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(ScrubFilter())
+    progress.configure(
+        sys.stderr.isatty() and log_format == TEXT,
+        PROGRESS_LABELS.get(click_context.invoked_subcommand or ""),
+    )
+    click_context.call_on_close(progress.close)
     click_context.meta["debug"] = debug
+    if notify_url:
+        NotifySettings(url=notify_url).check()
     click_context.obj = Context(
         repo=repo,
         root=root,
@@ -182,7 +235,10 @@ def cli(
         runner=Runner(netns=netns),
         services=services,
         host_network=host_network,
+        retry_lock=retry_lock,
+        notify_url=notify_url,
     )
+    _invocation.update(context=click_context.obj, command=click_context.invoked_subcommand)
 
 
 def emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
@@ -192,7 +248,23 @@ def emit(as_json: bool, document: Any, human: Callable[[], None]) -> None:
         human()
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def _json_output(_context: click.Context, _parameter: click.Parameter, as_json: bool) -> bool:
+    if as_json:
+        progress.disable()  # the output is for a program: no bars on its terminal either
+    return as_json
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, callback=_json_output, help="Print one JSON document."
+)
+# The bytes bar each long command shows on a terminal (check --read-data counts objects).
+PROGRESS_LABELS = {
+    "backup": "uploading",
+    "restore": "fetching",
+    "drill": "drill: fetching",
+    "diff": "fetching",
+    "check": "reading",
+}
 allow_hooks_option = click.option(
     "--allow-hooks",
     is_flag=True,
@@ -250,25 +322,70 @@ def all_collectors(context: Context) -> list[Collector]:
     return collectors_for(dataclasses.replace(context.settings, kinds=ALL_KINDS))
 
 
+# What main() needs after the command ran, to notify: its context, its name, its error, and
+# whether it ran to the end (`drtool backup --help` exits 0 too, having backed nothing up).
+_invocation: dict[str, Any] = {}
+
+
+@cli.result_callback()
+def _completed(*_results: object, **_options: object) -> None:
+    _invocation["completed"] = True
+
+
 def main() -> None:
+    """Run the CLI, then send its outcome to the notification URL if one is set."""
+    started = time.monotonic()
+    try:
+        run()
+    except SystemExit as ending:
+        context, command = _invocation.get("context"), _invocation.get("command")
+        code = ending.code if isinstance(ending.code, int) else ExitCode.INTERNAL
+        if isinstance(context, Context) and command and (code or _invocation.get("completed")):
+            try:
+                settings = context.notify_settings()
+            except DrtoolError as error:
+                say("warning", f"not notified: {error}")
+            else:
+                notify_outcome(
+                    settings,
+                    command,
+                    context.host_name,
+                    code,
+                    _invocation.get("error"),
+                    time.monotonic() - started,
+                )
+        raise
+
+
+def run() -> None:
     """Run the CLI; the one place an error becomes a message and an exit code."""
     debug = "--debug" in sys.argv[1:]
+    if not sys.argv[1:]:
+        click.echo(
+            f"Usage: drtool [OPTIONS] COMMAND [ARGS]...\n"
+            f"Commands: {', '.join(sorted(cli.commands))}\n"
+            "Try 'drtool --help' for help.",
+            err=True,
+        )
+        sys.exit(ExitCode.USAGE)
     try:
-        code = cli.main(prog_name="drtool", standalone_mode=False)
+        arguments = hoist_global_options(cli, sys.argv[1:])
+        code = cli.main(arguments, prog_name="drtool", standalone_mode=False)
     except DrtoolError as error:
+        _invocation["error"] = scrub(str(error))
         if debug:
             log.exception("failed")
-        click.echo(f"drtool: error: {scrub(str(error))}", err=True)
+        say("error", scrub(str(error)))
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         click.echo("drtool: interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "drtool"
-        click.echo(f"drtool: error: {error.format_message()} (see {command} --help)", err=True)
+        say("error", f"{error.format_message()} (see {command} --help)")
         sys.exit(ExitCode.USAGE)
     except click.ClickException as error:
-        click.echo(f"drtool: error: {error.format_message()}", err=True)
+        say("error", error.format_message())
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("drtool: interrupted", err=True)

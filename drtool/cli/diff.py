@@ -18,6 +18,7 @@ from drtool.cli.app import (
 )
 from drtool.cli.restore import parse_kinds
 from drtool.diff import diff, human, live_artifacts, snapshot_artifacts
+from drtool.drift import write_drift_metrics
 from drtool.errors import ExitCode
 from drtool.redact import Redactor
 
@@ -26,10 +27,20 @@ from drtool.redact import Redactor
 @click.argument("old")
 @click.argument("new", required=False)
 @click.option("--only", metavar="KINDS", help="Comma-separated kinds.")
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write drtool_drift{kind} (1: differs) as Prometheus textfile metrics to this file.",
+)
 @json_option
 @pass_context
 def diff_command(
-    context: Context, old: str, new: str | None, only: str | None, as_json: bool
+    context: Context,
+    old: str,
+    new: str | None,
+    only: str | None,
+    metrics: Path | None,
+    as_json: bool,
 ) -> ExitCode:
     """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW.
 
@@ -50,6 +61,8 @@ def diff_command(
             after = snapshot_artifacts(repository, new_manifest, names, Path(scratch) / "new")
         redactor = Redactor.configured(context.settings.secret_keys, context.settings.secret_paths)
         changes = diff(collectors, before, after, redactor)
+    if metrics:
+        write_drift_metrics(metrics, context.host_name, sorted({*before, *after}), changes)
     emit(as_json, changes, lambda: click.echo(human(changes)))
     # Differences are not an error, but cron and CI alert on them: exit 3 (0: none).
     return ExitCode.DIFFERENCES if changes else ExitCode.OK

@@ -21,6 +21,7 @@ from drtool.cli.app import (
 )
 from drtool.drill import run_drill, write_metrics
 from drtool.errors import DrillFailed
+from drtool.heads import record_drill
 from drtool.redact import scrub, scrub_document
 
 
@@ -59,6 +60,7 @@ def drill(
     report = run_drill(repository, manifest, all_collectors(context), keep, policy)
     if metrics:
         write_metrics(metrics, report)
+    record_drill(repository, report)
     emit(
         as_json,
         scrub_document(dataclasses.asdict(report)),

@@ -16,7 +16,7 @@ from drtool.cli.app import (
     pass_context,
 )
 from drtool.forget import forget as forget_snapshots
-from drtool.lock import exclusive_lock
+from drtool.heads import record_check
 from drtool.prune import prune as prune_repository
 from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 
@@ -27,7 +27,9 @@ from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 @pass_context
 def check(context: Context, read_data: bool, as_json: bool) -> None:
     """Verify the repository: manifests decrypt, referenced objects exist (and match)."""
-    report = check_repository(context.repository(), read_data=read_data)
+    repository = context.repository()
+    report = check_repository(repository, read_data=read_data)
+    record_check(repository, not report.problems, read_data)
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
     report.raise_for_problems()
 
@@ -52,6 +54,12 @@ def check(context: Context, read_data: bool, as_json: bool) -> None:
     help="Keep the pre-restore snapshots of the last DURATION (they take no other rule's slot).",
 )
 @click.option("--prune", "then_prune", is_flag=True, help="Then delete unreferenced objects.")
+@click.option(
+    "--all-hosts",
+    is_flag=True,
+    help="Apply the policy to every host's snapshots (default: this host's: --host, else the "
+    "machine's name).",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @json_option
 @pass_context
@@ -64,6 +72,7 @@ def forget(
     keep_within: str | None,
     keep_pre_restore: str,
     then_prune: bool,
+    all_hosts: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -79,9 +88,9 @@ def forget(
         pre_restore=Duration.parse(keep_pre_restore, "--keep-pre-restore"),
     )
     policy.check()
-    with exclusive_lock(context.store, "forget", context.host_name):
+    with context.lock("forget"):
         report = forget_snapshots(
-            repository, policy, context.host_name if context.host_given else None, dry_run
+            repository, policy, None if all_hosts else context.host_name, dry_run
         )
         pruned = prune_repository(repository) if then_prune and not dry_run else None
     document = {
@@ -108,6 +117,6 @@ def forget(
 def prune(context: Context, grace_minutes: int, as_json: bool) -> None:
     """Delete objects no snapshot references, and leftovers of interrupted writes."""
     repository = context.repository()
-    with exclusive_lock(context.store, "prune", context.host_name):
+    with context.lock("prune"):
         report = prune_repository(repository, timedelta(minutes=grace_minutes))
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))

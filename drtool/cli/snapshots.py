@@ -18,8 +18,10 @@ from drtool.cli.app import (
     pass_context,
     size_text,
 )
+from drtool.cli.snapshot_table import print_snapshot_table, snapshot_groups
 from drtool.collectors import collectors_for
-from drtool.errors import DrtoolError
+from drtool.errors import DrtoolError, StorageError
+from drtool.heads import record_backup, record_backup_failure
 from drtool.inspect import snapshot_contents
 from drtool.metrics import write_textfile
 from drtool.readable import readable
@@ -55,17 +57,22 @@ def init(context: Context, object_lock_days: int) -> None:
 def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_json: bool) -> None:
     """Back the host's configuration up; print the new snapshot id."""
     started = time.monotonic()
+    repository = None
     try:
+        repository = context.repository()
         manifest = run_backup(
-            context.repository(),
+            repository,
             context.host,
             collectors_for(context.settings),
-            tags=(*context.settings.tags, *tags),
+            tags=tuple(dict.fromkeys((*context.settings.tags, *tags))),
         )
-    except DrtoolError:
+    except DrtoolError as error:
         if metrics:
             write_textfile(metrics, "backup", context.host_name, False, {})
+        if repository and not isinstance(error, StorageError):  # else the store is down too
+            record_backup_failure(repository, context.host_name, error.exit_code)
         raise
+    record_backup(repository, manifest)
     if metrics:
         summary = manifest.summary()
         write_textfile(
@@ -83,26 +90,47 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
 
 
 @cli.command()
+@click.option(
+    "--latest", type=click.IntRange(min=1), metavar="N", help="Only the N newest of each host."
+)
+@click.option(
+    "--group-by",
+    type=click.Choice(["host"]),
+    help="One table per host (--json: a list of {group_key, snapshots}).",
+)
 @json_option
 @pass_context
-def snapshots(context: Context, as_json: bool) -> None:
-    """List snapshots: id, host, UTC time, tags, kinds, sizes (every host unless --host)."""
+def snapshots(context: Context, latest: int | None, group_by: str | None, as_json: bool) -> None:
+    """List snapshots: id, host, UTC time, sizes, kinds, tags (every host unless --host)."""
     repository = context.repository()
     refs = repository.snapshot_refs(context.host_name if context.host_given else None)
-    summaries = [repository.read_manifest(ref).summary() for ref in refs]
+    groups = snapshot_groups(refs, latest)
+    summaries = {
+        host: [repository.read_manifest(ref).summary() for ref in host_refs]
+        for host, host_refs in groups.items()
+    }
+    if group_by:
+        document: object = [
+            {"group_key": {"host": host}, "snapshots": items} for host, items in summaries.items()
+        ]
+    else:
+        document = sorted(
+            (item for items in summaries.values() for item in items),
+            key=lambda item: (item["time"], item["id"]),
+        )
 
     def human() -> None:
-        if not summaries:
+        if not refs:
             click.echo("no snapshots")
-        for item in summaries:
-            click.echo(
-                f"{item['id']}  {item['host']:<16} {item['time'][:19]}Z  "
-                f"{size_text(item['size']):>9} {size_text(item['stored_size']):>9} stored  "
-                f"{','.join(item['kinds']) or '-'}"
-                + (f"  [{','.join(item['tags'])}]" if item["tags"] else "")
-            )
+        elif group_by:
+            for host, items in summaries.items():
+                click.echo(f"snapshots of host {host}:")
+                print_snapshot_table(items)
+                click.echo("")
+        else:
+            print_snapshot_table(document)  # type: ignore[arg-type]
 
-    emit(as_json, summaries, human)
+    emit(as_json, document, human)
 
 
 @cli.command()

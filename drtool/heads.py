@@ -1,0 +1,114 @@
+"""Each host's head: a small encrypted record of its newest snapshot, last backup failure and
+last drill, and the repository's last check, kept up to date by backup, drill and check so that
+`drtool status` reads one object per host however many snapshots each has.
+
+A head is rewritten whole (read, change, write): two writers of one host at the same moment (a
+backup and a drill) may lose one update until the next run writes it again; the snapshots
+themselves are never at stake. docs/FORMAT.md describes the names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from drtool import format as object_format
+from drtool.errors import DrtoolError, IntegrityError, ObjectMissing
+from drtool.format import Binding
+from drtool.repository import Repository
+from drtool.snapshot import Manifest
+from drtool.timeutil import utc_now_iso
+
+if TYPE_CHECKING:
+    from drtool.drill import DrillReport
+
+log = logging.getLogger(__name__)
+
+HEADS = "heads"
+CHECK_HOST = "_repository"  # the check covers every host: its record is kept apart
+_READERS = 16
+
+
+def head_name(host: str) -> str:
+    return f"{HEADS}/{host}"
+
+
+@dataclass(frozen=True)
+class HostHead:
+    """What `status` needs of one host; each part is None until it first happened."""
+
+    host: str
+    snapshot: dict[str, Any] | None = None  # id, time, tags, size of the newest backup
+    backup_failure: dict[str, Any] | None = None  # time, exit code of the last failed backup
+    drill: dict[str, Any] | None = None  # time, snapshot id, passed, seconds, first problem
+    check: dict[str, Any] | None = None  # time, passed, read_data (the repository's record)
+    updated: str = field(default_factory=utc_now_iso)
+
+
+def read_head(repository: Repository, host: str) -> HostHead | None:
+    """Return ``host``'s head, None if it has none; raise IntegrityError if it is damaged."""
+    try:
+        with repository.store.open(head_name(host)) as stream:
+            payload = object_format.unseal(repository.key, Binding.host_head(host), stream)
+    except ObjectMissing:
+        return None
+    try:
+        head = HostHead(**json.loads(payload))
+    except (ValueError, TypeError):
+        raise IntegrityError(f"the status record of host {host} is unreadable") from None
+    if head.host != host:
+        raise IntegrityError(f"the status record of host {host} names host {head.host}")
+    return head
+
+
+def update_head(repository: Repository, host: str, **changes: Any) -> None:
+    """Rewrite ``host``'s head with ``changes``. A failure here is logged, never raised: the
+    backup or drill it follows has already succeeded or failed on its own account."""
+    try:
+        head = read_head(repository, host) or HostHead(host)
+        head = replace(head, **changes, updated=utc_now_iso())
+        payload = json.dumps(asdict(head), sort_keys=True).encode()
+        sealed = object_format.seal(repository.key, Binding.host_head(host), payload)
+        repository.store.put(head_name(host), [sealed])
+    except DrtoolError as error:
+        log.warning("could not update the status record of host %s: %s", host, error)
+
+
+def record_backup(repository: Repository, manifest: Manifest) -> None:
+    summary = manifest.summary()
+    snapshot = {key: summary[key] for key in ("id", "time", "tags", "size")}
+    update_head(repository, manifest.host, snapshot=snapshot, backup_failure=None)
+
+
+def record_backup_failure(repository: Repository, host: str, exit_code: int) -> None:
+    update_head(repository, host, backup_failure={"time": utc_now_iso(), "exit_code": exit_code})
+
+
+def record_drill(repository: Repository, report: DrillReport) -> None:
+    """Record a drill under the host whose snapshot it proved (or failed to)."""
+    drill = {
+        "time": utc_now_iso(),
+        "snapshot": report.snapshot_id,
+        "passed": report.passed,
+        "seconds": report.seconds.get("total", 0.0),
+        "problem": report.problems[0] if report.problems else None,
+    }
+    update_head(repository, report.host, drill=drill)
+
+
+def record_check(repository: Repository, passed: bool, read_data: bool) -> None:
+    check = {"time": utc_now_iso(), "passed": passed, "read_data": read_data}
+    update_head(repository, CHECK_HOST, check=check)
+
+
+def read_heads(repository: Repository) -> Mapping[str, HostHead]:
+    """Every head in the repository by host: one listing, then one GET per host, in parallel
+    (latency, not bandwidth, is what 1,000 hosts cost)."""
+    hosts = [name.rsplit("/", 1)[1] for name in repository.store.list(HEADS)]
+    with ThreadPoolExecutor(max_workers=_READERS) as pool:
+        heads: Iterable[HostHead | None] = pool.map(lambda host: read_head(repository, host), hosts)
+        return {head.host: head for head in heads if head is not None}
