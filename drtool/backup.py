@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from drtool import __version__
 from drtool.archive import write_parts
 from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError
 from drtool.host import Host
+from drtool.lock import waiting_lock
 from drtool.repository import Repository, Retention, read_config
 from drtool.snapshot import ArtifactRecord, Manifest, PartRef, new_snapshot_id
 from drtool.timeutil import iso, utc_now
 
 log = logging.getLogger(__name__)
+
+# How long an unattended backup (a restore's pre-restore snapshot, watch) waits for a running
+# prune or forget to finish, rather than failing.
+WAIT_FOR_PRUNE = timedelta(minutes=10)
 
 
 def run_backup(
@@ -25,29 +30,35 @@ def run_backup(
     tags: Sequence[str] = (),
     now: datetime | None = None,
     pre_restore: bool = False,
+    lock_wait: timedelta = timedelta(0),
 ) -> Manifest:
-    """Collect every kind from ``host`` and commit one snapshot; return its manifest."""
+    """Collect every kind from ``host`` and commit one snapshot; return its manifest.
+
+    The backup holds a shared lock throughout (waiting up to ``lock_wait`` for a prune or a
+    forget to finish): it reuses objects already stored, which no prune may delete before its
+    manifest names them. Raise RepositoryLocked when the wait runs out."""
     moment = now or utc_now()
     retention = read_config(repository.store).retention(moment)
-    known = _parts_of_previous_snapshot(repository, host.name)
-    records = []
-    for collector in collectors:
-        artifact = collector.collect(host)
-        if collector.warn_if_missing and not pre_restore:
-            for root in artifact.missing:
-                log.warning("%s: /%s does not exist: not in this snapshot", artifact.kind, root)
-        records.append(_store_artifact(repository, host, artifact, known, retention))
-        log.info("%s: %s", artifact.kind, _describe(records[-1]))
-    manifest = Manifest(
-        id=new_snapshot_id(moment, pre_restore),
-        host=host.name,
-        time=iso(moment),
-        tags=tuple(tags),
-        drtool_version=__version__,
-        artifacts=tuple(records),
-        retain_until=iso(retention.required) if retention else None,
-    )
-    repository.write_manifest(manifest)
+    with waiting_lock(repository.store, "backup", host.name, lock_wait, shared=True):
+        known = _parts_of_previous_snapshot(repository, host.name)
+        records = []
+        for collector in collectors:
+            artifact = collector.collect(host)
+            if collector.warn_if_missing and not pre_restore:
+                for root in artifact.missing:
+                    log.warning("%s: /%s does not exist: not in this snapshot", artifact.kind, root)
+            records.append(_store_artifact(repository, host, artifact, known, retention))
+            log.info("%s: %s", artifact.kind, _describe(records[-1]))
+        manifest = Manifest(
+            id=new_snapshot_id(moment, pre_restore),
+            host=host.name,
+            time=iso(moment),
+            tags=tuple(tags),
+            drtool_version=__version__,
+            artifacts=tuple(records),
+            retain_until=iso(retention.required) if retention else None,
+        )
+        repository.write_manifest(manifest)
     return manifest
 
 

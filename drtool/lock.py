@@ -1,8 +1,14 @@
-"""The repository's exclusive lock, for the operations that must run alone (prune, forget).
+"""The repository's locks: an exclusive one for the operations that must run alone (prune,
+forget), and shared ones that backups hold.
 
-Backups never take it: content-addressed objects and per-host manifests never collide. The lock
-is a conditional write (`If-None-Match: *`, or the version order where a server ignores that);
-a lock older than ``stale_after`` is taken to belong to a crashed process and is taken over.
+Backups never collide with one another (content-addressed objects, per-host manifests), but a
+backup reuses objects already stored: were a prune to delete one between that decision and the
+backup's manifest, the new snapshot would reference a missing object. So a backup holds a shared
+lock (``locks/shared/<random>``) while it runs, and the exclusive lock is refused while a fresh
+one exists; each side writes its own lock first and then looks for the other's, so of two that
+race at least one sees the other and withdraws. The exclusive lock is a conditional write
+(`If-None-Match: *`, or the version order where a server ignores that). A lock older than
+``stale_after`` is taken to belong to a crashed process: taken over, or ignored and removed.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime, timedelta
 
 from drtool.errors import ObjectExists, ObjectMissing, RepositoryLocked
@@ -22,6 +29,7 @@ from drtool.timeutil import iso, parse_iso, utc_now
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "locks/exclusive"
+SHARED_PREFIX = "locks/shared"
 STALE_AFTER = timedelta(hours=1)
 
 
@@ -34,16 +42,79 @@ def exclusive_lock(
     clock: Callable[[], datetime] = utc_now,
 ) -> Iterator[None]:
     """Hold the exclusive lock for the duration of the ``with``; raise RepositoryLocked."""
-    holder = {"purpose": purpose, "host": host, "pid": os.getpid(), "created": iso(clock())}
-    body = json.dumps(holder).encode()
+    body = _holder(purpose, host, clock)
     try:
         store.put_new(LOCK_NAME, body)
     except ObjectExists:
         _take_over_if_stale(store, body, stale_after, clock)
     try:
+        running = _fresh_shared_holders(store, stale_after, clock)
+        if running:
+            raise RepositoryLocked(
+                f"{running[0]} is running; try again when it is done (--retry-lock DURATION)"
+            )
         yield
     finally:
         store.delete(LOCK_NAME)
+
+
+@contextmanager
+def shared_lock(
+    store: Store,
+    purpose: str,
+    host: str,
+    stale_after: timedelta = STALE_AFTER,
+    clock: Callable[[], datetime] = utc_now,
+) -> Iterator[None]:
+    """Hold a shared lock (a backup) for the duration of the ``with``; raise RepositoryLocked
+    while the exclusive one is held (a prune or forget is running)."""
+    name = f"{SHARED_PREFIX}/{secrets.token_hex(8)}"
+    store.put_new(name, _holder(purpose, host, clock))
+    try:
+        owner = _fresh_holder(store, LOCK_NAME, stale_after, clock)
+        if owner:
+            raise RepositoryLocked(
+                f"the repository is locked by {owner}; try again when it is done "
+                "(--retry-lock DURATION)"
+            )
+        yield
+    finally:
+        store.delete(name)
+
+
+def _holder(purpose: str, host: str, clock: Callable[[], datetime]) -> bytes:
+    holder = {"purpose": purpose, "host": host, "pid": os.getpid(), "created": iso(clock())}
+    return json.dumps(holder).encode()
+
+
+def _fresh_holder(
+    store: Store, name: str, stale_after: timedelta, clock: Callable[[], datetime]
+) -> str | None:
+    """Who holds the lock ``name`` ("backup on web-1 (pid 12)"), or None if nobody does or it
+    is stale (or unreadable: a lock only ever holds what _holder wrote)."""
+    try:
+        current = json.loads(store.get(name))
+        created = parse_iso(current["created"])
+        owner = f"{current['purpose']} on {current['host']} (pid {current['pid']})"
+    except (ObjectMissing, ValueError, KeyError, TypeError):
+        return None
+    return owner if clock() - created < stale_after else None
+
+
+def _fresh_shared_holders(
+    store: Store, stale_after: timedelta, clock: Callable[[], datetime]
+) -> list[str]:
+    """The holders of fresh shared locks; stale ones (a backup that crashed) are removed."""
+    holders = []
+    for name in list(store.list(SHARED_PREFIX)):
+        owner = _fresh_holder(store, name, stale_after, clock)
+        if owner:
+            holders.append(owner)
+        else:
+            log.warning("removing a stale or unreadable shared lock %s", name)
+            with suppress(ObjectMissing):
+                store.delete(name)
+    return holders
 
 
 def _take_over_if_stale(
@@ -84,15 +155,18 @@ def waiting_lock(
     host: str,
     retry_for: timedelta,
     sleep: Callable[[float], None] = time.sleep,
+    shared: bool = False,
 ) -> Iterator[None]:
-    """``exclusive_lock``, retried for up to ``retry_for`` while another holder has it
-    (restic's ``--retry-lock``): nightly jobs of many hosts meet at the same minute."""
+    """``exclusive_lock`` (or ``shared_lock``), retried for up to ``retry_for`` while another
+    holder keeps it out (restic's ``--retry-lock``): nightly jobs of many hosts meet at the same
+    minute."""
+    take = shared_lock if shared else exclusive_lock
     deadline = time.monotonic() + retry_for.total_seconds()
     delay = 1.0
     with ExitStack() as stack:
         while True:
             try:
-                stack.enter_context(exclusive_lock(store, purpose, host))
+                stack.enter_context(take(store, purpose, host))
                 break
             except RepositoryLocked as locked:
                 remaining = deadline - time.monotonic()

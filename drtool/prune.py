@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from drtool import testpoint
 from drtool.errors import DrtoolError, IntegrityError, ObjectLocked
 from drtool.repository import Repository, object_name
 from drtool.timeutil import utc_now
@@ -49,6 +50,7 @@ def prune(
             ) from None
         referenced.update(part.id for record in manifest.artifacts for part in record.parts)
     report.referenced = len(referenced)
+    testpoint.reached("prune:listed")
     for object_id in sorted(set(repository.object_ids()) - referenced):
         name = object_name(object_id)
         info = repository.store.stat(name)

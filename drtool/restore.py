@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drtool import deadman
-from drtool.backup import run_backup
+from drtool.backup import WAIT_FOR_PRUNE, run_backup
 from drtool.capture import capture, load_staged
 from drtool.collectors import Collector
 from drtool.config import RestorePolicy
@@ -200,6 +200,7 @@ def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str
         [collector for collector, _ in plan.staged],
         tags=("pre-restore",),
         pre_restore=True,
+        lock_wait=WAIT_FOR_PRUNE,
     )
     log.info("current state saved as snapshot %s (pre-restore)", manifest.id)
     return manifest.id

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,11 +129,35 @@ class Cli:
             assert "Traceback" not in completed.stderr
         return completed
 
+    def paused_at(self, point: str, *arguments: str) -> subprocess.Popen[str]:
+        """``drtool ARGUMENTS`` started and held (SIGSTOP, by drtool/testpoint.py) at the test
+        point ``point``. The caller sends SIGCONT, and kills it in a ``finally``."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "drtool", *arguments],
+            env={**self.environment, TESTPOINT: f"{point}:stop"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while process_state(process.pid) != "T":
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"drtool {' '.join(arguments)} never reached {point}")
+            time.sleep(0.05)
+        return process
+
     def restore_killed_at(self, step: str, *arguments: str) -> None:
         """``drtool restore --yes``, killed (SIGKILL) by the test seam (drtool/testpoint.py) at
         the journal step ``step``, as a crash or a dropped session would."""
         killed = Cli({**self.environment, TESTPOINT: f"restore:{step}"})
         killed("restore", "--yes", *arguments, expect=-9, one_line=False)
+
+
+def process_state(pid: int) -> str:
+    """The state letter of a process (``T``: stopped), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 def cli_environment(directory: Path, root: Path, config: Path) -> dict[str, str]:

@@ -65,6 +65,7 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
             context.host,
             collectors_for(context.settings),
             tags=tuple(dict.fromkeys((*context.settings.tags, *tags))),
+            lock_wait=context.retry_lock,
         )
     except DrtoolError as error:
         if metrics:

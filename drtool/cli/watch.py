@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import click
 
-from drtool.backup import run_backup
+from drtool.backup import WAIT_FOR_PRUNE, run_backup
 from drtool.cli.app import Context, cli, pass_context
 from drtool.collectors import collectors_for
 from drtool.duration import Duration
@@ -64,7 +64,9 @@ def watch_command(
 
     def backup() -> None:
         try:
-            manifest = run_backup(repository, context.host, collectors, tags=all_tags)
+            manifest = run_backup(
+                repository, context.host, collectors, tags=all_tags, lock_wait=WAIT_FOR_PRUNE
+            )
         except DrtoolError as error:
             log.error("backup failed: %s", error)
             if not isinstance(error, StorageError):  # else the store is down too

@@ -1,7 +1,8 @@
 """A backup racing a prune: the backup has decided to reuse objects already in the repository
-(deduplication) and not yet written its manifest when a forget + prune removes the only
+(deduplication) and not yet written its manifest when a forget + prune would remove the only
 snapshot that referenced them. The backup is held at that moment by drtool's test point
-(SIGSTOP), so the race is run deterministically, not left to timing."""
+(SIGSTOP), so the race is run deterministically, not left to timing. The backup's shared lock
+keeps the prune out (exit 21) until its manifest is written; then nothing it references goes."""
 
 from __future__ import annotations
 
@@ -9,26 +10,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from drtool.testpoint import VARIABLE as TESTPOINT
 from tests.conftest import Cli
 from tests.e2e.test_cli import host_root
 
-pytestmark = pytest.mark.xfail(
-    strict=True,
-    reason="bug: backups take no lock and reuse objects they found in the repository, so a "
-    "forget + prune between the reuse and the manifest deletes objects the new snapshot "
-    "references (check --read-data: missing objects). The grace period does not help: in real "
-    "life the reused objects are as old as the forgotten snapshot (--grace-minutes 0 here)",
-)
-
-
-def stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+pytestmark = pytest.mark.slow
 
 
 def test_a_prune_during_a_backup_keeps_every_object_the_backup_references(cli: Cli) -> None:
@@ -41,29 +29,55 @@ def test_a_prune_during_a_backup_keeps_every_object_the_backup_references(cli: C
     cli("backup")  # S2
     conf.write_text(original)  # back as in S1: the next backup reuses S1's objects
 
-    backup = subprocess.Popen(
-        [sys.executable, "-m", "drtool", "backup"],
-        env={**cli.environment, TESTPOINT: "backup:before-manifest:stop"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    backup = cli.paused_at("backup:before-manifest", "backup")
     try:
-        deadline = time.monotonic() + 60
-        while not stopped(backup.pid):
-            assert backup.poll() is None and time.monotonic() < deadline, backup.stderr
-            time.sleep(0.05)
-        # S1 forgotten, and its objects (old enough with no grace) pruned, meanwhile.
-        cli("forget", "--keep-last", "1", "--prune")
-        cli("prune", "--grace-minutes", "0")
+        # S1 forgotten and its objects pruned now would lose what the backup reuses: refused.
+        for command in (
+            ("forget", "--keep-last", "1", "--prune"),
+            ("prune", "--grace-minutes", "0"),
+        ):
+            refused = cli(*command, expect=21).stderr
+            assert "backup on web-1" in refused and "is running" in refused
         backup.send_signal(signal.SIGCONT)
         out, err = backup.communicate(timeout=120)
     finally:
         backup.kill()
     assert backup.returncode == 0, err
+    cli("forget", "--keep-last", "1", "--prune")
+    cli("prune", "--grace-minutes", "0")
     snapshots = [s["id"] for s in json.loads(cli("snapshots", "--json").stdout)]
-    assert out.strip() in snapshots
+    assert snapshots == [out.strip()]
     cli("check", "--read-data")
     target = root.parent / "restored"
     cli("restore", out.strip(), "--target", str(target))
     assert (target / "etc/redis/redis.conf").read_text() == original
+
+
+def test_a_backup_while_a_prune_runs_is_refused_or_waits(cli: Cli) -> None:
+    """The other side: a prune holding the exclusive lock keeps a backup out (exit 21, one
+    line), and --retry-lock makes the backup wait for it instead."""
+    cli("init")
+    cli("backup")
+    prune = cli.paused_at("prune:listed", "prune", "--grace-minutes", "0")
+    waiting = None
+    try:
+        refused = cli("backup", expect=21).stderr
+        assert "locked by prune on web-1" in refused
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "drtool", "backup", "--retry-lock", "2m"],
+            env=cli.environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        prune.send_signal(signal.SIGCONT)
+        _, pruned = prune.communicate(timeout=120)
+        assert prune.returncode == 0, pruned
+        out, err = waiting.communicate(timeout=180)
+    finally:
+        for process in (prune, waiting):
+            if process:
+                process.kill()
+                process.communicate()
+    assert waiting.returncode == 0, err
+    assert out.strip() in [s["id"] for s in json.loads(cli("snapshots", "--json").stdout)]

@@ -7,12 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from drtool.testpoint import VARIABLE as TESTPOINT
 from tests.conftest import PASSPHRASE, Cli
 from tests.e2e.test_cli import host_root
 
@@ -90,18 +86,8 @@ def test_drill_date_picks_that_days_snapshot(cli: Cli) -> None:
 def test_an_interrupted_backup_exits_130_and_leaves_no_snapshot(cli: Cli) -> None:
     """Ctrl-C (SIGINT) while the backup is writing: exit 130, one line, no half snapshot."""
     cli("init")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "drtool", "backup"],
-        env={**cli.environment, TESTPOINT: "backup:before-manifest:stop"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = cli.paused_at("backup:before-manifest", "backup")
     try:
-        deadline = time.monotonic() + 60
-        while _state(process.pid) != "T":
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
         process.send_signal(signal.SIGINT)
         process.send_signal(signal.SIGCONT)
         _, stderr = process.communicate(timeout=60)
@@ -110,11 +96,6 @@ def test_an_interrupted_backup_exits_130_and_leaves_no_snapshot(cli: Cli) -> Non
     assert process.returncode == 130
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert json.loads(cli("snapshots", "--json").stdout) == []
-
-
-def _state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 def test_a_service_whose_tool_is_not_installed_is_restored_as_files_with_a_warning(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drtool.errors import RepositoryLocked
-from drtool.lock import LOCK_NAME, STALE_AFTER, exclusive_lock
+from drtool.lock import LOCK_NAME, SHARED_PREFIX, STALE_AFTER, exclusive_lock, shared_lock
 from drtool.store.local import LocalStore
 
 NOON = datetime(2025, 1, 7, 12, 0, tzinfo=UTC)
@@ -144,3 +144,33 @@ def test_a_stale_lock_taken_by_another_first_is_refused(
         pass
     assert holder(store)["host"] == "thief"
     assert "taking over a stale lock held by an unreadable lock for 1:00:00" in caplog.text
+
+
+def test_a_backup_and_a_prune_keep_each_other_out(store: LocalStore) -> None:
+    """A backup's shared lock refuses the exclusive one, and the other way round; several
+    backups share; every lock is gone afterwards."""
+    running = r"backup on web-\d \(pid \d+\) is running"
+    with (
+        shared_lock(store, "backup", "web-1", clock=at(NOON)),
+        shared_lock(store, "backup", "web-2", clock=at(NOON)),
+        pytest.raises(RepositoryLocked, match=running),
+        exclusive_lock(store, "prune", "admin", clock=at(NOON)),
+    ):
+        pytest.fail("the prune ran beside a backup")
+    assert list(store.list("locks")) == []
+    with exclusive_lock(store, "prune", "admin", clock=at(NOON)):
+        with (
+            pytest.raises(RepositoryLocked, match="locked by prune on admin"),
+            shared_lock(store, "backup", "web-1", clock=at(NOON)),
+        ):
+            pytest.fail("the backup ran beside a prune")
+        assert list(store.list(SHARED_PREFIX)) == []
+    assert list(store.list("locks")) == []
+
+
+def test_a_stale_shared_lock_is_removed_by_the_next_prune(store: LocalStore) -> None:
+    """A backup killed mid-way leaves its shared lock: after an hour it keeps nothing out."""
+    crashed = shared_lock(store, "backup", "web-1", clock=at(NOON - STALE_AFTER))
+    crashed.__enter__()  # never left: the process died
+    with exclusive_lock(store, "prune", "admin", clock=at(NOON)):
+        assert list(store.list(SHARED_PREFIX)) == []
