@@ -15,9 +15,9 @@ def abandon(host: Host) -> str:
     try:
         state = journal.state
         left = state.phase
-        switch = deadman.switch_directory(host, state.restore_id)
-        if switch in deadman.pending(host):
-            deadman.disarm(switch)
+        for switch in deadman.pending(host):
+            if switch.name.startswith(f"{deadman.SWITCH_PREFIX}{state.restore_id}-"):
+                deadman.disarm(switch)
         journal.abandon()
     finally:
         journal.close()
