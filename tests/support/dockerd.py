@@ -4,6 +4,7 @@ data and exec roots, and a busybox image imported from the static binary (no reg
 from __future__ import annotations
 
 import io
+import secrets
 import shutil
 import signal
 import subprocess
@@ -51,7 +52,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
     if missing or not Path("/bin/busybox").exists():
         pytest.skip("docker.io or busybox-static is not installed; scripts/test installs them")
     directory = Path(tmp_path_factory.mktemp("dockerd"))
-    namespace = f"drtool-docker-{directory.name[-6:]}"
+    namespace = f"drtool-docker-{secrets.token_hex(4)}"  # unique across concurrent test runs
     subprocess.run(["ip", "netns", "add", namespace], check=True, capture_output=True)
     log = (directory / "dockerd.log").open("wb")
     process = subprocess.Popen(

@@ -20,7 +20,7 @@ from tests.support.docker_faults import DockerFaults
 from tests.support.dockerd import IMAGE, Dockerd
 from tests.support.faults import Faults, shims
 from tests.support.firewall import SEED_V4, SEED_V6
-from tests.support.netns import network_namespace, run_in
+from tests.support.netns import in_root_view, network_namespace, run_in
 from tests.support.radosgw import free_port
 from tests.support.services import Fail2ban, Nginx, wireguard_config, wireguard_keypair
 
@@ -61,7 +61,9 @@ class LiveHost:
                 _without_counters(run_in(self.namespace, tool))
                 for tool in ("iptables-save", "ip6tables-save")
             ],
-            "wireguard": _sections(run_in(self.namespace, "wg", "showconf", "wg0")),
+            "wireguard": _sections(
+                run_in(self.namespace, *in_root_view(self.root, "wg", "showconf", "wg0"))
+            ),
             "docker": networks,
             "nginx": self.nginx.answer(),
             "fail2ban": self.fail2ban.client("status"),
@@ -76,7 +78,12 @@ class LiveHost:
         conf.write_text(
             f"{conf.read_text()}\n[Peer]\nPublicKey = {stranger}\nAllowedIPs = 10.9.0.9/32\n"
         )
-        run_in(self.namespace, "wg", "set", "wg0", "peer", stranger, "allowed-ips", "10.9.0.9/32")
+        run_in(
+            self.namespace,
+            *in_root_view(
+                self.root, "wg", "set", "wg0", "peer", stranger, "allowed-ips", "10.9.0.9/32"
+            ),
+        )
         for rule in ("-D INPUT -p tcp --dport 443", "-A INPUT -p tcp --dport 8080"):
             run_in(self.namespace, "iptables", *rule.split(), "-j", "ACCEPT")
         recidive = f"\n[recidive]\nenabled = true\nlogpath = {self.root}/var/log/fail2ban.log\n"
@@ -169,7 +176,7 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
         run_in(namespace, "ip", "link", "set", "lo", "up")
         run_in(namespace, "iptables-restore", input_text=SEED_V4)
         run_in(namespace, "ip6tables-restore", input_text=SEED_V6)
-        nginx = Nginx(root, free_port())
+        nginx = Nginx(root, free_port(), namespace)
         nginx.start()
         stack.callback(nginx.stop)
         fail2ban = Fail2ban(root, namespace)
@@ -182,7 +189,10 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
             wireguard_config(private, "10.9.0.1/24", [(peer, "10.9.0.2/32")])
         )
         (wireguard / "wg0.conf").chmod(0o600)
-        run_in(namespace, *USERSPACE, "wg-quick", "up", str(wireguard / "wg0.conf"))
+        run_in(
+            namespace,
+            *in_root_view(root, *USERSPACE, "wg-quick", "up", str(wireguard / "wg0.conf")),
+        )
         stack.callback(
             subprocess.run,
             ["ip", "netns", "exec", namespace, "ip", "link", "del", "wg0"],
