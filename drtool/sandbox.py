@@ -13,7 +13,8 @@ runs under bubblewrap in a view of its own:
 - empty tmpfs where the tool writes (``/tmp``, ``/run``, its log and state directories): the
   machine's ``/var/log/nginx`` and ``/var/lib/nginx`` are not there to be written;
 - no environment but a search path and a locale, all capabilities dropped but the few the tool
-  needs, a session of its own, killed with drtool.
+  needs, resource limits (CPU time, file size, open files), a session of its own, killed with
+  drtool.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ _NETWORK_SETUP = (
     "sysctl -qw net.ipv4.ip_nonlocal_bind=1 net.ipv6.ip_nonlocal_bind=1 2>/dev/null; "
     'exec "$@"'
 )
+# Resource limits of a checker: CPU time, the size of a file it writes, open files, no core.
+_LIMITS = ("prlimit", "--cpu=120", "--fsize=67108864", "--nofile=1024", "--core=0", "--")
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -136,7 +139,7 @@ def sandboxed(argv: Sequence[str], view: View) -> list[str]:
     arguments += ["--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "LC_ALL", "C.UTF-8"]
     for name, value in view.environment.items():
         arguments += ["--setenv", name, value]
-    return ["unshare", "--net", "sh", "-c", _NETWORK_SETUP, "sh", *arguments, "--", *argv]
+    return ["unshare", "--net", "sh", "-c", _NETWORK_SETUP, "sh", *_LIMITS, *arguments, "--", *argv]
 
 
 def _system_link(name: str) -> list[str]:
