@@ -13,7 +13,8 @@ runs under bubblewrap in a view of its own:
 - empty tmpfs where the tool writes (``/tmp``, ``/run``, its log and state directories): the
   machine's ``/var/log/nginx`` and ``/var/lib/nginx`` are not there to be written;
 - no environment but a search path and a locale, all capabilities dropped but the few the tool
-  needs, a session of its own, killed with drtool.
+  needs, resource limits (CPU time, file size, open files), a session of its own, killed with
+  drtool.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ _NETWORK_SETUP = (
     "sysctl -qw net.ipv4.ip_nonlocal_bind=1 net.ipv6.ip_nonlocal_bind=1 2>/dev/null; "
     'exec "$@"'
 )
+# Resource limits of a checker: CPU time, the size of a file it writes, open files, no core.
+_LIMITS = ("prlimit", "--cpu=120", "--fsize=67108864", "--nofile=1024", "--core=0", "--")
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -136,7 +139,7 @@ def sandboxed(argv: Sequence[str], view: View) -> list[str]:
     arguments += ["--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "LC_ALL", "C.UTF-8"]
     for name, value in view.environment.items():
         arguments += ["--setenv", name, value]
-    return ["unshare", "--net", "sh", "-c", _NETWORK_SETUP, "sh", *arguments, "--", *argv]
+    return ["unshare", "--net", "sh", "-c", _NETWORK_SETUP, "sh", *_LIMITS, *arguments, "--", *argv]
 
 
 def _system_link(name: str) -> list[str]:
@@ -178,16 +181,34 @@ def in_host_view(root: Path, argv: Sequence[str]) -> list[str]:
             "bubblewrap (bwrap) is not installed: a sandbox root's services run only in its own "
             "mount view (apt-get install bubblewrap)"
         )
-    arguments = [bwrap, "--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc"]
-    arguments += ["--die-with-parent", *_host_etc(root / "etc")]
-    for directory in ("run", "var"):
-        if (root / directory).is_dir():
-            arguments += ["--bind", str(root / directory), f"/{directory}"]
-        else:
-            arguments += ["--tmpfs", f"/{directory}"]
-            if directory == "var":
-                arguments += ["--symlink", "../run", "/var/run"]
+    arguments = [bwrap, *_machine_root(), "--dev-bind", "/dev", "/dev", "--proc", "/proc"]
+    # No --die-with-parent: what starts here (nginx, wireguard-go) outlives drtool, as a
+    # service does.
+    arguments += _host_etc(root / "etc")
+    if (root / "run").is_dir():
+        arguments += ["--bind", str(root / "run"), "/run"]
+    else:
+        arguments += ["--tmpfs", "/run"]
+    # /var: the root's entries over an empty one, where /var/run leads to the root's /run
+    # (a drtool journal under var/lib is no reason to lose it).
+    arguments += ["--tmpfs", "/var", *_entries(root / "var", "/var", skip={"run"})]
+    arguments += ["--symlink", "../run", "/var/run"]
     return [*arguments, "--", *argv]
+
+
+def _machine_root() -> list[str]:
+    """The machine's top-level directories, bound one by one (links kept as links), but those
+    the view replaces: binding / whole would also walk /run/netns, whose namespace mounts
+    come and go under a recursive bind."""
+    arguments: list[str] = []
+    for entry in sorted(Path("/").iterdir()):
+        if entry.name in ("run", "etc", "var", "proc", "dev"):
+            continue
+        if entry.is_symlink():
+            arguments += ["--symlink", str(entry.readlink()), str(entry)]
+        elif entry.is_dir():
+            arguments += ["--bind", str(entry), str(entry)]
+    return arguments
 
 
 def _host_etc(own_etc: Path) -> list[str]:
@@ -201,6 +222,22 @@ def _host_etc(own_etc: Path) -> list[str]:
     for name in _HOST_ETC:
         if name not in own:
             arguments += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for name in sorted(own):
-        arguments += ["--bind", str(own_etc / name), f"/etc/{name}"]
+    return arguments + _entries(own_etc, "/etc")
+
+
+def _entries(
+    directory: Path, target: str, skip: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    """Each entry of ``directory`` shown at ``target``/name: bound, or, for a link, the same
+    link (binding a link would show what it points to on this machine)."""
+    if not directory.is_dir():
+        return []
+    arguments: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if entry.name in skip:
+            continue
+        if entry.is_symlink():
+            arguments += ["--symlink", str(entry.readlink()), f"{target}/{entry.name}"]
+        else:
+            arguments += ["--bind", str(entry), f"{target}/{entry.name}"]
     return arguments

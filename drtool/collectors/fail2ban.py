@@ -30,6 +30,8 @@ from drtool.validation import StagedTree, staged_tree
 
 log = logging.getLogger(__name__)
 
+# What a reload says when there is no server to reload (fail2ban-client, systemctl).
+_NOT_RUNNING = ("Is fail2ban running?", "is not active")
 # This host's own actions, as its fail2ban package installed them.
 SHIPPED_ACTIONS = Path("/etc/fail2ban/action.d")
 _INTERPOLATION = re.compile(r"%\((\w+)\)s")
@@ -52,7 +54,10 @@ class Fail2banCollector(PathsCollector):
             return []
         (root,) = staged.installed_roots()
         config = tree.path(f"/{root}")
-        missing = missing_logs(config)
+        try:
+            missing = missing_logs(config)
+        except configparser.Error as error:
+            return [f"fail2ban: {_parse_error(error)}"]
         if missing:
             log.warning(
                 "fail2ban: log files missing on this host (created before reload): %s",
@@ -92,14 +97,20 @@ class Fail2banCollector(PathsCollector):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch(mode=0o640, exist_ok=True)
                 log.warning("fail2ban: created the missing log file %s", path)
-        command = (
-            restart_command(
-                host, self.service, "systemctl reload fail2ban", "fail2ban-client reload"
-            )
-            if self.running(host)
-            else start_command(host, self.service, "fail2ban", "fail2ban-client start")
+        command = restart_command(
+            host, self.service, "systemctl reload fail2ban", "fail2ban-client reload"
         )
-        host.runner.run_shell(command, in_netns=True)
+        try:
+            host.runner.run_shell(command, in_netns=True)
+        except CommandFailed as error:
+            said = f"{error} {error.stderr.decode(errors='replace')}"
+            if not any(sign in said for sign in _NOT_RUNNING):
+                raise
+            # Not running: nothing to reload. Started instead (reload-or-start).
+            host.runner.run_shell(
+                start_command(host, self.service, "fail2ban", "fail2ban-client start"),
+                in_netns=True,
+            )
 
     def running(self, host: Host) -> bool | None:
         if shutil.which("fail2ban-client") is None:
@@ -130,6 +141,13 @@ class Fail2banCollector(PathsCollector):
             return {"enabled_jails": sorted(_enabled_jails(private / root))}
 
 
+def _parse_error(error: configparser.Error) -> str:
+    """Where a file fails to parse, without its content (it may be anything)."""
+    source = getattr(error, "source", None) or "a configuration file"
+    line = getattr(error, "lineno", None)
+    return f"{source}{f' line {line}' if line else ''} is not valid (fail2ban's INI syntax)"
+
+
 def _new_parser() -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
@@ -138,7 +156,7 @@ def _new_parser() -> configparser.RawConfigParser:
 
 def _with_includes(config: Path, path: Path, seen: set[Path]) -> list[Path]:
     """``path`` with the files its [INCLUDES] section puts before and after it, recursively."""
-    if path in seen or not path.is_file():
+    if path in seen or not _readable(config, path):
         return []
     seen.add(path)
     parser = _new_parser()
@@ -150,6 +168,13 @@ def _with_includes(config: Path, path: Path, seen: set[Path]) -> list[Path]:
     for name in parser.get("INCLUDES", "after", fallback="").split():
         layered += _with_includes(config, config / name, seen)
     return layered
+
+
+def _readable(config: Path, path: Path) -> bool:
+    """Whether ``path`` is a file inside the configuration's own directory: a link out of it
+    (to /etc/shadow, say) is never read, so never quoted in an error."""
+    real = path.resolve()
+    return real.is_file() and config.resolve() in real.parents
 
 
 def _read_jails(config: Path) -> configparser.RawConfigParser:
@@ -220,10 +245,21 @@ def _point_jails_at_an_empty_file(config: Path, live: str) -> None:
     ]
     if not jails:
         return
-    (config / "drtool-empty.log").touch()
-    override = config / "jail.d" / "zz-drtool-empty-logs.local"
-    override.parent.mkdir(exist_ok=True)
-    override.write_text(
-        "".join(f"[{jail}]\nlogpath = {live}/drtool-empty.log\n\n" for jail in jails)
+    jail_d = config / "jail.d"
+    if jail_d.is_symlink() or (jail_d.exists() and not jail_d.is_dir()):
+        jail_d.unlink()  # never written through: a link may lead out of the throwaway tree
+    jail_d.mkdir(exist_ok=True)
+    _write_private(config / "drtool-empty.log", "")
+    _write_private(
+        jail_d / "zz-drtool-empty-logs.local",
+        "".join(f"[{jail}]\nlogpath = {live}/drtool-empty.log\n\n" for jail in jails),
     )
-    os.chmod(override, 0o600)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a new 0600 file at ``path`` in the throwaway tree, never through a link."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(path, flags, 0o600), "w") as handle:
+        handle.write(text)

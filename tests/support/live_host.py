@@ -21,7 +21,7 @@ from tests.support.docker_faults import DockerFaults
 from tests.support.dockerd import IMAGE, Dockerd
 from tests.support.faults import Faults, shims
 from tests.support.firewall import SEED_V4, SEED_V6
-from tests.support.netns import network_namespace, run_in
+from tests.support.netns import in_root_view, network_namespace, run_in
 from tests.support.services import Fail2ban, Nginx, wireguard_config, wireguard_keypair
 
 # The firewall tables a restore of the seed's firewall applies (v4 filter and nat, v6 filter),
@@ -80,7 +80,9 @@ class LiveHost:
                 for tool in ("iptables-save", "ip6tables-save")
             ],
             "nftables": run_in(self.namespace, "nft", "-s", "list", "table", "inet", "hostfw"),
-            "wireguard": _sections(run_in(self.namespace, "wg", "showconf", WG_IFNAME)),
+            "wireguard": _sections(
+                run_in(self.namespace, *in_root_view(self.root, "wg", "showconf", WG_IFNAME))
+            ),
             "docker": networks,
             "nginx": self.nginx.answer(),
             "fail2ban": self.fail2ban.client("status"),
@@ -96,7 +98,10 @@ class LiveHost:
             f"{conf.read_text()}\n[Peer]\nPublicKey = {stranger}\nAllowedIPs = 10.9.0.9/32\n"
         )
         run_in(
-            self.namespace, "wg", "set", WG_IFNAME, "peer", stranger, "allowed-ips", "10.9.0.9/32"
+            self.namespace,
+            *in_root_view(
+                self.root, "wg", "set", WG_IFNAME, "peer", stranger, "allowed-ips", "10.9.0.9/32"
+            ),
         )
         for rule in ("-D INPUT -p tcp --dport 443", "-A INPUT -p tcp --dport 8080"):
             run_in(self.namespace, "iptables", *rule.split(), "-j", "ACCEPT")
@@ -195,7 +200,7 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
         run_in(namespace, "iptables-restore", input_text=SEED_V4)
         run_in(namespace, "ip6tables-restore", input_text=SEED_V6)
         run_in(namespace, "nft", "-f", "-", input_text=NATIVE_TABLE)
-        nginx = Nginx(root, 0)
+        nginx = Nginx(root, 0, namespace)
         nginx.start()
         stack.callback(nginx.stop)
         fail2ban = Fail2ban(root, namespace)
@@ -208,7 +213,10 @@ def live_host(directory: Path, dockerd: Dockerd, examples: Path) -> Iterator[Liv
             wireguard_config(private, "10.9.0.1/24", [(peer, "10.9.0.2/32")])
         )
         (wireguard / f"{WG_IFNAME}.conf").chmod(0o600)
-        run_in(namespace, *USERSPACE, "wg-quick", "up", str(wireguard / f"{WG_IFNAME}.conf"))
+        run_in(
+            namespace,
+            *in_root_view(root, *USERSPACE, "wg-quick", "up", str(wireguard / f"{WG_IFNAME}.conf")),
+        )
         stack.callback(
             subprocess.run,
             ["ip", "netns", "exec", namespace, "ip", "link", "del", WG_IFNAME],

@@ -6,6 +6,7 @@ import contextlib
 import secrets
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,17 @@ def run_in(namespace: str, *argv: str, input_text: str | None = None) -> str:
     if completed.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} in {namespace}: {completed.stderr.strip()}")
     return completed.stdout
+
+
+def in_root_view(root: Path, *argv: str) -> list[str]:
+    """``argv`` with the sandbox root's own /run (as drtool runs a sandbox host's service
+    commands): a userspace WireGuard's socket lands in ``root``/run/wireguard, not the
+    machine's, where another test's wg0 may be."""
+    (root / "run").mkdir(parents=True, exist_ok=True)
+    return [
+        "bwrap", "--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc",
+        "--bind", str(root / "run"), "/run", "--", *argv,
+    ]  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ import hashlib
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -34,6 +35,20 @@ http {{
     include sites-enabled/*;
 }}
 """
+# The same question as Nginx.answer's, asked from inside a namespace.
+_ASK = """
+import sys, time, urllib.request
+deadline = time.monotonic() + 10
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+            print(response.read().decode().strip())
+            break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.1)
+"""
 NGINX_SITE = """\
 server {{
     listen 127.0.0.1:{port};
@@ -45,10 +60,12 @@ server {{
 @dataclass
 class Nginx:
     """An nginx master running from ``root``/etc/nginx, answering on 127.0.0.1:``port``
-    (``port=0``: one picked free)."""
+    (``port=0``: one picked free), in the network namespace ``namespace`` if given (drtool
+    probes it from there)."""
 
     root: Path
     port: int
+    namespace: str | None = None
 
     @property
     def conf(self) -> Path:
@@ -86,13 +103,21 @@ class Nginx:
             while Path(f"/proc/{master}").exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
 
+    def _in_namespace(self, *argv: str) -> list[str]:
+        return ["ip", "netns", "exec", self.namespace, *argv] if self.namespace else list(argv)
+
     def nginx(self, *arguments: str) -> None:
         subprocess.run(
-            ["nginx", "-c", str(self.conf), *arguments], check=True, capture_output=True, timeout=30
+            self._in_namespace("nginx", "-c", str(self.conf), *arguments),
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
 
     def answer(self) -> str:
         url = f"http://127.0.0.1:{self.port}/health"
+        if self.namespace:
+            return run_in(self.namespace, sys.executable, "-c", _ASK, url).strip()
         deadline = time.monotonic() + 10
         while True:
             try:
