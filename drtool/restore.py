@@ -238,6 +238,9 @@ def _run(
         report.error = describe_error(error)
         if applying is not None and not applying.atomic_apply:
             journal.state.applied.append(applying.kind)  # half-applied: undone with the rest
+        elif applying is not None and applying.arms_switch:
+            # an atomic apply that failed changed nothing: its switch has nothing to put back
+            deadman.disarm(_switch(journal, host, applying.kind))
         staged = [collector for collector, _ in plan.staged]
         raise _roll_back(journal, host, staged, report) from None
     switched = [c for c, _ in plan.staged if c.arms_switch and c.kind in journal.state.applied]
