@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from docker.types import IPAMConfig, IPAMPool
 
 from drtool.store.local import LocalStore
 from tests.conftest import Cli
@@ -114,7 +115,10 @@ def test_a_docker_network_change_becomes_a_snapshot_through_events(
     try:
         with running_watch(with_docker, tmp_path / "watch.log", "1h", "--docker-events") as log:
             count = len(snapshot_names(cli))
-            client.networks.create("drtool-watch-events", driver="bridge")
+            # a subnet of its own: an auto-assigned one would move docker's pool allocator on,
+            # and the other suites' automatic networks with it
+            pool = IPAMConfig(pool_configs=[IPAMPool(subnet="172.29.0.0/24")])
+            client.networks.create("drtool-watch-events", driver="bridge", ipam=pool)
             wait_for(lambda: len(snapshot_names(cli)) == count + 1, "a snapshot after the event")
             assert "a docker network changed (docker events)" in log.read_text()
     finally:
