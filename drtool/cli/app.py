@@ -328,8 +328,10 @@ _invocation: dict[str, Any] = {}
 
 
 @cli.result_callback()
-def _completed(*_results: object, **_options: object) -> None:
+def _completed(result: object, **_options: object) -> object:
+    """The command ran to its end; its result (an exit code, such as diff's 3) passes on."""
     _invocation["completed"] = True
+    return result
 
 
 def main() -> None:
