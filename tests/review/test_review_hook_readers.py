@@ -246,3 +246,53 @@ def test_an_action_outside_action_d_is_a_hook(tmp_path: Path) -> None:
     _jail_action(config, "../filter.d/evilact")
     assert "touch /tmp/review-f2b-dotdot" in _fail2ban_commands(config)
     assert _drtool_fail2ban_hooks(config)
+
+
+_CONSTRUCTOR = """
+#include <stdio.h>
+__attribute__((constructor)) static void ran(void) {
+    FILE *marker = fopen(MARKER, "w");
+    if (marker) { fputs("ran\\n", marker); fclose(marker); }
+}
+"""
+
+
+@pytest.mark.real_parts("nginx", "gcc")
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: critical ssl_certificate_key engine:/path:id makes OpenSSL dlopen the "
+    "snapshot's library (its constructor runs in nginx -t and at reload): not listed",
+)
+def test_an_openssl_engine_named_by_path_in_a_key_directive_is_a_hook(tmp_path: Path) -> None:
+    marker = tmp_path / "constructor-ran"
+    source = tmp_path / "evil.c"
+    source.write_text(_CONSTRUCTOR)
+    library = tmp_path / "evil"
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", f'-DMARKER="{marker}"', "-o", str(library), str(source)],
+        check=True,
+        timeout=60,
+    )
+    certificate = tmp_path / "site.pem"
+    key = tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+            *("-nodes", "-keyout", str(key), "-out", str(certificate), "-days", "1"),
+            *("-subj", "/CN=review"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    config = tmp_path / "nginx.conf"
+    config.write_text(
+        "events {}\nhttp { server {\n"
+        f"    ssl_certificate {certificate};\n"
+        f"    ssl_certificate_key engine:{library}:id;\n"
+        "} }\n"
+    )
+    _nginx_test(config)
+    assert marker.read_text() == "ran\n"  # nginx -t ran the snapshot's code
+    found = nginx_hooks(ROOT, (_relative(tmp_path),), str(config))
+    assert any("engine" in hook for hook in found), found
