@@ -296,3 +296,18 @@ def test_an_openssl_engine_named_by_path_in_a_key_directive_is_a_hook(tmp_path: 
     assert marker.read_text() == "ran\n"  # nginx -t ran the snapshot's code
     found = nginx_hooks(ROOT, (_relative(tmp_path),), str(config))
     assert any("engine" in hook for hook in found), found
+
+
+@pytest.mark.real_parts("fail2ban")
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: critical a jail option (port = 22; cmd) is substituted into the shipped "
+    "action's shell commands: not listed",
+)
+def test_a_jail_option_injected_into_an_action_command_is_a_hook(tmp_path: Path) -> None:
+    config = _fail2ban_tree(tmp_path)
+    with (config / "jail.local").open("a") as jail:
+        jail.write("banaction = iptables-multiport\nport = 22; touch /tmp/review-f2b-port;\n")
+    commands = _fail2ban_commands(config)
+    assert "--dports 22; touch /tmp/review-f2b-port;" in commands  # in actionstart, as root
+    assert _drtool_fail2ban_hooks(config)
