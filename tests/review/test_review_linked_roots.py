@@ -64,3 +64,38 @@ def test_a_linked_root_shows_nothing_of_the_machine_to_the_checkers(
     )
     assert drilled.returncode != 0
     assert SECRET not in drilled.stdout + drilled.stderr, drilled.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: high a root restored as an absolute link hands the kind's whole "
+    "configuration to wherever it points (a world-writable /tmp directory: root for any user)",
+)
+def test_a_root_that_is_a_link_is_never_restored_as_one(cli: Cli, tmp_path: Path) -> None:
+    evil = tmp_path / "evil"
+    (evil / "etc/nginx").mkdir(parents=True)
+    (evil / "etc/nginx/nginx.conf").write_text("events {}\n")
+    os.symlink("/tmp/review-anyone-writes-here", evil / "etc/fail2ban")
+    config = tmp_path / "evil.toml"
+    config.write_text('[backup]\nkinds = ["nginx", "fail2ban"]\n')
+    cli("init")
+    attacker = Cli(
+        {
+            **cli.environment,
+            "DRTOOL_ROOT": str(evil),
+            "DRTOOL_HOST": "evil",
+            "DRTOOL_CONFIG": str(config),
+        }
+    )
+    snapshot_id = json.loads(attacker("backup", "--json").stdout)["id"]
+    host = Path(cli.environment["DRTOOL_ROOT"])
+    subprocess.run(
+        [sys.executable, "-m", "drtool", "restore", snapshot_id, "--yes"],
+        env=cli.environment,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert not (host / "etc/fail2ban").is_symlink(), os.readlink(host / "etc/fail2ban")
