@@ -1,9 +1,10 @@
-"""Review of issue 10: modes and owners a snapshot gives the files root's services read.
+"""Review of issue 10: modes a snapshot gives the files in the roots root's services read.
 
 Set-id bits are dropped; a world-writable directory in /etc/nginx is restored as the snapshot
-says (and so is a file owned by uid 1000, whoever that is on the restoring host). Any local user may then put an nginx
-configuration (a load_module) or a fail2ban action where root's service reads it: a hostile
-snapshot hands root to every local account, with no hook for validation to see.
+says (and so is a file owned by uid 1000, whoever that is on the restoring host). Any local
+user may then put an nginx configuration (a load_module) or a fail2ban action where root's
+service reads it: a hostile snapshot hands root to every local account, with no hook for
+validation to see.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ def test_no_restored_entry_is_writable_by_a_local_user(cli: Cli, tmp_path: Path)
     exposed = [
         f"{path.relative_to(host)} {stat.filemode(path.lstat().st_mode)} uid {path.lstat().st_uid}"
         for path in [host / "etc/nginx", *(host / "etc/nginx").rglob("*")]
-        if not path.is_symlink()
-        and path.lstat().st_mode & stat.S_IWOTH
+        if not path.is_symlink() and path.lstat().st_mode & stat.S_IWOTH
     ]
     assert exposed == [], f"exit {restored.returncode}: {exposed}"
