@@ -324,3 +324,21 @@ def test_a_jail_option_injected_into_an_action_command_is_a_hook(tmp_path: Path)
     commands = _fail2ban_commands(config)
     assert "--dports 22; touch /tmp/review-f2b-port;" in commands  # in actionstart, as root
     assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("nginx")
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: critical include glob '[^x]' negates in glob(3) but not in fnmatch: "
+    "the included file (with its load_module) is never read by the hook reader",
+)
+def test_a_negated_bracket_glob_in_an_include(tmp_path: Path) -> None:
+    module = tmp_path / "evil.so"
+    module.write_bytes(b"not an ELF file" * 256)
+    (tmp_path / "evil.conf").write_text(f"load_module {module};\n")
+    config = tmp_path / "nginx.conf"
+    config.write_text(f"include {tmp_path}/[^x]vil.conf;\nevents {{}}\n")
+    said = _nginx_test(config)
+    assert f'dlopen() "{module}" failed' in said, said  # nginx included evil.conf
+    found = nginx_hooks(ROOT, (_relative(tmp_path),), str(config))
+    assert any("load_module" in hook for hook in found), found
