@@ -342,3 +342,21 @@ def test_a_negated_bracket_glob_in_an_include(tmp_path: Path) -> None:
     assert f'dlopen() "{module}" failed' in said, said  # nginx included evil.conf
     found = nginx_hooks(ROOT, (_relative(tmp_path),), str(config))
     assert any("load_module" in hook for hook in found), found
+
+
+@pytest.mark.real_parts("nginx")
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: critical nginx turns '\\t' in a quoted include path into a tab; the hook "
+    "reader keeps a backslash and never reads the included file",
+)
+def test_an_escaped_tab_in_an_include_path(tmp_path: Path) -> None:
+    module = tmp_path / "evil.so"
+    module.write_bytes(b"not an ELF file" * 256)
+    (tmp_path / "x\t.conf").write_text(f"load_module {module};\n")
+    config = tmp_path / "nginx.conf"
+    config.write_text(f'include "{tmp_path}/x\\t.conf";\nevents {{}}\n')
+    said = _nginx_test(config)
+    assert f'dlopen() "{module}" failed' in said, said  # nginx included "x<TAB>.conf"
+    found = nginx_hooks(ROOT, (_relative(tmp_path),), str(config))
+    assert any("load_module" in hook for hook in found), found
