@@ -1,0 +1,101 @@
+"""Review of issue 10: a snapshot whose root is itself an absolute link.
+
+The snapshot's ``/etc/fail2ban`` (a root the restoring host gives the fail2ban kind) is a link
+to a directory of this machine. Validation binds each staged root into the checkers' sandbox
+(``bwrap --ro-bind <staged root> /etc/fail2ban``): bwrap follows the link on the machine, so
+the machine's directory shows inside the sandbox, and the snapshot's nginx.conf includes a
+secret from it. nginx's error names the secret's first token; drtool prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+
+SECRET = "review-machine-secret-7f3a91"
+
+
+@pytest.mark.real_parts("nginx", "bwrap")
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: critical a staged root that is an absolute link binds the machine's "
+    "directory into the validation sandbox: a machine file reaches drtool's output",
+)
+def test_a_linked_root_shows_nothing_of_the_machine_to_the_checkers(
+    cli: Cli, tmp_path: Path
+) -> None:
+    machine = tmp_path / "machine-private"
+    machine.mkdir(mode=0o700)
+    (machine / "secret").write_text(f"{SECRET};\n")
+    (machine / "secret").chmod(0o600)
+
+    evil = tmp_path / "evil"
+    (evil / "etc/nginx").mkdir(parents=True)
+    (evil / "etc/nginx/nginx.conf").write_text("events {}\ninclude /etc/fail2ban/secret;\n")
+    os.symlink(str(machine), evil / "etc/fail2ban")
+    config = tmp_path / "evil.toml"
+    config.write_text('[backup]\nkinds = ["nginx", "fail2ban"]\n')
+    cli("init")
+    attacker = Cli(
+        {
+            **cli.environment,
+            "DRTOOL_ROOT": str(evil),
+            "DRTOOL_HOST": "evil",
+            "DRTOOL_CONFIG": str(config),
+        }
+    )
+    snapshot_id = json.loads(attacker("backup", "--json").stdout)["id"]
+    # Whatever a drill concludes (refusing the linked root is the fix), the secret stays out.
+    drilled = subprocess.run(
+        [sys.executable, "-m", "drtool", "drill", snapshot_id],
+        env=cli.environment,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert drilled.returncode != 0
+    assert SECRET not in drilled.stdout + drilled.stderr, drilled.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: high a root restored as an absolute link hands the kind's whole "
+    "configuration to wherever it points (a world-writable /tmp directory: root for any user)",
+)
+def test_a_root_that_is_a_link_is_never_restored_as_one(cli: Cli, tmp_path: Path) -> None:
+    evil = tmp_path / "evil"
+    (evil / "etc/nginx").mkdir(parents=True)
+    (evil / "etc/nginx/nginx.conf").write_text("events {}\n")
+    os.symlink("/tmp/review-anyone-writes-here", evil / "etc/fail2ban")
+    config = tmp_path / "evil.toml"
+    config.write_text('[backup]\nkinds = ["nginx", "fail2ban"]\n')
+    cli("init")
+    attacker = Cli(
+        {
+            **cli.environment,
+            "DRTOOL_ROOT": str(evil),
+            "DRTOOL_HOST": "evil",
+            "DRTOOL_CONFIG": str(config),
+        }
+    )
+    snapshot_id = json.loads(attacker("backup", "--json").stdout)["id"]
+    host = Path(cli.environment["DRTOOL_ROOT"])
+    subprocess.run(
+        [sys.executable, "-m", "drtool", "restore", snapshot_id, "--yes"],
+        env=cli.environment,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert not (host / "etc/fail2ban").is_symlink(), os.readlink(host / "etc/fail2ban")
