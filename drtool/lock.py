@@ -48,7 +48,7 @@ def exclusive_lock(
     except ObjectExists:
         _take_over_if_stale(store, body, stale_after, clock)
     try:
-        running = _fresh_shared_holders(store, stale_after, clock)
+        running = _fresh_shared_holders(store, stale_after, clock, host)
         if running:
             raise RepositoryLocked(
                 f"{running[0]} is running; try again when it is done (--retry-lock DURATION)"
@@ -71,7 +71,7 @@ def shared_lock(
     name = f"{SHARED_PREFIX}/{secrets.token_hex(8)}"
     store.put_new(name, _holder(purpose, host, clock))
     try:
-        owner = _fresh_holder(store, LOCK_NAME, stale_after, clock)
+        owner = _fresh_holder(store, LOCK_NAME, stale_after, clock, host)
         if owner:
             raise RepositoryLocked(
                 f"the repository is locked by {owner}; try again when it is done "
@@ -88,26 +88,38 @@ def _holder(purpose: str, host: str, clock: Callable[[], datetime]) -> bytes:
 
 
 def _fresh_holder(
-    store: Store, name: str, stale_after: timedelta, clock: Callable[[], datetime]
+    store: Store, name: str, stale_after: timedelta, clock: Callable[[], datetime], host: str
 ) -> str | None:
     """Who holds the lock ``name`` ("backup on web-1 (pid 12)"), or None if nobody does or it
-    is stale (or unreadable: a lock only ever holds what _holder wrote)."""
+    is stale: older than ``stale_after``, or held by a process of this host that is gone (a
+    backup killed mid-way), or unreadable (a lock only ever holds what _holder wrote)."""
     try:
         current = json.loads(store.get(name))
         created = parse_iso(current["created"])
         owner = f"{current['purpose']} on {current['host']} (pid {current['pid']})"
-    except (ObjectMissing, ValueError, KeyError, TypeError):
+        gone = current["host"] == host and not _process_alive(int(current["pid"]))
+    except (ObjectMissing, ValueError, KeyError, TypeError, RecursionError):
         return None
-    return owner if clock() - created < stale_after else None
+    return owner if clock() - created < stale_after and not gone else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return pid > 0
 
 
 def _fresh_shared_holders(
-    store: Store, stale_after: timedelta, clock: Callable[[], datetime]
+    store: Store, stale_after: timedelta, clock: Callable[[], datetime], host: str
 ) -> list[str]:
     """The holders of fresh shared locks; stale ones (a backup that crashed) are removed."""
     holders = []
     for name in list(store.list(SHARED_PREFIX)):
-        owner = _fresh_holder(store, name, stale_after, clock)
+        owner = _fresh_holder(store, name, stale_after, clock, host)
         if owner:
             holders.append(owner)
         else:

@@ -174,3 +174,23 @@ def test_a_stale_shared_lock_is_removed_by_the_next_prune(store: LocalStore) -> 
     crashed.__enter__()  # never left: the process died
     with exclusive_lock(store, "prune", "admin", clock=at(NOON)):
         assert list(store.list(SHARED_PREFIX)) == []
+
+
+def test_a_shared_lock_of_a_process_gone_from_this_host_keeps_nothing_out(
+    store: LocalStore,
+) -> None:
+    """A backup killed a minute ago on this host: its pid is gone, so its lock is stale at once
+    for a prune on the same host (another host's lock waits out the hour)."""
+    store.put_new(
+        f"{SHARED_PREFIX}/0123456789abcdef",
+        json.dumps(
+            {
+                "purpose": "backup",
+                "host": "web-1",
+                "pid": 2**22 + 7,
+                "created": "2025-01-07T11:59:00Z",
+            }
+        ).encode(),
+    )
+    with exclusive_lock(store, "prune", "web-1", clock=at(NOON)):
+        assert list(store.list(SHARED_PREFIX)) == []
