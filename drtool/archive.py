@@ -152,6 +152,12 @@ def _add_entry(archive: tarfile.TarFile, entry: FileEntry, root: Path) -> None:
 
 def entry_from_member(member: tarfile.TarInfo) -> FileEntry:
     """Return the FileEntry a tar member describes; raise UnsafeArchive for other types."""
+    if member.issparse():
+        # drtool never writes one; its holes would expand far past the size a manifest declares
+        raise UnsafeArchive(
+            f"archive entry {member.name!r} is a sparse file, which drtool never writes; "
+            "nothing written"
+        )
     if member.isreg():
         entry_type = EntryType.FILE
     elif member.isdir():

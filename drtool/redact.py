@@ -28,8 +28,13 @@ REDACTED = "<redacted>"
 WITHHELD = "content changed (redacted)"
 
 _PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
-# user:hash with an Apache MD5, SHA1, bcrypt or crypt(3) hash: htpasswd's own formats.
-_HTPASSWD_LINE = re.compile(rb"^[^:\s#][^:\s]*:(\$apr1\$|\{SHA\}|\$2[abxy]\$|\$[156y]\$)", re.M)
+# user:hash in every form nginx's auth_basic_user_file reads: Apache MD5, SHA1, bcrypt, crypt(3)
+# ($1$, $5$, $6$, yescrypt), {PLAIN} clear text, {SSHA}, and traditional DES crypt (13 chars).
+_HTPASSWD_LINE = re.compile(
+    rb"^[^:\s#][^:\s]*:(\$apr1\$|\{SHA\}|\{SSHA\}|\{PLAIN\}|\$2[abxy]\$|\$[156y]\$"
+    rb"|[./0-9A-Za-z]{13}(:|\r?$))",
+    re.M,
+)
 # A 32-byte key in base64 (WireGuard's private, public and preshared keys).
 _WG_KEY = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
 _WG_KEY_FILE = re.compile(rb"\s*[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\s*")

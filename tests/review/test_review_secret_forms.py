@@ -24,11 +24,6 @@ FORMS = {
 
 
 @pytest.mark.parametrize("form", list(FORMS))
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: high htpasswd forms nginx accepts ({PLAIN}, {SSHA}, DES crypt) are not "
-    "recognised as secret: diff prints the password or its hash",
-)
 def test_every_htpasswd_form_nginx_reads_is_withheld(
     cli: Cli, sample_root: Path, form: str
 ) -> None:

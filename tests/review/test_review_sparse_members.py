@@ -102,11 +102,6 @@ def _peak_rss_mib(cli: Cli, *arguments: str) -> tuple[float, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: high a sparse tar member in a command output expands past the declared "
-    "size: staging reads it whole (768 MiB RSS from a few KiB part)",
-)
 def test_a_sparse_output_member_keeps_memory_flat(cli: Cli, tmp_path: Path) -> None:
     snapshot = _hostile_snapshot(cli, tmp_path, f"{OUTPUT_PREFIX}huge")
     peak, said = _peak_rss_mib(cli, "show", snapshot)
@@ -114,11 +109,6 @@ def test_a_sparse_output_member_keeps_memory_flat(cli: Cli, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: medium a sparse tar member of a few KiB is written out as 768 MiB "
-    "(a disk filled by a restore or an unattended drill): no bound past the declared size",
-)
 def test_a_sparse_file_member_is_refused(cli: Cli, tmp_path: Path) -> None:
     snapshot = _hostile_snapshot(cli, tmp_path, "etc/nginx/huge")
     target = tmp_path / "target"
