@@ -10,6 +10,7 @@ atomic ``nft -f`` transaction that replaces the host's own tables and names no r
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +55,9 @@ def apply_ruleset(runner: Runner, snapshot: Sequence[rules.Table], patterns: Seq
     """Replace the live host-owned tables with ``snapshot``'s in one nft transaction."""
     script = rules.transaction(snapshot, live_ruleset(runner), patterns)
     runner.run(["nft", "-f", "-"], input_bytes=script.encode(), in_netns=True)
+
+
+_INCLUDE = re.compile(rb"(^|[;{\s])include\s", re.MULTILINE)
 
 
 class NftablesCollector(PathsCollector):
@@ -111,6 +115,10 @@ class NftablesCollector(PathsCollector):
         if RULESET not in staged.outputs():
             return []
         text = rules.render(rules.host_owned(self.tables(staged), self.patterns)).encode()
+        if _INCLUDE.search(text):
+            # nft would read the named file of this machine (and quote it in its errors);
+            # `nft list ruleset` never writes an include, so only a crafted snapshot has one.
+            return ["nftables: the snapshot's ruleset has an include statement: refused, unread"]
         # nft -c checks in the host's namespace without changing anything (interface names
         # resolve against the host's own); a real load into a brand-new network namespace (gone
         # when the command ends) catches what only the kernel refuses, except the interfaces

@@ -52,11 +52,6 @@ def _with_output_text(original: bytes, name: str, text: bytes) -> bytes:
 
 
 @pytest.mark.real_parts("nft", "netns")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical nft 'include' inside a table reaches nft -c on the machine: "
-    "the first line of any machine file is quoted in the drill's (and restore's) output",
-)
 def test_an_nft_include_reads_nothing_of_the_machine(
     cli: Cli,
     tmp_path: Path,
