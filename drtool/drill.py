@@ -120,29 +120,30 @@ def _drill(
             validate_plan(host, plan, rebuilt_host=True)
         except ValidationRefused as error:  # reported; the drill goes on to what it can check
             report.problems.append(str(error))
-            refused = error.refused if isinstance(error, SnapshotRefused) else ()
+            # A refusal that names no kind (a hook) refuses them all: nothing refused is applied,
+            # not even in the sandbox (a refused ruleset may carry a --modprobe).
+            refused = (
+                error.refused
+                if isinstance(error, SnapshotRefused) and error.refused
+                else tuple(collector.kind for collector, _ in plan.staged)
+            )
     with _timed(report, "apply"):
         for collector, staged in plan.staged:
-            if not collector.sandboxable:
-                report.kinds[collector.kind] = (
-                    "refused by validation"
-                    if collector.kind in refused
-                    else "validated (its state cannot be sandboxed)"
-                )
-                continue
-            collector.apply(host, staged)
+            if collector.kind in refused:
+                report.kinds[collector.kind] = "refused by validation, not applied"
+            elif not collector.sandboxable:
+                report.kinds[collector.kind] = "validated (its state cannot be sandboxed)"
+            else:
+                collector.apply(host, staged)
     with _timed(report, "verify"):
         for collector, staged in plan.staged:
-            if not collector.sandboxable:
+            if not collector.sandboxable or collector.kind in refused:
                 continue
             problems = _verify(collector, host, staged, scratch)
             report.problems += problems
-            if collector.kind in refused:
-                report.kinds[collector.kind] = "restored, refused by validation"
-            else:
-                report.kinds[collector.kind] = (
-                    "restored, differs from the snapshot" if problems else "restored and verified"
-                )
+            report.kinds[collector.kind] = (
+                "restored, differs from the snapshot" if problems else "restored and verified"
+            )
 
 
 def _verify(collector: Collector, host: Host, staged: StagedArtifact, scratch: Path) -> list[str]:

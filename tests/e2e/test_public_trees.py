@@ -139,7 +139,7 @@ def test_the_damage_shows_in_diff_and_dry_run_and_the_dry_run_changes_nothing(
     damaged: Served,
 ) -> None:
     damage = damaged.tree.damage
-    changes = json.loads(damaged.cli("diff", "latest", "--json").stdout)
+    changes = json.loads(damaged.cli("diff", "latest", "--json", expect=3, one_line=False).stdout)
     changed = {change["path"]: change for kind in changes.values() for change in kind["changed"]}
     assert any(
         line.startswith("+") and damage.new in line for line in changed[damage.edited]["content"]
@@ -168,7 +168,10 @@ def test_a_renewed_private_key_never_shows_in_diff_or_dry_run(served: Served) ->
     )
     key.write_bytes(renewed)
     try:
-        said = [served.cli("diff", "latest").stdout, served.cli("restore", "--dry-run").stdout]
+        said = [
+            served.cli("diff", "latest", expect=3, one_line=False).stdout,
+            served.cli("restore", "--dry-run").stdout,
+        ]
     finally:
         key.write_bytes(kept)
         os.utime(key, ns=(status.st_atime_ns, status.st_mtime_ns))

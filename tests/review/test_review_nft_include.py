@@ -112,11 +112,6 @@ def _with_output(original: bytes, name: str, edit: Callable[[bytes], bytes]) -> 
 
 
 @pytest.mark.real_parts("iptables", "netns")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: high a drill goes on to apply a kind whose hooks validation refused: "
-    "iptables-restore (root, the machine's mount view) gets the snapshot's --modprobe",
-)
 def test_a_drill_never_applies_what_the_hook_check_refused(
     cli: Cli,
     netns: str,  # noqa: F811
