@@ -242,6 +242,18 @@ def check_entries(entries: Sequence[FileEntry], roots: Sequence[str]) -> None:
             links.add(entry.path)
 
 
+def check_roots_are_not_links(entries: Sequence[FileEntry], roots: Sequence[str]) -> None:
+    """Refuse a snapshot whose root itself is a symlink: restored, it would hand the kind's whole
+    configuration to wherever it points (a world-writable directory, the machine's secrets bound
+    into the validators' view). A root is restored as a directory or a file, never as a link."""
+    for entry in entries:
+        if entry.path in roots and entry.type is EntryType.SYMLINK:
+            raise UnsafeArchive(
+                f"snapshot root /{entry.path} is a symlink (to {entry.link_target[:100]!r}): a "
+                "root is restored as a directory or a file, never as a link; nothing written"
+            )
+
+
 def _check_link_target(entry: FileEntry) -> None:
     target = entry.link_target
     if not target or "\x00" in target:

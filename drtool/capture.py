@@ -11,7 +11,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from drtool.archive import check_entries, write_parts
+from drtool.archive import check_entries, check_roots_are_not_links, write_parts
 from drtool.collectors import Collector
 from drtool.errors import IntegrityError
 from drtool.fsutil import open_private
@@ -77,7 +77,9 @@ def stage_artifact(
                 output.write(block)
         paths.append(path)
     staged = StagedArtifact(record, tuple(paths), keep_setid)
-    check_entries([entry for _, _, entry in staged.members()], record.roots)
+    entries = [entry for _, _, entry in staged.members()]
+    check_entries(entries, record.roots)
+    check_roots_are_not_links(entries, record.roots)
     setid = staged.setid_paths()
     if setid and not keep_setid:
         log.warning(

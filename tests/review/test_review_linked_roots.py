@@ -23,11 +23,6 @@ SECRET = "review-machine-secret-7f3a91"
 
 
 @pytest.mark.real_parts("nginx", "bwrap")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a staged root that is an absolute link binds the machine's "
-    "directory into the validation sandbox: a machine file reaches drtool's output",
-)
 def test_a_linked_root_shows_nothing_of_the_machine_to_the_checkers(
     cli: Cli, tmp_path: Path
 ) -> None:
@@ -66,11 +61,6 @@ def test_a_linked_root_shows_nothing_of_the_machine_to_the_checkers(
     assert SECRET not in drilled.stdout + drilled.stderr, drilled.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: high a root restored as an absolute link hands the kind's whole "
-    "configuration to wherever it points (a world-writable /tmp directory: root for any user)",
-)
 def test_a_root_that_is_a_link_is_never_restored_as_one(cli: Cli, tmp_path: Path) -> None:
     evil = tmp_path / "evil"
     (evil / "etc/nginx").mkdir(parents=True)
