@@ -72,6 +72,7 @@ class StagedArtifact:
             with tarfile.open(part_path, mode="r:") as archive:
                 for member, entry in members:
                     if entry.path.startswith(OUTPUT_PREFIX) == outputs:
+                        entry = not_world_writable(entry)
                         yield archive, member, entry if self.keep_setid else without_setid(entry)
 
     def members(self) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
@@ -100,6 +101,15 @@ class StagedArtifact:
 
     def installed_roots(self) -> tuple[str, ...]:
         return tuple(root for root in self.record.roots if root not in self.record.missing)
+
+
+def not_world_writable(entry: FileEntry) -> FileEntry:
+    """``entry`` without write permission for others, always: the roots hold configuration a
+    root service reads, and a world-writable directory there (as a snapshot may say) would let
+    any local user add a configuration, a module, an action."""
+    if entry.type is not EntryType.SYMLINK and entry.mode & stat.S_IWOTH:
+        return dataclasses.replace(entry, mode=entry.mode & ~stat.S_IWOTH)
+    return entry
 
 
 def without_setid(entry: FileEntry) -> FileEntry:

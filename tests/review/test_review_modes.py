@@ -16,16 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cli
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: high world-writable directories are restored into the roots of root's "
-    "services as the snapshot says (any local user then adds an nginx conf)",
-)
 def test_no_restored_entry_is_writable_by_a_local_user(cli: Cli, tmp_path: Path) -> None:
     evil = tmp_path / "evil"
     conf_d = evil / "etc/nginx/conf.d"
