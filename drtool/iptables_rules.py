@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 # Kubernetes nodes too: kube-proxy's KUBE-*, Calico's cali-*, Cilium's CILIUM_* chains.
 DEFAULT_RUNTIME_CHAINS = ("DOCKER", "DOCKER-*", "f2b-*", "KUBE-*", "cali-*", "CILIUM_*")
 _DOCKER_INTERFACE = re.compile(r"(?:^|\s)!?\s*-[io] (?:docker0|br-[0-9a-f]{12})(?:\s|$)")
+# docker's hairpin rule for a published port, one per container in nat POSTROUTING: it names no
+# docker chain or bridge, only the container's address as both source and destination.
+_DOCKER_HAIRPIN = re.compile(
+    r"^-s (\S+)/32 -d \1/32 -p (tcp|udp|sctp) -m \2 --dport \d+ -j MASQUERADE$"
+)
 _JUMP = re.compile(r"(?:^|\s)-[jg] (\S+)")
 _WG_QUICK = "wg-quick(8)"
 # iptables-nft-save on a table of iptables' name that nft made natively (Debian's
@@ -105,6 +110,8 @@ def _matches(chain: str, patterns: Iterable[str]) -> bool:
 def is_runtime_rule(chain: str, rule: str, patterns: Sequence[str]) -> bool:
     """Whether a rule belongs to docker, fail2ban or wg-quick rather than to the host."""
     if _matches(chain, patterns) or _WG_QUICK in rule or _DOCKER_INTERFACE.search(rule):
+        return True
+    if chain == "POSTROUTING" and _DOCKER_HAIRPIN.match(rule.strip()):
         return True
     jump = _JUMP.search(rule)
     return bool(jump and _matches(jump.group(1), patterns))

@@ -182,12 +182,5 @@ def test_a_restore_keeps_dockers_chains_as_docker_left_them(restored: Restored) 
         assert answers(restored.namespace, restored.gateway, port)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: docker's per-container hairpin MASQUERADE rules in nat POSTROUTING "
-    "(-s C/32 -d C/32 ... -j MASQUERADE) name no docker chain or bridge, so a restore takes "
-    "them for the host's own and puts back the snapshot's: a container started after the "
-    "backup loses its rule, one removed since gets a stale one back",
-)
 def test_dockers_hairpin_masquerade_rules_are_kept(restored: Restored) -> None:
     assert tables(restored.after)["nat"] == tables(restored.before)["nat"]
