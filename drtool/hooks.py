@@ -16,16 +16,17 @@ _MODPROBE = re.compile(r"(?:^|\s)--modprobe(?:=|\s|$)")
 
 
 def wireguard_hooks(text: str, file: str) -> list[str]:
-    """PreUp/PostUp/PreDown/PostDown of the [Interface] section, found as wg-quick finds them:
-    the text before ``#``, the key before ``=`` with blanks trimmed, matched in any case; a
-    section starts with a key beginning with ``[``."""
+    """PreUp/PostUp/PreDown/PostDown of the [Interface] section, found as wg-quick's
+    parse_options finds them: bash's ``read`` drops NUL bytes, then the text before ``#``, the
+    key before ``=`` with blanks trimmed, keys and section names matched in any case
+    (``nocasematch``); a section starts with a key beginning with ``[``."""
     found = []
     in_interface = False
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(text.replace("\0", "").split("\n"), 1):
         key = line.split("#", 1)[0].split("=", 1)[0].strip(_SPACE)
         if key.startswith("["):
-            in_interface = key == "[Interface]"
-        elif in_interface and key.lower() in WIREGUARD_HOOKS:
+            in_interface = key.casefold() == "[interface]"
+        elif in_interface and key.casefold() in WIREGUARD_HOOKS:
             found.append(f"{file}:{number}: {key} (a command wg-quick runs as root)")
     return found
 

@@ -125,11 +125,6 @@ def _wg_quick_hooks(config: Path) -> str:
 
 
 @pytest.mark.real_parts("wireguard")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical wg-quick matches '[interface]' in any case: a PostUp in a "
-    "lower-case second section is not listed",
-)
 def test_a_lower_case_interface_section_does_not_hide_postup(tmp_path: Path) -> None:
     config = tmp_path / "wg0.conf"
     config.write_text(
@@ -141,11 +136,6 @@ def test_a_lower_case_interface_section_does_not_hide_postup(tmp_path: Path) -> 
 
 
 @pytest.mark.real_parts("wireguard")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical bash's read drops NUL bytes: 'Post<NUL>Up' is PostUp to wg-quick, "
-    "not listed",
-)
 def test_a_nul_byte_inside_the_key_does_not_hide_postup(tmp_path: Path) -> None:
     config = tmp_path / "wg0.conf"
     config.write_bytes(b"[Interface]\nListenPort = 51820\nPost\x00Up = touch /tmp/review-wg-nul\n")
