@@ -7,12 +7,13 @@ The readers here are pure and read each file as its tool reads it.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 WIREGUARD_HOOKS = ("preup", "postup", "predown", "postdown")
 _SPACE = " \t\n\r\v\f"
-_MODPROBE = re.compile(r"(?:^|\s)--modprobe(?:=|\s|$)")
+# iptables' short options that take an argument (its getopt string, required or optional):
+# in a cluster such as ``-vM``, the letters after one of these are its argument.
+_IPTABLES_ARGUMENT_OPTIONS = frozenset("ACDEFILMNPRSWXZcdghijmopstw")
 
 
 def wireguard_hooks(text: str, file: str) -> list[str]:
@@ -33,12 +34,59 @@ def wireguard_hooks(text: str, file: str) -> list[str]:
 
 def iptables_modprobe_hooks(rules: str, file: str) -> list[str]:
     """``--modprobe`` in iptables-save text: iptables-restore runs that program as root to load
-    a kernel module."""
+    a kernel module. Each line is split into words as iptables-restore splits it, and each word
+    read as getopt_long reads it: ``-M`` (alone, in a cluster such as ``-vM``, or with its
+    argument attached) and any abbreviation of ``--modprobe`` (``--modp``, ``--mo=...``)."""
     return [
         f"{file}:{number}: --modprobe (a program iptables-restore runs as root)"
         for number, line in enumerate(rules.split("\n"), 1)
-        if _MODPROBE.search(line)
+        if any(_is_modprobe(word) for word in _iptables_words(line.split("\0", 1)[0]))
     ]
+
+
+def _iptables_words(line: str) -> list[str]:
+    """The words of a line as iptables-restore's add_param_to_argv splits it: blanks separate,
+    double quotes group (and end a word when they close), a backslash escapes inside quotes."""
+    words: list[str] = []
+    word: list[str] = []
+    quoted = escaped = False
+    for char in line:
+        if quoted:
+            if escaped:
+                word.append(char)
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+                words.append("".join(word))
+                word = []
+            else:
+                word.append(char)
+        elif char == '"':
+            quoted = True
+        elif char in " \t\n":
+            if word:
+                words.append("".join(word))
+                word = []
+        else:
+            word.append(char)
+    if word:
+        words.append("".join(word))
+    return words
+
+
+def _is_modprobe(word: str) -> bool:
+    if word.startswith("--"):
+        name = word.split("=", 1)[0]
+        return len(name) >= len("--m") and "--modprobe".startswith(name)
+    if word.startswith("-"):
+        for letter in word[1:]:
+            if letter == "M":
+                return True
+            if letter in _IPTABLES_ARGUMENT_OPTIONS:
+                return False
+    return False
 
 
 def fail2ban_action_hooks(staged: Path, shipped: Path, live: str) -> list[str]:

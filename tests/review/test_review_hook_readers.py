@@ -156,11 +156,8 @@ def _iptables_restore_accepts(rules: str) -> bool:
 
 
 @pytest.mark.real_parts("iptables-legacy")
-@pytest.mark.parametrize("spelling", ["-M", "--modp", "--modpr"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: medium iptables' -M and abbreviated --modp(robe) are the same option "
-    "to iptables-restore (getopt_long): not listed as hooks",
+@pytest.mark.parametrize(
+    "spelling", ["-M", "--modp", "--modpr", "--mo", "-vM", "-4M", '"-M"', '--mo"dp"']
 )
 def test_every_spelling_of_modprobe_is_a_hook(spelling: str) -> None:
     rules = f"*filter\n-A INPUT {spelling} /tmp/review-modprobe -j ACCEPT\nCOMMIT\n"
