@@ -93,10 +93,17 @@ def fail2ban_action_hooks(staged: Path, shipped: Path, live: str) -> list[str]:
     """The commands of the fail2ban actions in ``staged`` (an action.d directory) that this
     host's own action files (``shipped``) do not hold: a new action, a ``.local`` override, a
     changed key of a shipped one (its [Init] values are substituted into its commands). Also
-    ``ignorecommand`` anywhere. One ``file:line: key`` each."""
+    a link (fail2ban follows it, wherever it leads) and a Python action (``.py``, loaded as
+    code) that is not the host's own. One ``file:line: key`` each."""
     found = []
     for path in sorted(staged.glob("*")):
-        if path.is_symlink() or not path.is_file() or path.suffix not in (".conf", ".local"):
+        if path.is_symlink():
+            found.append(f"{live}/{path.name}:1: a link (fail2ban follows it to its action)")
+            continue
+        if path.suffix == ".py" and path.is_file() and not _same_file(path, shipped / path.name):
+            found.append(f"{live}/{path.name}:1: Python code (a fail2ban action runs it as root)")
+            continue
+        if not path.is_file() or path.suffix not in (".conf", ".local"):
             continue
         own = _ini_values(shipped / path.name) if path.suffix == ".conf" else {}
         for (section, key), (value, number) in _ini_values(path).items():
@@ -107,16 +114,25 @@ def fail2ban_action_hooks(staged: Path, shipped: Path, live: str) -> list[str]:
     return found
 
 
+def _same_file(path: Path, own: Path) -> bool:
+    try:
+        return path.read_bytes() == own.read_bytes()
+    except OSError:
+        return False
+
+
 def ignorecommand_hooks(directory: Path, shipped_jails: Path, live: str) -> list[str]:
-    """``ignorecommand`` in the jail files of a fail2ban directory (run for each failure),
-    where it is set and differs from this host's own ``jail.conf`` (``shipped_jails``)."""
+    """``ignorecommand`` (in any case, as fail2ban reads keys) in the jail files of a fail2ban
+    directory (run for each failure), where it is set and differs from this host's own
+    ``jail.conf`` (``shipped_jails``)."""
     own = _ini_values(shipped_jails)
     found = []
     for path in sorted([*directory.glob("jail.*"), *directory.glob("jail.d/*")]):
         if path.is_symlink() or not path.is_file():
             continue
         for (section, key), (value, number) in _ini_values(path).items():
-            if key == "ignorecommand" and value and own.get((section, key), (None,))[0] != value:
+            mine = own.get((section, "ignorecommand"), (None,))[0]
+            if key.lower() == "ignorecommand" and value and mine != value:
                 relative = path.relative_to(directory).as_posix()
                 found.append(f"{live}/{relative}:{number}: ignorecommand (a command fail2ban runs)")
     return found

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from drtool.collectors.fail2ban import SHIPPED_ACTIONS
+from drtool.collectors.fail2ban import SHIPPED_ACTIONS, jail_hooks
 from drtool.hooks import (
     fail2ban_action_hooks,
     ignorecommand_hooks,
@@ -194,6 +194,7 @@ def _drtool_fail2ban_hooks(config: Path) -> list[str]:
     return [
         *fail2ban_action_hooks(config / "action.d", SHIPPED_ACTIONS, "/etc/fail2ban/action.d"),
         *ignorecommand_hooks(config, SHIPPED_ACTIONS.parent / "jail.conf", "/etc/fail2ban"),
+        *jail_hooks(config, SHIPPED_ACTIONS.parent, "/etc/fail2ban"),
     ]
 
 
@@ -203,11 +204,6 @@ def _jail_action(config: Path, action: str) -> None:
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a jail's action[actionstart=...] overrides the action's command: "
-    "not listed",
-)
 def test_a_jail_action_parameter_overriding_a_command_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     _jail_action(config, 'dummy[actionstart="touch /tmp/review-f2b-inline"]')
@@ -216,11 +212,6 @@ def test_a_jail_action_parameter_overriding_a_command_is_a_hook(tmp_path: Path) 
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical an action file linked inside the snapshot is followed by "
-    "fail2ban but skipped by the hook reader",
-)
 def test_a_linked_action_file_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     (config / "filter.d/evilact.conf").write_text(
@@ -233,11 +224,6 @@ def test_a_linked_action_file_is_a_hook(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a jail's action named '../filter.d/x' loads an action file "
-    "outside action.d: not listed",
-)
 def test_an_action_outside_action_d_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     (config / "filter.d/evilact.conf").write_text(
@@ -245,6 +231,31 @@ def test_an_action_outside_action_d_is_a_hook(tmp_path: Path) -> None:
     )
     _jail_action(config, "../filter.d/evilact")
     assert "touch /tmp/review-f2b-dotdot" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
+@pytest.mark.parametrize(
+    "line",
+    [
+        'Action = dummy[actionstart="touch /tmp/review-f2b-case"]',
+        "IgnoreCommand = touch /tmp/review-f2b-case",
+    ],
+)
+def test_a_key_in_capitals_is_the_same_key_to_fail2ban(tmp_path: Path, line: str) -> None:
+    config = _fail2ban_tree(tmp_path)
+    with (config / "jail.local").open("a") as jail:
+        jail.write(f"{line}\n")
+    assert "touch /tmp/review-f2b-case" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
+def test_an_ignorecommand_in_a_linked_jail_file_is_a_hook(tmp_path: Path) -> None:
+    config = _fail2ban_tree(tmp_path)
+    (config / "filter.d/jail.txt").write_text("[sshd]\nignorecommand = touch /tmp/review-f2b\n")
+    os.symlink("../filter.d/jail.txt", config / "jail.d/zz.local")
+    assert "touch /tmp/review-f2b" in _fail2ban_commands(config)
     assert _drtool_fail2ban_hooks(config)
 
 
@@ -299,11 +310,6 @@ def test_an_openssl_engine_named_by_path_in_a_key_directive_is_a_hook(tmp_path: 
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a jail option (port = 22; cmd) is substituted into the shipped "
-    "action's shell commands: not listed",
-)
 def test_a_jail_option_injected_into_an_action_command_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     with (config / "jail.local").open("a") as jail:
