@@ -214,7 +214,7 @@ def _enabled_jails(config: Path) -> list[str]:
 def _resolve(parser: configparser.RawConfigParser, section: str, value: str) -> str:
     """``value`` with its ``%(name)s`` references resolved as fail2ban resolves them in
     ``section`` (``__name__`` is the section, ``default/name`` the [DEFAULT] value)."""
-    for _ in range(10):
+    for _ in range(20):  # deeper than fail2ban's configparser (10): it refuses the rest
 
         def lookup(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -234,10 +234,10 @@ def _resolve(parser: configparser.RawConfigParser, section: str, value: str) -> 
 def jail_hooks(config: Path, shipped: Path, live: str) -> list[str]:
     """What the jails of ``config`` make fail2ban run that this host's own jail.conf
     (``shipped``, a fail2ban directory) does not: an action loaded from outside action.d (its
-    name holds ``/`` or ``..``) or a Python one (``.py``), an action parameter that is not data
-    (``actionstart=...`` overrides the command), and a value holding shell syntax substituted
-    into an action's commands (``port = 22; cmd``); and ``ignorecommand`` however it is set
-    (a linked or included jail file, interpolation)."""
+    name holds ``/`` or ``..``, or is left unresolved) or a Python one (``.py``), an action
+    parameter that is not data (``actionstart=...`` overrides the command), a value holding
+    shell syntax substituted into an action's commands (``port = 22; cmd``), and
+    ``ignorecommand`` however it is set (a linked or included jail file, interpolation)."""
     parser = _read_jails(config)
     own = _new_parser()
     own.read([str(path) for path in _with_includes(shipped, shipped / "jail.conf", set())])
@@ -249,7 +249,7 @@ def jail_hooks(config: Path, shipped: Path, live: str) -> list[str]:
         used: set[str] = set()
         listed = actions(_resolve(parser, jail, parser.get(jail, "action", fallback="")))
         for name, parameters in listed:
-            if "/" in name or ".." in name or name.endswith(".py"):
+            if any(sign in name for sign in ("/", "..", "%(")) or name.endswith(".py"):
                 found.append(f"{where} action {name} (a file fail2ban loads as an action)")
                 continue
             used |= action_references(config / "action.d", shipped / "action.d", name, {name})
