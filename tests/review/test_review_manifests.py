@@ -24,11 +24,6 @@ COMMANDS = {"show": ("show", "{id}"), "check": ("check",)}
 
 @pytest.mark.parametrize("case", list(PAYLOADS))
 @pytest.mark.parametrize("command", list(COMMANDS))
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: low a manifest nested past Python's recursion limit is an internal "
-    "error (RecursionError) instead of exit 14",
-)
 def test_a_malformed_manifest_is_a_one_line_error(cli: Cli, case: str, command: str) -> None:
     cli("init")
     repository = open_repository(cli)
