@@ -20,14 +20,16 @@ def wireguard_hooks(text: str, file: str) -> list[str]:
     """PreUp/PostUp/PreDown/PostDown of the [Interface] section, found as wg-quick's
     parse_options finds them: bash's ``read`` drops NUL bytes, then the text before ``#``, the
     key before ``=`` with blanks trimmed, keys and section names matched in any case
-    (``nocasematch``); a section starts with a key beginning with ``[``."""
+    (``nocasematch``: towlower in the locale, so ``İ`` is ``i`` in a UTF-8 one; casefold
+    matches more, never less); a section starts with a key beginning with ``[``."""
     found = []
     in_interface = False
     for number, line in enumerate(text.replace("\0", "").split("\n"), 1):
         key = line.split("#", 1)[0].split("=", 1)[0].strip(_SPACE)
+        folded = key.replace("\u0130", "i").casefold()  # towlower(İ) is i in a UTF-8 locale
         if key.startswith("["):
-            in_interface = key.casefold() == "[interface]"
-        elif in_interface and key.casefold() in WIREGUARD_HOOKS:
+            in_interface = folded == "[interface]"
+        elif in_interface and folded in WIREGUARD_HOOKS:
             found.append(f"{file}:{number}: {key} (a command wg-quick runs as root)")
     return found
 

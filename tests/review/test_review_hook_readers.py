@@ -108,8 +108,9 @@ def test_dot_dot_after_a_link_in_an_include(tmp_path: Path) -> None:
     assert any("load_module" in hook for hook in found), found
 
 
-def _wg_quick_hooks(config: Path) -> str:
-    """PostUp as wg-quick's own parse_options reads it (its function, run by bash)."""
+def _wg_quick_hooks(config: Path, locale: str | None = None) -> str:
+    """PostUp as wg-quick's own parse_options reads it (its function, run by bash), in
+    ``locale`` if given."""
     script = (
         'shopt -s extglob; die() { echo "$*" >&2; exit 1; }; '
         'eval "$(sed -n "/^parse_options()/,/^}/p" "$(command -v wg-quick)")"; '
@@ -117,6 +118,7 @@ def _wg_quick_hooks(config: Path) -> str:
     )
     return subprocess.run(
         ["bash", "-c", script, "bash", str(config)],
+        env={**os.environ, "LC_ALL": locale} if locale else None,
         capture_output=True,
         text=True,
         check=True,
@@ -141,6 +143,16 @@ def test_a_nul_byte_inside_the_key_does_not_hide_postup(tmp_path: Path) -> None:
     config.write_bytes(b"[Interface]\nListenPort = 51820\nPost\x00Up = touch /tmp/review-wg-nul\n")
     assert _wg_quick_hooks(config).strip() == "touch /tmp/review-wg-nul"
     assert wireguard_hooks(config.read_bytes().decode(), "/etc/wireguard/wg0.conf")
+
+
+@pytest.mark.real_parts("wireguard")
+def test_a_dotted_capital_i_in_the_section_name_does_not_hide_postup(tmp_path: Path) -> None:
+    config = tmp_path / "wg0.conf"
+    config.write_text("[\u0130nterface]\nPostUp = touch /tmp/review-wg-dotted\n")
+    config.chmod(0o600)
+    # bash's nocasematch lowers with towlower: in a UTF-8 locale, towlower(İ) is i.
+    assert _wg_quick_hooks(config, "C.UTF-8").strip() == "touch /tmp/review-wg-dotted"
+    assert wireguard_hooks(config.read_text(), "/etc/wireguard/wg0.conf")
 
 
 def _iptables_restore_accepts(rules: str) -> bool:
