@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 WIREGUARD_HOOKS = ("preup", "postup", "predown", "postdown")
-_SPACE = " \t\n\r\v\f"
 # iptables' short options that take an argument (its getopt string, required or optional):
 # in a cluster such as ``-vM``, the letters after one of these are its argument.
 _IPTABLES_ARGUMENT_OPTIONS = frozenset("ACDEFILMNPRSWXZcdghijmopstw")
@@ -25,7 +24,8 @@ def wireguard_hooks(text: str, file: str) -> list[str]:
     found = []
     in_interface = False
     for number, line in enumerate(text.replace("\0", "").split("\n"), 1):
-        key = line.split("#", 1)[0].split("=", 1)[0].strip(_SPACE)
+        # [[:space:]] is iswspace in the locale (U+2003 in a UTF-8 one): strip() trims more.
+        key = line.split("#", 1)[0].split("=", 1)[0].strip()
         folded = key.replace("\u0130", "i").casefold()  # towlower(İ) is i in a UTF-8 locale
         if key.startswith("["):
             in_interface = folded == "[interface]"

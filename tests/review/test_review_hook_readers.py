@@ -146,6 +146,16 @@ def test_a_nul_byte_inside_the_key_does_not_hide_postup(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_parts("wireguard")
+def test_a_unicode_space_around_the_key_does_not_hide_postup(tmp_path: Path) -> None:
+    config = tmp_path / "wg0.conf"
+    config.write_text("[Interface]\n\u2003PostUp\u2003= touch /tmp/review-wg-space\n")
+    config.chmod(0o600)
+    # wg-quick trims [[:space:]]: iswspace, so an em space in a UTF-8 locale.
+    assert _wg_quick_hooks(config, "C.UTF-8").strip() == "touch /tmp/review-wg-space"
+    assert wireguard_hooks(config.read_text(), "/etc/wireguard/wg0.conf")
+
+
+@pytest.mark.real_parts("wireguard")
 def test_a_dotted_capital_i_in_the_section_name_does_not_hide_postup(tmp_path: Path) -> None:
     config = tmp_path / "wg0.conf"
     config.write_text("[\u0130nterface]\nPostUp = touch /tmp/review-wg-dotted\n")
