@@ -97,6 +97,8 @@ def fail2ban_action_hooks(staged: Path, shipped: Path, live: str) -> list[str]:
     changed key of a shipped one (its [Init] values are substituted into its commands). Also
     a link (fail2ban follows it, wherever it leads) and a Python action (``.py``, loaded as
     code) that is not the host's own. One ``file:line: key`` each."""
+    if staged.is_symlink():
+        return [f"{live}:1: a link (fail2ban follows it to its actions)"]
     found = []
     for path in sorted(staged.glob("*")):
         if path.is_symlink():

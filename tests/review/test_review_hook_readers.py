@@ -273,6 +273,19 @@ def test_a_key_in_capitals_is_the_same_key_to_fail2ban(tmp_path: Path, line: str
 
 
 @pytest.mark.real_parts("fail2ban")
+def test_a_linked_action_directory_is_a_hook(tmp_path: Path) -> None:
+    config = _fail2ban_tree(tmp_path)
+    shutil.move(config / "action.d", config / "filter.d/actions")
+    (config / "filter.d/actions/evilact.conf").write_text(
+        "[Definition]\nactionstart = touch /tmp/review-f2b-linked-dir\n"
+    )
+    os.symlink("filter.d/actions", config / "action.d")
+    _jail_action(config, "evilact")
+    assert "touch /tmp/review-f2b-linked-dir" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
 def test_an_ignorecommand_in_a_linked_jail_file_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     (config / "filter.d/jail.txt").write_text("[sshd]\nignorecommand = touch /tmp/review-f2b\n")
