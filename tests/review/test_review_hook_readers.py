@@ -273,6 +273,24 @@ def test_a_key_in_capitals_is_the_same_key_to_fail2ban(tmp_path: Path, line: str
 
 
 @pytest.mark.real_parts("fail2ban")
+@pytest.mark.parametrize(
+    "option",
+    [
+        'banaction = iptables-multiport[actionstart="touch /tmp/review-f2b-option"]',
+        'banaction = iptables-multiport[iptables="touch /tmp/review-f2b-option"]',
+        "chain = INPUT; touch /tmp/review-f2b-option",
+        "protocol = tcp\n  touch /tmp/review-f2b-option",
+    ],
+)
+def test_a_jail_option_reaching_an_action_command_is_a_hook(tmp_path: Path, option: str) -> None:
+    config = _fail2ban_tree(tmp_path)
+    with (config / "jail.local").open("a") as jail:
+        jail.write(f"{option}\n")
+    assert "touch /tmp/review-f2b-option" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
 def test_a_linked_action_directory_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     shutil.move(config / "action.d", config / "filter.d/actions")
