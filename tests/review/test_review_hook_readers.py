@@ -273,6 +273,21 @@ def test_a_key_in_capitals_is_the_same_key_to_fail2ban(tmp_path: Path, line: str
 
 
 @pytest.mark.real_parts("fail2ban")
+def test_common_jail_settings_are_no_hooks(tmp_path: Path) -> None:
+    """No false alarm: what operators set in jail.local is data, not a command."""
+    config = _fail2ban_tree(tmp_path)
+    with (config / "jail.local").open("a") as jail:
+        jail.write(
+            "port = ssh,2222\nbantime = 1h\nmaxretry = 3\nignoreip = 127.0.0.1/8 ::1\n"
+            "banaction = iptables-multiport\nblocktype = DROP\n"
+            'action = %(action_mwl)s\n         iptables[name=web, port="80,443", protocol=tcp]\n'
+            "[recidive]\nenabled = true\nbanaction = %(banaction_allports)s\n"
+        )
+    assert "2222" in _fail2ban_commands(config)  # fail2ban reads it all
+    assert _drtool_fail2ban_hooks(config) == []
+
+
+@pytest.mark.real_parts("fail2ban")
 @pytest.mark.parametrize(
     "option",
     [
