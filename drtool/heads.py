@@ -58,7 +58,7 @@ def read_head(repository: Repository, host: str) -> HostHead | None:
         return None
     try:
         head = HostHead(**json.loads(payload))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise IntegrityError(f"the status record of host {host} is unreadable") from None
     if head.host != host:
         raise IntegrityError(f"the status record of host {host} names host {head.host}")

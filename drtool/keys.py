@@ -195,7 +195,7 @@ def _key_document(key_file: bytes) -> dict[str, Any]:
         document = json.loads(key_file)
         if not isinstance(document, dict):
             raise ValueError("not an object")
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise KeyFileRefused(f"key file is damaged ({error.__class__.__name__})") from None
     kdf = document.get("kdf")
     named = kdf.get("name") if isinstance(kdf, dict) else None

@@ -144,7 +144,7 @@ def _take_over_if_stale(
         except ObjectExists:
             raise RepositoryLocked("another process took the lock first; try again") from None
         return
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         created, owner = clock() - stale_after, "an unreadable lock"
     age = clock() - created
     if age < stale_after:

@@ -269,7 +269,7 @@ class Repository:
             raise IntegrityError(f"snapshot {ref.id} of host {ref.host} vanished") from None
         try:
             document = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past Python's limit: as unreadable
             raise IntegrityError(f"snapshot {ref.id} has an unreadable manifest") from None
         manifest = Manifest.from_json(document)
         if (manifest.host, manifest.id) != (ref.host, ref.id):
@@ -311,7 +311,7 @@ def read_config(store: Store) -> RepositoryConfig:
         raise RepositoryNotFound(
             f"{store.location} is not a drtool repository (no config; run `drtool init`)"
         ) from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RepositoryNotFound(f"{store.location}/config is not readable JSON") from None
     if config.get("format") != REPOSITORY_FORMAT:
         raise UnsupportedFormat(

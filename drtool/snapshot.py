@@ -24,6 +24,9 @@ _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _OBJECT_ID = re.compile(r"[0-9a-f]{64}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_=+.-]{1,15}")
+# Deeper than any kind's metadata (docker's inspect output included); nested deeper, it would
+# exhaust Python's recursion in whatever walks it (show, asdict).
+_METADATA_NESTING = 64
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ def _metadata(fields: Fields) -> dict[str, Any]:
     """A kind's metadata: the keys drtool reads are type-checked (the iptables backend against
     its allow-list: it becomes part of a command name); others pass as they are."""
     metadata = fields.mapping("metadata")
+    if _nesting(metadata) > _METADATA_NESTING:
+        raise IntegrityError("snapshot manifest is malformed: metadata nested too deep")
     checked = Fields(metadata, f"snapshot manifest ({fields.string('kind')} metadata)")
     backends = [metadata["backend"]] if "backend" in metadata else []
     if "backends" in metadata:
@@ -152,6 +157,18 @@ def _metadata(fields: Fields) -> dict[str, Any]:
     if "skipped_special_files" in metadata:
         checked.strings("skipped_special_files")
     return metadata
+
+
+def _nesting(value: Any) -> int:
+    """How deep ``value``'s lists and objects nest, counted without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = list(item.values()) if isinstance(item, dict) else item
+        if isinstance(children, list):
+            deepest = max(deepest, depth)
+            pending += [(child, depth + 1) for child in children]
+    return deepest
 
 
 def _iso_or_none(fields: Fields, key: str) -> str | None:

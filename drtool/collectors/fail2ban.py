@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from drtool.collectors.base import PathsCollector
+from drtool.collectors.fail2ban_actions import (
+    DATA_PARAMETERS,
+    INTERPOLATION,
+    SPECIAL_SECTIONS,
+    action_references,
+    actions,
+    is_shell,
+)
 from drtool.config import ServiceSettings
 from drtool.hooks import fail2ban_action_hooks, ignorecommand_hooks
 from drtool.host import Host
@@ -34,7 +42,6 @@ log = logging.getLogger(__name__)
 _NOT_RUNNING = ("Is fail2ban running?", "is not active")
 # This host's own actions, as its fail2ban package installed them.
 SHIPPED_ACTIONS = Path("/etc/fail2ban/action.d")
-_INTERPOLATION = re.compile(r"%\((\w+)\)s")
 _TRUE = {"true", "yes", "1", "on", "enabled"}
 
 
@@ -81,6 +88,7 @@ class Fail2banCollector(PathsCollector):
         return [
             *fail2ban_action_hooks(config / "action.d", SHIPPED_ACTIONS, f"/{root}/action.d"),
             *ignorecommand_hooks(config, SHIPPED_ACTIONS.parent / "jail.conf", f"/{root}"),
+            *jail_hooks(config, SHIPPED_ACTIONS.parent, f"/{root}"),
         ]
 
     def restart(self, host: Host, staged: StagedArtifact) -> None:
@@ -149,9 +157,8 @@ def _parse_error(error: configparser.Error) -> str:
 
 
 def _new_parser() -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    return parser
+    """A parser reading keys as fail2ban's own does: in any case (``Action`` is ``action``)."""
+    return configparser.RawConfigParser(strict=False, interpolation=None)
 
 
 def _with_includes(config: Path, path: Path, seen: set[Path]) -> list[Path]:
@@ -205,16 +212,62 @@ def _enabled_jails(config: Path) -> list[str]:
 
 
 def _resolve(parser: configparser.RawConfigParser, section: str, value: str) -> str:
-    for _ in range(10):
+    """``value`` with its ``%(name)s`` references resolved as fail2ban resolves them in
+    ``section`` (``__name__`` is the section, ``default/name`` the [DEFAULT] value)."""
+    for _ in range(20):  # deeper than fail2ban's configparser (10): it refuses the rest
 
         def lookup(match: re.Match[str]) -> str:
-            return parser.get(section, match.group(1), fallback=match.group(0))
+            name = match.group(1)
+            if name == "__name__":
+                return section
+            if name.startswith("default/"):
+                return parser.defaults().get(name.removeprefix("default/"), match.group(0))
+            return parser.get(section, name, fallback=match.group(0))
 
-        resolved = _INTERPOLATION.sub(lookup, value)
+        resolved = INTERPOLATION.sub(lookup, value)
         if resolved == value:
             break
         value = resolved
     return value
+
+
+def jail_hooks(config: Path, shipped: Path, live: str) -> list[str]:
+    """What the jails of ``config`` make fail2ban run that this host's own jail.conf
+    (``shipped``, a fail2ban directory) does not: an action loaded from outside action.d (its
+    name holds ``/`` or ``..``, or is left unresolved) or a Python one (``.py``), an action
+    parameter that is not data (``actionstart=...`` overrides the command), a value holding
+    shell syntax substituted into an action's commands (``port = 22; cmd``), and
+    ``ignorecommand`` however it is set (a linked or included jail file, interpolation)."""
+    parser = _read_jails(config)
+    own = _new_parser()
+    own.read([str(path) for path in _with_includes(shipped, shipped / "jail.conf", set())])
+    found = []
+    for jail in parser.sections():
+        if jail in SPECIAL_SECTIONS:
+            continue
+        where = f"{live}/jail: [{jail}]"
+        used: set[str] = set()
+        listed = actions(_resolve(parser, jail, parser.get(jail, "action", fallback="")))
+        for name, parameters in listed:
+            if any(sign in name for sign in ("/", "..", "%(")) or name.endswith(".py"):
+                found.append(f"{where} action {name} (a file fail2ban loads as an action)")
+                continue
+            used |= action_references(config / "action.d", shipped / "action.d", name, {name})
+            for key, value in parameters:
+                if key not in DATA_PARAMETERS or is_shell(value):
+                    found.append(f"{where} action {name}[{key}] (a command fail2ban runs as root)")
+        for key in sorted((used | {"ignorecommand"}) & set(parser.options(jail))):
+            value = _resolve(parser, jail, parser.get(jail, key))
+            mine = (
+                _resolve(own, jail, own.get(jail, key, fallback=""))
+                if own.has_section(jail)
+                else None
+            )
+            if key == "ignorecommand" and value.strip() and value != mine:
+                found.append(f"{where} ignorecommand (a command fail2ban runs)")
+            elif is_shell(value) and value != mine:
+                found.append(f"{where} {key} (shell syntax in an action's command, run as root)")
+    return found
 
 
 def missing_logs(config: Path) -> dict[str, list[str]]:

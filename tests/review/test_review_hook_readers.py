@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from drtool.collectors.fail2ban import SHIPPED_ACTIONS
+from drtool.collectors.fail2ban import SHIPPED_ACTIONS, jail_hooks
 from drtool.hooks import (
     fail2ban_action_hooks,
     ignorecommand_hooks,
@@ -108,8 +108,9 @@ def test_dot_dot_after_a_link_in_an_include(tmp_path: Path) -> None:
     assert any("load_module" in hook for hook in found), found
 
 
-def _wg_quick_hooks(config: Path) -> str:
-    """PostUp as wg-quick's own parse_options reads it (its function, run by bash)."""
+def _wg_quick_hooks(config: Path, locale: str | None = None) -> str:
+    """PostUp as wg-quick's own parse_options reads it (its function, run by bash), in
+    ``locale`` if given."""
     script = (
         'shopt -s extglob; die() { echo "$*" >&2; exit 1; }; '
         'eval "$(sed -n "/^parse_options()/,/^}/p" "$(command -v wg-quick)")"; '
@@ -117,6 +118,7 @@ def _wg_quick_hooks(config: Path) -> str:
     )
     return subprocess.run(
         ["bash", "-c", script, "bash", str(config)],
+        env={**os.environ, "LC_ALL": locale} if locale else None,
         capture_output=True,
         text=True,
         check=True,
@@ -125,11 +127,6 @@ def _wg_quick_hooks(config: Path) -> str:
 
 
 @pytest.mark.real_parts("wireguard")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical wg-quick matches '[interface]' in any case: a PostUp in a "
-    "lower-case second section is not listed",
-)
 def test_a_lower_case_interface_section_does_not_hide_postup(tmp_path: Path) -> None:
     config = tmp_path / "wg0.conf"
     config.write_text(
@@ -141,16 +138,31 @@ def test_a_lower_case_interface_section_does_not_hide_postup(tmp_path: Path) -> 
 
 
 @pytest.mark.real_parts("wireguard")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical bash's read drops NUL bytes: 'Post<NUL>Up' is PostUp to wg-quick, "
-    "not listed",
-)
 def test_a_nul_byte_inside_the_key_does_not_hide_postup(tmp_path: Path) -> None:
     config = tmp_path / "wg0.conf"
     config.write_bytes(b"[Interface]\nListenPort = 51820\nPost\x00Up = touch /tmp/review-wg-nul\n")
     assert _wg_quick_hooks(config).strip() == "touch /tmp/review-wg-nul"
     assert wireguard_hooks(config.read_bytes().decode(), "/etc/wireguard/wg0.conf")
+
+
+@pytest.mark.real_parts("wireguard")
+def test_a_unicode_space_around_the_key_does_not_hide_postup(tmp_path: Path) -> None:
+    config = tmp_path / "wg0.conf"
+    config.write_text("[Interface]\n\u2003PostUp\u2003= touch /tmp/review-wg-space\n")
+    config.chmod(0o600)
+    # wg-quick trims [[:space:]]: iswspace, so an em space in a UTF-8 locale.
+    assert _wg_quick_hooks(config, "C.UTF-8").strip() == "touch /tmp/review-wg-space"
+    assert wireguard_hooks(config.read_text(), "/etc/wireguard/wg0.conf")
+
+
+@pytest.mark.real_parts("wireguard")
+def test_a_dotted_capital_i_in_the_section_name_does_not_hide_postup(tmp_path: Path) -> None:
+    config = tmp_path / "wg0.conf"
+    config.write_text("[\u0130nterface]\nPostUp = touch /tmp/review-wg-dotted\n")
+    config.chmod(0o600)
+    # bash's nocasematch lowers with towlower: in a UTF-8 locale, towlower(İ) is i.
+    assert _wg_quick_hooks(config, "C.UTF-8").strip() == "touch /tmp/review-wg-dotted"
+    assert wireguard_hooks(config.read_text(), "/etc/wireguard/wg0.conf")
 
 
 def _iptables_restore_accepts(rules: str) -> bool:
@@ -166,11 +178,8 @@ def _iptables_restore_accepts(rules: str) -> bool:
 
 
 @pytest.mark.real_parts("iptables-legacy")
-@pytest.mark.parametrize("spelling", ["-M", "--modp", "--modpr"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: medium iptables' -M and abbreviated --modp(robe) are the same option "
-    "to iptables-restore (getopt_long): not listed as hooks",
+@pytest.mark.parametrize(
+    "spelling", ["-M", "--modp", "--modpr", "--mo", "-vM", "-4M", '"-M"', '--mo"dp"']
 )
 def test_every_spelling_of_modprobe_is_a_hook(spelling: str) -> None:
     rules = f"*filter\n-A INPUT {spelling} /tmp/review-modprobe -j ACCEPT\nCOMMIT\n"
@@ -207,6 +216,7 @@ def _drtool_fail2ban_hooks(config: Path) -> list[str]:
     return [
         *fail2ban_action_hooks(config / "action.d", SHIPPED_ACTIONS, "/etc/fail2ban/action.d"),
         *ignorecommand_hooks(config, SHIPPED_ACTIONS.parent / "jail.conf", "/etc/fail2ban"),
+        *jail_hooks(config, SHIPPED_ACTIONS.parent, "/etc/fail2ban"),
     ]
 
 
@@ -216,11 +226,6 @@ def _jail_action(config: Path, action: str) -> None:
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a jail's action[actionstart=...] overrides the action's command: "
-    "not listed",
-)
 def test_a_jail_action_parameter_overriding_a_command_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     _jail_action(config, 'dummy[actionstart="touch /tmp/review-f2b-inline"]')
@@ -229,11 +234,6 @@ def test_a_jail_action_parameter_overriding_a_command_is_a_hook(tmp_path: Path) 
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical an action file linked inside the snapshot is followed by "
-    "fail2ban but skipped by the hook reader",
-)
 def test_a_linked_action_file_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     (config / "filter.d/evilact.conf").write_text(
@@ -246,11 +246,6 @@ def test_a_linked_action_file_is_a_hook(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a jail's action named '../filter.d/x' loads an action file "
-    "outside action.d: not listed",
-)
 def test_an_action_outside_action_d_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     (config / "filter.d/evilact.conf").write_text(
@@ -258,6 +253,77 @@ def test_an_action_outside_action_d_is_a_hook(tmp_path: Path) -> None:
     )
     _jail_action(config, "../filter.d/evilact")
     assert "touch /tmp/review-f2b-dotdot" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
+@pytest.mark.parametrize(
+    "line",
+    [
+        'Action = dummy[actionstart="touch /tmp/review-f2b-case"]',
+        "IgnoreCommand = touch /tmp/review-f2b-case",
+    ],
+)
+def test_a_key_in_capitals_is_the_same_key_to_fail2ban(tmp_path: Path, line: str) -> None:
+    config = _fail2ban_tree(tmp_path)
+    with (config / "jail.local").open("a") as jail:
+        jail.write(f"{line}\n")
+    assert "touch /tmp/review-f2b-case" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
+def test_common_jail_settings_are_no_hooks(tmp_path: Path) -> None:
+    """No false alarm: what operators set in jail.local is data, not a command."""
+    config = _fail2ban_tree(tmp_path)
+    with (config / "jail.local").open("a") as jail:
+        jail.write(
+            "port = ssh,2222\nbantime = 1h\nmaxretry = 3\nignoreip = 127.0.0.1/8 ::1\n"
+            "banaction = iptables-multiport\nblocktype = DROP\n"
+            'action = %(action_mwl)s\n         iptables[name=web, port="80,443", protocol=tcp]\n'
+            "[recidive]\nenabled = true\nbanaction = %(banaction_allports)s\n"
+        )
+    assert "2222" in _fail2ban_commands(config)  # fail2ban reads it all
+    assert _drtool_fail2ban_hooks(config) == []
+
+
+@pytest.mark.real_parts("fail2ban")
+@pytest.mark.parametrize(
+    "option",
+    [
+        'banaction = iptables-multiport[actionstart="touch /tmp/review-f2b-option"]',
+        'banaction = iptables-multiport[iptables="touch /tmp/review-f2b-option"]',
+        "chain = INPUT; touch /tmp/review-f2b-option",
+        "protocol = tcp\n  touch /tmp/review-f2b-option",
+    ],
+)
+def test_a_jail_option_reaching_an_action_command_is_a_hook(tmp_path: Path, option: str) -> None:
+    config = _fail2ban_tree(tmp_path)
+    with (config / "jail.local").open("a") as jail:
+        jail.write(f"{option}\n")
+    assert "touch /tmp/review-f2b-option" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
+def test_a_linked_action_directory_is_a_hook(tmp_path: Path) -> None:
+    config = _fail2ban_tree(tmp_path)
+    shutil.move(config / "action.d", config / "filter.d/actions")
+    (config / "filter.d/actions/evilact.conf").write_text(
+        "[Definition]\nactionstart = touch /tmp/review-f2b-linked-dir\n"
+    )
+    os.symlink("filter.d/actions", config / "action.d")
+    _jail_action(config, "evilact")
+    assert "touch /tmp/review-f2b-linked-dir" in _fail2ban_commands(config)
+    assert _drtool_fail2ban_hooks(config)
+
+
+@pytest.mark.real_parts("fail2ban")
+def test_an_ignorecommand_in_a_linked_jail_file_is_a_hook(tmp_path: Path) -> None:
+    config = _fail2ban_tree(tmp_path)
+    (config / "filter.d/jail.txt").write_text("[sshd]\nignorecommand = touch /tmp/review-f2b\n")
+    os.symlink("../filter.d/jail.txt", config / "jail.d/zz.local")
+    assert "touch /tmp/review-f2b" in _fail2ban_commands(config)
     assert _drtool_fail2ban_hooks(config)
 
 
@@ -312,11 +378,6 @@ def test_an_openssl_engine_named_by_path_in_a_key_directive_is_a_hook(tmp_path: 
 
 
 @pytest.mark.real_parts("fail2ban")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a jail option (port = 22; cmd) is substituted into the shipped "
-    "action's shell commands: not listed",
-)
 def test_a_jail_option_injected_into_an_action_command_is_a_hook(tmp_path: Path) -> None:
     config = _fail2ban_tree(tmp_path)
     with (config / "jail.local").open("a") as jail:

@@ -3,6 +3,7 @@ must be one-line errors (exit 14), never internal errors."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -24,11 +25,6 @@ COMMANDS = {"show": ("show", "{id}"), "check": ("check",)}
 
 @pytest.mark.parametrize("case", list(PAYLOADS))
 @pytest.mark.parametrize("command", list(COMMANDS))
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: low a manifest nested past Python's recursion limit is an internal "
-    "error (RecursionError) instead of exit 14",
-)
 def test_a_malformed_manifest_is_a_one_line_error(cli: Cli, case: str, command: str) -> None:
     cli("init")
     repository = open_repository(cli)
@@ -44,6 +40,39 @@ def test_a_malformed_manifest_is_a_one_line_error(cli: Cli, case: str, command: 
             "drtool",
             *(part.format(id=snapshot_id) for part in COMMANDS[command]),
         ],
+        env=cli.environment,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in shown.stderr
+    assert shown.returncode == 14, shown.stderr
+    assert len(shown.stderr.strip().splitlines()) == 1, shown.stderr
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_metadata_nested_deep_within_json_is_a_one_line_error(cli: Cli, command: str) -> None:
+    """Nested less deep than json.loads refuses, still deeper than show's walks can go."""
+    cli("init")
+    cli("backup")
+    repository = open_repository(cli)
+    (ref,) = repository.snapshot_refs()
+    with repository.store.open(manifest_name(ref.host, ref.id)) as stream:
+        payload = object_format.unseal(repository.key, Binding.manifest(ref.host, ref.id), stream)
+    snapshot_id = new_snapshot_id(datetime.now(UTC))
+    document = json.loads(payload)
+    document["id"] = snapshot_id
+    deep = "[" * 900 + "]" * 900
+    text = json.dumps(document).replace('"metadata": {', f'"metadata": {{"deep": {deep}, ', 1)
+    assert deep in text
+    binding = Binding.manifest(ref.host, snapshot_id)
+    sealed = object_format.seal(repository.key, binding, text.encode())
+    repository.store.put(manifest_name(ref.host, snapshot_id), [sealed])
+    arguments = [part.format(id=snapshot_id) for part in COMMANDS[command]]
+    shown = subprocess.run(
+        [sys.executable, "-m", "drtool", *arguments],
         env=cli.environment,
         capture_output=True,
         text=True,

@@ -36,11 +36,6 @@ def _public(private: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.real_parts("wireguard", "netns")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical a PostUp in a lower-case [interface] section passes the hook "
-    "check and runs as root when the restore brings the interface up",
-)
 def test_a_postup_in_a_lower_case_section_never_runs(
     tmp_path: Path,
     netns: str,  # noqa: F811
