@@ -19,7 +19,9 @@ from typing import Any
 from drtool.collectors.base import Artifact, Collector
 from drtool.collectors.docker_specs import (
     SPEC_FIELDS,
+    bridge_name_problems,
     docker_devices,
+    host_interfaces,
     host_routes,
     read_specs,
     route_problems,
@@ -139,9 +141,9 @@ class DockerNetworksCollector(Collector):
         with _engine() as client:
             inspected = self._live(client, builtin=True)
         live = {name: _spec(found) for name, found in inspected.items()}
-        findings += route_problems(
-            wanted, host_routes(host.runner), docker_devices(inspected.values())
-        )
+        owned = docker_devices(inspected.values())
+        findings += route_problems(wanted, host_routes(host.runner), owned)
+        findings += bridge_name_problems(wanted, host_interfaces(host.runner), owned)
         # Live networks the snapshot does not name keep their subnets; the others are replaced.
         names = {spec["Name"] for spec in wanted}
         claimed = [

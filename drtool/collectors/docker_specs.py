@@ -51,8 +51,9 @@ ALLOWED_OPTIONS: dict[str, re.Pattern[str]] = {
     "com.docker.network.bridge.enable_ip_masquerade": _BOOLEAN,
     "com.docker.network.bridge.inhibit_ipv4": _BOOLEAN,
     "com.docker.network.bridge.host_binding_ipv4": _ADDRESS,
-    "com.docker.network.bridge.gateway_mode_ipv4": re.compile(r"nat|routed|nat-unprotected"),
-    "com.docker.network.bridge.gateway_mode_ipv6": re.compile(r"nat|routed|nat-unprotected"),
+    # not nat-unprotected: it turns off the filtering of the containers' ports
+    "com.docker.network.bridge.gateway_mode_ipv4": re.compile(r"nat|routed"),
+    "com.docker.network.bridge.gateway_mode_ipv6": re.compile(r"nat|routed"),
     "com.docker.network.driver.mtu": _DIGITS,
     "com.docker.network.container_iface_prefix": re.compile(r"[a-z]{1,8}"),
     "com.docker.network.enable_ipv4": _BOOLEAN,
@@ -188,6 +189,30 @@ def docker_devices(inspected: Iterable[dict[str, Any]]) -> set[str]:
             options = network.get("Options") or {}
             devices.add(options.get("com.docker.network.bridge.name") or f"br-{network['Id'][:12]}")
     return devices
+
+
+def host_interfaces(runner: Runner) -> set[str]:
+    """The names of the host's network interfaces (in its network namespace)."""
+    try:
+        listed = json.loads(runner.run(["ip", "-j", "link", "show"], in_netns=True) or b"[]")
+    except ValueError:
+        return set()
+    return {str(link.get("ifname", "")) for link in listed if isinstance(link, dict)}
+
+
+def bridge_name_problems(
+    specs: Sequence[dict[str, Any]], interfaces: Collection[str], docker_owned: Collection[str]
+) -> list[str]:
+    """Snapshot bridges named after an interface of the host that is not docker's own (docker
+    would enslave containers to the host's LAN or VPN interface)."""
+    problems = []
+    for spec in specs:
+        name = (spec.get("Options") or {}).get("com.docker.network.bridge.name")
+        if name and name in interfaces and name not in docker_owned:
+            problems.append(
+                f"docker network {spec['Name']}: bridge name {name} is an interface of this host"
+            )
+    return problems
 
 
 def route_problems(

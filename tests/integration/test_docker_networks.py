@@ -256,6 +256,18 @@ def _bridge(name: str, subnet: str, **fields: object) -> dict:
         (_bridge("evil", "172.29.0.0/24", Extra=True), "unknown field 'Extra'"),
         ({**_bridge("evil", "172.29.0.0/24"), "IPAM": {"Driver": "x"}}, "IPAM driver 'x'"),
         (_bridge("evil", "127.0.0.0/16"), "overlaps the host's route 127.0.0.0/8 (dev lo)"),
+        (
+            _bridge("evil", "172.29.0.0/24", Options={"com.docker.network.bridge.name": "lo"}),
+            "bridge name lo is an interface of this host",
+        ),
+        (
+            _bridge(
+                "evil",
+                "172.29.0.0/24",
+                Options={"com.docker.network.bridge.gateway_mode_ipv4": "nat-unprotected"},
+            ),
+            "gateway_mode_ipv4='nat-unprotected' is not allowed",
+        ),
     ],
     ids=[
         "plugin-driver",
@@ -266,6 +278,8 @@ def _bridge(name: str, subnet: str, **fields: object) -> dict:
         "unknown-field",
         "ipam-driver",
         "loopback-subnet",
+        "host-interface-bridge",
+        "unprotected-gateway",
     ],
 )
 def test_hostile_network_specs_are_refused_before_anything_changes(
