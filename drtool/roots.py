@@ -30,6 +30,8 @@ GUARDED = (
     "etc/cron*",
     "root/.ssh",
     "etc/systemd",
+    # drtool's own state: a snapshot must not rewrite a journal or a dead-man's switch
+    "var/lib/drtool",
 )
 
 
@@ -40,7 +42,7 @@ def never_a_root(root: str) -> str | None:
     path = root
     while path:
         if any(fnmatch.fnmatchcase(path, pattern) for pattern in GUARDED):
-            return "it reaches into the loader's or authentication's files"
+            return "it reaches into the loader's, authentication's or drtool's own state files"
         path = posixpath.dirname(path)
     return None
 
