@@ -50,8 +50,15 @@ class Directive:
         return f"{self.file}:{self.line}"
 
 
+_SPACE = " \t\r\n"
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
+
+
 def tokens(text: str, file: str) -> Iterator[tuple[str, int, bool]]:
-    """(token, line, quoted) for each token: words, quoted strings, ``{``, ``}``, ``;``."""
+    """(token, line, quoted) for each token: words, quoted strings, ``{``, ``}``, ``;``, as
+    nginx's ngx_conf_read_token splits them: ``#`` starts a comment only where a token could
+    start (``A#`` is a word), a word ends only at a blank, ``;`` or ``{`` (``${`` excepted),
+    a quoted string must be followed by one of those (or ``)``)."""
     line, index, length = 1, 0, len(text)
     while index < length:
         char = text[index]
@@ -69,35 +76,70 @@ def tokens(text: str, file: str) -> Iterator[tuple[str, int, bool]]:
             yield char, line, False
             index += 1
         elif char in "\"'":
-            start_line, value, index = line, [], index + 1
+            start_line, start = line, index + 1
+            index = start
             while True:
                 if index >= length:
                     raise NginxConfigError(f"{file}:{start_line}: unclosed quote")
                 current = text[index]
+                if current == "\\":
+                    line += _escaped(text, index + 1, file, line)
+                    index += 2
+                    continue
                 if current == char:
-                    index += 1
                     break
-                if current == "\\" and index + 1 < length:
-                    index += 1
-                    current = text[index]
-                    value.append(current if current in "\"'\\" else "\\" + current)
-                else:
-                    if current == "\n":
-                        line += 1
-                    elif ord(current) < 32 and current != "\t":
-                        raise NginxConfigError(f"{file}:{line}: control character {current!r}")
-                    value.append(current)
+                if current == "\n":
+                    line += 1
+                elif (ord(current) < 32 and current != "\t") or ord(current) == 127:
+                    raise NginxConfigError(f"{file}:{line}: control character {current!r}")
                 index += 1
-            yield "".join(value), start_line, True
+            yield _unescape(text[start:index]), start_line, True
+            index += 1
+            if index < length and text[index] not in _SPACE + ";{)":
+                raise NginxConfigError(f"{file}:{line}: unexpected {text[index]!r} after a quote")
         else:
-            start = index
-            while index < length and text[index] not in " \t\r\n;{}\"'" and text[index] != "#":
-                if ord(text[index]) < 32:
-                    raise NginxConfigError(f"{file}:{line}: control character {text[index]!r}")
-                if text[index] == "\\" and index + 1 < length:
+            start, variable = index, False
+            while index < length:
+                current = text[index]
+                if (ord(current) < 32 and current not in _SPACE) or ord(current) == 127:
+                    raise NginxConfigError(f"{file}:{line}: control character {current!r}")
+                if current == "{" and variable:
                     index += 1
+                    continue
+                variable = current == "$"
+                if current == "\\":
+                    line += _escaped(text, index + 1, file, line)
+                    index += 2
+                    continue
+                if current in _SPACE + ";{":
+                    break
                 index += 1
-            yield text[start:index], line, False
+            index = min(index, length)
+            yield _unescape(text[start:index]), line, False
+
+
+def _escaped(text: str, index: int, file: str, line: int) -> int:
+    """Check the character a backslash escapes; 1 when it is a newline (a line more)."""
+    if index >= len(text):
+        return 0
+    char = text[index]
+    if (ord(char) < 32 and char not in _SPACE) or ord(char) == 127:
+        raise NginxConfigError(f"{file}:{line}: control character {char!r}")
+    return int(char == "\n")
+
+
+def _unescape(raw: str) -> str:
+    """A token's text as nginx keeps it: ``\\"``, ``\\'``, ``\\\\``, ``\\t``, ``\\r``, ``\\n``
+    replaced; any other backslash kept."""
+    value, index = [], 0
+    while index < len(raw):
+        if raw[index] == "\\" and raw[index + 1 : index + 2] in _ESCAPES:
+            value.append(_ESCAPES[raw[index + 1]])
+            index += 2
+        else:
+            value.append(raw[index])
+            index += 1
+    return "".join(value)
 
 
 def directives(root: Path, config: str = "/etc/nginx/nginx.conf") -> Iterator[Directive]:

@@ -43,10 +43,6 @@ def _relative(path: Path) -> str:
 
 
 @pytest.mark.real_parts("nginx")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical nginx '#' inside a word is no comment to nginx: load_module hidden",
-)
 def test_a_hash_inside_a_word_does_not_hide_load_module(tmp_path: Path) -> None:
     config = tmp_path / "nginx.conf"
     module = tmp_path / "evil.so"
@@ -345,11 +341,6 @@ def test_a_negated_bracket_glob_in_an_include(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_parts("nginx")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical nginx turns '\\t' in a quoted include path into a tab; the hook "
-    "reader keeps a backslash and never reads the included file",
-)
 def test_an_escaped_tab_in_an_include_path(tmp_path: Path) -> None:
     module = tmp_path / "evil.so"
     module.write_bytes(b"not an ELF file" * 256)
