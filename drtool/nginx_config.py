@@ -10,11 +10,12 @@ it hides what a reviewer sees.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from drtool.staged_paths import GLOB_CHARACTERS, canonical, glob_matches, in_tree
 
 MODULES_DIRECTORY = "/usr/lib/nginx/modules"
 PREFIX = "/usr/share/nginx"  # Debian's --prefix: where a relative load_module path starts
@@ -31,7 +32,6 @@ _HOOK_DIRECTIVES = {
     "ssl_engine",
 }
 _MAX_INCLUDES = 10_000
-_MAX_LINKS = 40
 
 
 class NginxConfigError(ValueError):
@@ -179,27 +179,27 @@ def _file_directives(
 
 
 def expand(root: Path, pattern: str, base: str) -> list[str]:
-    """The live paths an include ``pattern`` names in the tree, sorted (as glob(3) sorts)."""
-    absolute = posixpath.normpath(posixpath.join(base, pattern))
+    """The live paths an include ``pattern`` names in the tree, sorted (as glob(3) sorts),
+    each with its links resolved (``..`` after a link leaves the link's target)."""
+    lookup = in_tree(root)
+    globbed = any(char in pattern for char in GLOB_CHARACTERS)
     found = ["/"]
-    for segment in absolute.strip("/").split("/"):
+    for segment in posixpath.join(base, pattern).split("/"):
+        if segment in ("", "."):
+            continue
         following = []
         for directory in found:
-            if not any(char in segment for char in "*?["):
+            if not globbed or not any(char in segment for char in GLOB_CHARACTERS):
                 following.append(posixpath.join(directory, segment))
                 continue
-            real = resolve(root, directory)
-            if real is None or not real.is_dir():
+            real = lookup(directory)
+            if not real.is_dir():
                 continue
-            names = sorted(name for name in _listing(real) if not name.startswith("."))
-            following += [
-                posixpath.join(directory, name)
-                for name in names
-                if fnmatch.fnmatchcase(name, segment)
-            ]
-        found = following
-    if any(char in absolute for char in "*?["):
-        return [path for path in found if (resolved := resolve(root, path)) and resolved.exists()]
+            names = sorted(name for name in _listing(real) if glob_matches(segment, name))
+            following += [posixpath.join(directory, name) for name in names]
+        found = [path for path in map(lambda path: canonical(path, lookup), following) if path]
+    if globbed:
+        return [path for path in found if lookup(path).exists()]
     return found
 
 
@@ -213,27 +213,8 @@ def _listing(directory: Path) -> list[str]:
 def resolve(root: Path, live_path: str) -> Path | None:
     """Where ``live_path`` is in the tree at ``root``, links followed as if ``root`` were
     ``/`` (an absolute link stays inside); None when it leads nowhere."""
-    parts = [part for part in live_path.split("/") if part not in ("", ".")]
-    current: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if current:
-                current.pop()
-            continue
-        candidate = root.joinpath(*current, part)
-        if candidate.is_symlink():
-            hops += 1
-            if hops > _MAX_LINKS:
-                return None
-            target = str(candidate.readlink())
-            if target.startswith("/"):
-                current = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        current.append(part)
-    return root.joinpath(*current)
+    path = canonical(live_path, in_tree(root))
+    return None if path is None else root / path.lstrip("/")
 
 
 def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
@@ -244,12 +225,12 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
     for directive in directives(root, config):
         name = directive.name
         if name == "load_module" and directive.arguments:
-            written = posixpath.normpath(posixpath.join(PREFIX, directive.arguments[0]))
-            module = _through_links(written)
+            written = posixpath.join(PREFIX, directive.arguments[0])
+            module = canonical(written, _restored_host(root, staged_roots)) or written
             brought = any(
                 path == f"/{staged}" or path.startswith(f"/{staged}/")
                 for staged in staged_roots
-                for path in (written, module)
+                for path in (posixpath.normpath(written), module)
             )
             if brought or not module.startswith(MODULES_DIRECTORY + "/"):
                 found.append(
@@ -261,10 +242,20 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
     return found
 
 
-def _through_links(path: str) -> str:
-    """``path`` with this machine's own links resolved (Debian's /usr/share/nginx/modules
-    points to /usr/lib/nginx/modules), as a normalised absolute path."""
-    return posixpath.normpath(str(Path(path).resolve()))
+def _restored_host(root: Path, staged_roots: tuple[str, ...]) -> Callable[[str], Path]:
+    """Where a live path is read on the restored host: in the tree at ``root`` inside the
+    snapshot's roots, on this machine elsewhere (Debian's /usr/share/nginx/modules is a link
+    to /usr/lib/nginx/modules)."""
+    tree = in_tree(root)
+
+    def lookup(live_path: str) -> Path:
+        inside = any(
+            live_path == f"/{staged}" or live_path.startswith(f"/{staged}/")
+            for staged in staged_roots
+        )
+        return tree(live_path) if inside else Path(live_path)
+
+    return lookup
 
 
 # Directives naming a file nginx reads at start: a host that lacks it does not start nginx.
