@@ -31,6 +31,9 @@ _HOOK_DIRECTIVES = {
     "js_preload_object",
     "ssl_engine",
 }
+# A key or certificate named ``engine:name:id`` makes OpenSSL load the engine ``name`` (a path
+# is dlopen()ed); ``store:uri`` opens it through OSSL_STORE, whose loaders may do the same.
+_OPENSSL_LOADERS = ("engine:", "store:")
 _MAX_INCLUDES = 10_000
 
 
@@ -239,6 +242,10 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
                 )
         elif name in _HOOK_DIRECTIVES or name.startswith("lua_") or "_by_lua" in name:
             found.append(f"{directive.where}: {name} (runs code of the snapshot's)")
+        elif "ssl_" in name and any(
+            arg.startswith(_OPENSSL_LOADERS) for arg in directive.arguments
+        ):
+            found.append(f"{directive.where}: {name} engine:/store: (OpenSSL loads that code)")
     return found
 
 

@@ -257,11 +257,6 @@ __attribute__((constructor)) static void ran(void) {
 
 
 @pytest.mark.real_parts("nginx", "gcc")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical ssl_certificate_key engine:/path:id makes OpenSSL dlopen the "
-    "snapshot's library (its constructor runs in nginx -t and at reload): not listed",
-)
 def test_an_openssl_engine_named_by_path_in_a_key_directive_is_a_hook(tmp_path: Path) -> None:
     marker = tmp_path / "constructor-ran"
     source = tmp_path / "evil.c"

@@ -84,3 +84,23 @@ def test_iptables_modprobe() -> None:
     assert iptables_modprobe_hooks(rules, "v4.rules") == [
         "v4.rules:2: --modprobe (a program iptables-restore runs as root)"
     ]
+
+
+def test_an_openssl_engine_or_store_in_any_key_directive_is_a_hook(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "etc/nginx/nginx.conf": (
+                "http { server {\n"
+                "ssl_certificate_key /etc/nginx/key.pem;\n"
+                "proxy_ssl_certificate_key engine:/etc/nginx/e.so:id;\n"
+                'ssl_password_file "store:file:/etc/nginx/p";\n'
+                "} }\n"
+            ),
+        },
+    )
+    found = hooks(root, ("etc/nginx",), "/etc/nginx/nginx.conf")
+    assert [hook.split(": ")[0] for hook in found] == [
+        "/etc/nginx/nginx.conf:3",
+        "/etc/nginx/nginx.conf:4",
+    ]
