@@ -229,7 +229,7 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
         name = directive.name
         if name == "load_module" and directive.arguments:
             written = posixpath.join(PREFIX, directive.arguments[0])
-            module = canonical(written, _restored_host(root, staged_roots)) or written
+            module = canonical(written, restored_host(root, staged_roots)) or written
             brought = any(
                 path == f"/{staged}" or path.startswith(f"/{staged}/")
                 for staged in staged_roots
@@ -249,7 +249,7 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
     return found
 
 
-def _restored_host(root: Path, staged_roots: tuple[str, ...]) -> Callable[[str], Path]:
+def restored_host(root: Path, staged_roots: tuple[str, ...]) -> Callable[[str], Path]:
     """Where a live path is read on the restored host: in the tree at ``root`` inside the
     snapshot's roots, on this machine elsewhere (Debian's /usr/share/nginx/modules is a link
     to /usr/lib/nginx/modules)."""

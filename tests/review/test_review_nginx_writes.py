@@ -41,11 +41,6 @@ http {{
 
 
 @pytest.mark.real_parts("nginx", "bwrap", "netns")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical access_log /etc/cron.d/x passes validation (its directory becomes "
-    "a writable tmpfs in the sandbox); the restored nginx writes a cron line as root",
-)
 def test_a_log_path_outside_nginxs_own_directories_is_refused(
     tmp_path: Path,
     sandbox_nginx: SandboxNginx,  # noqa: F811
