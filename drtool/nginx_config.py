@@ -10,11 +10,12 @@ it hides what a reviewer sees.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from drtool.staged_paths import GLOB_CHARACTERS, canonical, glob_matches, in_tree
 
 MODULES_DIRECTORY = "/usr/lib/nginx/modules"
 PREFIX = "/usr/share/nginx"  # Debian's --prefix: where a relative load_module path starts
@@ -30,8 +31,10 @@ _HOOK_DIRECTIVES = {
     "js_preload_object",
     "ssl_engine",
 }
+# A key or certificate named ``engine:name:id`` makes OpenSSL load the engine ``name`` (a path
+# is dlopen()ed); ``store:uri`` opens it through OSSL_STORE, whose loaders may do the same.
+_OPENSSL_LOADERS = ("engine:", "store:")
 _MAX_INCLUDES = 10_000
-_MAX_LINKS = 40
 
 
 class NginxConfigError(ValueError):
@@ -50,8 +53,15 @@ class Directive:
         return f"{self.file}:{self.line}"
 
 
+_SPACE = " \t\r\n"
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
+
+
 def tokens(text: str, file: str) -> Iterator[tuple[str, int, bool]]:
-    """(token, line, quoted) for each token: words, quoted strings, ``{``, ``}``, ``;``."""
+    """(token, line, quoted) for each token: words, quoted strings, ``{``, ``}``, ``;``, as
+    nginx's ngx_conf_read_token splits them: ``#`` starts a comment only where a token could
+    start (``A#`` is a word), a word ends only at a blank, ``;`` or ``{`` (``${`` excepted),
+    a quoted string must be followed by one of those (or ``)``)."""
     line, index, length = 1, 0, len(text)
     while index < length:
         char = text[index]
@@ -69,35 +79,70 @@ def tokens(text: str, file: str) -> Iterator[tuple[str, int, bool]]:
             yield char, line, False
             index += 1
         elif char in "\"'":
-            start_line, value, index = line, [], index + 1
+            start_line, start = line, index + 1
+            index = start
             while True:
                 if index >= length:
                     raise NginxConfigError(f"{file}:{start_line}: unclosed quote")
                 current = text[index]
+                if current == "\\":
+                    line += _escaped(text, index + 1, file, line)
+                    index += 2
+                    continue
                 if current == char:
-                    index += 1
                     break
-                if current == "\\" and index + 1 < length:
-                    index += 1
-                    current = text[index]
-                    value.append(current if current in "\"'\\" else "\\" + current)
-                else:
-                    if current == "\n":
-                        line += 1
-                    elif ord(current) < 32 and current != "\t":
-                        raise NginxConfigError(f"{file}:{line}: control character {current!r}")
-                    value.append(current)
+                if current == "\n":
+                    line += 1
+                elif (ord(current) < 32 and current != "\t") or ord(current) == 127:
+                    raise NginxConfigError(f"{file}:{line}: control character {current!r}")
                 index += 1
-            yield "".join(value), start_line, True
+            yield _unescape(text[start:index]), start_line, True
+            index += 1
+            if index < length and text[index] not in _SPACE + ";{)":
+                raise NginxConfigError(f"{file}:{line}: unexpected {text[index]!r} after a quote")
         else:
-            start = index
-            while index < length and text[index] not in " \t\r\n;{}\"'" and text[index] != "#":
-                if ord(text[index]) < 32:
-                    raise NginxConfigError(f"{file}:{line}: control character {text[index]!r}")
-                if text[index] == "\\" and index + 1 < length:
+            start, variable = index, False
+            while index < length:
+                current = text[index]
+                if (ord(current) < 32 and current not in _SPACE) or ord(current) == 127:
+                    raise NginxConfigError(f"{file}:{line}: control character {current!r}")
+                if current == "{" and variable:
                     index += 1
+                    continue
+                variable = current == "$"
+                if current == "\\":
+                    line += _escaped(text, index + 1, file, line)
+                    index += 2
+                    continue
+                if current in _SPACE + ";{":
+                    break
                 index += 1
-            yield text[start:index], line, False
+            index = min(index, length)
+            yield _unescape(text[start:index]), line, False
+
+
+def _escaped(text: str, index: int, file: str, line: int) -> int:
+    """Check the character a backslash escapes; 1 when it is a newline (a line more)."""
+    if index >= len(text):
+        return 0
+    char = text[index]
+    if (ord(char) < 32 and char not in _SPACE) or ord(char) == 127:
+        raise NginxConfigError(f"{file}:{line}: control character {char!r}")
+    return int(char == "\n")
+
+
+def _unescape(raw: str) -> str:
+    """A token's text as nginx keeps it: ``\\"``, ``\\'``, ``\\\\``, ``\\t``, ``\\r``, ``\\n``
+    replaced; any other backslash kept."""
+    value, index = [], 0
+    while index < len(raw):
+        if raw[index] == "\\" and raw[index + 1 : index + 2] in _ESCAPES:
+            value.append(_ESCAPES[raw[index + 1]])
+            index += 2
+        else:
+            value.append(raw[index])
+            index += 1
+    return "".join(value)
 
 
 def directives(root: Path, config: str = "/etc/nginx/nginx.conf") -> Iterator[Directive]:
@@ -137,27 +182,27 @@ def _file_directives(
 
 
 def expand(root: Path, pattern: str, base: str) -> list[str]:
-    """The live paths an include ``pattern`` names in the tree, sorted (as glob(3) sorts)."""
-    absolute = posixpath.normpath(posixpath.join(base, pattern))
+    """The live paths an include ``pattern`` names in the tree, sorted (as glob(3) sorts),
+    each with its links resolved (``..`` after a link leaves the link's target)."""
+    lookup = in_tree(root)
+    globbed = any(char in pattern for char in GLOB_CHARACTERS)
     found = ["/"]
-    for segment in absolute.strip("/").split("/"):
+    for segment in posixpath.join(base, pattern).split("/"):
+        if segment in ("", "."):
+            continue
         following = []
         for directory in found:
-            if not any(char in segment for char in "*?["):
+            if not globbed or not any(char in segment for char in GLOB_CHARACTERS):
                 following.append(posixpath.join(directory, segment))
                 continue
-            real = resolve(root, directory)
-            if real is None or not real.is_dir():
+            real = lookup(directory)
+            if not real.is_dir():
                 continue
-            names = sorted(name for name in _listing(real) if not name.startswith("."))
-            following += [
-                posixpath.join(directory, name)
-                for name in names
-                if fnmatch.fnmatchcase(name, segment)
-            ]
-        found = following
-    if any(char in absolute for char in "*?["):
-        return [path for path in found if (resolved := resolve(root, path)) and resolved.exists()]
+            names = sorted(name for name in _listing(real) if glob_matches(segment, name))
+            following += [posixpath.join(directory, name) for name in names]
+        found = [path for path in map(lambda path: canonical(path, lookup), following) if path]
+    if globbed:
+        return [path for path in found if lookup(path).exists()]
     return found
 
 
@@ -171,27 +216,8 @@ def _listing(directory: Path) -> list[str]:
 def resolve(root: Path, live_path: str) -> Path | None:
     """Where ``live_path`` is in the tree at ``root``, links followed as if ``root`` were
     ``/`` (an absolute link stays inside); None when it leads nowhere."""
-    parts = [part for part in live_path.split("/") if part not in ("", ".")]
-    current: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if current:
-                current.pop()
-            continue
-        candidate = root.joinpath(*current, part)
-        if candidate.is_symlink():
-            hops += 1
-            if hops > _MAX_LINKS:
-                return None
-            target = str(candidate.readlink())
-            if target.startswith("/"):
-                current = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        current.append(part)
-    return root.joinpath(*current)
+    path = canonical(live_path, in_tree(root))
+    return None if path is None else root / path.lstrip("/")
 
 
 def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
@@ -202,12 +228,12 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
     for directive in directives(root, config):
         name = directive.name
         if name == "load_module" and directive.arguments:
-            written = posixpath.normpath(posixpath.join(PREFIX, directive.arguments[0]))
-            module = _through_links(written)
+            written = posixpath.join(PREFIX, directive.arguments[0])
+            module = canonical(written, restored_host(root, staged_roots)) or written
             brought = any(
                 path == f"/{staged}" or path.startswith(f"/{staged}/")
                 for staged in staged_roots
-                for path in (written, module)
+                for path in (posixpath.normpath(written), module)
             )
             if brought or not module.startswith(MODULES_DIRECTORY + "/"):
                 found.append(
@@ -216,13 +242,27 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
                 )
         elif name in _HOOK_DIRECTIVES or name.startswith("lua_") or "_by_lua" in name:
             found.append(f"{directive.where}: {name} (runs code of the snapshot's)")
+        elif "ssl_" in name and any(
+            arg.startswith(_OPENSSL_LOADERS) for arg in directive.arguments
+        ):
+            found.append(f"{directive.where}: {name} engine:/store: (OpenSSL loads that code)")
     return found
 
 
-def _through_links(path: str) -> str:
-    """``path`` with this machine's own links resolved (Debian's /usr/share/nginx/modules
-    points to /usr/lib/nginx/modules), as a normalised absolute path."""
-    return posixpath.normpath(str(Path(path).resolve()))
+def restored_host(root: Path, staged_roots: tuple[str, ...]) -> Callable[[str], Path]:
+    """Where a live path is read on the restored host: in the tree at ``root`` inside the
+    snapshot's roots, on this machine elsewhere (Debian's /usr/share/nginx/modules is a link
+    to /usr/lib/nginx/modules)."""
+    tree = in_tree(root)
+
+    def lookup(live_path: str) -> Path:
+        inside = any(
+            live_path == f"/{staged}" or live_path.startswith(f"/{staged}/")
+            for staged in staged_roots
+        )
+        return tree(live_path) if inside else Path(live_path)
+
+    return lookup
 
 
 # Directives naming a file nginx reads at start: a host that lacks it does not start nginx.

@@ -23,6 +23,13 @@ from drtool.errors import RestoreFailed
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.nginx_config import NginxConfigError
+from drtool.nginx_writes import (
+    DIRECTORY_WRITES,
+    NGINX_DIRECTORIES,
+    RUN_DIRECTORIES,
+    outside_writes,
+    written_paths,
+)
 from drtool.runner import CommandFailed, tool_error_line
 from drtool.sandbox import sandboxed
 from drtool.services import (
@@ -42,18 +49,6 @@ RELOAD_TIMEOUT = 10.0
 _CAPABILITIES = ("CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_NET_BIND_SERVICE")
 # Where nginx writes, beside what its configuration names (Debian's built-in paths).
 _DEFAULT_WRITES = ("/var/log/nginx", "/var/lib/nginx")
-_FILE_WRITES = {"error_log", "access_log", "pid", "lock_file"}
-_DIRECTORY_WRITES = {
-    "client_body_temp_path",
-    "proxy_temp_path",
-    "fastcgi_temp_path",
-    "uwsgi_temp_path",
-    "scgi_temp_path",
-    "proxy_cache_path",
-    "fastcgi_cache_path",
-    "uwsgi_cache_path",
-    "scgi_cache_path",
-}
 
 
 class NginxCollector(PathsCollector):
@@ -80,7 +75,7 @@ class NginxCollector(PathsCollector):
             return []
         config = _main_config(staged)
         try:
-            writable = _written_directories(tree, config)
+            writable = _written_directories(tree, config, self._own_directories())
             findings, binds = _outside_dependencies(host, tree, config)
         except (NginxConfigError, OSError) as error:
             return [f"nginx: {error}"]
@@ -93,7 +88,11 @@ class NginxCollector(PathsCollector):
 
     def hooks(self, staged: StagedArtifact, tree: StagedTree) -> list[str]:
         try:
-            return nginx_config.hooks(tree.root, tree.roots, _main_config(staged))
+            config = _main_config(staged)
+            return [
+                *nginx_config.hooks(tree.root, tree.roots, config),
+                *outside_writes(tree.root, tree.roots, config, self._own_directories()),
+            ]
         except (NginxConfigError, OSError):
             return []  # validate_in refuses what cannot be read
 
@@ -140,6 +139,15 @@ class NginxCollector(PathsCollector):
             return
         host.runner.run_shell(
             stop_command(host, self.service, "nginx", "nginx -s quit"), in_netns=True
+        )
+
+    def _own_directories(self) -> tuple[str, ...]:
+        """The directories of this host's nginx as drtool.toml names them (its pid file's and
+        error log's): the operator's word, nginx's own like /var/log/nginx."""
+        return tuple(
+            posixpath.dirname(posixpath.normpath(path))
+            for path in (self.service.pid_file, self.service.error_log)
+            if path and path.startswith("/")
         )
 
     def _pid_file(self, host: Host) -> Path:
@@ -189,23 +197,25 @@ def _outside_dependencies(
     return findings, binds
 
 
-def _written_directories(tree: StagedTree, config: str) -> list[str]:
-    """The directories nginx -t writes in (logs, temp and cache paths) outside the snapshot's
-    own trees: each an empty tmpfs in the sandbox."""
+def _written_directories(tree: StagedTree, config: str, own: tuple[str, ...]) -> list[str]:
+    """The directories nginx -t writes in (logs, temp and cache paths), each an empty tmpfs in
+    the sandbox: only those inside nginx's own directories (a path elsewhere is a hook, and
+    stays unwritable even when the operator allows hooks)."""
     directories = set(_DEFAULT_WRITES)
-    for directive in nginx_config.directives(tree.root, config):
-        if not directive.arguments or not directive.arguments[0].startswith("/"):
-            continue
-        path = posixpath.normpath(directive.arguments[0])
-        if directive.name in _FILE_WRITES:
-            directories.add(posixpath.dirname(path))
-        elif directive.name in _DIRECTORY_WRITES:
-            directories.add(path)
+    allowed_directories = (*NGINX_DIRECTORIES, *own)
+    for directive, path, _ in written_paths(tree.root, config):
+        path = posixpath.normpath(path)
+        directories.add(path if directive.name in DIRECTORY_WRITES else posixpath.dirname(path))
     return sorted(
         directory
         for directory in directories
-        if directory not in ("/", "/usr")
-        and not directory.startswith("/usr/")
+        if (
+            directory in RUN_DIRECTORIES
+            or any(
+                directory == allowed or directory.startswith(allowed + "/")
+                for allowed in allowed_directories
+            )
+        )
         and not tree.view.shows(directory)
     )
 

@@ -43,10 +43,6 @@ def _relative(path: Path) -> str:
 
 
 @pytest.mark.real_parts("nginx")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical nginx '#' inside a word is no comment to nginx: load_module hidden",
-)
 def test_a_hash_inside_a_word_does_not_hide_load_module(tmp_path: Path) -> None:
     config = tmp_path / "nginx.conf"
     module = tmp_path / "evil.so"
@@ -60,11 +56,6 @@ def test_a_hash_inside_a_word_does_not_hide_load_module(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_parts("nginx")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical load_module path '..' after a link: drtool normalises lexically, "
-    "the kernel follows the link (a module of the snapshot's passes as the host's own)",
-)
 def test_dot_dot_after_a_link_in_a_load_module_path(tmp_path: Path) -> None:
     # In a real snapshot: /etc/nginx/lnk -> a/b and load_module
     # /etc/nginx/lnk/../../usr/lib/nginx/modules/ngx_x.so. Lexically that is the host's module
@@ -89,11 +80,6 @@ def test_dot_dot_after_a_link_in_a_load_module_path(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_parts("nginx")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical include path '..' after a link is expanded lexically: the "
-    "included file (with its load_module) is never read by the hook reader",
-)
 def test_dot_dot_after_a_link_in_an_include(tmp_path: Path) -> None:
     (tmp_path / "a/b/c").mkdir(parents=True)
     (tmp_path / "lnk").symlink_to("a/b/c")
@@ -337,11 +323,6 @@ __attribute__((constructor)) static void ran(void) {
 
 
 @pytest.mark.real_parts("nginx", "gcc")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical ssl_certificate_key engine:/path:id makes OpenSSL dlopen the "
-    "snapshot's library (its constructor runs in nginx -t and at reload): not listed",
-)
 def test_an_openssl_engine_named_by_path_in_a_key_directive_is_a_hook(tmp_path: Path) -> None:
     marker = tmp_path / "constructor-ran"
     source = tmp_path / "evil.c"
@@ -388,11 +369,6 @@ def test_a_jail_option_injected_into_an_action_command_is_a_hook(tmp_path: Path)
 
 
 @pytest.mark.real_parts("nginx")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical include glob '[^x]' negates in glob(3) but not in fnmatch: "
-    "the included file (with its load_module) is never read by the hook reader",
-)
 def test_a_negated_bracket_glob_in_an_include(tmp_path: Path) -> None:
     module = tmp_path / "evil.so"
     module.write_bytes(b"not an ELF file" * 256)
@@ -406,11 +382,6 @@ def test_a_negated_bracket_glob_in_an_include(tmp_path: Path) -> None:
 
 
 @pytest.mark.real_parts("nginx")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical nginx turns '\\t' in a quoted include path into a tab; the hook "
-    "reader keeps a backslash and never reads the included file",
-)
 def test_an_escaped_tab_in_an_include_path(tmp_path: Path) -> None:
     module = tmp_path / "evil.so"
     module.write_bytes(b"not an ELF file" * 256)

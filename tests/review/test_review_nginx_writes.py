@@ -41,11 +41,6 @@ http {{
 
 
 @pytest.mark.real_parts("nginx", "bwrap", "netns")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical access_log /etc/cron.d/x passes validation (its directory becomes "
-    "a writable tmpfs in the sandbox); the restored nginx writes a cron line as root",
-)
 def test_a_log_path_outside_nginxs_own_directories_is_refused(
     tmp_path: Path,
     sandbox_nginx: SandboxNginx,  # noqa: F811
@@ -123,11 +118,6 @@ def _build_module(source_directory: Path, output: Path, marker: Path) -> None:
 
 
 @pytest.mark.real_parts("nginx", "bwrap", "netns", "gcc")
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: critical 'env A#; load_module <the snapshot's>' passes the hook check; "
-    "the restored nginx loads the module as root (its constructor runs on the host)",
-)
 def test_a_module_hidden_behind_a_hash_never_runs_on_the_host(
     tmp_path: Path,
     sandbox_nginx: SandboxNginx,  # noqa: F811

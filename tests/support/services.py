@@ -26,11 +26,11 @@ error_log {root}/log/error.log;
 events {{ worker_connections 64; }}
 http {{
     access_log {root}/log/access.log;
-    client_body_temp_path {root}/tmp/body;
-    proxy_temp_path {root}/tmp/proxy;
-    fastcgi_temp_path {root}/tmp/fastcgi;
-    uwsgi_temp_path {root}/tmp/uwsgi;
-    scgi_temp_path {root}/tmp/scgi;
+    client_body_temp_path {root}/run/body;
+    proxy_temp_path {root}/run/proxy;
+    fastcgi_temp_path {root}/run/fastcgi;
+    uwsgi_temp_path {root}/run/uwsgi;
+    scgi_temp_path {root}/run/scgi;
     include conf.d/*.conf;
     include sites-enabled/*;
 }}

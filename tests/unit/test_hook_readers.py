@@ -8,6 +8,7 @@ import pytest
 
 from drtool.hooks import iptables_modprobe_hooks, wireguard_hooks
 from drtool.nginx_config import NginxConfigError, dependencies, hooks
+from drtool.nginx_writes import outside_writes
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -83,4 +84,56 @@ def test_iptables_modprobe() -> None:
     rules = "*filter\n-A INPUT -p tcp --modprobe=/tmp/x -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n"
     assert iptables_modprobe_hooks(rules, "v4.rules") == [
         "v4.rules:2: --modprobe (a program iptables-restore runs as root)"
+    ]
+
+
+def test_an_openssl_engine_or_store_in_any_key_directive_is_a_hook(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "etc/nginx/nginx.conf": (
+                "http { server {\n"
+                "ssl_certificate_key /etc/nginx/key.pem;\n"
+                "proxy_ssl_certificate_key engine:/etc/nginx/e.so:id;\n"
+                'ssl_password_file "store:file:/etc/nginx/p";\n'
+                "} }\n"
+            ),
+        },
+    )
+    found = hooks(root, ("etc/nginx",), "/etc/nginx/nginx.conf")
+    assert [hook.split(": ")[0] for hook in found] == [
+        "/etc/nginx/nginx.conf:3",
+        "/etc/nginx/nginx.conf:4",
+    ]
+
+
+def test_nginx_writes_outside_its_own_directories_are_hooks(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "etc/nginx/nginx.conf": (
+                "pid /run/nginx.pid;\n"
+                "error_log /var/log/nginx/error.log warn;\n"
+                "http {\n"
+                "access_log off;\n"
+                "access_log syslog:server=unix:/dev/log;\n"
+                "access_log /var/log/nginx/$host.log;\n"
+                "client_body_temp_path /var/lib/nginx/body;\n"
+                "access_log /etc/cron.d/x cron;\n"
+                "access_log /var/log/nginx/../../../etc/cron.d/y;\n"
+                "access_log /etc/nginx/lnk/z;\n"
+                "proxy_temp_path /tmp/proxy;\n"
+                "error_log logs/error.log;\n"
+                "}\n"
+            ),
+        },
+    )
+    (root / "etc/nginx/lnk").symlink_to("/var/log/nginx/../../../etc/cron.d")
+    found = outside_writes(root, ("etc/nginx",), "/etc/nginx/nginx.conf")
+    assert [hook.split(" (")[0] for hook in found] == [
+        "/etc/nginx/nginx.conf:8: access_log /etc/cron.d/x",
+        "/etc/nginx/nginx.conf:9: access_log /var/log/nginx/../../../etc/cron.d/y",
+        "/etc/nginx/nginx.conf:10: access_log /etc/nginx/lnk/z",
+        "/etc/nginx/nginx.conf:11: proxy_temp_path /tmp/proxy",
+        "/etc/nginx/nginx.conf:12: error_log logs/error.log",
     ]
