@@ -2,7 +2,7 @@
 
 Each test first shows, with the tool's own reader (nginx -t, wg-quick's parse_options,
 fail2ban-client -d, iptables-restore), that the tool runs or loads what the snapshot names;
-then that drtool's hook reader lists it (the expectation; xfail while it does not).
+then that drtool's hook reader lists it.
 """
 
 from __future__ import annotations
