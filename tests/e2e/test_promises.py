@@ -133,9 +133,9 @@ def test_diff_secret_keys_from_drtool_toml_are_never_shown(cli: Cli, tmp_path: P
     cli("backup")
     conf.write_text(conf.read_text().replace("s3cr3t-before", "s3cr3t-after"))
     shown = Cli({**cli.environment, "DRTOOL_CONFIG": str(plain)})(
-        "diff", "latest", "--only", "files"
+        "diff", "latest", "--only", "files", expect=3, one_line=False
     )
     assert "s3cr3t-after" in shown.stdout, "without the setting, auth_token is an ordinary key"
     hidden = Cli({**cli.environment, "DRTOOL_CONFIG": str(secret)})
-    diffed = hidden("diff", "latest", "--only", "files").stdout
+    diffed = hidden("diff", "latest", "--only", "files", expect=3, one_line=False).stdout
     assert "s3cr3t" not in diffed and "a secret changed (redacted)" in diffed
