@@ -110,15 +110,7 @@ class Cli:
     def __call__(
         self, *arguments: str, expect: int = 0, one_line: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        completed = subprocess.run(
-            [sys.executable, "-m", "drtool", *arguments],
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=120,
-            check=False,
-        )
+        completed = self.run(*arguments)
         assert completed.returncode == expect, (
             f"drtool {' '.join(arguments)} exited {completed.returncode}, expected {expect}\n"
             f"stdout: {completed.stdout}\nstderr: {completed.stderr}"
@@ -128,6 +120,18 @@ class Cli:
             assert len(lines) == 1, f"expected a one-line error, got: {completed.stderr!r}"
             assert "Traceback" not in completed.stderr
         return completed
+
+    def run(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """``drtool ARGUMENTS``, whatever its exit status (the caller judges it)."""
+        return subprocess.run(
+            [sys.executable, "-m", "drtool", *arguments],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
 
     def paused_at(self, point: str, *arguments: str) -> subprocess.Popen[str]:
         """``drtool ARGUMENTS`` started and held (SIGSTOP, by drtool/testpoint.py) at the test

@@ -5,7 +5,6 @@ logs of -v and --debug. The oracle is the secrets themselves, searched for in st
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -88,15 +87,7 @@ def plant_secrets(root: Path, generation: int) -> list[str]:
 
 def _run(cli: Cli, *arguments: str) -> subprocess.CompletedProcess[str]:
     """drtool as an operator runs it; a diff may exit 3 (differences found) as well as 0."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "drtool", *arguments],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    completed = cli.run(*arguments)
     assert completed.returncode in (0, 3), f"{arguments}: {completed.stderr}"
     return completed
 

@@ -9,15 +9,13 @@ secret from it. nginx's error names the secret's first token; drtool prints it.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli
+from tests.support.hostile import backed_up_by_an_attacker
 
 SECRET = "review-machine-secret-7f3a91"
 
@@ -35,28 +33,10 @@ def test_a_linked_root_shows_nothing_of_the_machine_to_the_checkers(
     (evil / "etc/nginx").mkdir(parents=True)
     (evil / "etc/nginx/nginx.conf").write_text("events {}\ninclude /etc/fail2ban/secret;\n")
     os.symlink(str(machine), evil / "etc/fail2ban")
-    config = tmp_path / "evil.toml"
-    config.write_text('[backup]\nkinds = ["nginx", "fail2ban"]\n')
     cli("init")
-    attacker = Cli(
-        {
-            **cli.environment,
-            "DRTOOL_ROOT": str(evil),
-            "DRTOOL_HOST": "evil",
-            "DRTOOL_CONFIG": str(config),
-        }
-    )
-    snapshot_id = json.loads(attacker("backup", "--json").stdout)["id"]
+    snapshot_id = backed_up_by_an_attacker(cli, evil, ["nginx", "fail2ban"])
     # Whatever a drill concludes (refusing the linked root is the fix), the secret stays out.
-    drilled = subprocess.run(
-        [sys.executable, "-m", "drtool", "drill", snapshot_id],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    drilled = cli.run("drill", snapshot_id)
     assert drilled.returncode != 0
     assert SECRET not in drilled.stdout + drilled.stderr, drilled.stderr
 
@@ -66,26 +46,8 @@ def test_a_root_that_is_a_link_is_never_restored_as_one(cli: Cli, tmp_path: Path
     (evil / "etc/nginx").mkdir(parents=True)
     (evil / "etc/nginx/nginx.conf").write_text("events {}\n")
     os.symlink("/tmp/review-anyone-writes-here", evil / "etc/fail2ban")
-    config = tmp_path / "evil.toml"
-    config.write_text('[backup]\nkinds = ["nginx", "fail2ban"]\n')
     cli("init")
-    attacker = Cli(
-        {
-            **cli.environment,
-            "DRTOOL_ROOT": str(evil),
-            "DRTOOL_HOST": "evil",
-            "DRTOOL_CONFIG": str(config),
-        }
-    )
-    snapshot_id = json.loads(attacker("backup", "--json").stdout)["id"]
+    snapshot_id = backed_up_by_an_attacker(cli, evil, ["nginx", "fail2ban"])
     host = Path(cli.environment["DRTOOL_ROOT"])
-    subprocess.run(
-        [sys.executable, "-m", "drtool", "restore", snapshot_id, "--yes"],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    cli.run("restore", snapshot_id, "--yes")
     assert not (host / "etc/fail2ban").is_symlink(), os.readlink(host / "etc/fail2ban")

@@ -71,15 +71,7 @@ def test_metadata_nested_deep_within_json_is_a_one_line_error(cli: Cli, command:
     sealed = object_format.seal(repository.key, binding, text.encode())
     repository.store.put(manifest_name(ref.host, snapshot_id), [sealed])
     arguments = [part.format(id=snapshot_id) for part in COMMANDS[command]]
-    shown = subprocess.run(
-        [sys.executable, "-m", "drtool", *arguments],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    shown = cli.run(*arguments)
     assert "Traceback" not in shown.stderr
     assert shown.returncode == 14, shown.stderr
     assert len(shown.stderr.strip().splitlines()) == 1, shown.stderr

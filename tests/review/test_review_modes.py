@@ -9,14 +9,12 @@ validation to see.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import Cli
+from tests.support.hostile import backed_up_by_an_attacker
 
 
 def test_no_restored_entry_is_writable_by_a_local_user(cli: Cli, tmp_path: Path) -> None:
@@ -29,27 +27,9 @@ def test_no_restored_entry_is_writable_by_a_local_user(cli: Cli, tmp_path: Path)
     (conf_d / "site.conf").write_text("# empty\n")
     os.chown(conf_d / "site.conf", 1000, 1000)  # an ordinary user's
     conf_d.chmod(0o777)  # anyone may add a file
-    config = tmp_path / "evil.toml"
-    config.write_text('[backup]\nkinds = ["nginx"]\n')
     cli("init")
-    attacker = Cli(
-        {
-            **cli.environment,
-            "DRTOOL_ROOT": str(evil),
-            "DRTOOL_HOST": "evil",
-            "DRTOOL_CONFIG": str(config),
-        }
-    )
-    snapshot_id = json.loads(attacker("backup", "--json").stdout)["id"]
-    restored = subprocess.run(
-        [sys.executable, "-m", "drtool", "restore", snapshot_id, "--yes"],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    snapshot_id = backed_up_by_an_attacker(cli, evil, ["nginx"])
+    restored = cli.run("restore", snapshot_id, "--yes")
     host = Path(cli.environment["DRTOOL_ROOT"])
     exposed = [
         f"{path.relative_to(host)} {stat.filemode(path.lstat().st_mode)} uid {path.lstat().st_uid}"

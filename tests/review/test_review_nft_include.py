@@ -8,23 +8,19 @@ The ruleset is written with drtool's own format code into an ordinary backup's p
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from drtool.archive import OUTPUT_PREFIX
 from drtool.collectors.nftables import RULESET
-from drtool.snapshot import new_snapshot_id
 from tests.conftest import Cli
 from tests.e2e.test_hostile_repository import open_repository
+from tests.support.hostile import rewritten
 from tests.support.netns import netns, run_in  # noqa: F401 - the fixture
 
 SECRET = "review-machine-secret-4be0c2"
@@ -65,38 +61,15 @@ def test_an_nft_include_reads_nothing_of_the_machine(
     cli.environment["DRTOOL_NETNS"] = netns
     cli("init")
     cli("backup")
-    repository = open_repository(cli)
-    (ref,) = repository.snapshot_refs()
-    manifest = repository.read_manifest(ref)
-    record = manifest.artifact("nftables")
-    original = b"".join(
-        block
-        for part in record.parts
-        for block in repository.read_part("nftables", part.id, part.size)
-    )
     hostile_ruleset = f'table inet filter {{\n\tinclude "{secret}"\n\tchain input {{\n\t}}\n}}\n'
-    crafted = _with_ruleset(original, hostile_ruleset.encode())
-    part = repository.store_part("nftables", io.BytesIO(crafted), {})
-    record = dataclasses.replace(record, parts=(part,), size=part.size)
-    hostile = dataclasses.replace(
-        manifest,
-        id=new_snapshot_id(datetime.now(UTC)),
-        artifacts=tuple(
-            record if artifact.kind == "nftables" else artifact for artifact in manifest.artifacts
-        ),
+    hostile = rewritten(
+        open_repository(cli),
+        "nftables",
+        lambda original: _with_ruleset(original, hostile_ruleset.encode()),
     )
-    repository.write_manifest(hostile)
     said = ""
     for arguments in (("drill", hostile.id), ("restore", hostile.id, "--yes")):
-        done = subprocess.run(
-            [sys.executable, "-m", "drtool", *arguments],
-            env=cli.environment,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=120,
-            check=False,
-        )
+        done = cli.run(*arguments)
         said += done.stdout + done.stderr
     assert SECRET not in said, said
 
@@ -120,41 +93,18 @@ def test_a_drill_never_applies_what_the_hook_check_refused(
     cli.environment["DRTOOL_NETNS"] = netns
     cli("init")
     cli("backup")
-    repository = open_repository(cli)
-    (ref,) = repository.snapshot_refs()
-    manifest = repository.read_manifest(ref)
-    record = manifest.artifact("iptables")
-    original = b"".join(
-        block
-        for part in record.parts
-        for block in repository.read_part("iptables", part.id, part.size)
-    )
-    crafted = _with_output(
-        original,
-        "v4.rules",
-        lambda text: text.replace(
-            b"COMMIT", b"-A INPUT --modprobe=/tmp/review-modprobe -j ACCEPT\nCOMMIT", 1
+    hostile = rewritten(
+        open_repository(cli),
+        "iptables",
+        lambda original: _with_output(
+            original,
+            "v4.rules",
+            lambda text: text.replace(
+                b"COMMIT", b"-A INPUT --modprobe=/tmp/review-modprobe -j ACCEPT\nCOMMIT", 1
+            ),
         ),
     )
-    part = repository.store_part("iptables", io.BytesIO(crafted), {})
-    record = dataclasses.replace(record, parts=(part,), size=part.size)
-    hostile = dataclasses.replace(
-        manifest,
-        id=new_snapshot_id(datetime.now(UTC)),
-        artifacts=tuple(
-            record if artifact.kind == "iptables" else artifact for artifact in manifest.artifacts
-        ),
-    )
-    repository.write_manifest(hostile)
-    done = subprocess.run(
-        [sys.executable, "-m", "drtool", "drill", hostile.id, "--json"],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+    done = cli.run("drill", hostile.id, "--json")
     report = json.loads(done.stdout)
     assert any("--modprobe" in problem for problem in report["problems"]), report
     assert "restored" not in report["kinds"]["iptables"], report["kinds"]

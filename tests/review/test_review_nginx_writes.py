@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -54,14 +53,7 @@ def test_a_log_path_outside_nginxs_own_directories_is_refused(
     cli("backup")
     (root / "etc/nginx/nginx.conf").write_text(NGINX_CONF)
     sandbox_nginx.start()
-    restored = subprocess.run(
-        [sys.executable, "-m", "drtool", "restore", "latest", "--yes"],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    restored = cli.run("restore", "latest", "--yes")
     deadline = time.monotonic() + 5
     while not cron_file.exists() and time.monotonic() < deadline:
         sandbox_nginx.answer()  # any request: a visitor's, or drtool's own health probe
@@ -133,12 +125,5 @@ def test_a_module_hidden_behind_a_hash_never_runs_on_the_host(
     (root / "etc/nginx/nginx.conf").write_text(NGINX_CONF)
     (root / "etc/nginx/review.so").unlink()
     sandbox_nginx.start()
-    restored = subprocess.run(
-        [sys.executable, "-m", "drtool", "restore", "latest", "--yes"],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    restored = cli.run("restore", "latest", "--yes")
     assert not marker.exists(), f"exit {restored.returncode}: {restored.stdout.strip()}"

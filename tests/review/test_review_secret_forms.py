@@ -8,8 +8,6 @@ file of those forms is printed by ``drtool diff`` line by line.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,14 +30,7 @@ def test_every_htpasswd_form_nginx_reads_is_withheld(
     cli("init")
     cli("backup")
     password_file.write_text(FORMS[form])
-    shown = subprocess.run(
-        [sys.executable, "-m", "drtool", "diff", "latest"],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    shown = cli.run("diff", "latest")
     assert "/etc/nginx/htpasswd" in shown.stdout, shown.stderr  # it differs
     secret = FORMS[form].strip().split(":", 1)[1]
     assert secret not in shown.stdout, shown.stdout

@@ -9,19 +9,16 @@ files whole. The part is written with drtool's own format code, as any host of t
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from drtool.archive import OUTPUT_PREFIX
-from drtool.snapshot import new_snapshot_id
 from tests.conftest import Cli
 from tests.e2e.test_hostile_repository import open_repository
+from tests.support.hostile import rewritten
 
 MIB = 1024 * 1024
 EXPANDED = 768 * MIB
@@ -56,28 +53,13 @@ def _hostile_snapshot(cli: Cli, tmp_path: Path, member: str) -> str:
     """A snapshot of the sample host whose nginx part also holds the sparse ``member``."""
     cli("init")
     cli("backup")
-    repository = open_repository(cli)
-    (ref,) = repository.snapshot_refs()
-    manifest = repository.read_manifest(ref)
-    record = manifest.artifact("nginx")
-    original = b"".join(
-        block
-        for part in record.parts
-        for block in repository.read_part("nginx", part.id, part.size)
-    )
-    crafted = _sparse_part(original, tmp_path, member)
-    assert len(crafted) < 1 * MIB  # what the repository stores and declares: small
-    part = repository.store_part("nginx", io.BytesIO(crafted), {})
-    record = dataclasses.replace(record, parts=(part,), size=part.size)
-    hostile = dataclasses.replace(
-        manifest,
-        id=new_snapshot_id(datetime.now(UTC)),
-        artifacts=tuple(
-            record if artifact.kind == "nginx" else artifact for artifact in manifest.artifacts
-        ),
-    )
-    repository.write_manifest(hostile)
-    return hostile.id
+
+    def crafted(original: bytes) -> bytes:
+        part = _sparse_part(original, tmp_path, member)
+        assert len(part) < 1 * MIB  # what the repository stores and declares: small
+        return part
+
+    return rewritten(open_repository(cli), "nginx", crafted).id
 
 
 def _peak_rss_mib(cli: Cli, *arguments: str) -> tuple[float, str]:
@@ -112,14 +94,7 @@ def test_a_sparse_output_member_keeps_memory_flat(cli: Cli, tmp_path: Path) -> N
 def test_a_sparse_file_member_is_refused(cli: Cli, tmp_path: Path) -> None:
     snapshot = _hostile_snapshot(cli, tmp_path, "etc/nginx/huge")
     target = tmp_path / "target"
-    restored = subprocess.run(
-        [sys.executable, "-m", "drtool", "restore", snapshot, "--target", str(target)],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    restored = cli.run("restore", snapshot, "--target", str(target), timeout=600)
     written = (
         sum(path.stat().st_blocks * 512 for path in target.rglob("*") if path.is_file())
         if target.exists()

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from drtool.snapshot import new_snapshot_id
 from tests.conftest import Cli, cli_environment
 from tests.e2e.test_hostile_repository import open_repository
+from tests.support.hostile import rewritten
 from tests.support.netns import netns  # noqa: F401 - the fixture
 
 
@@ -56,27 +54,14 @@ def test_a_postup_in_a_lower_case_section_never_runs(
     cli = Cli(cli_environment(tmp_path, root, settings))
     cli("init")
     cli("backup")
-    repository = open_repository(cli)
-    (ref,) = repository.snapshot_refs()
-    manifest = repository.read_manifest(ref)
-    record = manifest.artifact("wireguard")
-    record = dataclasses.replace(record, metadata={**record.metadata, "up": ["wg0"]})
-    hostile = dataclasses.replace(
-        manifest,
-        id=new_snapshot_id(datetime.now(UTC)),
-        artifacts=tuple(
-            record if artifact.kind == "wireguard" else artifact for artifact in manifest.artifacts
+    hostile = rewritten(
+        open_repository(cli),
+        "wireguard",
+        edit_record=lambda record: dataclasses.replace(
+            record, metadata={**record.metadata, "up": ["wg0"]}
         ),
     )
-    repository.write_manifest(hostile)
-    restored = subprocess.run(
-        [sys.executable, "-m", "drtool", "--netns", netns, "restore", hostile.id, "--yes"],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    restored = cli.run("--netns", netns, "restore", hostile.id, "--yes")
     try:
         assert not marker.exists(), f"exit {restored.returncode}: {restored.stdout.strip()}"
     finally:
