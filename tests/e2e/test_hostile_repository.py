@@ -35,13 +35,15 @@ def backup_id(cli: Cli) -> str:
     return json.loads(cli("backup", "--json").stdout)["id"]
 
 
-def peak_rss_mib(cli: Cli, *arguments: str) -> float:
-    """Run drtool in a child of a fresh Python and return the child's peak RSS (VmHWM, as
-    getrusage reports it for a waited-for child), in MiB."""
+def peak_rss_mib(cli: Cli, *arguments: str) -> tuple[float, int, str]:
+    """Run drtool in a child of a fresh Python; return the child's peak RSS (VmHWM, as getrusage
+    reports it for a waited-for child) in MiB, its exit status and its stderr on one line."""
     probe = (
         "import resource, subprocess, sys\n"
-        "code = subprocess.run([sys.executable, '-m', 'drtool', *sys.argv[1:]]).returncode\n"
-        "assert code == 0, code\n"
+        "done = subprocess.run([sys.executable, '-m', 'drtool', *sys.argv[1:]],"
+        " capture_output=True, text=True)\n"
+        "print(done.stderr.strip().replace('\\n', ' '))\n"
+        "print(done.returncode)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     completed = subprocess.run(
@@ -52,7 +54,8 @@ def peak_rss_mib(cli: Cli, *arguments: str) -> float:
         timeout=600,
         check=True,
     )
-    return int(completed.stdout.split()[-1]) / 1024
+    *said, code, peak = completed.stdout.strip().splitlines()
+    return int(peak) / 1024, int(code), " ".join(said)
 
 
 @pytest.mark.slow
@@ -67,7 +70,10 @@ def test_a_500_mib_file_restores_in_flat_memory(tmp_path: Path, sample_root: Pat
     cli("init")
     snapshot = backup_id(cli)
     target = tmp_path / "target"
-    peak = peak_rss_mib(cli, "restore", snapshot, "--only", "files", "--target", str(target))
+    peak, code, said = peak_rss_mib(
+        cli, "restore", snapshot, "--only", "files", "--target", str(target)
+    )
+    assert code == 0, said
     assert (target / "srv/zero.img").stat().st_size == 500 * MIB
     assert peak < 200, f"restore peaked at {peak:.0f} MiB"
 

@@ -10,14 +10,13 @@ files whole. The part is written with drtool's own format code, as any host of t
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from drtool.archive import OUTPUT_PREFIX
 from tests.conftest import Cli
-from tests.e2e.test_hostile_repository import open_repository
+from tests.e2e.test_hostile_repository import open_repository, peak_rss_mib
 from tests.support.hostile import rewritten
 
 MIB = 1024 * 1024
@@ -62,31 +61,10 @@ def _hostile_snapshot(cli: Cli, tmp_path: Path, member: str) -> str:
     return rewritten(open_repository(cli), "nginx", crafted).id
 
 
-def _peak_rss_mib(cli: Cli, *arguments: str) -> tuple[float, str]:
-    """The peak RSS of ``drtool ARGUMENTS`` (a waited-for child), whatever its exit status."""
-    probe = (
-        "import resource, subprocess, sys\n"
-        "done = subprocess.run([sys.executable, '-m', 'drtool', *sys.argv[1:]],"
-        " capture_output=True, text=True)\n"
-        "print(done.stderr.strip().replace('\\n', ' '))\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe, *arguments],
-        env=cli.environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    *said, peak = completed.stdout.strip().splitlines()
-    return int(peak) / 1024, " ".join(said)
-
-
 @pytest.mark.slow
 def test_a_sparse_output_member_keeps_memory_flat(cli: Cli, tmp_path: Path) -> None:
     snapshot = _hostile_snapshot(cli, tmp_path, f"{OUTPUT_PREFIX}huge")
-    peak, said = _peak_rss_mib(cli, "show", snapshot)
+    peak, _, said = peak_rss_mib(cli, "show", snapshot)
     assert peak < 200, f"show peaked at {peak:.0f} MiB ({said})"
 
 
