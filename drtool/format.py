@@ -14,26 +14,42 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from drtool.errors import IntegrityError, UnsupportedFormat
-from drtool.keys import MasterKey
 
 MAGIC = b"DRTOOL"
 FORMAT_VERSION = 1
 CHUNK_SIZE = 1024 * 1024
 TAG_SIZE = 16
-_KEY_NONCE = 12
-_WRAPPED_KEY = 32 + TAG_SIZE
 _PREFIX = 7
-HEADER_SIZE = len(MAGIC) + 2 + _KEY_NONCE + _WRAPPED_KEY + _PREFIX
+# The header of a format-1 object: magic, version, type, key nonce, wrapped key, stream prefix.
+HEADER_SIZE = len(MAGIC) + 2 + 12 + 32 + TAG_SIZE + _PREFIX
 ZSTD_LEVEL = 3
 # The most a sealed in-memory payload (a manifest: a few kilobytes per kind) may decompress to.
 MAX_SEALED_SIZE = 16 * 1024 * 1024
+
+
+class RepositoryKeys(Protocol):
+    """What framing needs of a repository's keys: the seam between formats and key hierarchies.
+
+    ``wrap_data_key`` turns an object's random data key into ``wrapped_size`` bytes stored in
+    its header; ``unwrap_data_key`` reverses it (a key that can only write raises there).
+    ``object_version`` is the format version byte written in the header.
+    """
+
+    wrapped_size: int
+    object_version: int
+
+    def wrap_data_key(self, data_key: bytes, aad: bytes) -> bytes: ...
+
+    def unwrap_data_key(self, wrapped: bytes, aad: bytes) -> bytes: ...
+
+    def content_id_key(self, host: str) -> bytes: ...
 
 
 class ObjectType(IntEnum):
@@ -62,15 +78,15 @@ class Binding:
     def host_head(cls, host: str) -> Binding:
         return cls(ObjectType.HOST_HEAD, host, "head")
 
-    def prefix(self) -> bytes:
-        return MAGIC + bytes([FORMAT_VERSION, self.object_type])
+    def prefix(self, version: int = FORMAT_VERSION) -> bytes:
+        return MAGIC + bytes([version, self.object_type])
 
-    def associated_data(self) -> bytes:
+    def associated_data(self, version: int = FORMAT_VERSION) -> bytes:
         fields = b"".join(
             struct.pack(">H", len(encoded)) + encoded
             for encoded in (self.first.encode(), self.second.encode())
         )
-        return self.prefix() + fields
+        return self.prefix(version) + fields
 
 
 def _chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
@@ -105,47 +121,48 @@ def _fixed_chunks(source: BinaryIO, size: int) -> Iterator[bytes]:
         yield chunk
 
 
-def encrypt(key: MasterKey, binding: Binding, payload: BinaryIO) -> Iterator[bytes]:
+def encrypt(key: RepositoryKeys, binding: Binding, payload: BinaryIO) -> Iterator[bytes]:
     """Given a readable payload, yield the framed object: header, then encrypted chunks."""
     data_key = os.urandom(32)
-    key_nonce = os.urandom(_KEY_NONCE)
     stream_prefix = os.urandom(_PREFIX)
-    aad = binding.associated_data()
-    wrapped = AESGCM(key.wrap_key).encrypt(key_nonce, data_key, aad)
-    yield binding.prefix() + key_nonce + wrapped + stream_prefix
+    aad = binding.associated_data(key.object_version)
+    yield binding.prefix(key.object_version) + key.wrap_data_key(data_key, aad) + stream_prefix
     cipher = AESGCM(data_key)
     compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_reader(payload)
     for index, (chunk, last) in enumerate(_with_last_flag(_fixed_chunks(compressed, CHUNK_SIZE))):
         yield cipher.encrypt(_chunk_nonce(stream_prefix, index, last), chunk, aad)
 
 
-def decrypt(key: MasterKey, binding: Binding, source: BinaryIO, max_size: int) -> Iterator[bytes]:
+def decrypt(
+    key: RepositoryKeys, binding: Binding, source: BinaryIO, max_size: int
+) -> Iterator[bytes]:
     """Given a framed object, yield its verified payload, in blocks of at most CHUNK_SIZE.
 
     Raise IntegrityError on any tampering, truncation or trailing data (the last chunk is
     flagged as such), or once the payload grows past ``max_size``; UnsupportedFormat on an
     object of an unknown version. Every chunk is authenticated before it is decompressed.
     """
-    header = _read_exactly(source, HEADER_SIZE)
-    if len(header) < HEADER_SIZE or header[: len(MAGIC)] != MAGIC:
+    version = key.object_version
+    header_size = len(MAGIC) + 2 + key.wrapped_size + _PREFIX
+    header = _read_exactly(source, header_size)
+    if len(header) < header_size or header[: len(MAGIC)] != MAGIC:
         raise IntegrityError(f"{_describe(binding)} is not a drtool object (bad or short header)")
-    if header[len(MAGIC)] != FORMAT_VERSION:
+    if header[len(MAGIC)] != version:
         raise UnsupportedFormat(
             f"{_describe(binding)} has format version {header[len(MAGIC)]}, "
-            f"this drtool reads version {FORMAT_VERSION}"
+            f"this repository's objects are version {version}"
         )
-    if header[: len(MAGIC) + 2] != binding.prefix():
+    if header[: len(MAGIC) + 2] != binding.prefix(version):
         raise IntegrityError(f"{_describe(binding)} is an object of another type")
-    aad = binding.associated_data()
-    offset = len(MAGIC) + 2
-    key_nonce = header[offset : offset + _KEY_NONCE]
-    wrapped = header[offset + _KEY_NONCE : offset + _KEY_NONCE + _WRAPPED_KEY]
+    aad = binding.associated_data(version)
+    wrapped = header[len(MAGIC) + 2 : -_PREFIX]
     stream_prefix = header[-_PREFIX:]
     try:
-        data_key = AESGCM(key.wrap_key).decrypt(key_nonce, wrapped, aad)
+        data_key = key.unwrap_data_key(wrapped, aad)
     except InvalidTag:
         raise IntegrityError(f"{_describe(binding)} failed authentication (header)") from None
-    compressed = _ChunkStream(_authenticated(AESGCM(data_key), binding, source, stream_prefix))
+    cipher = AESGCM(data_key)
+    compressed = _ChunkStream(_authenticated(cipher, aad, binding, source, stream_prefix))
     # A stream reader hands out at most the bytes asked for, whatever one compressed byte
     # expands to; a decompressobj would return a whole chunk's expansion at once.
     reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True)
@@ -167,10 +184,9 @@ def decrypt(key: MasterKey, binding: Binding, source: BinaryIO, max_size: int) -
 
 
 def _authenticated(
-    cipher: AESGCM, binding: Binding, source: BinaryIO, stream_prefix: bytes
+    cipher: AESGCM, aad: bytes, binding: Binding, source: BinaryIO, stream_prefix: bytes
 ) -> Iterator[bytes]:
     """Yield the decrypted chunks of a framed object's body, each authenticated first."""
-    aad = binding.associated_data()
     encrypted_chunks = _fixed_chunks(source, CHUNK_SIZE + TAG_SIZE)
     for index, (sealed, last) in enumerate(_with_last_flag(encrypted_chunks)):
         try:
@@ -204,13 +220,13 @@ class _ChunkStream(io.RawIOBase):
         return size
 
 
-def seal(key: MasterKey, binding: Binding, payload: bytes) -> bytes:
+def seal(key: RepositoryKeys, binding: Binding, payload: bytes) -> bytes:
     """Encrypt a small in-memory payload (a manifest)."""
     return b"".join(encrypt(key, binding, io.BytesIO(payload)))
 
 
 def unseal(
-    key: MasterKey, binding: Binding, source: BinaryIO, max_size: int = MAX_SEALED_SIZE
+    key: RepositoryKeys, binding: Binding, source: BinaryIO, max_size: int = MAX_SEALED_SIZE
 ) -> bytes:
     """Decrypt a small sealed payload (a manifest), never past ``max_size`` bytes."""
     return b"".join(decrypt(key, binding, source, max_size))

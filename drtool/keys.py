@@ -79,6 +79,22 @@ class MasterKey:
             id_key=_hkdf(secret, b"drtool v1 content id"),
         )
 
+    # The RepositoryKeys seam (drtool/format.py): format 1 wraps each object's data key with
+    # AES-256-GCM under wrap_key (a 12-byte nonce, then the 48-byte wrapped key).
+    wrapped_size = 12 + MASTER_KEY_BYTES + 16
+    object_version = 1
+
+    def wrap_data_key(self, data_key: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self.wrap_key).encrypt(nonce, data_key, aad)
+
+    def unwrap_data_key(self, wrapped: bytes, aad: bytes) -> bytes:
+        """Return the data key; raise InvalidTag if ``wrapped`` or ``aad`` was altered."""
+        return AESGCM(self.wrap_key).decrypt(wrapped[:12], wrapped[12:], aad)
+
+    def content_id_key(self, host: str) -> bytes:  # format 1: one key for every host
+        return self.id_key
+
     def __repr__(self) -> str:  # never let a key reach a log or a traceback
         return "MasterKey(<redacted>)"
 
