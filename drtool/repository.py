@@ -140,6 +140,7 @@ class Repository:
     store: Store
     repository_id: str
     key: MasterKey
+    format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
