@@ -73,7 +73,9 @@ def _store_artifact(
     if artifact.present:
         for part in write_parts(artifact.entries, host.root, artifact.outputs):
             with part:
-                parts.append(repository.store_part(artifact.kind, part, known, retention))
+                parts.append(
+                    repository.store_part(artifact.kind, part, known, retention, host=host.name)
+                )
     return artifact.record(tuple(parts))
 
 

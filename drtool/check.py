@@ -44,7 +44,7 @@ class CheckReport:
 def check_repository(repository: Repository, read_data: bool = False) -> CheckReport:
     """Return a report of every problem found; nothing is changed."""
     report = CheckReport()
-    referenced: dict[str, tuple[str, int]] = {}
+    referenced: dict[str, tuple[str, int, str]] = {}
     for ref in repository.snapshot_refs():
         report.snapshots += 1
         try:
@@ -61,16 +61,16 @@ def check_repository(repository: Repository, read_data: bool = False) -> CheckRe
                         f"snapshot {ref.host}/{ref.id}: object {part.id[:16]} ({record.kind}) "
                         "is missing"
                     )
-                referenced.setdefault(part.id, (record.kind, part.size))
+                referenced.setdefault(part.id, (record.kind, part.size, ref.host))
     report.objects_referenced = len(referenced)
     stored = set(repository.object_ids())
     report.objects_unreferenced = len(stored - set(referenced))
     if read_data:
         readable = sorted(item for item in referenced.items() if item[0] in stored)
         with progress.task("verifying objects", len(readable), progress.ITEMS):
-            for object_id, (kind, size) in readable:
+            for object_id, (kind, size, host) in readable:
                 try:
-                    repository.verify_part(kind, object_id, size)
+                    repository.verify_part(kind, object_id, size, host)
                     report.objects_read += 1
                 except DrtoolError as error:
                     report.problems.append(str(error))

@@ -39,17 +39,24 @@ class RepositoryKeys(Protocol):
 
     ``wrap_data_key`` turns an object's random data key into ``wrapped_size`` bytes stored in
     its header; ``unwrap_data_key`` reverses it (a key that can only write raises there).
-    ``object_version`` is the format version byte written in the header.
+    ``object_version`` is the format version byte written in the header. ``can_read`` is
+    False for a write-only credential. ``sign_record`` / ``verify_record`` authenticate an
+    operator's record (a tombstone); ``verify_record`` raises IntegrityError on a mismatch.
     """
 
     wrapped_size: int
     object_version: int
+    can_read: bool
 
     def wrap_data_key(self, data_key: bytes, aad: bytes) -> bytes: ...
 
     def unwrap_data_key(self, wrapped: bytes, aad: bytes) -> bytes: ...
 
     def content_id_key(self, host: str) -> bytes: ...
+
+    def sign_record(self, message: bytes) -> bytes: ...
+
+    def verify_record(self, message: bytes, signature: bytes) -> None: ...
 
 
 class ObjectType(IntEnum):

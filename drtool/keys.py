@@ -6,6 +6,7 @@ See docs/FORMAT.md, section "Keys". Nothing here ever logs or writes a key in cl
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import secrets
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from drtool.errors import KeyFileRefused, KeyUnavailable, UnsupportedFormat
+from drtool.errors import IntegrityError, KeyFileRefused, KeyUnavailable, UnsupportedFormat
 from drtool.timeutil import utc_now_iso
 
 KEY_FORMAT = 1
@@ -71,13 +72,17 @@ class MasterKey:
 
     wrap_key: bytes
     id_key: bytes
+    record_key: bytes
 
     @classmethod
     def from_secret(cls, secret: bytes) -> MasterKey:
         return cls(
             wrap_key=_hkdf(secret, b"drtool v1 object-key wrap"),
             id_key=_hkdf(secret, b"drtool v1 content id"),
+            record_key=_hkdf(secret, b"drtool v1 record authentication"),
         )
+
+    can_read = True  # format 1 has one key: whoever holds it reads and writes everything
 
     # The RepositoryKeys seam (drtool/format.py): format 1 wraps each object's data key with
     # AES-256-GCM under wrap_key (a 12-byte nonce, then the 48-byte wrapped key).
@@ -94,6 +99,16 @@ class MasterKey:
 
     def content_id_key(self, host: str) -> bytes:  # format 1: one key for every host
         return self.id_key
+
+    # Operator records (forget's tombstones): format 1 authenticates them with HMAC-SHA256 under
+    # its own subkey; format 2 signs them with the generation's Ed25519 operator key.
+    def sign_record(self, message: bytes) -> bytes:
+        return hmac.new(self.record_key, message, "sha256").digest()
+
+    def verify_record(self, message: bytes, signature: bytes) -> None:
+        """Return if ``signature`` authenticates ``message``; raise IntegrityError if not."""
+        if not hmac.compare_digest(self.sign_record(message), signature):
+            raise IntegrityError("an operator record failed authentication")
 
     def __repr__(self) -> str:  # never let a key reach a log or a traceback
         return "MasterKey(<redacted>)"

@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
@@ -29,18 +29,16 @@ from drtool.errors import (
     RepositoryNotFound,
     UnsupportedFormat,
 )
-from drtool.format import Binding
+from drtool.format import Binding, RepositoryKeys
 from drtool.host import check_host_name
-from drtool.keys import (
-    KdfParameters,
-    KeyFileHeader,
-    MasterKey,
-    new_key_id,
-    new_master_secret,
-    read_key_file_header,
-    unwrap_master_secret,
-    wrap_master_secret,
-)
+from drtool.keyring.access import WRITE_ONLY, ReaderKeys
+from drtool.keyring.generation import Generation
+from drtool.keyring.kek import passphrase_kek
+from drtool.keyring.keyfile import new_key_file
+from drtool.keyring.registration import Registration, parse_registration, registration_name
+from drtool.keyring.signatures import sign_manifest, verified_manifest
+from drtool.keyring.unlock import NEWEST_FORMAT, unlock_with_passphrase
+from drtool.keys import KdfParameters, new_key_id
 from drtool.passphrase import PassphraseSource
 from drtool.snapshot import Manifest, PartRef, SnapshotRef, by_time, is_snapshot_id
 from drtool.store import Store
@@ -48,7 +46,8 @@ from drtool.timeutil import iso, parse_iso, utc_now_iso
 
 log = logging.getLogger(__name__)
 
-REPOSITORY_FORMAT = 1
+REPOSITORY_FORMAT = NEWEST_FORMAT  # what init makes; format 1 still opens and restores
+READABLE_FORMATS = (1, 2)
 _HASH_BLOCK = 1024 * 1024
 
 
@@ -103,7 +102,8 @@ def init_repository(
     kdf: KdfParameters | None = None,
     object_lock_days: int = 0,
 ) -> str:
-    """Create a repository with a new master key; return its id.
+    """Create a format-2 repository: generation 1 of the keyring, opened by the passphrase's
+    key file; return its id.
 
     Raise RepositoryExists if the location already holds one, ConfigError if Object Lock is
     asked of a store that cannot lock.
@@ -120,9 +120,12 @@ def init_repository(
         "created": utc_now_iso(),
         "object_lock_days": object_lock_days,
     }
-    header = KeyFileHeader(repository_id, REPOSITORY_FORMAT, new_key_id())
-    key_file = wrap_master_secret(new_master_secret(), secret_passphrase, header, kdf)
-    key_id = header.key_id
+    key_id = new_key_id()
+    kek, unlock_fields = passphrase_kek(secret_passphrase, kdf)
+    generations = {1: Generation.new(1)}
+    key_file = new_key_file(
+        repository_id, key_id, "passphrase", "init", kek, generations, unlock_fields
+    )
     store.put(f"keys/{key_id}", [key_file])
     try:
         # The config is the commit point of init: written last, and only if nobody beat us to it.
@@ -139,45 +142,44 @@ class Repository:
 
     store: Store
     repository_id: str
-    key: MasterKey
+    key: RepositoryKeys
     format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
+    _writers: dict[str, Registration] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
-        """Unlock the master key with the passphrase, from the key files alone.
+        """Unlock the keys with the passphrase, from the key files alone.
 
         Two requests on S3 (one listing, one key file); the config is not needed, since each key
         file carries, authenticated, the repository's id and format. Raise RepositoryNotFound,
         UnsupportedFormat or KeyUnavailable.
         """
-        key_names = list(store.list("keys"))
-        if not key_names:
+        if not any(True for _ in store.list("keys")):
             read_config(store)  # raises RepositoryNotFound where there is no repository
-            raise KeyUnavailable(f"{store.location} holds no key file")
-        secret_passphrase = b""
-        refused = ""
-        for name in key_names:
-            key_file = store.get(name)
-            # A newer repository is refused before anyone is asked for a passphrase.
-            read_key_file_header(key_file, REPOSITORY_FORMAT)
-            secret_passphrase = secret_passphrase or passphrase.read()
+        unlocked = unlock_with_passphrase(store, passphrase)
+        return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format)
+
+    def writer(self, writer_id: str) -> Registration:
+        """A writer's registration, verified (once per run); raise KeyFileRefused."""
+        if writer_id not in self._writers:
+            if not isinstance(self.key, ReaderKeys):
+                raise KeyUnavailable("only a reader's key verifies a writer's registration")
             try:
-                header, secret = unwrap_master_secret(key_file, secret_passphrase)
-            except KeyFileRefused as error:
-                refused = refused or f"; {name} refused: {error}"
-                continue
-            except KeyUnavailable:
-                continue
-            return cls(store, header.repository_id, MasterKey.from_secret(secret))
-        raise KeyUnavailable(
-            f"wrong passphrase (no key file of the repository accepts it){refused}"
-        )
+                data = self.store.get(registration_name(writer_id))
+            except (ObjectMissing, ConfigError):
+                raise KeyFileRefused(f"writer {writer_id[:32]!r} is not registered") from None
+            record = parse_registration(data, self.key, writer_id)
+            if record.repository_id != self.repository_id:
+                raise KeyFileRefused(f"writer {writer_id} belongs to another repository")
+            self._writers[writer_id] = record
+        return self._writers[writer_id]
 
     # -- objects ------------------------------------------------------------------------------
 
-    def content_id(self, kind: str, part: BinaryIO) -> str:
-        """Return the keyed hash naming a part of ``kind``; leaves ``part`` rewound."""
-        digest = hmac.new(self.key.id_key, kind.encode() + b"\x00", hashlib.sha256)
+    def content_id(self, kind: str, part: BinaryIO, host: str) -> str:
+        """Return the keyed hash naming a part of ``kind`` of ``host``; leaves ``part`` rewound."""
+        id_key = self.key.content_id_key(host)
+        digest = hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
         while block := part.read(_HASH_BLOCK):
             digest.update(block)
         part.seek(0)
@@ -189,6 +191,8 @@ class Repository:
         part: BinaryIO,
         known: Mapping[str, PartRef],
         retention: Retention | None = None,
+        *,
+        host: str,
     ) -> PartRef:
         """Store one tar part unless the repository already has it; return its reference.
 
@@ -199,7 +203,7 @@ class Repository:
         size = part.tell()
         part.seek(0)
         progress.advance(size)
-        object_id = self.content_id(kind, part)
+        object_id = self.content_id(kind, part, host)
         name = object_name(object_id)
         if object_id in known:
             reused = known[object_id]
@@ -241,9 +245,11 @@ class Repository:
                 f"object {object_id[:16]} ({kind}) holds {total} bytes, its snapshot says {size}"
             )
 
-    def verify_part(self, kind: str, object_id: str, size: int) -> None:
-        """Decrypt a part and check its content hash; raise IntegrityError on any mismatch."""
-        digest = hmac.new(self.key.id_key, kind.encode() + b"\x00", hashlib.sha256)
+    def verify_part(self, kind: str, object_id: str, size: int, host: str) -> None:
+        """Decrypt a part of ``host`` and check its content hash; raise IntegrityError on any
+        mismatch."""
+        id_key = self.key.content_id_key(host)
+        digest = hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
         for block in self.read_part(kind, object_id, size):
             digest.update(block)
         if not hmac.compare_digest(digest.hexdigest(), object_id):
@@ -256,7 +262,10 @@ class Repository:
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Commit a snapshot: the manifest is written after every object it references."""
-        payload = json.dumps(manifest.to_json(), sort_keys=True).encode()
+        document = manifest.to_json()
+        if self.format >= 2:
+            document = sign_manifest(self.key, manifest.host, document)
+        payload = json.dumps(document, sort_keys=True).encode()
         sealed = object_format.seal(self.key, Binding.manifest(manifest.host, manifest.id), payload)
         retain_until = parse_iso(manifest.retain_until) if manifest.retain_until else None
         testpoint.reached("backup:before-manifest")
@@ -272,6 +281,11 @@ class Repository:
             document = json.loads(payload)
         except (ValueError, RecursionError):  # nested past Python's limit: as unreadable
             raise IntegrityError(f"snapshot {ref.id} has an unreadable manifest") from None
+        if self.format >= 2:
+            if not isinstance(self.key, ReaderKeys):
+                raise KeyUnavailable(WRITE_ONLY)
+            what = f"snapshot {ref.id} of host {ref.host}"
+            document = verified_manifest(self.key, ref.host, document, self.writer, what)
         manifest = Manifest.from_json(document)
         if (manifest.host, manifest.id) != (ref.host, ref.id):
             raise IntegrityError(f"snapshot {ref.id} holds the manifest of another snapshot")
@@ -314,7 +328,7 @@ def read_config(store: Store) -> RepositoryConfig:
         ) from None
     except (ValueError, RecursionError):
         raise RepositoryNotFound(f"{store.location}/config is not readable JSON") from None
-    if config.get("format") != REPOSITORY_FORMAT:
+    if config.get("format") not in READABLE_FORMATS:
         raise UnsupportedFormat(
             f"repository format {config.get('format')!r} is newer than this drtool "
             f"(reads {REPOSITORY_FORMAT}); upgrade drtool"

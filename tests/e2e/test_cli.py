@@ -216,7 +216,7 @@ def test_newer_repository_format(cli: Cli) -> None:
     cli("init")
     (key_path,) = repository_files(cli, "keys")
     key_file = json.loads(key_path.read_text())
-    key_path.write_text(json.dumps({**key_file, "repository_format": 2}))
+    key_path.write_text(json.dumps({**key_file, "repository_format": 3}))
     assert "upgrade drtool" in cli("snapshots", expect=18).stderr
 
 
@@ -350,7 +350,7 @@ def plant_snapshot(cli: Cli, members: list[tuple[tarfile.TarInfo, bytes]], roots
             member.size = len(data) if member.isreg() else 0
             archive.addfile(member, io.BytesIO(data) if member.isreg() else None)
     buffer.seek(0)
-    part = repository.store_part("nginx", buffer, {})
+    part = repository.store_part("nginx", buffer, {}, host="web-1")
     record = ArtifactRecord("nginx", True, roots, entries=len(members), parts=(part,))
     manifest = Manifest(
         id="20250107T021500Z-0badf00d",

@@ -171,7 +171,7 @@ def _hostile_snapshot(cli: Cli, kind: str, part: bytes, roots: tuple[str, ...]) 
     drtool's own format code as any host holding the passphrase can; return its id."""
     repository = open_repository(cli)
     base = repository.read_manifest(repository.snapshot_refs()[0])
-    ref = repository.store_part(kind, io.BytesIO(part), {})
+    ref = repository.store_part(kind, io.BytesIO(part), {}, host=base.host)
     record = ArtifactRecord(kind, True, roots, entries=1, size=len(part), parts=(ref,))
     snapshot_id = new_snapshot_id(datetime.now(UTC))
     repository.write_manifest(dataclasses.replace(base, id=snapshot_id, artifacts=(record,)))

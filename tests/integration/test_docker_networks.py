@@ -211,7 +211,7 @@ def _snapshot_of(repository: Repository, specs: list[dict]) -> Manifest:
     outputs = {OUTPUT: json.dumps(specs).encode()}
     (part,) = write_parts([], Path("/nonexistent"), outputs)
     with part:
-        ref = repository.store_part("docker_networks", part, {})
+        ref = repository.store_part("docker_networks", part, {}, host="web-1")
     record = ArtifactRecord("docker_networks", True, (), entries=1, size=0, parts=(ref,))
     manifest = Manifest(
         id=new_snapshot_id(datetime.now(UTC)),

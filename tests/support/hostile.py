@@ -31,7 +31,7 @@ def rewritten(
             for part in record.parts
             for block in repository.read_part(kind, part.id, part.size)
         )
-        part = repository.store_part(kind, io.BytesIO(edit_part(original)), {})
+        part = repository.store_part(kind, io.BytesIO(edit_part(original)), {}, host=manifest.host)
         record = dataclasses.replace(record, parts=(part,), size=part.size)
     if edit_record:
         record = edit_record(record)

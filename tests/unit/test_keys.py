@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from drtool.errors import KeyUnavailable, UnsupportedFormat
+from drtool.errors import IntegrityError, KeyUnavailable, UnsupportedFormat
 from drtool.keys import (
     KdfParameters,
     KeyFileHeader,
@@ -102,3 +102,14 @@ def test_hostile_kdf_parameters_are_refused_before_deriving(field: str, value: o
 def test_the_caps_allow_the_defaults_and_their_maximum() -> None:
     assert KdfParameters().check() == KdfParameters()
     KdfParameters(iterations=10, lanes=16, memory_kib=1024 * 1024).check()
+
+
+def test_format1_record_authentication() -> None:
+    key = MasterKey.from_secret(SECRET)
+    tag = key.sign_record(b"tombstone")
+    assert len(tag) == 32
+    key.verify_record(b"tombstone", tag)
+    with pytest.raises(IntegrityError):
+        key.verify_record(b"tombstone!", tag)
+    with pytest.raises(IntegrityError):
+        MasterKey.from_secret(b"o" * 32).verify_record(b"tombstone", tag)

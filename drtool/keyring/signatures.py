@@ -1,0 +1,89 @@
+"""Format 2's signed manifests: the sealed payload of a manifest is an envelope
+``{"manifest": ..., "signer": ..., "signature": ...}``. The signature (Ed25519) covers the
+manifest's canonical JSON, which names its host and id; the signer is
+
+- ``operator:<generation>``: a passphrase holder, with the host signing key every reader
+  derives from that generation's secret for the host the manifest names;
+- ``writer:<writer-id>``: a write-only host, with the key its registration (``writers/<id>``,
+  signed by an operator key) gives to the host the manifest names, unless revoked before the
+  manifest's time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Any
+
+from drtool.errors import IntegrityError, KeyFileRefused
+from drtool.format import RepositoryKeys
+from drtool.keyring.access import ReaderKeys, WriterKeys, verify
+from drtool.keyring.primitives import raw_public
+from drtool.keyring.registration import Registration
+
+_MANIFEST = b"drtool v2 manifest\x00"
+
+
+def canonical(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign_manifest(keys: RepositoryKeys, host: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The signed envelope of ``manifest`` of ``host``."""
+    message = _MANIFEST + canonical(manifest)
+    if isinstance(keys, WriterKeys):
+        keys.content_id_key(host)  # a writer signs for its own host only: raises otherwise
+        signer, signature = f"writer:{keys.writer_id}", keys.signing_key.sign(message)
+    elif isinstance(keys, ReaderKeys):
+        current = keys.current
+        signer = f"operator:{current.number}"
+        signature = current.host_signing_key(host).sign(message)
+    else:
+        raise TypeError(f"format 2 has no signer for {keys!r}")
+    return {
+        "manifest": manifest,
+        "signer": signer,
+        "signature": base64.b64encode(signature).decode(),
+    }
+
+
+def verified_manifest(
+    keys: ReaderKeys,
+    host: str,
+    envelope: object,
+    registration: Callable[[str], Registration],
+    what: str,
+) -> dict[str, Any]:
+    """The manifest of a signed envelope, once its signature is proven to be ``host``'s; raise
+    IntegrityError otherwise. ``registration`` returns a writer's verified registration."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("manifest"), dict):
+        raise IntegrityError(f"{what} is not a signed manifest")
+    manifest = envelope["manifest"]
+    signer = envelope.get("signer")
+    try:
+        signature = base64.b64decode(str(envelope.get("signature")), validate=True)
+    except (ValueError, binascii.Error):
+        raise IntegrityError(f"{what} has an unreadable signature") from None
+    message = _MANIFEST + canonical(manifest)
+    kind, _, name = str(signer).partition(":")
+    if kind == "operator" and name.isdigit() and int(name) in keys.generations:
+        public = raw_public(keys.generations[int(name)].host_signing_key(host))
+    elif kind == "writer":
+        try:
+            writer = registration(name)
+        except KeyFileRefused as error:
+            raise IntegrityError(f"{what} is signed by writer {name[:32]!r}: {error}") from None
+        if writer.host != host:
+            raise IntegrityError(
+                f"{what} is signed by the writer of host {writer.host}, not of host {host}"
+            )
+        if writer.revoked and str(manifest.get("time", "")) >= writer.revoked:
+            raise IntegrityError(f"{what} was written by writer {name}, revoked {writer.revoked}")
+        public = writer.signing_public
+    else:
+        raise IntegrityError(f"{what} names an unknown signer {str(signer)[:40]!r}")
+    if not verify(public, message, signature):
+        raise IntegrityError(f"{what} is not signed by a key of host {host}")
+    return manifest
