@@ -12,12 +12,13 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from drtool import format as object_format
 from drtool import progress, testpoint
+from drtool.blob_reader import PackCache
 from drtool.errors import (
     ConfigError,
     IntegrityError,
@@ -141,6 +142,8 @@ class Repository:
     repository_id: str
     key: MasterKey
     format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
+    # Format 2: the packs this command has fetched (drtool/blob_reader.py).
+    packs: PackCache = field(default_factory=PackCache, compare=False, repr=False)
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
