@@ -97,7 +97,9 @@ class PackedBackup:
         if known is not None:
             return known
         if self._writer is None:
-            self._writer = PackWriter(self._repository.key, self._repository.repository_id)
+            self._writer = PackWriter(
+                self._repository.key, self._repository.repository_id, self._host.name
+            )
         ref = self._writer.add(kind, identifier, plaintext)
         self._known[ref.id] = ref
         self._stored += ref.length

@@ -85,7 +85,7 @@ def fetch_pack(repository: Repository, pack_id: str) -> Pack:
 
 def read_blob(repository: Repository, host: str, kind: str, ref: BlobRef) -> bytes:
     """The plaintext of blob ``ref`` of ``kind`` written by ``host``, verified."""
-    plaintext = repository.packs.pack(repository, ref.pack).open_blob(kind, ref)
+    plaintext = repository.packs.pack(repository, ref.pack).open_blob(host, kind, ref)
     expected = blob_id(repository.key.content_id_key(host), kind, plaintext)
     if not hmac.compare_digest(expected.hex(), ref.id):
         raise IntegrityError(

@@ -43,8 +43,8 @@ def _binding(pack_id: str, repository_id: str) -> Binding:
     return Binding(ObjectType.PACK, pack_id, repository_id)
 
 
-def blob_aad(pack_id: bytes, blob_id: bytes, kind: str) -> bytes:
-    return b"drtool blob\x00" + pack_id + blob_id + kind.encode()
+def blob_aad(pack_id: bytes, blob_id: bytes, host: str, kind: str) -> bytes:
+    return b"drtool blob\x00" + pack_id + blob_id + host.encode() + b"\x00" + kind.encode()
 
 
 def _index_aad(pack_id: bytes) -> bytes:
@@ -60,7 +60,8 @@ class IndexEntry:
 class PackWriter:
     """One pack being filled: seal blobs into it, then ``finish`` it into its bytes."""
 
-    def __init__(self, keys: RepositoryKeys, repository_id: str) -> None:
+    def __init__(self, keys: RepositoryKeys, repository_id: str, host: str) -> None:
+        self._host = host
         self._raw_id = os.urandom(PACK_ID_BYTES)
         self.pack_id = self._raw_id.hex()
         data_key = os.urandom(32)
@@ -82,7 +83,7 @@ class PackWriter:
 
     def add(self, kind: str, blob_id: bytes, plaintext: bytes) -> BlobRef:
         nonce = os.urandom(NONCE)
-        aad = blob_aad(self._raw_id, blob_id, kind)
+        aad = blob_aad(self._raw_id, blob_id, self._host, kind)
         sealed = nonce + self._cipher.encrypt(nonce, _compressor.compress(plaintext), aad)
         ref = BlobRef(blob_id.hex(), self.pack_id, len(self._buffer), len(sealed), len(plaintext))
         self._buffer += sealed
@@ -157,10 +158,10 @@ class Pack:
     def _refused(self, why: str) -> IntegrityError:
         return IntegrityError(f"pack {self.pack_id[:16]} {why}; refused")
 
-    def open_blob(self, kind: str, ref: BlobRef) -> bytes:
-        """The verified-to-decrypt plaintext of the blob ``ref`` names (its keyed id is the
-        caller's to check); raise IntegrityError for any reference outside the pack, any size
-        past the limits, any failed authentication or a plaintext of another size."""
+    def open_blob(self, host: str, kind: str, ref: BlobRef) -> bytes:
+        """The plaintext of the blob ``ref`` names, sealed by ``host`` as ``kind`` (its keyed
+        id is the caller's to check); raise IntegrityError for any reference outside the pack,
+        any size past the limits, any failed authentication or a plaintext of another size."""
         if not (
             self.header_size <= ref.offset
             and NONCE + TAG <= ref.length <= MAX_SEALED_BLOB
@@ -173,12 +174,12 @@ class Pack:
             )
         self._data.seek(ref.offset)
         sealed = self._data.read(ref.length)
-        aad = blob_aad(self._raw_id, bytes.fromhex(ref.id), kind)
+        aad = blob_aad(self._raw_id, bytes.fromhex(ref.id), host, kind)
         try:
             compressed = self._cipher.decrypt(sealed[:NONCE], sealed[NONCE:], aad)
         except InvalidTag:
             raise self._refused(
-                f"does not hold blob {ref.id[:16]} ({kind}) at offset {ref.offset}"
+                f"does not hold blob {ref.id[:16]} ({kind}) of host {host} at offset {ref.offset}"
             ) from None
         return _decompress(compressed, ref.size, f"blob {ref.id[:16]} ({kind})")
 

@@ -25,11 +25,6 @@ from tests.conftest import owned_listing
 SETTINGS = Settings(files=("/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"))
 
 
-@pytest.fixture
-def packed(repository: Repository) -> Repository:
-    return dataclasses.replace(repository, format=2)
-
-
 def backup(repository: Repository, root: Path) -> Manifest:
     return run_backup(repository, Host(root, "web-1"), collectors_for(SETTINGS))
 
