@@ -13,7 +13,6 @@ from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.errors import ObjectLocked
 from drtool.host import Host
-from drtool.packs import pack_name
 from drtool.repository import Repository, init_repository
 from drtool.restore import restore_snapshot
 from drtool.store.s3 import S3Store
@@ -59,10 +58,6 @@ def test_round_trip_and_request_counts(
     assert owned_listing(target) == owned_listing(sample_root)
     # keys listing and key file, snapshots listing, manifest, then one GET per pack (one here)
     assert restoring.requests <= KINDS + 4
-    print(
-        f"requests: first {first.requests}, unchanged {unchanged.requests}, restore "
-        f"{restoring.requests} ({KINDS} kinds)"
-    )
 
 
 @pytest.mark.slow
@@ -81,4 +76,3 @@ def test_object_lock_covers_packs_and_extends_a_reused_one(
     backup(stores(), sample_root, now=later)
     assert list(stores().list("packs")) == [name]  # nothing stored again
     assert store.stat(name).retain_until >= later + timedelta(days=2)
-    assert name == pack_name(name.rsplit("/", 1)[1])
