@@ -13,6 +13,7 @@ from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError
 from drtool.host import Host
 from drtool.lock import waiting_lock
+from drtool.parts import store_part
 from drtool.repository import Repository, Retention, read_config
 from drtool.snapshot import ArtifactRecord, Manifest, PartRef, SnapshotRef, new_snapshot_id
 from drtool.timeutil import iso, utc_now
@@ -85,7 +86,7 @@ def _store_artifact(
     if artifact.present:
         for part in write_parts(artifact.entries, host.root, artifact.outputs):
             with part:
-                parts.append(repository.store_part(artifact.kind, part, known, retention))
+                parts.append(store_part(repository, artifact.kind, part, known, retention))
     return artifact.record(tuple(parts))
 
 

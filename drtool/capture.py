@@ -18,6 +18,7 @@ from drtool.errors import IntegrityError
 from drtool.fsutil import open_private
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.parts import read_part
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, artifact_record_from_json
 
@@ -79,7 +80,7 @@ def stage_artifact(
     for index, part in enumerate(record.parts):
         path = staging / f"{record.kind}-{index:04d}.tar"
         with open_private(path) as output:
-            for block in repository.read_part(record.kind, part.id, part.size):
+            for block in read_part(repository, record.kind, part.id, part.size):
                 output.write(block)
         paths.append(path)
     if record.lists:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from drtool import progress
 from drtool.errors import DrtoolError, IntegrityError
 from drtool.pack_usage import PackUsage
-from drtool.repository import Repository, object_name
+from drtool.parts import object_ids, object_name, verify_part
+from drtool.repository import Repository
 
 
 @dataclass
@@ -73,7 +74,7 @@ def check_repository(
                     )
                 referenced.setdefault(part.id, (record.kind, part.size))
     report.objects_referenced = len(referenced) + usage.blobs
-    stored = set(repository.object_ids())
+    stored = set(object_ids(repository))
     report.objects_unreferenced = len(stored - set(referenced))
     _check_packs(repository, usage, report, 100.0 if read_data else read_data_subset)
     if read_data:
@@ -81,7 +82,7 @@ def check_repository(
         with progress.task("verifying objects", len(readable), progress.ITEMS):
             for object_id, (kind, size) in readable:
                 try:
-                    repository.verify_part(kind, object_id, size)
+                    verify_part(repository, kind, object_id, size)
                     report.objects_read += 1
                 except DrtoolError as error:
                     report.problems.append(str(error))

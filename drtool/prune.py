@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from drtool import testpoint
 from drtool.errors import DrtoolError, IntegrityError, ObjectLocked
 from drtool.pack_usage import PackUsage
-from drtool.repository import Repository, object_name
+from drtool.parts import object_ids, object_name
+from drtool.repository import Repository
 from drtool.timeutil import utc_now
 
 DEFAULT_GRACE = timedelta(hours=1)
@@ -56,7 +57,7 @@ def prune(
         referenced.update(part.id for record in manifest.artifacts for part in record.parts)
     report.referenced = len(referenced) + len(usage.packs)
     testpoint.reached("prune:listed")
-    unused = [object_name(item) for item in sorted(set(repository.object_ids()) - referenced)]
+    unused = [object_name(item) for item in sorted(set(object_ids(repository)) - referenced)]
     packs = {name.rsplit("/", 1)[1]: name for name in repository.store.list("packs")}
     unused += [name for pack, name in sorted(packs.items()) if pack not in usage.packs]
     for name in unused:
