@@ -99,6 +99,19 @@ class Drtool(Tool):
         return self._drtool(repo, "restore", "latest", "--target", str(target)), None
 
 
+class DrtoolFormat2(Drtool):
+    """drtool with format 2's storage (bench/drtool_format2.py)."""
+
+    name = "drtool2"
+
+    def _drtool(self, repo: Path, *arguments: str) -> list[str]:
+        return [sys.executable, "-m", "bench.drtool_format2", "--repo", str(repo), *arguments]
+
+
+# drtool's own state under the host root (format 2's files cache): not the peers' to back up.
+STATE = "var/lib/drtool"
+
+
 class Restic(Tool):
     name = "restic"
 
@@ -112,7 +125,10 @@ class Restic(Tool):
         )
 
     def backup(self, repo: Path) -> list[str]:
-        return ["restic", "--repo", str(repo), "backup", "--quiet", str(self.root)]
+        return [
+            "restic", "--repo", str(repo), "backup", "--quiet",
+            "--exclude", str(self.root / STATE), str(self.root),
+        ]  # fmt: skip
 
     def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
         return ["restic", "--repo", str(repo), "restore", "latest", "--target", str(target)], None
@@ -138,7 +154,10 @@ class Borg(Tool):
         )
 
     def backup(self, repo: Path) -> list[str]:
-        return ["borg", "create", f"{repo}::{secrets.token_hex(6)}", str(self.root)]
+        return [
+            "borg", "create", "--exclude", str(self.root / STATE),
+            f"{repo}::{secrets.token_hex(6)}", str(self.root),
+        ]  # fmt: skip
 
     def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
         listing = subprocess.run(
@@ -152,7 +171,7 @@ class Borg(Tool):
 
 
 def available_tools(work: Path, root: Path, netns: str) -> list[Tool]:
-    tools: list[Tool] = [Drtool(work, root, netns)]
+    tools: list[Tool] = [Drtool(work, root, netns), DrtoolFormat2(work, root, netns)]
     tools += [
         kind(work, root, netns)
         for kind, binary in ((Restic, "restic"), (Borg, "borg"))
@@ -263,16 +282,17 @@ def s3_requests() -> dict[str, int]:
 
 def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     result: dict[str, dict[str, float]] = {}
-    for other in ("restic", "borg"):
-        if other not in figures:
-            continue
-        result[f"drtool/{other}"] = {
-            metric: round(value["median"] / figures[other][metric]["median"], 3)
-            if isinstance(value, dict)
-            else round(value / figures[other][metric], 3)
-            for metric, value in figures["drtool"].items()
-            if not metric.endswith("_peak_mib") and metric in figures[other]
-        }
+    for ours in ("drtool", "drtool2"):
+        for other in ("restic", "borg"):
+            if other not in figures or ours not in figures:
+                continue
+            result[f"{ours}/{other}"] = {
+                metric: round(value["median"] / figures[other][metric]["median"], 3)
+                if isinstance(value, dict)
+                else round(value / figures[other][metric], 3)
+                for metric, value in figures[ours].items()
+                if not metric.endswith("_peak_mib") and metric in figures[other]
+            }
     return result
 
 

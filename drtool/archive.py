@@ -119,10 +119,25 @@ def write_parts(
         yield part
 
 
-def _add_output(archive: tarfile.TarFile, name: str, content: bytes) -> None:
+def _output_info(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(OUTPUT_PREFIX + check_output_name(name))
-    info.mode, info.size, info.mtime = 0o600, len(content), 0
-    archive.addfile(info, io.BytesIO(content))
+    info.mode, info.size, info.mtime = 0o600, size, 0
+    return info
+
+
+def _add_output(archive: tarfile.TarFile, name: str, content: bytes) -> None:
+    archive.addfile(_output_info(name, len(content)), io.BytesIO(content))
+
+
+def member_header(entry: FileEntry) -> bytes:
+    """The tar header block(s) write_parts writes for ``entry`` (format 2 cuts at them)."""
+    return _tar_info(entry).tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+def output_header(name: str, size: int) -> bytes:
+    """The tar header block(s) write_parts writes for the command output ``name``."""
+    info = _output_info(name, size)
+    return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
 
 
 def check_output_name(name: str) -> str:

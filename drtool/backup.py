@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 
 from drtool import __version__
 from drtool.archive import write_parts
+from drtool.blob_backup import PackedBackup
 from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError
 from drtool.host import Host
 from drtool.lock import waiting_lock
+from drtool.parts import store_part
 from drtool.repository import Repository, Retention, read_config
-from drtool.snapshot import ArtifactRecord, Manifest, PartRef, new_snapshot_id
+from drtool.snapshot import ArtifactRecord, Manifest, PartRef, SnapshotRef, new_snapshot_id
 from drtool.timeutil import iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -40,15 +42,24 @@ def run_backup(
     moment = now or utc_now()
     retention = read_config(repository.store).retention(moment)
     with waiting_lock(repository.store, "backup", host.name, lock_wait, shared=True):
-        known = _parts_of_previous_snapshot(repository, host.name)
+        previous = repository.snapshot_refs(host.name)
+        packed = (
+            PackedBackup(repository, host, previous, retention) if repository.format >= 2 else None
+        )
+        known = _parts_of_previous_snapshot(repository, previous) if packed is None else {}
         records = []
         for collector in collectors:
             artifact = collector.collect(host)
             if collector.warn_if_missing and not pre_restore:
                 for root in artifact.missing:
                     log.warning("%s: /%s does not exist: not in this snapshot", artifact.kind, root)
-            records.append(_store_artifact(repository, host, artifact, known, retention))
+            if packed is None:
+                records.append(_store_artifact(repository, host, artifact, known, retention))
+            else:
+                records.append(packed.store(artifact))
             log.info("%s: %s", artifact.kind, _describe(records[-1]))
+        if packed is not None:
+            packed.finish()
         manifest = Manifest(
             id=new_snapshot_id(moment, pre_restore),
             host=host.name,
@@ -59,6 +70,8 @@ def run_backup(
             retain_until=iso(retention.required) if retention else None,
         )
         repository.write_manifest(manifest)
+        if packed is not None:
+            packed.commit(manifest.id)
     return manifest
 
 
@@ -74,17 +87,19 @@ def _store_artifact(
         for part in write_parts(artifact.entries, host.root, artifact.outputs):
             with part:
                 parts.append(
-                    repository.store_part(artifact.kind, part, known, retention, host=host.name)
+                    store_part(repository, artifact.kind, part, known, retention, host=host.name)
                 )
     return artifact.record(tuple(parts))
 
 
-def _parts_of_previous_snapshot(repository: Repository, host_name: str) -> dict[str, PartRef]:
-    """The parts the host's latest snapshot references: no need to ask the store about them.
+def _parts_of_previous_snapshot(
+    repository: Repository, refs: list[SnapshotRef]
+) -> dict[str, PartRef]:
+    """The parts the host's latest snapshot (the last of ``refs``) references: no need to ask
+    the store about them.
 
     forget always keeps each host's newest snapshot, so these cannot be pruned under us.
     """
-    refs = repository.snapshot_refs(host_name)
     if not refs:
         return {}
     try:
@@ -98,4 +113,5 @@ def _parts_of_previous_snapshot(repository: Repository, host_name: str) -> dict[
 def _describe(record: ArtifactRecord) -> str:
     if not record.present:
         return "absent on this host"
-    return f"{record.entries} entries, {record.size} bytes, {len(record.parts)} part(s)"
+    stored = f"{len(record.lists)} blob list(s)" if record.lists else f"{len(record.parts)} part(s)"
+    return f"{record.entries} entries, {record.size} bytes, {stored}"

@@ -12,11 +12,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from drtool.archive import check_entries, check_roots_are_not_links, write_parts
+from drtool.blob_reader import read_artifact
 from drtool.collectors import Collector
 from drtool.errors import IntegrityError
 from drtool.fsutil import open_private
 from drtool.host import Host
 from drtool.install import StagedArtifact
+from drtool.parts import read_part
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, artifact_record_from_json
 
@@ -61,19 +63,30 @@ def load_staged(directory: Path, kind: str, keep_setid: bool = True) -> StagedAr
 
 
 def stage_artifact(
-    repository: Repository, record: ArtifactRecord, staging: Path, keep_setid: bool = True
+    repository: Repository,
+    record: ArtifactRecord,
+    staging: Path,
+    keep_setid: bool = True,
+    host: str = "",
 ) -> StagedArtifact:
     """Decrypt and verify every part of ``record`` into ``staging``, then check every entry.
 
     Raise IntegrityError for a missing or damaged object, UnsafeArchive for an entry that could
     escape its roots. Only the private staging directory is written. ``keep_setid`` False: the
-    files lose their set-id bits (StagedArtifact), with a warning.
+    files lose their set-id bits (StagedArtifact), with a warning. ``host`` is the snapshot's
+    (format 2 checks each blob's id under that host's key).
     """
     paths = []
     for index, part in enumerate(record.parts):
         path = staging / f"{record.kind}-{index:04d}.tar"
         with open_private(path) as output:
-            for block in repository.read_part(record.kind, part.id, part.size):
+            for block in read_part(repository, record.kind, part.id, part.size):
+                output.write(block)
+        paths.append(path)
+    if record.lists:
+        path = staging / f"{record.kind}-0000.tar"
+        with open_private(path) as output:
+            for block in read_artifact(repository, host, record):
                 output.write(block)
         paths.append(path)
     staged = StagedArtifact(record, tuple(paths), keep_setid)

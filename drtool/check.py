@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from drtool import progress
 from drtool.errors import DrtoolError, IntegrityError
-from drtool.repository import Repository, object_name
+from drtool.pack_usage import PackUsage
+from drtool.parts import object_ids, object_name, verify_part
+from drtool.repository import Repository
 
 
 @dataclass
@@ -16,6 +18,7 @@ class CheckReport:
     objects_referenced: int = 0
     objects_read: int = 0
     objects_unreferenced: int = 0
+    packs_unreferenced: int = 0
     problems: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -23,9 +26,9 @@ class CheckReport:
         verdict = f"{len(self.problems)} problem(s)" if self.problems else "no problems found"
         read = f", {self.objects_read} read and verified" if self.objects_read else ""
         unreferenced = (
-            f"; {self.objects_unreferenced} unreferenced object(s) (left by an interrupted backup;"
-            " harmless)"
-            if self.objects_unreferenced
+            f"; {self.objects_unreferenced + self.packs_unreferenced} unreferenced object(s) "
+            "(left by an interrupted backup; harmless)"
+            if self.objects_unreferenced + self.packs_unreferenced
             else ""
         )
         lines.append(
@@ -41,10 +44,14 @@ class CheckReport:
             )
 
 
-def check_repository(repository: Repository, read_data: bool = False) -> CheckReport:
-    """Return a report of every problem found; nothing is changed."""
+def check_repository(
+    repository: Repository, read_data: bool = False, read_data_subset: float = 0.0
+) -> CheckReport:
+    """Return a report of every problem found; nothing is changed. ``read_data_subset``: the
+    percentage of the used packs whose used blobs are read and verified (format 2)."""
     report = CheckReport()
     referenced: dict[str, tuple[str, int, str]] = {}
+    usage = PackUsage(repository)
     for ref in repository.snapshot_refs():
         report.snapshots += 1
         try:
@@ -52,6 +59,10 @@ def check_repository(repository: Repository, read_data: bool = False) -> CheckRe
         except DrtoolError as error:
             report.problems.append(f"snapshot {ref.host}/{ref.id}: {error}")
             continue
+        try:
+            usage.add(manifest)
+        except DrtoolError as error:
+            report.problems.append(f"snapshot {ref.host}/{ref.id}: {error}")
         for record in manifest.artifacts:
             for part in record.parts:
                 if part.id not in referenced and not repository.store.contains(
@@ -62,17 +73,37 @@ def check_repository(repository: Repository, read_data: bool = False) -> CheckRe
                         "is missing"
                     )
                 referenced.setdefault(part.id, (record.kind, part.size, ref.host))
-    report.objects_referenced = len(referenced)
-    stored = set(repository.object_ids())
+    report.objects_referenced = len(referenced) + usage.blobs
+    stored = set(object_ids(repository))
     report.objects_unreferenced = len(stored - set(referenced))
+    _check_packs(repository, usage, report, 100.0 if read_data else read_data_subset)
     if read_data:
         readable = sorted(item for item in referenced.items() if item[0] in stored)
         with progress.task("verifying objects", len(readable), progress.ITEMS):
             for object_id, (kind, size, host) in readable:
                 try:
-                    repository.verify_part(kind, object_id, size, host)
+                    verify_part(repository, kind, object_id, size, host)
                     report.objects_read += 1
                 except DrtoolError as error:
                     report.problems.append(str(error))
                 progress.advance(1, progress.ITEMS)
     return report
+
+
+def _check_packs(
+    repository: Repository, usage: PackUsage, report: CheckReport, percent: float
+) -> None:
+    """Format 2: every used pack exists (one listing); ``percent`` of them are read."""
+    stored = {name.rsplit("/", 1)[1] for name in repository.store.list("packs")}
+    for pack in sorted(set(usage.packs) - stored):
+        report.problems.append(f"pack {pack[:16]} is missing ({len(usage.packs[pack])} blob(s))")
+    report.packs_unreferenced = len(stored - set(usage.packs))
+    chosen = [pack for pack in usage.sample(percent) if pack in stored] if percent else []
+    with progress.task("verifying packs", len(chosen), progress.ITEMS):
+        for pack in chosen:
+            problem = usage.verify(pack)
+            if problem:
+                report.problems.append(problem)
+            else:
+                report.objects_read += len(usage.packs[pack])
+            progress.advance(1, progress.ITEMS)

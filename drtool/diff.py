@@ -122,7 +122,9 @@ def snapshot_artifacts(
         if record.kind in kinds and record.present:
             kind_directory = directory / record.kind
             kind_directory.mkdir()
-            found[record.kind] = stage_artifact(repository, record, kind_directory)
+            found[record.kind] = stage_artifact(
+                repository, record, kind_directory, host=manifest.host
+            )
     return found
 
 

@@ -125,7 +125,7 @@ def snapshot_opened(repository: Repository, manifest: Manifest) -> Iterator[Open
     try:
         yield OpenedSnapshot(
             [
-                stage_artifact(repository, record, directory)
+                stage_artifact(repository, record, directory, host=manifest.host)
                 for record in manifest.artifacts
                 if record.present
             ]

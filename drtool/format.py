@@ -62,6 +62,7 @@ class RepositoryKeys(Protocol):
 class ObjectType(IntEnum):
     ARTIFACT_PART = 1
     MANIFEST = 2
+    PACK = 3  # format 2 (drtool/packs.py)
     HOST_HEAD = 7
 
 

@@ -28,7 +28,7 @@ def snapshot_contents(
     staging = Path(tempfile.mkdtemp(prefix="drtool-show-"))
     try:
         for record in manifest.artifacts:
-            staged = stage_artifact(repository, record, staging)
+            staged = stage_artifact(repository, record, staging, host=manifest.host)
             collector = by_kind.get(record.kind)
             artifacts.append(
                 {

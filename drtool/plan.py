@@ -38,6 +38,7 @@ class Plan:
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why
     staged: list[tuple[Collector, StagedArtifact]] = field(default_factory=list)
     keep_setid: bool = False  # [restore] keep_setid: files keep the snapshot's set-id bits
+    snapshot_host: str = ""  # the host whose snapshot this is (format 2 checks blob ids)
 
     @property
     def roots(self) -> dict[str, list[str]]:
@@ -66,7 +67,7 @@ def make_plan(
     ``--only``, UnsupportedFormat for a kind this drtool does not know, UnsafeArchive for a
     root the restoring host does not give the kind (drtool.roots)."""
     policy = policy or RestorePolicy()
-    plan = Plan(keep_setid=policy.keep_setid)
+    plan = Plan(keep_setid=policy.keep_setid, snapshot_host=manifest.host)
     for collector, record in _ordered(manifest, collectors, only):
         reason = skip_reason(collector, host)
         if not record.present:
@@ -138,7 +139,10 @@ def skip_reason(collector: Collector, host: Host) -> str | None:
 def stage_plan(repository: Repository, plan: Plan, directory: Path) -> Plan:
     """Fetch, verify and check every planned kind into ``directory``; return ``plan``."""
     plan.staged = [
-        (collector, stage_artifact(repository, record, directory, plan.keep_setid))
+        (
+            collector,
+            stage_artifact(repository, record, directory, plan.keep_setid, plan.snapshot_host),
+        )
         for collector, record in plan.chosen
     ]
     return plan

@@ -1,4 +1,6 @@
-"""prune: delete the objects no snapshot references, and what interrupted writes left behind.
+"""prune: delete the objects (format 1) and packs (format 2) no snapshot references, and what
+interrupted writes left behind. A pack some snapshot still uses in part is kept whole (it is
+not repacked yet).
 
 Objects younger than the grace period are left alone: they may belong to a backup that has
 not written its manifest yet. Objects under Object Lock retention are skipped and counted.
@@ -11,7 +13,9 @@ from datetime import datetime, timedelta
 
 from drtool import testpoint
 from drtool.errors import DrtoolError, IntegrityError, ObjectLocked
-from drtool.repository import Repository, object_name
+from drtool.pack_usage import PackUsage
+from drtool.parts import object_ids, object_name
+from drtool.repository import Repository
 from drtool.timeutil import utc_now
 
 DEFAULT_GRACE = timedelta(hours=1)
@@ -41,28 +45,39 @@ def prune(
     moment = now or utc_now()
     report = PruneReport()
     referenced: set[str] = set()
+    usage = PackUsage(repository)
     for ref in repository.snapshot_refs():
         try:
             manifest = repository.read_manifest(ref)
+            usage.add(manifest)
         except DrtoolError as error:
             raise IntegrityError(
                 f"prune refused: snapshot {ref.host}/{ref.id} is unreadable ({error})"
             ) from None
         referenced.update(part.id for record in manifest.artifacts for part in record.parts)
-    report.referenced = len(referenced)
+    report.referenced = len(referenced) + len(usage.packs)
     testpoint.reached("prune:listed")
-    for object_id in sorted(set(repository.object_ids()) - referenced):
-        name = object_name(object_id)
-        info = repository.store.stat(name)
-        if info.modified > moment - grace:
-            report.young += 1
-        elif info.retain_until is not None and info.retain_until > moment:
-            report.locked += 1
-        else:
-            try:
-                repository.store.delete(name)
-                report.deleted += 1
-            except ObjectLocked:
-                report.locked += 1
+    unused = [object_name(item) for item in sorted(set(object_ids(repository)) - referenced)]
+    packs = {name.rsplit("/", 1)[1]: name for name in repository.store.list("packs")}
+    unused += [name for pack, name in sorted(packs.items()) if pack not in usage.packs]
+    for name in unused:
+        _delete_unreferenced(repository, name, moment - grace, moment, report)
     report.leftovers = repository.store.clean_leftovers(moment - grace)
     return report
+
+
+def _delete_unreferenced(
+    repository: Repository, name: str, young_after: datetime, moment: datetime, report: PruneReport
+) -> None:
+    """Delete an object no snapshot references, unless it is young or locked."""
+    info = repository.store.stat(name)
+    if info.modified > young_after:
+        report.young += 1
+    elif info.retain_until is not None and info.retain_until > moment:
+        report.locked += 1
+    else:
+        try:
+            repository.store.delete(name)
+            report.deleted += 1
+        except ObjectLocked:
+            report.locked += 1

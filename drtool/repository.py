@@ -1,4 +1,5 @@
-"""Snapshots and objects on top of a Store: init, unlock, content-addressed parts, manifests.
+"""Snapshots on top of a Store: init, unlock, manifests. What a manifest references is stored
+by drtool/parts.py (format 1) and drtool/blob_backup.py (format 2, packs).
 
 The manifest is written last, so a snapshot is visible only once everything it references is
 stored. docs/FORMAT.md describes every name and byte written here.
@@ -6,18 +7,15 @@ stored. docs/FORMAT.md describes every name and byte written here.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import BinaryIO
 
 from drtool import format as object_format
-from drtool import progress, testpoint
+from drtool import testpoint
+from drtool.blob_reader import PackCache
 from drtool.errors import (
     ConfigError,
     IntegrityError,
@@ -40,19 +38,14 @@ from drtool.keyring.signatures import sign_manifest, verified_manifest
 from drtool.keyring.unlock import NEWEST_FORMAT, unlock_with_passphrase
 from drtool.keys import KdfParameters, new_key_id
 from drtool.passphrase import PassphraseSource
-from drtool.snapshot import Manifest, PartRef, SnapshotRef, by_time, is_snapshot_id
+from drtool.snapshot import Manifest, SnapshotRef, by_time, is_snapshot_id
 from drtool.store import Store
-from drtool.timeutil import iso, parse_iso, utc_now_iso
+from drtool.timeutil import parse_iso, utc_now_iso
 
 log = logging.getLogger(__name__)
 
 REPOSITORY_FORMAT = NEWEST_FORMAT  # what init makes; format 1 still opens and restores
 READABLE_FORMATS = (1, 2)
-_HASH_BLOCK = 1024 * 1024
-
-
-def object_name(object_id: str) -> str:
-    return f"objects/{object_id[:2]}/{object_id}"
 
 
 def manifest_name(host: str, snapshot_id: str) -> str:
@@ -145,6 +138,8 @@ class Repository:
     key: RepositoryKeys
     format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
     _writers: dict[str, Registration] = field(default_factory=dict, compare=False, repr=False)
+    # Format 2: the packs this command has fetched (drtool/blob_reader.py).
+    packs: PackCache = field(default_factory=PackCache, compare=False, repr=False)
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
@@ -173,90 +168,6 @@ class Repository:
                 raise KeyFileRefused(f"writer {writer_id} belongs to another repository")
             self._writers[writer_id] = record
         return self._writers[writer_id]
-
-    # -- objects ------------------------------------------------------------------------------
-
-    def content_id(self, kind: str, part: BinaryIO, host: str) -> str:
-        """Return the keyed hash naming a part of ``kind`` of ``host``; leaves ``part`` rewound."""
-        id_key = self.key.content_id_key(host)
-        digest = hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
-        while block := part.read(_HASH_BLOCK):
-            digest.update(block)
-        part.seek(0)
-        return digest.hexdigest()
-
-    def store_part(
-        self,
-        kind: str,
-        part: BinaryIO,
-        known: Mapping[str, PartRef],
-        retention: Retention | None = None,
-        *,
-        host: str,
-    ) -> PartRef:
-        """Store one tar part unless the repository already has it; return its reference.
-
-        ``known`` holds the parts of the host's previous snapshot: they exist, which spares a
-        request each. Under ``retention``, a reused object whose lock ends too early is extended.
-        """
-        part.seek(0, 2)
-        size = part.tell()
-        part.seek(0)
-        progress.advance(size)
-        object_id = self.content_id(kind, part, host)
-        name = object_name(object_id)
-        if object_id in known:
-            reused = known[object_id]
-            stored_size, retain_until = reused.stored_size, reused.retention_end()
-        else:
-            try:
-                info = self.store.stat(name)
-                stored_size, retain_until = info.size, info.retain_until
-            except ObjectMissing:
-                until = retention.extended if retention else None
-                binding = Binding.artifact_part(object_id, kind)
-                stored = self.store.put(
-                    name, object_format.encrypt(self.key, binding, part), retain_until=until
-                )
-                testpoint.reached("backup:object-stored")
-                return PartRef(object_id, size, stored, iso(until) if until else None)
-        if retention and not retention.is_met_by(retain_until):
-            self.store.extend_retention(name, retention.extended)
-            retain_until = retention.extended
-        return PartRef(object_id, size, stored_size, iso(retain_until) if retain_until else None)
-
-    def read_part(self, kind: str, object_id: str, size: int) -> Iterator[bytes]:
-        """Yield the verified plaintext of a part of the declared ``size``, never more: raise
-        IntegrityError if it is missing, damaged, or of another size."""
-        total = 0
-        try:
-            with self.store.open(object_name(object_id)) as stream:
-                binding = Binding.artifact_part(object_id, kind)
-                for block in object_format.decrypt(self.key, binding, stream, size):
-                    total += len(block)
-                    yield block
-                    progress.advance(len(block))
-        except ObjectMissing:
-            raise IntegrityError(
-                f"object {object_id[:16]} ({kind}) is missing from the repository"
-            ) from None
-        if total != size:
-            raise IntegrityError(
-                f"object {object_id[:16]} ({kind}) holds {total} bytes, its snapshot says {size}"
-            )
-
-    def verify_part(self, kind: str, object_id: str, size: int, host: str) -> None:
-        """Decrypt a part of ``host`` and check its content hash; raise IntegrityError on any
-        mismatch."""
-        id_key = self.key.content_id_key(host)
-        digest = hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
-        for block in self.read_part(kind, object_id, size):
-            digest.update(block)
-        if not hmac.compare_digest(digest.hexdigest(), object_id):
-            raise IntegrityError(f"object {object_id[:16]} ({kind}) does not match its id")
-
-    def object_ids(self) -> Iterable[str]:
-        return (name.rsplit("/", 1)[1] for name in self.store.list("objects"))
 
     # -- snapshots ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from drtool.blobs import BlobRef
 from drtool.errors import IntegrityError, SnapshotNotFound, UnsupportedFormat, UsageError
 from drtool.jsonfields import Fields
 from drtool.timeutil import iso, parse_iso, utc_now
@@ -23,6 +24,7 @@ _SNAPSHOT_ID = re.compile(r"\d{8}T\d{6}(\.\d{6})?Z(-pre)?-[0-9a-f]{8}")
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}")
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _OBJECT_ID = re.compile(r"[0-9a-f]{64}")
+_PACK_ID = re.compile(r"[0-9a-f]{32}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_=+.-]{1,15}")
 # Deeper than any kind's metadata (docker's inspect output included); nested deeper, it would
 # exhaust Python's recursion in whatever walks it (show, asdict).
@@ -50,10 +52,14 @@ class ArtifactRecord:
     entries: int = 0
     size: int = 0
     parts: tuple[PartRef, ...] = ()
+    # Format 2: the artifact's list blobs (drtool/blob_lists.py), and the bytes its backup
+    # newly stored (blobs it reused are counted by the snapshot that stored them).
+    lists: tuple[BlobRef, ...] = ()
+    stored: int = 0
 
     @property
     def stored_size(self) -> int:
-        return sum(part.stored_size for part in self.parts)
+        return sum(part.stored_size for part in self.parts) + self.stored
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,9 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
+        for record in document["artifacts"]:
+            if not record["lists"]:  # a format-1 record, as format 1 writes it
+                del record["lists"], record["stored"]
         return {"format": MANIFEST_FORMAT, **document}
 
     @classmethod
@@ -116,23 +125,47 @@ def artifact_record_from_json(document: Any, where: str) -> ArtifactRecord:
 
 
 def _artifact(fields: Fields) -> ArtifactRecord:
-    return ArtifactRecord(
-        kind=fields.string("kind", _KIND),
-        present=fields.boolean("present"),
-        roots=fields.strings("roots"),
-        missing=fields.strings("missing"),
-        metadata=_metadata(fields),
-        entries=fields.integer("entries"),
+    return _check_storage(
+        ArtifactRecord(
+            kind=fields.string("kind", _KIND),
+            present=fields.boolean("present"),
+            roots=fields.strings("roots"),
+            missing=fields.strings("missing"),
+            metadata=_metadata(fields),
+            entries=fields.integer("entries"),
+            size=fields.integer("size"),
+            parts=tuple(
+                PartRef(
+                    id=part.string("id", _OBJECT_ID),
+                    size=part.integer("size"),
+                    stored_size=part.integer("stored_size"),
+                    retain_until=_iso_or_none(part, "retain_until"),
+                )
+                for part in fields.objects("parts")
+            ),
+            lists=tuple(_blob_ref(item) for item in fields.objects("lists"))
+            if "lists" in fields.document
+            else (),
+            stored=fields.integer("stored") if "stored" in fields.document else 0,
+        )
+    )
+
+
+def _check_storage(record: ArtifactRecord) -> ArtifactRecord:
+    if record.parts and record.lists:
+        raise IntegrityError(
+            f"snapshot manifest is malformed: {record.kind} has both parts and blob lists"
+        )
+    return record
+
+
+def _blob_ref(fields: Fields) -> BlobRef:
+    return BlobRef(
+        id=fields.string("id", _OBJECT_ID),
+        pack=fields.string("pack", _PACK_ID),
+        offset=fields.integer("offset"),
+        length=fields.integer("length"),
         size=fields.integer("size"),
-        parts=tuple(
-            PartRef(
-                id=part.string("id", _OBJECT_ID),
-                size=part.integer("size"),
-                stored_size=part.integer("stored_size"),
-                retain_until=_iso_or_none(part, "retain_until"),
-            )
-            for part in fields.objects("parts")
-        ),
     )
 
 

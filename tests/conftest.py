@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -53,6 +54,13 @@ def repository(tmp_path: Path) -> Repository:
     store = LocalStore(tmp_path / "repo")
     init_repository(store, fixed_passphrase(), FAST_KDF)
     return Repository.open(store, fixed_passphrase())
+
+
+@pytest.fixture
+def packed(repository: Repository) -> Repository:
+    """A repository with format 2's storage (packs) and, until `init` writes format 2's keys,
+    format 1's keys."""
+    return dataclasses.replace(repository, format=2)
 
 
 def tree_listing(root: Path) -> dict[str, tuple]:

@@ -23,15 +23,34 @@ from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 
 @cli.command()
 @click.option("--read-data", is_flag=True, help="Also decrypt every object and verify its hash.")
+@click.option(
+    "--read-data-subset",
+    metavar="N%",
+    callback=lambda _context, _parameter, value: _percentage(value),
+    help="Read and verify the blobs of a random N% of the packs (format 2).",
+)
 @json_option
 @pass_context
-def check(context: Context, read_data: bool, as_json: bool) -> None:
+def check(context: Context, read_data: bool, read_data_subset: float, as_json: bool) -> None:
     """Verify the repository: manifests decrypt, referenced objects exist (and match)."""
     repository = context.repository()
-    report = check_repository(repository, read_data=read_data)
+    report = check_repository(repository, read_data, read_data_subset)
     record_check(repository, not report.problems, read_data)
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
     report.raise_for_problems()
+
+
+def _percentage(value: str | None) -> float:
+    """``10%`` (or ``10``) as 10.0; a usage error for anything but 0 < N <= 100."""
+    if value is None:
+        return 0.0
+    try:
+        percent = float(value.removesuffix("%"))
+    except ValueError:
+        percent = -1.0
+    if not 0 < percent <= 100:
+        raise click.BadParameter(f"{value!r} is not a percentage in (0, 100], e.g. 10%")
+    return percent
 
 
 @cli.command()

@@ -18,7 +18,8 @@ from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import load_settings
 from drtool.host import Host
-from drtool.repository import Repository, object_name
+from drtool.parts import object_name, store_part
+from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, Manifest
 from drtool.store.local import LocalStore
 from tests.conftest import EXAMPLES, PASSPHRASE, Cli, fixed_passphrase, owned_listing, tree_listing
@@ -350,7 +351,7 @@ def plant_snapshot(cli: Cli, members: list[tuple[tarfile.TarInfo, bytes]], roots
             member.size = len(data) if member.isreg() else 0
             archive.addfile(member, io.BytesIO(data) if member.isreg() else None)
     buffer.seek(0)
-    part = repository.store_part("nginx", buffer, {}, host="web-1")
+    part = store_part(repository, "nginx", buffer, {}, host="web-1")
     record = ArtifactRecord("nginx", True, roots, entries=len(members), parts=(part,))
     manifest = Manifest(
         id="20250107T021500Z-0badf00d",

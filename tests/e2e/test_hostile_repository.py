@@ -18,7 +18,8 @@ import pytest
 
 from drtool import format as object_format
 from drtool.format import Binding
-from drtool.repository import Repository, object_name
+from drtool.parts import object_name, store_part
+from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, new_snapshot_id
 from tests.conftest import Cli, cli_environment, fixed_passphrase
 
@@ -171,7 +172,7 @@ def _hostile_snapshot(cli: Cli, kind: str, part: bytes, roots: tuple[str, ...]) 
     drtool's own format code as any host holding the passphrase can; return its id."""
     repository = open_repository(cli)
     base = repository.read_manifest(repository.snapshot_refs()[0])
-    ref = repository.store_part(kind, io.BytesIO(part), {}, host=base.host)
+    ref = store_part(repository, kind, io.BytesIO(part), {}, host=base.host)
     record = ArtifactRecord(kind, True, roots, entries=1, size=len(part), parts=(ref,))
     snapshot_id = new_snapshot_id(datetime.now(UTC))
     repository.write_manifest(dataclasses.replace(base, id=snapshot_id, artifacts=(record,)))

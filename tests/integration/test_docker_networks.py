@@ -18,6 +18,7 @@ from drtool.collectors.docker_networks import OUTPUT
 from drtool.config import ServiceSettings, Settings
 from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
+from drtool.parts import store_part
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
@@ -211,7 +212,7 @@ def _snapshot_of(repository: Repository, specs: list[dict]) -> Manifest:
     outputs = {OUTPUT: json.dumps(specs).encode()}
     (part,) = write_parts([], Path("/nonexistent"), outputs)
     with part:
-        ref = repository.store_part("docker_networks", part, {}, host="web-1")
+        ref = store_part(repository, "docker_networks", part, {}, host="web-1")
     record = ArtifactRecord("docker_networks", True, (), entries=1, size=0, parts=(ref,))
     manifest = Manifest(
         id=new_snapshot_id(datetime.now(UTC)),

@@ -27,8 +27,9 @@ from drtool.errors import (
 from drtool.forget import KeepPolicy, forget
 from drtool.host import Host
 from drtool.lock import exclusive_lock
+from drtool.parts import object_ids, object_name
 from drtool.prune import prune
-from drtool.repository import Repository, init_repository, manifest_name, object_name
+from drtool.repository import Repository, init_repository, manifest_name
 from drtool.restore import restore_snapshot
 from drtool.store.s3 import S3Store
 from drtool.timeutil import utc_now
@@ -139,7 +140,7 @@ def test_forget_then_prune_deletes_only_unreferenced_objects(
     (sample_root / "etc/fail2ban/jail.local").write_text("[sshd]\nenabled = false\n")
     backup(stores(), sample_root)
     repository = open_repository(stores())
-    assert len(list(repository.object_ids())) == KINDS + 1
+    assert len(list(object_ids(repository))) == KINDS + 1
     assert prune(repository, grace=timedelta(0)).deleted == 0
     forget(repository, KeepPolicy(last=1), None)
     young = prune(repository, grace=timedelta(hours=1))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from drtool.parts import read_part, store_part
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, Manifest, new_snapshot_id
 from tests.conftest import Cli
@@ -29,9 +30,9 @@ def rewritten(
         original = b"".join(
             block
             for part in record.parts
-            for block in repository.read_part(kind, part.id, part.size)
+            for block in read_part(repository, kind, part.id, part.size)
         )
-        part = repository.store_part(kind, io.BytesIO(edit_part(original)), {}, host=manifest.host)
+        part = store_part(repository, kind, io.BytesIO(edit_part(original)), {}, host=manifest.host)
         record = dataclasses.replace(record, parts=(part,), size=part.size)
     if edit_record:
         record = edit_record(record)

@@ -15,8 +15,9 @@ from drtool.collectors import collectors_for
 from drtool.config import Settings
 from drtool.errors import IntegrityError, ObjectLocked
 from drtool.host import Host
+from drtool.parts import object_ids, object_name
 from drtool.prune import DEFAULT_GRACE, prune
-from drtool.repository import Repository, manifest_name, object_name
+from drtool.repository import Repository, manifest_name
 from drtool.runner import Runner
 from drtool.snapshot import Manifest
 from drtool.store.base import ObjectInfo
@@ -40,7 +41,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def objects(repository: Repository) -> set[str]:
-    return set(repository.object_ids())
+    return set(object_ids(repository))
 
 
 def referenced(manifest: Manifest) -> set[str]:
@@ -119,7 +120,7 @@ def test_objects_under_retention_are_counted_and_kept(repository: Repository) ->
     store = Retaining(path, {names[0], names[1]}, {names[2]}, until=until)
     report = prune(dataclasses.replace(repository, store=store), now=moment + timedelta(seconds=1))
     assert (report.locked, report.deleted) == (3, 1), "two retained, one refused, one deleted"
-    assert {object_name(i) for i in repository.object_ids()} == set(names[:3])
+    assert {object_name(i) for i in object_ids(repository)} == set(names[:3])
 
 
 def test_an_object_exactly_as_old_as_the_grace_goes(repository: Repository) -> None:

@@ -1,0 +1,175 @@
+"""Format 2: a backup's artifacts stored as deduplicated blobs in packs (docs/FORMAT.md).
+
+A PackedBackup holds what one backup knows is stored (the files cache, else the host's previous
+snapshot), seals each new blob into the pack being filled, and puts a pack each PACK_TARGET.
+``finish`` puts the last pack and makes sure every pack the snapshot uses is locked long enough;
+the manifest is written after it, and ``commit`` then saves the files cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from drtool import progress, testpoint
+from drtool.archive import EntryType, FileEntry, member_header, output_header
+from drtool.blob_lists import encode_lists, list_kind
+from drtool.blob_reader import artifact_blob_refs
+from drtool.blobs import END_OF_ARCHIVE, BlobRef, blob_id, member_blobs
+from drtool.collectors import Artifact
+from drtool.errors import CollectError, DrtoolError
+from drtool.files_cache import FilesCache, load_cache, save_cache, stat_key
+from drtool.host import Host
+from drtool.packs import PACK_TARGET, PackWriter, pack_name
+from drtool.repository import Repository, Retention
+from drtool.snapshot import ArtifactRecord, SnapshotRef
+from drtool.timeutil import iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+
+class PackedBackup:
+    def __init__(
+        self,
+        repository: Repository,
+        host: Host,
+        previous: Sequence[SnapshotRef],
+        retention: Retention | None,
+    ) -> None:
+        self._repository = repository
+        self._host = host
+        self._retention = retention
+        self._id_key = repository.key.content_id_key(host.name)
+        self._old = load_cache(
+            host, repository.repository_id, self._id_key, {ref.id for ref in previous}
+        )
+        self._known = dict(self._old.blobs)
+        if not self._known and previous:
+            self._known = _blobs_of_snapshot(repository, previous[-1])
+        self._new = FilesCache(packs=dict(self._old.packs))
+        self._writer: PackWriter | None = None
+        self._written: set[str] = set()
+        self._stored = 0  # bytes of the blobs this backup sealed
+
+    def store(self, artifact: Artifact) -> ArtifactRecord:
+        """Store ``artifact``'s tar stream as blobs; return its record (its list blobs)."""
+        if not artifact.present:
+            return artifact.record()
+        kind, before = artifact.kind, self._stored
+        refs: list[BlobRef] = []
+        for name, content in sorted(artifact.outputs.items()):
+            refs += self._member(kind, output_header(name, len(content)), content)
+        for entry in artifact.entries:
+            refs += self._entry(kind, entry)
+        refs += self._member(kind, b"", END_OF_ARCHIVE)
+        lists = [self._put(list_kind(kind), plaintext) for plaintext in encode_lists(refs)]
+        for ref in (*refs, *lists):
+            self._new.blobs[ref.id] = ref
+        return replace(artifact.record(), lists=tuple(lists), stored=self._stored - before)
+
+    def _entry(self, kind: str, entry: FileEntry) -> list[BlobRef]:
+        if entry.type is not EntryType.FILE:
+            return self._member(kind, member_header(entry), b"")
+        path = self._host.path(entry.path)
+        try:
+            key = stat_key(os.lstat(path))
+        except OSError as error:
+            raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
+        refs = self._old.lookup(entry.path, key)
+        if refs is None or key[0] != entry.size:
+            refs = self._member(kind, member_header(entry), _read_file(path, entry))
+        else:
+            progress.advance(entry.size)
+        self._new.remember(entry.path, key, refs)
+        return refs
+
+    def _member(self, kind: str, header: bytes, data: bytes) -> list[BlobRef]:
+        progress.advance(len(data))
+        return [self._put(kind, blob) for blob in member_blobs(header, data)]
+
+    def _put(self, kind: str, plaintext: bytes) -> BlobRef:
+        identifier = blob_id(self._id_key, kind, plaintext)
+        known = self._known.get(identifier.hex())
+        if known is not None:
+            return known
+        if self._writer is None:
+            self._writer = PackWriter(
+                self._repository.key, self._repository.repository_id, self._host.name
+            )
+        ref = self._writer.add(kind, identifier, plaintext)
+        self._known[ref.id] = ref
+        self._stored += ref.length
+        if self._writer.size >= PACK_TARGET:
+            self._flush()
+        return ref
+
+    def _flush(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None or writer.empty:
+            return
+        until = self._retention.extended if self._retention else None
+        self._repository.store.put(pack_name(writer.pack_id), [writer.finish()], until)
+        self._written.add(writer.pack_id)
+        self._new.packs[writer.pack_id] = iso(until) if until else None
+        testpoint.reached("backup:object-stored")
+
+    def finish(self) -> None:
+        """Put the last pack; extend the lock of every reused pack whose lock ends too early."""
+        self._flush()
+        used = {ref.pack for ref in self._new.blobs.values()}
+        self._new.packs = {pack: self._new.packs.get(pack) for pack in used}
+        if self._retention is None:
+            return
+        for pack in sorted(used - self._written):
+            self._new.packs[pack] = iso(self._lock(pack, self._new.packs[pack]))
+
+    def _lock(self, pack: str, cached: str | None) -> datetime:
+        retention = self._retention
+        assert retention is not None
+        if cached and retention.is_met_by(parse_iso(cached)):
+            return parse_iso(cached)
+        until = self._repository.store.stat(pack_name(pack)).retain_until
+        if retention.is_met_by(until):
+            assert until is not None
+            return until
+        self._repository.store.extend_retention(pack_name(pack), retention.extended)
+        return retention.extended
+
+    def commit(self, snapshot_id: str) -> None:
+        """Save the files cache once the manifest naming ``snapshot_id`` is written."""
+        self._new.snapshot_id = snapshot_id
+        try:
+            save_cache(self._host, self._repository.repository_id, self._id_key, self._new)
+        except OSError as error:
+            log.warning("files cache not saved (%s): the next backup reads every file", error)
+
+
+def _read_file(path: Path, entry: FileEntry) -> bytes:
+    """The first ``entry.size`` bytes of the file, as tar would store them."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(entry.size)
+    except OSError as error:
+        raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
+    if len(data) != entry.size:
+        raise CollectError(f"cannot read /{entry.path}: it shrank (did it change during backup?)")
+    return data
+
+
+def _blobs_of_snapshot(repository: Repository, ref: SnapshotRef) -> dict[str, BlobRef]:
+    """Every blob the snapshot ``ref`` uses (without a files cache, what can be reused); empty
+    where it cannot be read (a write-only host, a damaged snapshot)."""
+    try:
+        manifest = repository.read_manifest(ref)
+        blobs = {}
+        for record in manifest.artifacts:
+            for blob in (*record.lists, *artifact_blob_refs(repository, ref.host, record)):
+                blobs[blob.id] = blob
+        return blobs
+    except DrtoolError as error:
+        log.info("previous snapshot %s not reused (%s): every blob is stored again", ref.id, error)
+        return {}

@@ -1,0 +1,111 @@
+"""Format 2: reading an artifact's blobs back, each pack fetched once per command.
+
+A restore reads the manifest's list blobs, then every blob they name, in order, into the staged
+tar file: no global index. A pack is fetched whole, once, into an anonymous temporary file (a
+few MiB), so the requests of a restore follow the packs it touches, not its blobs. Every blob is
+checked three ways before a byte of it is used: its pack's authentication (pack, kind and id as
+associated data), its declared size, and its keyed id under the host's content-id key, so a
+blob another host wrote, or one of another kind, is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from drtool import progress
+from drtool.blob_lists import decode_list, list_kind
+from drtool.blobs import BlobRef, blob_id
+from drtool.errors import IntegrityError, ObjectMissing
+from drtool.packs import PACK_TARGET, Pack, pack_name
+from drtool.snapshot import ArtifactRecord
+
+if TYPE_CHECKING:
+    from drtool.repository import Repository
+
+# A pack is a few MiB (PACK_TARGET and one blob past it); a larger object is not one drtool wrote.
+MAX_PACK_SIZE = 4 * PACK_TARGET
+_PACK_ID = re.compile(r"[0-9a-f]{32}")
+_COPY_BLOCK = 1024 * 1024
+
+
+class PackCache:
+    """The packs one command has fetched, the most recently used ``limit`` of them kept."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self._limit = limit
+        self._packs: OrderedDict[str, Pack] = OrderedDict()
+
+    def pack(self, repository: Repository, pack_id: str) -> Pack:
+        if pack_id in self._packs:
+            self._packs.move_to_end(pack_id)
+            return self._packs[pack_id]
+        pack = fetch_pack(repository, pack_id)
+        self._packs[pack_id] = pack
+        if len(self._packs) > self._limit:
+            self._packs.popitem(last=False)[1].close()
+        return pack
+
+    def close(self) -> None:
+        while self._packs:
+            self._packs.popitem()[1].close()
+
+    def __del__(self) -> None:  # the repository (its command) is done with its packs
+        self.close()
+
+
+def fetch_pack(repository: Repository, pack_id: str) -> Pack:
+    """GET a whole pack into an anonymous temporary file and open it; raise IntegrityError for
+    a missing, oversized or damaged one."""
+    if not _PACK_ID.fullmatch(pack_id):
+        raise IntegrityError(f"pack id {pack_id[:40]!r} is malformed")
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (owned by the Pack)
+    try:
+        total = 0
+        with repository.store.open(pack_name(pack_id)) as stream:
+            while block := stream.read(_COPY_BLOCK):
+                total += len(block)
+                if total > MAX_PACK_SIZE:
+                    raise IntegrityError(
+                        f"pack {pack_id[:16]} is larger than any pack drtool writes; refused"
+                    )
+                spool.write(block)
+        return Pack(repository.key, repository.repository_id, pack_id, spool)
+    except ObjectMissing:
+        spool.close()
+        raise IntegrityError(f"pack {pack_id[:16]} is missing from the repository") from None
+    except BaseException:
+        spool.close()
+        raise
+
+
+def read_blob(repository: Repository, host: str, kind: str, ref: BlobRef) -> bytes:
+    """The plaintext of blob ``ref`` of ``kind`` written by ``host``, verified."""
+    plaintext = repository.packs.pack(repository, ref.pack).open_blob(host, kind, ref)
+    expected = blob_id(repository.key.content_id_key(host), kind, plaintext)
+    if not hmac.compare_digest(expected.hex(), ref.id):
+        raise IntegrityError(
+            f"blob {ref.id[:16]} ({kind}) does not match its id: not {host}'s, or altered"
+        )
+    return plaintext
+
+
+def artifact_blob_refs(repository: Repository, host: str, record: ArtifactRecord) -> list[BlobRef]:
+    """Every blob of ``record``'s tar stream, in order, from its list blobs."""
+    refs: list[BlobRef] = []
+    for list_ref in record.lists:
+        plaintext = read_blob(repository, host, list_kind(record.kind), list_ref)
+        refs += decode_list(plaintext, f"blob list {list_ref.id[:16]} ({record.kind})")
+    return refs
+
+
+def read_artifact(repository: Repository, host: str, record: ArtifactRecord) -> Iterator[bytes]:
+    """Yield ``record``'s tar stream, blob by blob, each verified."""
+    for ref in artifact_blob_refs(repository, host, record):
+        plaintext = read_blob(repository, host, record.kind, ref)
+        progress.advance(len(plaintext))
+        yield plaintext

@@ -1,0 +1,161 @@
+"""Format 2: the files cache, so that an unchanged file is neither read nor hashed.
+
+One file per (repository, host) under the host root, in ``var/lib/drtool/cache/<repository
+id>/<host>`` (directories 0700, file 0600): for each file of the last snapshot, its (size,
+mtime_ns, ctime_ns, inode, mode, uid, gid) and the blobs of its tar member; every blob that
+snapshot references, with its place; and how long each pack it uses is locked. It is also what
+a write-only host deduplicates against, since it cannot read the repository.
+
+It is authenticated with the host's content-id key (HMAC-SHA256) and bound to the repository,
+the host and the snapshot it was written for: a damaged, foreign or forged cache, or one whose
+snapshot is gone (its packs may be pruned), is ignored, which costs re-uploads, never a wrong
+snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drtool.blobs import BlobRef
+from drtool.fsutil import make_directory, write_atomically
+from drtool.host import Host
+from drtool.timeutil import parse_iso
+
+CACHE_DIRECTORY = "var/lib/drtool/cache"
+_MAGIC = b"drtool files cache 1\n"
+_HEX = frozenset("0123456789abcdef")
+
+log = logging.getLogger(__name__)
+
+StatKey = tuple[int, int, int, int, int, int, int]
+
+
+def stat_key(status: os.stat_result) -> StatKey:
+    return (
+        status.st_size,
+        status.st_mtime_ns,
+        status.st_ctime_ns,
+        status.st_ino,
+        status.st_mode,
+        status.st_uid,
+        status.st_gid,
+    )
+
+
+@dataclass
+class FilesCache:
+    snapshot_id: str | None = None
+    files: dict[str, tuple[StatKey, tuple[str, ...]]] = field(default_factory=dict)
+    blobs: dict[str, BlobRef] = field(default_factory=dict)
+    packs: dict[str, str | None] = field(default_factory=dict)  # pack -> locked until (ISO)
+
+    def lookup(self, path: str, key: StatKey) -> list[BlobRef] | None:
+        """The blobs of ``path``'s member if the file is as cached, else None."""
+        cached = self.files.get(path)
+        if cached is None or cached[0] != key:
+            return None
+        return [self.blobs[blob] for blob in cached[1]]
+
+    def remember(self, path: str, key: StatKey, refs: Sequence[BlobRef]) -> None:
+        self.files[path] = (key, tuple(ref.id for ref in refs))
+        for ref in refs:
+            self.blobs[ref.id] = ref
+
+
+def cache_path(host: Host, repository_id: str) -> os.PathLike[str]:
+    return host.path(f"{CACHE_DIRECTORY}/{repository_id}/{host.name}")
+
+
+def _mac(id_key: bytes, repository_id: str, host_name: str, payload: bytes) -> str:
+    context = f"drtool files cache\x00{repository_id}\x00{host_name}\x00".encode()
+    return hmac.new(id_key, context + payload, hashlib.sha256).hexdigest()
+
+
+def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[str]) -> FilesCache:
+    """The host's cache, or an empty one (with a warning) if it is absent, damaged, forged, or
+    written for a snapshot that is no longer in the repository."""
+    path = cache_path(host, repository_id)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return FilesCache()
+    except OSError as error:
+        log.warning("files cache %s unreadable (%s): every file is read again", path, error)
+        return FilesCache()
+    if not data.startswith(_MAGIC):
+        log.warning("files cache %s is damaged: every file is read again", path)
+        return FilesCache()
+    mac, _, payload = data[len(_MAGIC) :].partition(b"\n")
+    if not hmac.compare_digest(mac, _mac(id_key, repository_id, host.name, payload).encode()):
+        log.warning("files cache %s fails authentication: every file is read again", path)
+        return FilesCache()
+    try:
+        cache = _parse(json.loads(payload))
+    except (ValueError, TypeError, KeyError, RecursionError):
+        log.warning("files cache %s is malformed: every file is read again", path)
+        return FilesCache()
+    if cache.snapshot_id not in snapshot_ids:
+        log.info("files cache %s is of a snapshot no longer in the repository", path)
+        return FilesCache()
+    return cache
+
+
+def save_cache(host: Host, repository_id: str, id_key: bytes, cache: FilesCache) -> None:
+    """Write the cache atomically, 0600 in directories 0700."""
+    document = {
+        "snapshot": cache.snapshot_id,
+        "files": {path: [*key, list(ids)] for path, (key, ids) in cache.files.items()},
+        "blobs": {
+            blob: [ref.pack, ref.offset, ref.length, ref.size] for blob, ref in cache.blobs.items()
+        },
+        "packs": cache.packs,
+    }
+    payload = json.dumps(document, separators=(",", ":")).encode()
+    directory = host.path(CACHE_DIRECTORY)
+    make_directory(directory, 0o700)
+    make_directory(directory / repository_id, 0o700)
+    mac = _mac(id_key, repository_id, host.name, payload).encode()
+    write_atomically(directory / repository_id / host.name, _MAGIC + mac + b"\n" + payload)
+
+
+def _hex(value: Any, length: int) -> str:
+    if not (isinstance(value, str) and len(value) == length and set(value) <= _HEX):
+        raise ValueError(value)
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(value)
+    return value
+
+
+def _iso(value: Any) -> str | None:
+    if value is not None:
+        parse_iso(value)  # raises ValueError (or TypeError) for anything but a time
+    return value
+
+
+def _parse(document: dict[str, Any]) -> FilesCache:
+    blobs = {
+        _hex(blob, 64): BlobRef(blob, _hex(pack, 32), _count(offset), _count(length), _count(size))
+        for blob, (pack, offset, length, size) in document["blobs"].items()
+    }
+    files = {}
+    for path, (*key, ids) in document["files"].items():
+        if len(key) != 7 or not isinstance(path, str) or any(blob not in blobs for blob in ids):
+            raise ValueError(path)
+        files[path] = (tuple(_count(item) for item in key), tuple(ids))
+    packs = {_hex(pack, 32): _iso(until) for pack, until in document["packs"].items()}
+    snapshot = document["snapshot"]
+    if not isinstance(snapshot, str):
+        raise ValueError(snapshot)
+    return FilesCache(snapshot, files, blobs, packs)  # type: ignore[arg-type]

@@ -1,0 +1,121 @@
+"""Format 2's storage through the library: blobs in packs on a real local repository, restored
+byte for byte (the oracle: the files themselves and sha256), deduplicated per file, and read
+back without the files cache. The repository is format 1's keys with format 2's storage until
+the keys branch makes `init` write format 2."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from drtool.backup import run_backup
+from drtool.check import check_repository
+from drtool.collectors import collectors_for
+from drtool.config import Settings
+from drtool.files_cache import CACHE_DIRECTORY
+from drtool.host import Host
+from drtool.repository import Repository
+from drtool.restore import restore_snapshot
+from drtool.snapshot import Manifest
+from tests.conftest import owned_listing
+
+SETTINGS = Settings(files=("/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"))
+
+
+def backup(repository: Repository, root: Path) -> Manifest:
+    return run_backup(repository, Host(root, "web-1"), collectors_for(SETTINGS))
+
+
+def restore(repository: Repository, manifest: Manifest, root: Path) -> None:
+    fresh = dataclasses.replace(repository)  # a new command: no pack fetched yet
+    restore_snapshot(fresh, manifest, Host(root, "web-1"), collectors_for(SETTINGS))
+
+
+def digests(root: Path, below: str = "etc") -> dict[str, str]:
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in (root / below).rglob("*")
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def packs(repository: Repository) -> set[str]:
+    return set(repository.store.list("packs"))
+
+
+def test_a_packed_snapshot_restores_byte_for_byte(packed: Repository, sample_root: Path):
+    before, files = owned_listing(sample_root), digests(sample_root)
+    manifest = backup(packed, sample_root)
+    assert not list(packed.store.list("objects")) and len(packs(packed)) == 1
+    assert all(record.lists and not record.parts for record in manifest.artifacts if record.present)
+    (sample_root / "etc/nginx/nginx.conf").write_text("broken {\n")
+    (sample_root / "etc/wireguard/wg0.conf").unlink()
+    (sample_root / "etc/redis/redis.conf").chmod(0o666)
+    restore(packed, manifest, sample_root)
+    assert owned_listing(sample_root) == before
+    assert digests(sample_root) == files
+
+
+def test_an_unchanged_host_stores_only_a_manifest(packed: Repository, sample_root: Path):
+    backup(packed, sample_root)
+    stored = packs(packed)
+    second = backup(packed, sample_root)
+    assert packs(packed) == stored
+    assert sum(record.stored for record in second.artifacts) == 0
+
+
+def test_one_changed_file_stores_one_small_pack(packed: Repository, sample_root: Path):
+    first = backup(packed, sample_root)
+    (sample_root / "etc/fail2ban/jail.local").write_text("[sshd]\nenabled = false\n")
+    second = backup(packed, sample_root)
+    stored = {record.kind: record.stored for record in second.artifacts if record.stored}
+    assert set(stored) == {"fail2ban"}
+    assert stored["fail2ban"] < sum(record.stored for record in first.artifacts) / 4
+    assert len(packs(packed)) == 2
+
+
+def test_without_the_files_cache_blobs_are_reused_from_the_previous_snapshot(
+    packed: Repository, sample_root: Path
+):
+    backup(packed, sample_root)
+    cache = sample_root / CACHE_DIRECTORY
+    assert (cache.stat().st_mode & 0o777) == 0o700
+    for path in cache.rglob("*"):
+        path.unlink() if path.is_file() else None
+    stored = packs(packed)
+    backup(packed, sample_root)
+    assert packs(packed) == stored
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:-10],
+        lambda data: data.replace(b'"blobs":{"', b'"blobs":{"0'),
+        lambda data: b"rubbish",
+    ],
+)
+def test_a_damaged_files_cache_costs_reading_never_a_wrong_snapshot(
+    packed: Repository, sample_root: Path, tmp_path: Path, damage
+):
+    backup(packed, sample_root)
+    (cache,) = [path for path in (sample_root / CACHE_DIRECTORY).rglob("*") if path.is_file()]
+    cache.write_bytes(damage(cache.read_bytes()))
+    conf = sample_root / "etc/nginx/nginx.conf"
+    status = conf.stat()
+    conf.write_text(conf.read_text().upper())
+    manifest = backup(packed, sample_root)
+    target = tmp_path / "restored"
+    target.mkdir()
+    restore(packed, manifest, target)
+    assert (target / "etc/nginx/nginx.conf").read_text() == conf.read_text()
+    assert status.st_size == conf.stat().st_size
+
+
+def test_check_reads_every_packed_blob(packed: Repository, sample_root: Path):
+    backup(packed, sample_root)
+    report = check_repository(packed, read_data=True)
+    assert not report.problems

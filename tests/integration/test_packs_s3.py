@@ -1,0 +1,78 @@
+"""Format 2's packs on S3 (moto, and the real radosgw): a round trip byte for byte, the requests
+a backup and a restore cost, and Object Lock extended on a reused pack."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from drtool.backup import run_backup
+from drtool.collectors import collectors_for
+from drtool.errors import ObjectLocked
+from drtool.host import Host
+from drtool.repository import Repository, init_repository
+from drtool.restore import restore_snapshot
+from drtool.store.s3 import S3Store
+from drtool.timeutil import utc_now
+from tests.conftest import FAST_KDF, fixed_passphrase, owned_listing
+from tests.integration.test_s3_repository import KINDS, SETTINGS, StoreFactory, make_factory
+
+
+@pytest.fixture(params=["moto", pytest.param("radosgw", marks=pytest.mark.slow)])
+def packed_stores(request: pytest.FixtureRequest) -> StoreFactory:
+    return make_factory(request, request.param, locked=False)
+
+
+def opened(store: S3Store) -> Repository:
+    return dataclasses.replace(Repository.open(store, fixed_passphrase()), format=2)
+
+
+def backup(store: S3Store, root: Path, **kwargs) -> str:
+    return run_backup(opened(store), Host(root, "web-1"), collectors_for(SETTINGS), **kwargs).id
+
+
+def test_round_trip_and_request_counts(
+    packed_stores: StoreFactory, sample_root: Path, tmp_path: Path
+):
+    init_repository(packed_stores(), fixed_passphrase(), FAST_KDF)
+    first = packed_stores()
+    backup(first, sample_root)
+    unchanged = packed_stores()
+    snapshot_id = backup(unchanged, sample_root)
+    assert len(list(packed_stores().list("packs"))) == 1
+    assert not list(packed_stores().list("objects"))
+    # Of its own, a packed backup asks for the snapshots listing and writes the manifest, and
+    # the first one its pack; an unchanged one writes no pack and reads no previous manifest
+    # (the files cache answers). The rest is the keys, the config and the shared lock.
+    assert unchanged.requests < first.requests
+    restoring = packed_stores()
+    repository = opened(restoring)
+    ref = next(ref for ref in repository.snapshot_refs() if ref.id == snapshot_id)
+    target = tmp_path / "restored"
+    restore_snapshot(
+        repository, repository.read_manifest(ref), Host(target, "web-1"), collectors_for(SETTINGS)
+    )
+    assert owned_listing(target) == owned_listing(sample_root)
+    # keys listing and key file, snapshots listing, manifest, then one GET per pack (one here)
+    assert restoring.requests <= KINDS + 4
+
+
+@pytest.mark.slow
+def test_object_lock_covers_packs_and_extends_a_reused_one(
+    request: pytest.FixtureRequest, sample_root: Path
+):
+    stores = make_factory(request, "radosgw", locked=True)
+    init_repository(stores(), fixed_passphrase(), FAST_KDF, object_lock_days=2)
+    backup(stores(), sample_root)
+    store = stores()
+    (name,) = store.list("packs")
+    assert store.stat(name).retain_until > utc_now() + timedelta(days=2)
+    with pytest.raises(ObjectLocked):
+        store.delete(name)
+    later = utc_now() + timedelta(days=3)
+    backup(stores(), sample_root, now=later)
+    assert list(stores().list("packs")) == [name]  # nothing stored again
+    assert store.stat(name).retain_until >= later + timedelta(days=2)
