@@ -49,6 +49,21 @@ def sample_root(tmp_path: Path) -> Path:
     return root
 
 
+FORMAT1_FIXTURE = Path(__file__).resolve().parent / "data" / "format1"
+
+
+@pytest.fixture
+def format1_repository(tmp_path: Path) -> Repository:
+    """An empty repository of format 1 (the config and key file format-1 drtool wrote, from
+    tests/data/format1), opened: backups into it take format 1's write path."""
+    for name in ("config", "keys"):
+        source, copy = FORMAT1_FIXTURE / "repository" / name, tmp_path / "format1-repo" / name
+        copy.parent.mkdir(exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, copy)
+    store = LocalStore(tmp_path / "format1-repo")
+    return Repository.open(store, fixed_passphrase("format one fixture"))
+
+
 @pytest.fixture
 def repository(tmp_path: Path) -> Repository:
     store = LocalStore(tmp_path / "repo")

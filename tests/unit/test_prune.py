@@ -1,4 +1,4 @@
-"""prune on a local repository: exactly the unreferenced objects older than the grace period
+"""prune on a local repository of format 1 (its objects): exactly the unreferenced objects older than the grace period
 go; what a snapshot references, what is young, stays; an unreadable snapshot stops it before it
 deletes anything."""
 
@@ -30,6 +30,11 @@ STRAY = ["ee" * 32, "ff" * 32]
 
 def backup(repository: Repository, root: Path) -> Manifest:
     return run_backup(repository, Host(root, "web-1", Runner()), collectors_for(SETTINGS))
+
+
+@pytest.fixture
+def repository(format1_repository: Repository) -> Repository:
+    return format1_repository
 
 
 @pytest.fixture
