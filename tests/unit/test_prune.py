@@ -1,6 +1,6 @@
-"""prune on a local repository of format 1 (its objects): exactly the unreferenced objects older than the grace period
-go; what a snapshot references, what is young, stays; an unreadable snapshot stops it before it
-deletes anything."""
+"""prune on a local repository of format 1 (its objects): exactly the unreferenced objects older
+than the grace period go; what a snapshot references, what is young, stays; an unreadable
+snapshot stops it before it deletes anything."""
 
 from __future__ import annotations
 
