@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from drtool import format as object_format
-from drtool.format import Binding
-from drtool.parts import object_name, store_part
+from drtool.blob_lists import encode_lists, list_kind
+from drtool.blobs import blob_id
+from drtool.packs import PackWriter, pack_name
 from drtool.repository import Repository
-from drtool.snapshot import ArtifactRecord, new_snapshot_id
+from drtool.snapshot import new_snapshot_id
 from tests.conftest import Cli, cli_environment, fixed_passphrase
+from tests.support.artifacts import new_record
 
 MIB = 1024 * 1024
 
@@ -80,17 +81,25 @@ def test_a_500_mib_file_restores_in_flat_memory(tmp_path: Path, sample_root: Pat
 
 
 def test_an_object_larger_than_its_declared_size_is_refused(cli: Cli, tmp_path: Path) -> None:
-    """A part re-encrypted with the repository's key (as any host can) holding 64 MiB of zeros
-    where the manifest declares a few kilobytes: refused, nothing written."""
+    """A blob sealed with the repository's keys (as any host can) holding 64 MiB of zeros where
+    its blob list declares 4 KiB: refused, nothing written."""
     cli("init")
-    snapshot = backup_id(cli)
+    backup_id(cli)
     repository = open_repository(cli)
     manifest = repository.read_manifest(repository.snapshot_refs()[0])
-    part = manifest.artifact("nginx").parts[0]
-    bomb = object_format.encrypt(
-        repository.key, Binding.artifact_part(part.id, "nginx"), io.BytesIO(bytes(64 * MIB))
+    host, writer = manifest.host, PackWriter(repository.key, repository.repository_id, "web-1")
+    id_key = repository.key.content_id_key(host)
+    zeros = bytes(64 * MIB)
+    sealed = writer.add("nginx", blob_id(id_key, "nginx", zeros), zeros)
+    declared = dataclasses.replace(sealed, size=4096)
+    lists = tuple(
+        writer.add(list_kind("nginx"), blob_id(id_key, list_kind("nginx"), plaintext), plaintext)
+        for plaintext in encode_lists([declared])
     )
-    repository.store.put(object_name(part.id), bomb)
+    repository.store.put(pack_name(writer.pack_id), [writer.finish()])
+    bomb = dataclasses.replace(manifest.artifact("nginx"), lists=lists, size=4096)
+    snapshot = new_snapshot_id(datetime.now(UTC))
+    repository.write_manifest(dataclasses.replace(manifest, id=snapshot, artifacts=(bomb,)))
     target = tmp_path / "target"
     for command in (
         ("restore", snapshot, "--target", str(target)),
@@ -99,7 +108,7 @@ def test_an_object_larger_than_its_declared_size_is_refused(cli: Cli, tmp_path: 
         ("check", "--read-data"),
     ):
         result = cli(*command, expect=14)
-        assert "past its declared size" in result.stderr or "problem" in result.stderr
+        assert "not the 4096 declared" in result.stderr or "problem" in result.stderr
     assert not target.exists()
 
 
@@ -172,8 +181,7 @@ def _hostile_snapshot(cli: Cli, kind: str, part: bytes, roots: tuple[str, ...]) 
     drtool's own format code as any host holding the passphrase can; return its id."""
     repository = open_repository(cli)
     base = repository.read_manifest(repository.snapshot_refs()[0])
-    ref = store_part(repository, kind, io.BytesIO(part), {}, host=base.host)
-    record = ArtifactRecord(kind, True, roots, entries=1, size=len(part), parts=(ref,))
+    record = new_record(repository, base.host, kind, roots, part, entries=1)
     snapshot_id = new_snapshot_id(datetime.now(UTC))
     repository.write_manifest(dataclasses.replace(base, id=snapshot_id, artifacts=(record,)))
     return snapshot_id

@@ -18,11 +18,11 @@ from drtool.collectors.docker_networks import OUTPUT
 from drtool.config import ServiceSettings, Settings
 from drtool.errors import RestoreRolledBack, ValidationRefused
 from drtool.host import Host
-from drtool.parts import store_part
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
-from drtool.snapshot import ArtifactRecord, Manifest, new_snapshot_id
+from drtool.snapshot import Manifest, new_snapshot_id
+from tests.support.artifacts import new_record
 from tests.support.dockerd import IMAGE, Dockerd
 
 SLEEPER = "trap 'exit 0' TERM; sleep 3600 & wait"
@@ -212,8 +212,7 @@ def _snapshot_of(repository: Repository, specs: list[dict]) -> Manifest:
     outputs = {OUTPUT: json.dumps(specs).encode()}
     (part,) = write_parts([], Path("/nonexistent"), outputs)
     with part:
-        ref = store_part(repository, "docker_networks", part, {}, host="web-1")
-    record = ArtifactRecord("docker_networks", True, (), entries=1, size=0, parts=(ref,))
+        record = new_record(repository, "web-1", "docker_networks", (), part.read(), entries=1)
     manifest = Manifest(
         id=new_snapshot_id(datetime.now(UTC)),
         host="web-1",

@@ -27,7 +27,7 @@ from drtool.errors import (
 from drtool.forget import KeepPolicy, forget
 from drtool.host import Host
 from drtool.lock import exclusive_lock
-from drtool.parts import object_ids, object_name
+from drtool.packs import pack_name
 from drtool.prune import prune
 from drtool.repository import Repository, init_repository, manifest_name
 from drtool.restore import restore_snapshot
@@ -102,10 +102,10 @@ def test_request_counts(stores: StoreFactory, sample_root: Path, tmp_path: Path)
     # and the backup's shared lock (written, the exclusive lock's absence seen, removed with
     # its versions on a versioned bucket), which keeps a prune from deleting what it reuses.
     assert unchanged.requests <= 11, "an unchanged backup costs a handful of requests"
-    assert len(list(stores().list("objects"))) == KINDS
+    assert len(list(stores().list("packs"))) == 1, "the unchanged backup stored no pack"
     restoring = stores()
     restore(restoring, snapshot_id, tmp_path / "restored")
-    # one listing of keys/ and one of snapshots/, then GETs: key, manifest, one per kind
+    # one listing of keys/ and one of snapshots/, then GETs: key, keyring, manifest, the pack
     assert restoring.requests <= 2 + KINDS + 2
 
 
@@ -135,18 +135,24 @@ def test_fleet_of_three_hosts_in_one_bucket(
 def test_forget_then_prune_deletes_only_unreferenced_objects(
     stores: StoreFactory, sample_root: Path
 ) -> None:
+    """Three backups, fail2ban changed before the second and the third: three packs. Once
+    forget keeps the last snapshot only, the second backup's pack (the second fail2ban, its
+    blob list) is used by no snapshot and goes; the first stays whole (its other kinds are in
+    use), the third too."""
     init_repository(stores(), fixed_passphrase(), FAST_KDF)
     backup(stores(), sample_root)
-    (sample_root / "etc/fail2ban/jail.local").write_text("[sshd]\nenabled = false\n")
-    backup(stores(), sample_root)
+    for enabled in ("false", "true"):
+        (sample_root / "etc/fail2ban/jail.local").write_text(f"[sshd]\nenabled = {enabled}\n")
+        backup(stores(), sample_root)
     repository = open_repository(stores())
-    assert len(list(object_ids(repository))) == KINDS + 1
+    assert len(list(repository.store.list("packs"))) == 3
     assert prune(repository, grace=timedelta(0)).deleted == 0
     forget(repository, KeepPolicy(last=1), None)
     young = prune(repository, grace=timedelta(hours=1))
-    assert (young.deleted, young.young) == (0, 1), "a fresh object may belong to a running backup"
+    assert (young.deleted, young.young) == (0, 1), "a fresh pack may belong to a running backup"
     report = prune(repository, grace=timedelta(0))
-    assert (report.deleted, report.referenced) == (1, KINDS)
+    assert (report.deleted, report.referenced) == (1, 2)
+    assert len(list(repository.store.list("packs"))) == 2
     assert check_clean(repository)
 
 
@@ -180,26 +186,26 @@ def test_object_lock_protects_every_snapshot_and_extends_reused_objects(
     store = locked_stores()
     repository = open_repository(store)
     manifest = repository.read_manifest(repository.snapshot_refs()[0])
-    nginx_part = manifest.artifact("nginx").parts[0]
-    first_lock = store.stat(object_name(nginx_part.id)).retain_until
+    nginx_pack = pack_name(manifest.artifact("nginx").lists[0].pack)
+    first_lock = store.stat(nginx_pack).retain_until
     assert first_lock > utc_now() + timedelta(days=2)
 
     # Nothing can remove a locked object or snapshot: the store refuses, forget says so.
     with pytest.raises(ObjectLocked):
-        store.delete(object_name(nginx_part.id))
+        store.delete(nginx_pack)
     with pytest.raises(ObjectLocked):
         store.delete(manifest_name("web-1", first))
 
-    # A backup three days later reuses the unchanged objects: their lock is extended to cover
+    # A backup three days later reuses the unchanged blobs: their lock is extended to cover
     # the new snapshot (kopia's issue 1067), without uploading them again.
     later = utc_now() + timedelta(days=3)
     second = backup(locked_stores(), sample_root, now=later)
-    extended = store.stat(object_name(nginx_part.id)).retain_until
+    extended = store.stat(nginx_pack).retain_until
     assert extended >= later + timedelta(days=2)
     new_manifest = repository.read_manifest(
         next(ref for ref in repository.snapshot_refs() if ref.id == second)
     )
-    assert new_manifest.artifact("nginx").parts[0].id == nginx_part.id
+    assert pack_name(new_manifest.artifact("nginx").lists[0].pack) == nginx_pack
 
     report = forget(repository, KeepPolicy(last=1), None, now=later)  # three days later too
     assert report.locked == [f"web-1/{first}"] and report.removed == []

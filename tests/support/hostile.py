@@ -4,16 +4,15 @@ write them: the newest snapshot again, under a new id, with one kind's artifact 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drtool.parts import read_part, store_part
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, Manifest, new_snapshot_id
 from tests.conftest import Cli
+from tests.support.artifacts import artifact_tar, with_tar
 
 
 def rewritten(
@@ -27,13 +26,8 @@ def rewritten(
     manifest = repository.read_manifest(repository.snapshot_refs()[-1])
     record = manifest.artifact(kind)
     if edit_part:
-        original = b"".join(
-            block
-            for part in record.parts
-            for block in read_part(repository, kind, part.id, part.size)
-        )
-        part = store_part(repository, kind, io.BytesIO(edit_part(original)), {}, host=manifest.host)
-        record = dataclasses.replace(record, parts=(part,), size=part.size)
+        original = artifact_tar(repository, manifest.host, record)
+        record = with_tar(repository, manifest.host, record, edit_part(original))
     if edit_record:
         record = edit_record(record)
     hostile = dataclasses.replace(
