@@ -36,7 +36,11 @@ def restore(repository: Repository, snapshot_id: str, root: Path, only: set[str]
     )
 
 
-def test_unchanged_host_stores_only_a_new_manifest(repository: Repository, sample_root: Path):
+def test_unchanged_host_stores_only_a_new_manifest(
+    format1_repository: Repository, sample_root: Path
+):
+    """Format 1's write path (format 2's: tests/integration/test_packs.py)."""
+    repository = format1_repository
     backup(repository, sample_root)
     objects_before = set(repository.store.list("objects"))
     backup(repository, sample_root)
@@ -44,7 +48,8 @@ def test_unchanged_host_stores_only_a_new_manifest(repository: Repository, sampl
     assert len(list(repository.store.list("snapshots"))) == 2
 
 
-def test_a_change_stores_only_the_changed_kind(repository: Repository, sample_root: Path):
+def test_a_change_stores_only_the_changed_kind(format1_repository: Repository, sample_root: Path):
+    repository = format1_repository
     backup(repository, sample_root)
     objects_before = set(repository.store.list("objects"))
     (sample_root / "etc/fail2ban/jail.local").write_text("[sshd]\nenabled = false\n")
