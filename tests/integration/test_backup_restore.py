@@ -111,24 +111,26 @@ def test_absent_kind_is_recorded_and_left_alone(repository: Repository, tmp_path
 
 
 class FailingStore(LocalStore):
-    """A real local store whose object writes start failing after ``allowed`` of them."""
+    """A real local store whose writes under ``prefix`` start failing after ``allowed`` of them."""
 
-    def __init__(self, path: Path, allowed: int) -> None:
+    def __init__(self, path: Path, allowed: int, prefix: str) -> None:
         super().__init__(path)
-        self.allowed = allowed
+        self.allowed, self.prefix = allowed, prefix
 
     def put(self, name: str, chunks: Iterable[bytes], retain_until: datetime | None = None) -> int:
-        if name.startswith("objects/"):
+        if name.startswith(self.prefix):
             if self.allowed == 0:
                 raise StorageError(f"cannot access {name} in the repository: disk full")
             self.allowed -= 1
         return super().put(name, chunks, retain_until)
 
 
-@pytest.mark.parametrize("allowed", [0, 1, 3])
+@pytest.mark.parametrize("prefix", ["packs/", "snapshots/"], ids=["pack", "manifest"])
 def test_a_failed_backup_leaves_no_snapshot_and_no_damage(
-    tmp_path: Path, sample_root: Path, allowed: int
+    tmp_path: Path, sample_root: Path, prefix: str
 ):
+    """The disk fills when the backup writes its pack, or its manifest: no snapshot, the
+    repository checks clean, and only the written pack is left unreferenced (for prune)."""
     path = tmp_path / "repo"
     init_repository(LocalStore(path), fixed_passphrase(), FAST_KDF)
     good = Repository.open(LocalStore(path), fixed_passphrase())
@@ -137,13 +139,13 @@ def test_a_failed_backup_leaves_no_snapshot_and_no_damage(
         for file in (sample_root / kind_dir).rglob("*"):
             if file.is_file() and not file.is_symlink():
                 file.write_text(file.read_text() + "# changed\n")
-    failing = Repository.open(FailingStore(path, allowed), fixed_passphrase())
+    failing = Repository.open(FailingStore(path, 0, prefix), fixed_passphrase())
     with pytest.raises(StorageError, match="disk full"):
         backup(failing, sample_root)
     assert [ref.id for ref in good.snapshot_refs()] == [first]
     report = check_repository(good, read_data=True)
     assert report.problems == []
-    assert report.objects_unreferenced == allowed
+    assert report.packs_unreferenced == (1 if prefix == "snapshots/" else 0)
 
 
 def test_init_twice_is_refused(repository: Repository):
