@@ -32,6 +32,7 @@ from drtool.errors import (
 from drtool.format import Binding, RepositoryKeys
 from drtool.host import check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
+from drtool.keyring.credential import Credential
 from drtool.keyring.generation import Generation
 from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import new_key_file
@@ -65,6 +66,7 @@ class RepositoryConfig:
 
     repository_id: str
     object_lock_days: int = 0
+    format: int = REPOSITORY_FORMAT
 
     def retention(self, moment: datetime) -> Retention | None:
         if not self.object_lock_days:
@@ -159,6 +161,31 @@ class Repository:
         unlocked = unlock_with_passphrase(store, passphrase)
         return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format)
 
+    @classmethod
+    def open_writer(cls, store: Store, credential: Credential) -> Repository:
+        """Open the repository with a write-only credential: no passphrase, no KDF. Refuse a
+        credential of another repository, or one an operator revoked (a rotation revokes
+        every writer issued before it unless --keep-writers)."""
+        config = read_config(store)
+        if config.format < 2:
+            raise KeyUnavailable("a format-1 repository has no writer credentials")
+        if config.repository_id != credential.repository_id:
+            raise KeyFileRefused(
+                f"the key file is a credential for repository {credential.repository_id[:32]}, "
+                f"not {config.repository_id}"
+            )
+        writer_id = credential.keys.writer_id
+        try:
+            registration = json.loads(store.get(registration_name(writer_id)))
+        except (ObjectMissing, ValueError, RecursionError):
+            registration = None
+        if not isinstance(registration, dict) or registration.get("revoked") is not None:
+            raise KeyUnavailable(
+                f"writer {writer_id} of host {credential.keys.host} is revoked or unknown in this "
+                "repository: ask an operator for a new credential (drtool key add-writer)"
+            )
+        return cls(store, config.repository_id, credential.keys, config.format)
+
     def writer(self, writer_id: str) -> Registration:
         """A writer's registration, verified (once per run); raise KeyFileRefused."""
         if writer_id not in self._writers:
@@ -246,13 +273,16 @@ class Repository:
             )
 
     def verify_part(self, kind: str, object_id: str, size: int, host: str) -> None:
-        """Decrypt a part of ``host`` and check its content hash; raise IntegrityError on any
-        mismatch."""
-        id_key = self.key.content_id_key(host)
-        digest = hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
+        """Decrypt a part of ``host`` and check its content hash under each key that may have
+        named it; raise IntegrityError on any mismatch."""
+        digests = [
+            hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
+            for id_key in self.key.content_id_keys(host)
+        ]
         for block in self.read_part(kind, object_id, size):
-            digest.update(block)
-        if not hmac.compare_digest(digest.hexdigest(), object_id):
+            for digest in digests:
+                digest.update(block)
+        if not any(hmac.compare_digest(digest.hexdigest(), object_id) for digest in digests):
             raise IntegrityError(f"object {object_id[:16]} ({kind}) does not match its id")
 
     def object_ids(self) -> Iterable[str]:
@@ -336,4 +366,5 @@ def read_config(store: Store) -> RepositoryConfig:
     return RepositoryConfig(
         repository_id=str(config["repository_id"]),
         object_lock_days=int(config.get("object_lock_days", 0)),
+        format=int(config["format"]),
     )

@@ -59,7 +59,7 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     started = time.monotonic()
     repository = None
     try:
-        repository = context.repository()
+        repository = context.repository(write_only=True)
         manifest = run_backup(
             repository,
             context.host,
