@@ -36,6 +36,7 @@ from drtool.keyring.credential import Credential
 from drtool.keyring.generation import Generation
 from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import new_key_file
+from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import Registration, parse_registration, registration_name
 from drtool.keyring.signatures import sign_manifest, verified_manifest
 from drtool.keyring.unlock import NEWEST_FORMAT, unlock_with_passphrase
@@ -103,9 +104,10 @@ def init_repository(
     passphrase: PassphraseSource,
     kdf: KdfParameters | None = None,
     object_lock_days: int = 0,
+    kms_key_id: str | None = None,
 ) -> str:
     """Create a format-2 repository: generation 1 of the keyring, opened by the passphrase's
-    key file; return its id.
+    key file (or KMS key ``kms_key_id``'s); return its id.
 
     Raise RepositoryExists if the location already holds one, ConfigError if Object Lock is
     asked of a store that cannot lock.
@@ -114,7 +116,6 @@ def init_repository(
         raise RepositoryExists(f"{store.location} already holds a drtool repository")
     if object_lock_days:
         store.check_can_lock()
-    secret_passphrase = passphrase.read(confirm=True)
     repository_id = secrets.token_hex(16)
     config = {
         "format": REPOSITORY_FORMAT,
@@ -123,11 +124,15 @@ def init_repository(
         "object_lock_days": object_lock_days,
     }
     key_id = new_key_id()
-    kek, unlock_fields = passphrase_kek(secret_passphrase, kdf)
+    if kms_key_id:
+        kind, (kek, unlock_fields) = "kms", kms_kek(kms_key_id, repository_id, key_id)
+    else:
+        kind, (kek, unlock_fields) = (
+            "passphrase",
+            passphrase_kek(passphrase.read(confirm=True), kdf),
+        )
     generations = {1: Generation.new(1)}
-    key_file = new_key_file(
-        repository_id, key_id, "passphrase", "init", kek, generations, unlock_fields
-    )
+    key_file = new_key_file(repository_id, key_id, kind, "init", kek, generations, unlock_fields)
     store.put(f"keys/{key_id}", [key_file])
     try:
         # The config is the commit point of init: written last, and only if nobody beat us to it.

@@ -39,14 +39,21 @@ def list_command(context: Context, as_json: bool) -> None:
 
 
 @key.command("add")
-@click.option("--label", required=True, help="What this passphrase is for (a person, a safe).")
+@click.option("--label", help="What this key is for (a person, a safe).")
+@click.option("--kms-key-id", metavar="ARN", help="An AWS KMS key instead of a passphrase.")
 @pass_context
-def add(context: Context, label: str) -> None:
-    """Add a passphrase (DRTOOL_NEW_PASSWORD(_FILE) or a prompt)."""
+def add(context: Context, label: str | None, kms_key_id: str | None) -> None:
+    """Add a passphrase (DRTOOL_NEW_PASSWORD(_FILE) or a prompt), or a KMS key."""
+    if not label and not kms_key_id:
+        raise click.UsageError("Missing option '--label'.")
     repository = context.repository()
-    new = new_passphrase_source(os.environ).read(confirm=True)
-    with context.lock("key add"):
-        key_id = manage.add_passphrase_key(repository, new, label)
+    if kms_key_id:
+        with context.lock("key add"):
+            key_id = manage.add_kms_key(repository, kms_key_id, label or "kms")
+    else:
+        new = new_passphrase_source(os.environ).read(confirm=True)
+        with context.lock("key add"):
+            key_id = manage.add_passphrase_key(repository, new, label or "")
     click.echo(key_id)
 
 

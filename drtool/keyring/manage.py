@@ -16,6 +16,7 @@ from drtool.keyring.credential import new_writer
 from drtool.keyring.generation import Generation
 from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import ReaderKeyFile, new_key_file, parse_key_file
+from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import WRITERS, Registration, check_key_id, registration_name
 from drtool.keyring.unlock import KEYS, key_document
 from drtool.keys import KdfParameters, new_key_id
@@ -93,6 +94,18 @@ def add_passphrase_key(
     kek, unlock_fields = passphrase_kek(passphrase, kdf)
     key_file = new_key_file(
         repository.repository_id, key_id, "passphrase", label, kek, keys.generations, unlock_fields
+    )
+    repository.store.put(f"{KEYS}/{key_id}", [key_file])
+    return key_id
+
+
+def add_kms_key(repository: Repository, arn: str, label: str) -> str:
+    """Write a key file opening every generation through KMS key ``arn``; return its id."""
+    keys = reader_keys(repository)
+    key_id = new_key_id()
+    kek, unlock_fields = kms_kek(arn, repository.repository_id, key_id)
+    key_file = new_key_file(
+        repository.repository_id, key_id, "kms", label, kek, keys.generations, unlock_fields
     )
     repository.store.put(f"{KEYS}/{key_id}", [key_file])
     return key_id
