@@ -28,7 +28,7 @@ from drtool.repository import Repository, manifest_name
 from drtool.snapshot import SnapshotRef, new_snapshot_id, snapshot_time
 from drtool.store.local import LocalStore
 from drtool.timeutil import iso
-from tests.conftest import Cli, fixed_passphrase
+from tests.conftest import EXAMPLES, Cli, cli_environment, fixed_passphrase
 
 WG = "etc/wireguard/wg0.conf"
 
@@ -368,3 +368,43 @@ def _write_as(credential: Path, cli: Cli, snapshot_id: str) -> str:
         [object_format.seal(keys, Binding.manifest("web-1", snapshot_id), payload)],
     )
     return snapshot_id
+
+
+def test_a_format_1_repository_says_key_commands_need_format_2(tmp_path: Path) -> None:
+    from tests.e2e.test_format1_repository import FIXTURE
+
+    shutil.copytree(FIXTURE / "repository", tmp_path / "repo")
+    (tmp_path / "host").mkdir()
+    environment = cli_environment(tmp_path, tmp_path / "host", EXAMPLES / "drtool.toml")
+    (tmp_path / "passphrase").write_text("format one fixture\n")
+    old = Cli(environment)
+    before = repository_bytes(old)
+    for command in (
+        ("key", "list"),
+        ("key", "rotate"),
+        ("key", "add-writer", "--host", "web-1", "--output", str(tmp_path / "w")),
+    ):
+        assert "format 1" in old(*command, expect=12).stderr
+    assert repository_bytes(old) == before
+    assert not (tmp_path / "w").exists()
+
+
+def test_secrets_never_reach_the_output(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    outputs = [cli("backup")]
+    new = with_new_passphrase(cli, tmp_path, "the new one is secret")
+    outputs.append(new("key", "add", "--label", "x"))
+    outputs.append(new("key", "passwd"))  # the key in use: init's
+    cli = as_passphrase(cli, tmp_path, "the new one is secret")
+    outputs.append(cli("key", "list", "--json"))
+    credential = add_writer(cli, tmp_path)
+    outputs.append(as_writer(cli, credential)("backup", "-v"))
+    text = "".join(output.stdout + output.stderr for output in outputs)
+    document = json.loads(credential.read_text())
+    for secret in (
+        "the new one is secret",
+        "correct horse battery staple",
+        document["signing_key"],
+        document["content_id_key"],
+    ):
+        assert secret not in text
