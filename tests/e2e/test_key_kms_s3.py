@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 
 import boto3
+import pytest
 
 from tests.conftest import Cli
-from tests.e2e.test_s3_cli import moto_server  # noqa: F401 - the fixture
-from tests.support.s3 import new_bucket
+from tests.e2e.test_s3_cli import moto_server, on_bucket  # noqa: F401 - the fixture
+from tests.support.radosgw import Radosgw
+from tests.support.s3 import client_for, new_bucket
 
 WG = "etc/wireguard/wg0.conf"
 
@@ -84,14 +86,26 @@ def test_kms_wraps_the_repository_key(cli: Cli, moto_server: str, tmp_path: Path
 
 def test_a_writer_backs_up_into_a_bucket(cli: Cli, moto_server: str, tmp_path: Path) -> None:  # noqa: F811
     bucket = new_bucket(client("s3", moto_server))
-    operator = aws(cli, moto_server, DRTOOL_REPO=f"s3://{bucket}/drtool")
+    writer_round_trip(aws(cli, moto_server, DRTOOL_REPO=f"s3://{bucket}/drtool"), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.real_parts("radosgw")
+def test_a_writer_backs_up_into_radosgw(cli: Cli, radosgw: Radosgw, tmp_path: Path) -> None:
+    bucket = new_bucket(client_for(radosgw.endpoint))
+    writer_round_trip(on_bucket(cli, radosgw.endpoint, bucket, tmp_path), tmp_path)
+
+
+def writer_round_trip(operator: Cli, tmp_path: Path) -> None:
+    """init, add-writer, a backup with the credential alone, a reader's restore byte for byte,
+    and the credential refused after a rotation."""
     operator("init")
     credential = tmp_path / "web-1.key"
     operator("key", "add-writer", "--host", "web-1", "--output", str(credential))
     writer = Cli({**without_passphrase(operator).environment, "DRTOOL_KEY_FILE": str(credential)})
     snapshot = writer("backup").stdout.strip()
     assert "can only write" in writer("restore", snapshot, "--yes", expect=12).stderr
-    root = Path(cli.environment["DRTOOL_ROOT"])
+    root = Path(operator.environment["DRTOOL_ROOT"])
     expected = sha256(root / WG)
     (root / WG).write_text("changed\n")
     operator("restore", snapshot, "--yes")
