@@ -100,7 +100,7 @@ def _parts_of_previous_snapshot(
 
     forget always keeps each host's newest snapshot, so these cannot be pruned under us.
     """
-    if not refs:
+    if not refs or not repository.key.can_read:  # a writer cannot read its past
         return {}
     try:
         manifest = repository.read_manifest(refs[-1])

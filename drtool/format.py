@@ -40,8 +40,10 @@ class RepositoryKeys(Protocol):
     ``wrap_data_key`` turns an object's random data key into ``wrapped_size`` bytes stored in
     its header; ``unwrap_data_key`` reverses it (a key that can only write raises there).
     ``object_version`` is the format version byte written in the header. ``can_read`` is
-    False for a write-only credential. ``sign_record`` / ``verify_record`` authenticate an
-    operator's record (a tombstone); ``verify_record`` raises IntegrityError on a mismatch.
+    False for a write-only credential. ``content_id_key(host)`` names new content of ``host``;
+    ``content_id_keys(host)`` are every key that ever named it (one per keyring generation).
+    ``sign_record`` / ``verify_record`` authenticate an operator's record (a tombstone);
+    ``verify_record`` raises IntegrityError on a mismatch.
     """
 
     wrapped_size: int
@@ -53,6 +55,8 @@ class RepositoryKeys(Protocol):
     def unwrap_data_key(self, wrapped: bytes, aad: bytes) -> bytes: ...
 
     def content_id_key(self, host: str) -> bytes: ...
+
+    def content_id_keys(self, host: str) -> list[bytes]: ...
 
     def sign_record(self, message: bytes) -> bytes: ...
 

@@ -69,7 +69,10 @@ def update_head(repository: Repository, host: str, **changes: Any) -> None:
     """Rewrite ``host``'s head with ``changes``. A failure here is logged, never raised: the
     backup or drill it follows has already succeeded or failed on its own account."""
     try:
-        head = read_head(repository, host) or HostHead(host)
+        # A write-only host cannot read its head: it writes a new one (its drill record is
+        # lost until the next drill, which a reader runs).
+        known = read_head(repository, host) if repository.key.can_read else None
+        head = known or HostHead(host)
         head = replace(head, **changes, updated=utc_now_iso())
         payload = json.dumps(asdict(head), sort_keys=True).encode()
         sealed = object_format.seal(repository.key, Binding.host_head(host), payload)

@@ -100,6 +100,9 @@ class MasterKey:
     def content_id_key(self, host: str) -> bytes:  # format 1: one key for every host
         return self.id_key
 
+    def content_id_keys(self, host: str) -> list[bytes]:
+        return [self.id_key]
+
     # Operator records (forget's tombstones): format 1 authenticates them with HMAC-SHA256 under
     # its own subkey; format 2 signs them with the generation's Ed25519 operator key.
     def sign_record(self, message: bytes) -> bytes:

@@ -102,13 +102,16 @@ def read_part(repository: Repository, kind: str, object_id: str, size: int) -> I
 
 
 def verify_part(repository: Repository, kind: str, object_id: str, size: int, host: str) -> None:
-    """Decrypt a part of ``host`` and check its content hash; raise IntegrityError on any
-    mismatch."""
-    id_key = repository.key.content_id_key(host)
-    digest = hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
+    """Decrypt a part of ``host`` and check its content hash under each key that may have named
+    it; raise IntegrityError on any mismatch."""
+    digests = [
+        hmac.new(id_key, kind.encode() + b"\x00", hashlib.sha256)
+        for id_key in repository.key.content_id_keys(host)
+    ]
     for block in read_part(repository, kind, object_id, size):
-        digest.update(block)
-    if not hmac.compare_digest(digest.hexdigest(), object_id):
+        for digest in digests:
+            digest.update(block)
+    if not any(hmac.compare_digest(digest.hexdigest(), object_id) for digest in digests):
         raise IntegrityError(f"object {object_id[:16]} ({kind}) does not match its id")
 
 

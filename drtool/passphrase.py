@@ -78,6 +78,40 @@ def passphrase_source(
     return PassphraseSource("nowhere", _missing)
 
 
+def new_passphrase_source(
+    environment: Mapping[str, str], interactive: bool | None = None
+) -> PassphraseSource:
+    """Where a new passphrase (`drtool key add`, `key passwd`) comes from: DRTOOL_NEW_PASSWORD,
+    DRTOOL_NEW_PASSWORD_FILE or a prompt (asked twice); never a flag, which argv would show."""
+    value, path = (
+        environment.get("DRTOOL_NEW_PASSWORD"),
+        environment.get("DRTOOL_NEW_PASSWORD_FILE"),
+    )
+    if value and path:
+        raise ConfigError("set only one of DRTOOL_NEW_PASSWORD and DRTOOL_NEW_PASSWORD_FILE")
+    if value:
+        return PassphraseSource("DRTOOL_NEW_PASSWORD", lambda _confirm: value.encode())
+    if path:
+        return PassphraseSource(f"file {path}", lambda _confirm: _read_file(Path(path)))
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    if interactive:
+        return PassphraseSource("the terminal", _prompt_new)
+    return PassphraseSource("nowhere", _missing_new)
+
+
+def _prompt_new(_confirm: bool) -> bytes:
+    text = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True, err=True)
+    return text.encode()
+
+
+def _missing_new(_confirm: bool) -> bytes:
+    raise KeyUnavailable(
+        "no new passphrase: set DRTOOL_NEW_PASSWORD_FILE or DRTOOL_NEW_PASSWORD "
+        "(or run on a terminal to be asked)"
+    )
+
+
 def _read_file(path: Path) -> bytes:
     try:
         mode = path.stat().st_mode

@@ -30,9 +30,11 @@ from drtool.errors import (
 from drtool.format import Binding, RepositoryKeys
 from drtool.host import check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
+from drtool.keyring.credential import Credential
 from drtool.keyring.generation import Generation
 from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import new_key_file
+from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import Registration, parse_registration, registration_name
 from drtool.keyring.signatures import sign_manifest, verified_manifest
 from drtool.keyring.unlock import NEWEST_FORMAT, unlock_with_passphrase
@@ -58,6 +60,7 @@ class RepositoryConfig:
 
     repository_id: str
     object_lock_days: int = 0
+    format: int = REPOSITORY_FORMAT
 
     def retention(self, moment: datetime) -> Retention | None:
         if not self.object_lock_days:
@@ -94,9 +97,10 @@ def init_repository(
     passphrase: PassphraseSource,
     kdf: KdfParameters | None = None,
     object_lock_days: int = 0,
+    kms_key_id: str | None = None,
 ) -> str:
     """Create a format-2 repository: generation 1 of the keyring, opened by the passphrase's
-    key file; return its id.
+    key file (or KMS key ``kms_key_id``'s); return its id.
 
     Raise RepositoryExists if the location already holds one, ConfigError if Object Lock is
     asked of a store that cannot lock.
@@ -105,7 +109,6 @@ def init_repository(
         raise RepositoryExists(f"{store.location} already holds a drtool repository")
     if object_lock_days:
         store.check_can_lock()
-    secret_passphrase = passphrase.read(confirm=True)
     repository_id = secrets.token_hex(16)
     config = {
         "format": REPOSITORY_FORMAT,
@@ -114,11 +117,15 @@ def init_repository(
         "object_lock_days": object_lock_days,
     }
     key_id = new_key_id()
-    kek, unlock_fields = passphrase_kek(secret_passphrase, kdf)
+    if kms_key_id:
+        kind, (kek, unlock_fields) = "kms", kms_kek(kms_key_id, repository_id, key_id)
+    else:
+        kind, (kek, unlock_fields) = (
+            "passphrase",
+            passphrase_kek(passphrase.read(confirm=True), kdf),
+        )
     generations = {1: Generation.new(1)}
-    key_file = new_key_file(
-        repository_id, key_id, "passphrase", "init", kek, generations, unlock_fields
-    )
+    key_file = new_key_file(repository_id, key_id, kind, "init", kek, generations, unlock_fields)
     store.put(f"keys/{key_id}", [key_file])
     try:
         # The config is the commit point of init: written last, and only if nobody beat us to it.
@@ -153,6 +160,31 @@ class Repository:
             read_config(store)  # raises RepositoryNotFound where there is no repository
         unlocked = unlock_with_passphrase(store, passphrase)
         return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format)
+
+    @classmethod
+    def open_writer(cls, store: Store, credential: Credential) -> Repository:
+        """Open the repository with a write-only credential: no passphrase, no KDF. Refuse a
+        credential of another repository, or one an operator revoked (a rotation revokes
+        every writer issued before it unless --keep-writers)."""
+        config = read_config(store)
+        if config.format < 2:
+            raise KeyUnavailable("a format-1 repository has no writer credentials")
+        if config.repository_id != credential.repository_id:
+            raise KeyFileRefused(
+                f"the key file is a credential for repository {credential.repository_id[:32]}, "
+                f"not {config.repository_id}"
+            )
+        writer_id = credential.keys.writer_id
+        try:
+            registration = json.loads(store.get(registration_name(writer_id)))
+        except (ObjectMissing, ValueError, RecursionError):
+            registration = None
+        if not isinstance(registration, dict) or registration.get("revoked") is not None:
+            raise KeyUnavailable(
+                f"writer {writer_id} of host {credential.keys.host} is revoked or unknown in this "
+                "repository: ask an operator for a new credential (drtool key add-writer)"
+            )
+        return cls(store, config.repository_id, credential.keys, config.format)
 
     def writer(self, writer_id: str) -> Registration:
         """A writer's registration, verified (once per run); raise KeyFileRefused."""
@@ -247,4 +279,5 @@ def read_config(store: Store) -> RepositoryConfig:
     return RepositoryConfig(
         repository_id=str(config["repository_id"]),
         object_lock_days=int(config.get("object_lock_days", 0)),
+        format=int(config["format"]),
     )

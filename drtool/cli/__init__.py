@@ -4,6 +4,7 @@ from drtool.cli import (  # noqa: F401 - registers commands
     contents,
     diff,
     drill,
+    keys,
     maintenance,
     restore,
     snapshots,

@@ -27,8 +27,10 @@ from drtool.cli.argv import hoist_global_options
 from drtool.collectors import Collector, collectors_for
 from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
 from drtool.duration import Duration
-from drtool.errors import DrtoolError, ExitCode, UsageError
+from drtool.errors import DrtoolError, ExitCode, KeyUnavailable, UsageError
 from drtool.host import Host, check_host_name, default_host_name, relative_host_path
+from drtool.keyring.access import WRITE_ONLY
+from drtool.keyring.credential import read_credential
 from drtool.lock import waiting_lock
 from drtool.logs import JSON, TEXT, say, setup_logging
 from drtool.notify import NotifySettings, notify_outcome
@@ -58,6 +60,7 @@ class Context:
     host_network: bool = False
     retry_lock: timedelta = timedelta(0)
     notify_url: str | None = None
+    key_file: Path | None = None
 
     def notify_settings(self) -> NotifySettings:
         """[notify] of drtool.toml, its URL replaced by --notify-url when given."""
@@ -87,8 +90,21 @@ class Context:
     def host(self) -> Host:
         return Host(self.root, self.host_name, self.runner, self.services, self.host_network)
 
-    def repository(self) -> Repository:
-        return Repository.open(self.store, self.passphrase)
+    def repository(self, write_only: bool = False) -> Repository:
+        """The repository, opened by the writer credential if one is given, else by the
+        passphrase. A credential writes for its own host only, and only commands that just
+        write (``write_only``: backup, watch) accept it: the others say so in one line."""
+        if self.key_file is None:
+            return Repository.open(self.store, self.passphrase)
+        if not write_only:
+            raise KeyUnavailable(WRITE_ONLY)
+        credential = read_credential(self.key_file)
+        if credential.keys.host != self.host_name:
+            raise KeyUnavailable(
+                f"the key file is a credential for host {credential.keys.host}, "
+                f"not {self.host_name}: a writer backs up its own host only"
+            )
+        return Repository.open_writer(self.store, credential)
 
     def lock(self, purpose: str) -> AbstractContextManager[None]:
         """The repository's exclusive lock, waited for as long as --retry-lock says."""
@@ -121,6 +137,12 @@ pass_context = click.make_pass_decorator(Context)
     envvar="DRTOOL_PASSWORD_COMMAND",
     metavar="CMD",
     help="Command printing the passphrase (or DRTOOL_PASSWORD / DRTOOL_PASSWORD_FILE).",
+)
+@click.option(
+    "--key-file",
+    envvar="DRTOOL_KEY_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A write-only host credential (drtool key add-writer): no passphrase (DRTOOL_KEY_FILE).",
 )
 @click.option(
     "--netns",
@@ -189,6 +211,7 @@ def cli(
     host_name: str | None,
     config_path: Path | None,
     password_command: str | None,
+    key_file: Path | None,
     netns: str | None,
     host_network: bool,
     services: bool | None,
@@ -237,6 +260,7 @@ def cli(
         host_network=host_network,
         retry_lock=retry_lock,
         notify_url=notify_url,
+        key_file=key_file,
     )
     _invocation.update(context=click_context.obj, command=click_context.invoked_subcommand)
 

@@ -47,6 +47,10 @@ def hoist_global_options(group: click.Group, arguments: list[str]) -> list[str]:
         return arguments
     own_options = _options(command)
     before, after = arguments[: index + 1], arguments[index + 1 :]
+    if isinstance(command, click.Group):  # `drtool key add-writer --host H`: the subcommand's
+        named = next((token for token in after if not token.startswith("-")), None)
+        if named in command.commands:
+            own_options.update(_options(command.commands[named]))
     hoisted: list[str] = []
     kept: list[str] = []
     position = 0

@@ -35,14 +35,21 @@ from drtool.repository import init_repository
     default=0,
     help="S3 Object Lock: keep every snapshot immutable for this many days.",
 )
+@click.option(
+    "--kms-key-id", metavar="ARN", help="AWS KMS wraps the repository key (no passphrase)."
+)
 @pass_context
-def init(context: Context, object_lock_days: int) -> None:
+def init(context: Context, object_lock_days: int, kms_key_id: str | None) -> None:
     """Create the repository and its key."""
     repository_id = init_repository(
-        context.store, context.passphrase, object_lock_days=object_lock_days
+        context.store,
+        context.passphrase,
+        object_lock_days=object_lock_days,
+        kms_key_id=kms_key_id,
     )
     click.echo(f"created repository {repository_id} at {context.store.location}")
-    click.echo("keep the passphrase safe: without it no snapshot can be restored", err=True)
+    secret = f"KMS key {kms_key_id}" if kms_key_id else "the passphrase"
+    click.echo(f"keep {secret} safe: without it no snapshot can be restored", err=True)
 
 
 @cli.command()
@@ -59,7 +66,7 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     started = time.monotonic()
     repository = None
     try:
-        repository = context.repository()
+        repository = context.repository(write_only=True)
         manifest = run_backup(
             repository,
             context.host,

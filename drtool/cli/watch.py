@@ -58,7 +58,7 @@ def watch_command(
 ) -> None:
     """Back up whenever the configuration changes: inotify on the file kinds, a poll of the
     firewall and docker networks, debounced. Runs until stopped."""
-    repository = context.repository()
+    repository = context.repository(write_only=True)
     collectors = collectors_for(context.settings)
     all_tags = tuple(dict.fromkeys((*context.settings.tags, *tags)))
 

@@ -58,6 +58,12 @@ class ReaderKeys:
     def content_id_key(self, host: str) -> bytes:
         return self.current.content_id_key(host)
 
+    def content_id_keys(self, host: str) -> list[bytes]:
+        """Every generation's content-id key of ``host``, newest first: an object stored
+        before a rotation is named under its generation's key (check verifies it with each)."""
+        numbers = sorted(self.generations, reverse=True)
+        return [self.generations[number].content_id_key(host) for number in numbers]
+
     def sign_record(self, message: bytes) -> bytes:
         """Sign an operator's record (forget's tombstone) with the current operator key."""
         return self.current.operator_key.sign(_RECORD + message)
@@ -98,6 +104,9 @@ class WriterKeys:
         if host != self.host:
             raise KeyUnavailable(f"this credential writes for host {self.host} only, not {host}")
         return self.id_key
+
+    def content_id_keys(self, host: str) -> list[bytes]:
+        return [self.content_id_key(host)]
 
     def sign_record(self, message: bytes) -> bytes:
         raise KeyUnavailable("a writer credential cannot sign an operator's record")

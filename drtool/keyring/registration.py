@@ -5,6 +5,7 @@ rewrites it with ``revoked`` set (signed again): manifests dated from then on ar
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, replace
 
 from drtool.errors import KeyFileRefused
@@ -16,8 +17,18 @@ _WHAT = "writer registration"
 _REGISTRATION = b"drtool v2 writer registration\x00"
 
 
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def check_key_id(key_id: str) -> str:
+    """Return ``key_id`` if it has the form of a key's id; raise KeyFileRefused if not."""
+    if not _KEY_ID.fullmatch(key_id):
+        raise KeyFileRefused(f"{key_id[:40]!r} is not a key id")
+    return key_id
+
+
 def registration_name(writer_id: str) -> str:
-    return f"{WRITERS}/{writer_id}"
+    return f"{WRITERS}/{check_key_id(writer_id)}"
 
 
 @dataclass(frozen=True)

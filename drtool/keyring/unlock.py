@@ -12,6 +12,7 @@ from drtool.errors import KeyFileRefused, KeyUnavailable, UnsupportedFormat
 from drtool.format import RepositoryKeys
 from drtool.keyring.kek import kek_from_passphrase
 from drtool.keyring.keyfile import REPOSITORY_FORMAT, parse_key_file
+from drtool.keyring.kms import kek_from_kms
 from drtool.keys import MasterKey, read_key_file_header, unwrap_master_secret
 from drtool.passphrase import PassphraseSource
 from drtool.store import Store
@@ -50,24 +51,43 @@ def key_document(key_file: bytes) -> dict[str, Any]:
 
 
 def unlock_with_passphrase(store: Store, passphrase: PassphraseSource) -> Unlocked:
-    """Try the passphrase on each reader key file; raise KeyUnavailable if none accepts it."""
+    """Unlock with a KMS key file if one opens (no passphrase asked), else try the passphrase
+    on each passphrase key file; raise KeyUnavailable if none opens."""
     key_names = list(store.list(KEYS))
     if not key_names:
         raise KeyUnavailable(f"{store.location} holds no key file")
-    secret_passphrase = b""
+    # A newer repository is refused before anyone is asked for a passphrase.
+    documents = [(name, store.get(name)) for name in key_names]
+    parsed = [(name, key_file, key_document(key_file)) for name, key_file in documents]
     refused = ""
-    for name in key_names:
-        key_file = store.get(name)
-        document = key_document(key_file)
+    for name, _key_file, document in parsed:
+        if document["format"] == 2 and document.get("kind") == "kms":
+            try:
+                key_file = parse_key_file(document)
+                kek = kek_from_kms(document, key_file.repository_id, key_file.key_id)
+                return Unlocked(key_file.repository_id, REPOSITORY_FORMAT, key_file.unlock(kek))
+            except KeyUnavailable as error:
+                refused = refused or f"; {name}: {error}"
+    secret_passphrase = b""
+    for name, key_file, document in parsed:
         if document["format"] == 1:
             read_key_file_header(key_file, 1)
-        secret_passphrase = secret_passphrase or passphrase.read()
+        elif document.get("kind") != "passphrase":
+            continue
+        try:
+            secret_passphrase = secret_passphrase or passphrase.read()
+        except KeyUnavailable as error:
+            if refused:  # a KMS key failed: say why, not only that no passphrase was given
+                raise KeyUnavailable(f"{refused.removeprefix('; ')}; {error}") from None
+            raise
         try:
             return _unlock(key_file, document, secret_passphrase)
         except KeyFileRefused as error:
             refused = refused or f"; {name} refused: {error}"
         except KeyUnavailable:
             continue
+    if not secret_passphrase and refused:
+        raise KeyUnavailable(refused.removeprefix("; "))
     raise KeyUnavailable(f"wrong passphrase (no key file of the repository accepts it){refused}")
 
 
@@ -76,7 +96,5 @@ def _unlock(key_file: bytes, document: dict[str, Any], passphrase: bytes) -> Unl
         header, secret = unwrap_master_secret(key_file, passphrase)
         return Unlocked(header.repository_id, 1, MasterKey.from_secret(secret))
     parsed = parse_key_file(document)
-    if parsed.kind != "passphrase":
-        raise KeyUnavailable(f"key {parsed.key_id} is not a passphrase")
     keys = parsed.unlock(kek_from_passphrase(document, passphrase))
     return Unlocked(parsed.repository_id, REPOSITORY_FORMAT, keys)
