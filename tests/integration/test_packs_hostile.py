@@ -12,7 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import zstandard
 
+from drtool import packs
 from drtool.blob_lists import encode_lists, list_kind
 from drtool.blob_reader import artifact_blob_refs
 from drtool.blobs import BlobRef, blob_id
@@ -77,9 +79,18 @@ def bomb(refs: Refs, writer: PackWriter) -> Refs:
     return [dataclasses.replace(ref, size=512), *refs[1:]]
 
 
+def bomb_of_unknown_size(refs: Refs, writer: PackWriter) -> Refs:
+    compressor = packs._compressor
+    packs._compressor = zstandard.ZstdCompressor(write_content_size=False)
+    try:
+        return bomb(refs, writer)
+    finally:
+        packs._compressor = compressor
+
+
 @pytest.mark.parametrize(
     "edit",
-    [out_of_pack, huge_length, overlapping, another_kind, bomb],
+    [out_of_pack, huge_length, overlapping, another_kind, bomb, bomb_of_unknown_size],
 )
 def test_a_hostile_blob_list_is_refused_before_anything_is_written(
     packed: Repository, sample_root: Path, edit
