@@ -15,6 +15,7 @@ import pytest
 import zstandard
 
 from drtool import packs
+from drtool import repack as repack_module
 from drtool.blob_lists import encode_lists, list_kind
 from drtool.blob_reader import artifact_blob_refs
 from drtool.blobs import BlobRef, blob_id
@@ -157,3 +158,59 @@ def test_check_finds_a_missing_pack_and_prune_deletes_only_unused_packs(
 
 def manifest_name_of(manifest: Manifest) -> str:
     return f"snapshots/{manifest.host}/{SnapshotRef(manifest.id, manifest.host).id}"
+
+
+def test_prune_repacks_a_partly_used_pack_and_readers_follow_it(
+    packed: Repository, sample_root: Path, tmp_path: Path
+):
+    first = backup(packed, sample_root)
+    conf = sample_root / "etc/nginx/nginx.conf"
+    conf.write_text(conf.read_text() + "# changed\n")
+    second = backup(packed, sample_root)
+    packed.store.delete(manifest_name_of(first))
+    later = utc_now() + timedelta(hours=2)
+    report = prune(packed, now=later, max_unused=0.0)
+    # the first pack held the old nginx.conf and list: repacked; the second is wholly in use
+    assert (report.repacked, report.deleted) == (1, 0)
+    assert len(list(packed.store.list("relocated"))) == 1
+    assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
+    restore(packed, second, tmp_path / "restored")
+    assert (tmp_path / "restored/etc/nginx/nginx.conf").read_text() == conf.read_text()
+    # A backup after the repack reuses the relocated blobs; a second prune has nothing to do.
+    third = backup(packed, sample_root)
+    assert sum(item.stored for item in third.artifacts) == 0
+    again = prune(packed, now=later, max_unused=0.0)
+    assert (again.repacked, again.deleted) == (0, 0)
+    packed.store.delete(manifest_name_of(second))
+    packed.store.delete(manifest_name_of(third))
+    final = prune(packed, now=later, max_unused=0.0)
+    assert final.deleted == 2 and not list(packed.store.list("relocated"))
+
+
+@pytest.mark.parametrize("crash_at", ["write_relocation", "delete"])
+def test_a_repack_cut_short_loses_nothing(
+    packed: Repository, sample_root: Path, tmp_path: Path, monkeypatch, crash_at: str
+):
+    first = backup(packed, sample_root)
+    conf = sample_root / "etc/nginx/nginx.conf"
+    conf.write_text(conf.read_text() + "# changed\n")
+    second = backup(packed, sample_root)
+    packed.store.delete(manifest_name_of(first))
+    later = utc_now() + timedelta(hours=2)
+
+    def crash(*_arguments) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        if crash_at == "delete":
+            patched.setattr(type(packed.store), "delete", crash)
+        else:
+            patched.setattr(repack_module, crash_at, crash)
+        with pytest.raises(KeyboardInterrupt):
+            prune(packed, now=later, max_unused=0.0)
+    assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
+    restore(packed, second, tmp_path / "restored")
+    assert (tmp_path / "restored/etc/nginx/nginx.conf").read_text() == conf.read_text()
+    prune(packed, now=later + timedelta(hours=2), max_unused=0.0)
+    assert len(list(packed.store.list("packs"))) == 2
+    assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
