@@ -134,8 +134,9 @@ class Repository:
     repository_id: str
     key: MasterKey
     format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
-    # Format 2: the packs this command has fetched (drtool/blob_reader.py).
-    packs: PackCache = field(default_factory=PackCache, compare=False, repr=False)
+    # Format 2: the packs this command has fetched (drtool/blob_reader.py); a copy made by
+    # dataclasses.replace starts with none.
+    packs: PackCache = field(default_factory=PackCache, init=False, compare=False, repr=False)
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:

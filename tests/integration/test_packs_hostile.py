@@ -17,12 +17,13 @@ import zstandard
 from drtool import packs
 from drtool import repack as repack_module
 from drtool.blob_lists import encode_lists, list_kind
-from drtool.blob_reader import artifact_blob_refs
+from drtool.blob_reader import artifact_blob_refs, read_blob
 from drtool.blobs import BlobRef, blob_id
 from drtool.check import check_repository
 from drtool.errors import IntegrityError
 from drtool.packs import PackWriter, pack_name
 from drtool.prune import prune
+from drtool.relocations import write_relocation
 from drtool.repository import Repository, init_repository
 from drtool.snapshot import Manifest, SnapshotRef, new_snapshot_id
 from drtool.store.local import LocalStore
@@ -214,3 +215,29 @@ def test_a_repack_cut_short_loses_nothing(
     prune(packed, now=later + timedelta(hours=2), max_unused=0.0)
     assert len(list(packed.store.list("packs"))) == 2
     assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
+
+
+def test_a_forged_relocation_record_is_refused(packed: Repository, sample_root: Path):
+    """The pack is "repacked": every blob copied to a new pack, but the record sends
+    fail2ban's first blob to the place of one of nginx's."""
+    manifest = backup(packed, sample_root)
+    (name,) = packed.store.list("packs")
+    replacement = PackWriter(packed.key, packed.repository_id, manifest.host)
+    moved: dict[str, BlobRef] = {}
+    for record in manifest.artifacts:
+        if record.present:
+            kinds = [(list_kind(record.kind), ref) for ref in record.lists]
+            refs = artifact_blob_refs(packed, manifest.host, record)
+            for kind, ref in [*kinds, *((record.kind, ref) for ref in refs)]:
+                plaintext = read_blob(packed, manifest.host, kind, ref)
+                moved[ref.id] = replacement.add(kind, bytes.fromhex(ref.id), plaintext)
+    fail2ban = artifact_blob_refs(packed, manifest.host, manifest.artifact("fail2ban"))[0]
+    nginx = artifact_blob_refs(packed, manifest.host, manifest.artifact("nginx"))[0]
+    moved[fail2ban.id] = dataclasses.replace(moved[nginx.id], id=fail2ban.id)
+    packed.store.put(pack_name(replacement.pack_id), [replacement.finish()])
+    packed.store.delete(name)
+    write_relocation(packed, name.rsplit("/", 1)[1], moved.values())
+    before = owned_listing(sample_root)
+    with pytest.raises(IntegrityError, match="does not hold blob"):
+        restore(packed, manifest, sample_root)
+    assert owned_listing(sample_root) == before
