@@ -87,7 +87,13 @@ def test_without_the_files_cache_blobs_are_reused_from_the_previous_snapshot(
 ):
     backup(packed, sample_root)
     cache = sample_root / CACHE_DIRECTORY
-    assert (cache.stat().st_mode & 0o777) == 0o700
+    (written,) = [path for path in cache.rglob("*") if path.is_file()]
+    assert written.relative_to(cache).parts == (packed.repository_id, "web-1")
+    assert [(path.stat().st_mode & 0o777) for path in (cache, written.parent, written)] == [
+        0o700,
+        0o700,
+        0o600,
+    ]
     for path in cache.rglob("*"):
         path.unlink() if path.is_file() else None
     stored = packs(packed)
