@@ -7,16 +7,16 @@ keys: the bench's view of format 2 until `drtool init` writes format 2's keys (i
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from drtool.passphrase import PassphraseSource
 from drtool.repository import Repository
-from drtool.store import Store
 
 _open = Repository.open.__func__  # type: ignore[attr-defined]
 
 
-def _open_packed(cls: type[Repository], store: Store, passphrase: PassphraseSource) -> Repository:
-    return dataclasses.replace(_open(cls, store, passphrase), format=2)
+def _open_packed(cls: type[Repository], *arguments: Any, **options: Any) -> Repository:
+    opened = _open(cls, *arguments, **options)
+    return opened if opened.format >= 2 else dataclasses.replace(opened, format=2)
 
 
 Repository.open = classmethod(_open_packed)  # type: ignore[method-assign,assignment]

@@ -277,7 +277,10 @@ def s3_requests() -> dict[str, int]:
     """Requests for a backup, an unchanged backup and a restore of the typical host (moto)."""
     from bench.s3_requests import count_requests
 
-    return count_requests()
+    return {
+        **count_requests(),
+        **{f"format2_{key}": value for key, value in count_requests(packed=True).items()},
+    }
 
 
 def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -3,6 +3,7 @@ counted by drtool's S3 store against a moto server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -28,7 +29,9 @@ from drtool.store.s3 import S3Store
 KINDS = ("wireguard", "nginx", "iptables", "fail2ban", "files")
 
 
-def count_requests() -> dict[str, int]:
+def count_requests(packed: bool = False) -> dict[str, int]:
+    """The requests of a backup, an unchanged backup and a restore; ``packed``: with format 2's
+    storage (packs) on format 1's keys, as bench/drtool_format2.py runs drtool."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     work = Path(tempfile.mkdtemp(prefix="drtool-bench-s3-"))
     netns = f"drtool-bench-{secrets.token_hex(3)}"
@@ -51,17 +54,19 @@ def count_requests() -> dict[str, int]:
         passphrase = PassphraseSource("bench", lambda _confirm: b"bench passphrase")
 
         def store() -> S3Store:
-            return S3Store("s3://bench/drtool", client=client)
+            return S3Store(f"s3://bench/drtool{'-packed' if packed else ''}", client=client)
+
+        def opened(store: S3Store) -> Repository:
+            repository = Repository.open(store, passphrase)
+            return dataclasses.replace(repository, format=2) if packed else repository
 
         init_repository(store(), passphrase)
         first = store()
-        run_backup(Repository.open(first, passphrase), host, collectors_for(settings))
+        run_backup(opened(first), host, collectors_for(settings))
         unchanged = store()
-        manifest = run_backup(
-            Repository.open(unchanged, passphrase), host, collectors_for(settings)
-        )
+        manifest = run_backup(opened(unchanged), host, collectors_for(settings))
         restoring = store()
-        repository = Repository.open(restoring, passphrase)
+        repository = opened(restoring)
         target = Host(work / "restored", "bench", services=False)
         restore_snapshot(
             repository,

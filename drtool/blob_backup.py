@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -22,7 +23,7 @@ from drtool.blob_reader import artifact_blob_refs
 from drtool.blobs import END_OF_ARCHIVE, BlobRef, blob_id, member_blobs
 from drtool.collectors import Artifact
 from drtool.errors import CollectError, DrtoolError
-from drtool.files_cache import FilesCache, load_cache, save_cache, stat_key
+from drtool.files_cache import FilesCache, StatKey, load_cache, save_cache, stat_key
 from drtool.host import Host
 from drtool.packs import PACK_TARGET, PackWriter, pack_name
 from drtool.repository import Repository, Retention
@@ -72,16 +73,17 @@ class PackedBackup:
         return replace(artifact.record(), lists=tuple(lists), stored=self._stored - before)
 
     def _entry(self, kind: str, entry: FileEntry) -> list[BlobRef]:
-        if entry.type is not EntryType.FILE:
-            return self._member(kind, member_header(entry), b"")
+        """The blobs of ``entry``'s member: the cached ones if the file, directory or link is
+        as it was (its stat agrees with the cache and with the entry listed), else new."""
         path = self._host.path(entry.path)
         try:
             key = stat_key(os.lstat(path))
         except OSError as error:
             raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
-        refs = self._old.lookup(entry.path, key)
-        if refs is None or key[0] != entry.size:
-            refs = self._member(kind, member_header(entry), _read_file(path, entry))
+        refs = self._old.lookup(entry.path, key) if _agrees(key, entry) else None
+        if refs is None:
+            data = _read_file(path, entry) if entry.type is EntryType.FILE else b""
+            refs = self._member(kind, member_header(entry), data)
         else:
             progress.advance(entry.size)
         self._new.remember(entry.path, key, refs)
@@ -146,6 +148,17 @@ class PackedBackup:
             save_cache(self._host, self._repository.repository_id, self._id_key, self._new)
         except OSError as error:
             log.warning("files cache not saved (%s): the next backup reads every file", error)
+
+
+def _agrees(key: StatKey, entry: FileEntry) -> bool:
+    """Whether the stat ``key`` describes what ``entry`` lists (and its tar header holds)."""
+    size, mtime_ns, _ctime_ns, _inode, mode, uid, gid = key
+    return (size == entry.size or entry.type is not EntryType.FILE) and (
+        mtime_ns,
+        stat.S_IMODE(mode),
+        uid,
+        gid,
+    ) == (entry.mtime_ns, entry.mode, entry.uid, entry.gid)
 
 
 def _read_file(path: Path, entry: FileEntry) -> bytes:

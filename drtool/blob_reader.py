@@ -22,6 +22,7 @@ from drtool.blob_lists import decode_list, list_kind
 from drtool.blobs import BlobRef, blob_id
 from drtool.errors import IntegrityError, ObjectMissing
 from drtool.packs import PACK_TARGET, Pack, pack_name
+from drtool.relocations import read_relocation
 from drtool.snapshot import ArtifactRecord
 
 if TYPE_CHECKING:
@@ -33,12 +34,37 @@ _PACK_ID = re.compile(r"[0-9a-f]{32}")
 _COPY_BLOCK = 1024 * 1024
 
 
+# A blob followed through more relocation records than this is refused (a loop).
+MAX_RELOCATIONS = 16
+
+
+class PackMissing(IntegrityError):
+    """A pack is not in the repository (and no relocation record says where its blobs went)."""
+
+
 class PackCache:
-    """The packs one command has fetched, the most recently used ``limit`` of them kept."""
+    """The packs one command has fetched, the most recently used ``limit`` of them kept, and
+    the relocation records it has read."""
 
     def __init__(self, limit: int = 32) -> None:
         self._limit = limit
         self._packs: OrderedDict[str, Pack] = OrderedDict()
+        self._relocations: dict[str, dict[str, BlobRef] | None] = {}
+
+    def locate(self, repository: Repository, ref: BlobRef) -> tuple[Pack, BlobRef]:
+        """The pack holding blob ``ref`` and its place there, following relocation records
+        where prune repacked its pack; raise PackMissing (an IntegrityError)."""
+        for _ in range(MAX_RELOCATIONS):
+            try:
+                return self.pack(repository, ref.pack), ref
+            except PackMissing as missing:
+                if ref.pack not in self._relocations:
+                    self._relocations[ref.pack] = read_relocation(repository, ref.pack)
+                moved = (self._relocations[ref.pack] or {}).get(ref.id)
+                if moved is None:
+                    raise missing from None
+                ref = moved
+        raise IntegrityError(f"blob {ref.id[:16]} is relocated in a loop; refused")
 
     def pack(self, repository: Repository, pack_id: str) -> Pack:
         if pack_id in self._packs:
@@ -77,7 +103,7 @@ def fetch_pack(repository: Repository, pack_id: str) -> Pack:
         return Pack(repository.key, repository.repository_id, pack_id, spool)
     except ObjectMissing:
         spool.close()
-        raise IntegrityError(f"pack {pack_id[:16]} is missing from the repository") from None
+        raise PackMissing(f"pack {pack_id[:16]} is missing from the repository") from None
     except BaseException:
         spool.close()
         raise
@@ -85,7 +111,8 @@ def fetch_pack(repository: Repository, pack_id: str) -> Pack:
 
 def read_blob(repository: Repository, host: str, kind: str, ref: BlobRef) -> bytes:
     """The plaintext of blob ``ref`` of ``kind`` written by ``host``, verified."""
-    plaintext = repository.packs.pack(repository, ref.pack).open_blob(host, kind, ref)
+    pack, place = repository.packs.locate(repository, ref)
+    plaintext = pack.open_blob(host, kind, place)
     expected = (blob_id(key, kind, plaintext).hex() for key in repository.key.content_id_keys(host))
     if not any(hmac.compare_digest(name, ref.id) for name in expected):
         raise IntegrityError(

@@ -94,11 +94,10 @@ def _check_packs(
     repository: Repository, usage: PackUsage, report: CheckReport, percent: float
 ) -> None:
     """Format 2: every used pack exists (one listing); ``percent`` of them are read."""
-    stored = {name.rsplit("/", 1)[1] for name in repository.store.list("packs")}
-    for pack in sorted(set(usage.packs) - stored):
-        report.problems.append(f"pack {pack[:16]} is missing ({len(usage.packs[pack])} blob(s))")
-    report.packs_unreferenced = len(stored - set(usage.packs))
-    chosen = [pack for pack in usage.sample(percent) if pack in stored] if percent else []
+    for pack, count in sorted(usage.missing.items()):
+        report.problems.append(f"pack {pack[:16]} is missing ({count} blob(s) named in it)")
+    report.packs_unreferenced = len(usage.stored - set(usage.packs))
+    chosen = usage.sample(percent) if percent else []
     with progress.task("verifying packs", len(chosen), progress.ITEMS):
         for pack in chosen:
             problem = usage.verify(pack)

@@ -19,18 +19,20 @@ import hmac
 import json
 import logging
 import os
+import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from drtool.blobs import BlobRef
-from drtool.fsutil import make_directory, write_atomically
+from drtool.fsutil import make_directory
 from drtool.host import Host
 from drtool.timeutil import parse_iso
 
 CACHE_DIRECTORY = "var/lib/drtool/cache"
 _MAGIC = b"drtool files cache 1\n"
-_HEX = frozenset("0123456789abcdef")
+_HEX = re.compile(r"[0-9a-f]*")
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,8 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
 
 
 def save_cache(host: Host, repository_id: str, id_key: bytes, cache: FilesCache) -> None:
-    """Write the cache atomically, 0600 in directories 0700."""
+    """Write the cache atomically (a temporary file renamed), 0600 in directories 0700. Not
+    synced: a cache a crash truncates fails its MAC and costs re-reading, nothing else."""
     document = {
         "snapshot": cache.snapshot_id,
         "files": {path: [*key, list(ids)] for path, (key, ids) in cache.files.items()},
@@ -123,11 +126,18 @@ def save_cache(host: Host, repository_id: str, id_key: bytes, cache: FilesCache)
     make_directory(directory, 0o700)
     make_directory(directory / repository_id, 0o700)
     mac = _mac(id_key, repository_id, host.name, payload).encode()
-    write_atomically(directory / repository_id / host.name, _MAGIC + mac + b"\n" + payload)
+    descriptor, temporary = tempfile.mkstemp(dir=directory / repository_id, prefix=".tmp-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(_MAGIC + mac + b"\n" + payload)
+        os.replace(temporary, directory / repository_id / host.name)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _hex(value: Any, length: int) -> str:
-    if not (isinstance(value, str) and len(value) == length and set(value) <= _HEX):
+    if not (isinstance(value, str) and len(value) == length and _HEX.fullmatch(value)):
         raise ValueError(value)
     return value
 

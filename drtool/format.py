@@ -67,6 +67,7 @@ class ObjectType(IntEnum):
     ARTIFACT_PART = 1
     MANIFEST = 2
     PACK = 3  # format 2 (drtool/packs.py)
+    RELOCATION = 4  # format 2 (drtool/relocations.py)
     HOST_HEAD = 7
 
 

@@ -1,7 +1,8 @@
 """Format 2: which packs and blobs the snapshots use, for check and prune.
 
 Every list blob of every snapshot is read (it is where a snapshot names its blobs), so this
-needs a key that can read; format-1 artifacts (parts) are not counted here.
+needs a key that can read; format-1 artifacts (parts) are not counted here. A blob whose pack
+was repacked is counted where its relocation record says it is now.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import random
 from dataclasses import dataclass
 
 from drtool.blob_lists import list_kind
-from drtool.blob_reader import artifact_blob_refs, read_blob
+from drtool.blob_reader import MAX_RELOCATIONS, artifact_blob_refs, read_blob
 from drtool.blobs import BlobRef
 from drtool.errors import DrtoolError
+from drtool.relocations import RELOCATED, read_relocation
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
 
@@ -21,26 +23,48 @@ from drtool.snapshot import Manifest
 class UsedBlob:
     host: str
     kind: str
-    ref: BlobRef
+    ref: BlobRef  # where the blob is now (after any relocation)
 
 
 class PackUsage:
-    """Pack id -> the blobs of it some snapshot uses (each once)."""
+    """Pack id -> the blobs of it some snapshot uses (each once); the packs stored (one
+    listing); the packs some snapshot names that are gone, and the relocation records in use."""
 
     def __init__(self, repository: Repository) -> None:
         self._repository = repository
         self.packs: dict[str, dict[str, UsedBlob]] = {}
+        self.stored = {name.rsplit("/", 1)[1] for name in repository.store.list("packs")}
+        self.relocated = {name.rsplit("/", 1)[1] for name in repository.store.list(RELOCATED)}
+        self.missing: dict[str, int] = {}  # pack -> blobs named in it that are nowhere
+        self.relocations_used: set[str] = set()
+        self._relocations: dict[str, dict[str, BlobRef]] = {}
 
     def add(self, manifest: Manifest) -> None:
         """Count every blob ``manifest`` uses; raise IntegrityError for an unreadable list."""
         for record in manifest.artifacts:
             for ref in record.lists:
-                self._use(UsedBlob(manifest.host, list_kind(record.kind), ref))
+                self._use(manifest.host, list_kind(record.kind), ref)
             for ref in artifact_blob_refs(self._repository, manifest.host, record):
-                self._use(UsedBlob(manifest.host, record.kind, ref))
+                self._use(manifest.host, record.kind, ref)
 
-    def _use(self, blob: UsedBlob) -> None:
-        self.packs.setdefault(blob.ref.pack, {}).setdefault(blob.ref.id, blob)
+    def _use(self, host: str, kind: str, ref: BlobRef) -> None:
+        for _ in range(MAX_RELOCATIONS):
+            if ref.pack in self.stored:
+                self.packs.setdefault(ref.pack, {}).setdefault(ref.id, UsedBlob(host, kind, ref))
+                return
+            moved = self._relocation(ref.pack).get(ref.id)
+            if moved is None:
+                break
+            self.relocations_used.add(ref.pack)
+            ref = moved
+        self.missing[ref.pack] = self.missing.get(ref.pack, 0) + 1
+
+    def _relocation(self, pack: str) -> dict[str, BlobRef]:
+        if pack not in self.relocated:
+            return {}
+        if pack not in self._relocations:
+            self._relocations[pack] = read_relocation(self._repository, pack) or {}
+        return self._relocations[pack]
 
     @property
     def blobs(self) -> int:

@@ -9,7 +9,6 @@ not decrypt.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ _TRAILER = struct.Struct(">I")
 _ENTRY = struct.Struct(">32sIIIB")  # blob id, offset, stored length, plaintext size, kind length
 _COUNT = struct.Struct(">I")
 _compressor = zstandard.ZstdCompressor(level=3)
+_decompressor = zstandard.ZstdDecompressor()
 
 
 def pack_name(pack_id: str) -> str:
@@ -228,17 +228,18 @@ def _parse_index(index: bytes, pack: Pack) -> list[IndexEntry]:
 
 
 def _decompress(compressed: bytes, size: int, what: str, exact: bool = True) -> bytes:
-    """Decompress, never past ``size`` bytes (a bomb is refused, not expanded)."""
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(compressed))
-    blocks: list[bytes] = []
-    total = 0
+    """Decompress one zstd frame, never past ``size`` bytes (a bomb is refused, not expanded):
+    a frame declaring a larger content size is refused before any output is allocated, one
+    declaring none gets an output buffer of ``size`` bytes at most."""
     try:
-        while total <= size and (block := reader.read(size + 1 - total)):
-            blocks.append(block)
-            total += len(block)
+        declared = zstandard.frame_content_size(compressed)
+        if declared > size:
+            raise IntegrityError(
+                f"{what} declares {declared} bytes, more than the {size} expected; refused"
+            )
+        plain = _decompressor.decompress(compressed, max_output_size=max(size, 1))
     except zstandard.ZstdError as error:
         raise IntegrityError(f"{what} does not decompress: {error}") from None
-    plain = b"".join(blocks)
     if len(plain) > size or (exact and len(plain) != size):
         raise IntegrityError(
             f"{what} decompresses to {'more than ' if len(plain) > size else ''}"

@@ -145,8 +145,9 @@ class Repository:
     key: RepositoryKeys
     format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
     _writers: dict[str, Registration] = field(default_factory=dict, compare=False, repr=False)
-    # Format 2: the packs this command has fetched (drtool/blob_reader.py).
-    packs: PackCache = field(default_factory=PackCache, compare=False, repr=False)
+    # Format 2: the packs this command has fetched (drtool/blob_reader.py); a copy made by
+    # dataclasses.replace starts with none.
+    packs: PackCache = field(default_factory=PackCache, init=False, compare=False, repr=False)
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:

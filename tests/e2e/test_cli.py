@@ -315,6 +315,8 @@ def test_plain_check_finds_a_missing_object_and_read_data_finds_a_flipped_byte(c
     cli("check", "--read-data", expect=14)
     the_object_of(cli, "wireguard").unlink()
     assert "missing" in cli("check", expect=14).stderr
+    assert "is not a percentage" in cli("check", "--read-data-subset", "0%", expect=2).stderr
+    assert "missing" in cli("check", "--read-data-subset", "10%", expect=14).stderr
 
 
 def test_tampered_manifest(cli: Cli) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,15 @@ from drtool.backup import run_backup
 from drtool.check import check_repository
 from drtool.collectors import collectors_for
 from drtool.config import Settings
+from drtool.errors import KeyUnavailable
 from drtool.files_cache import CACHE_DIRECTORY
 from drtool.host import Host
+from drtool.keys import MasterKey
+from drtool.prune import prune
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.snapshot import Manifest
+from drtool.timeutil import utc_now
 from tests.conftest import owned_listing
 
 SETTINGS = Settings(files=("/etc/postgresql/15/main/pg_hba.conf", "/etc/redis/redis.conf"))
@@ -82,7 +87,13 @@ def test_without_the_files_cache_blobs_are_reused_from_the_previous_snapshot(
 ):
     backup(packed, sample_root)
     cache = sample_root / CACHE_DIRECTORY
-    assert (cache.stat().st_mode & 0o777) == 0o700
+    (written,) = [path for path in cache.rglob("*") if path.is_file()]
+    assert written.relative_to(cache).parts == (packed.repository_id, "web-1")
+    assert [(path.stat().st_mode & 0o777) for path in (cache, written.parent, written)] == [
+        0o700,
+        0o700,
+        0o600,
+    ]
     for path in cache.rglob("*"):
         path.unlink() if path.is_file() else None
     stored = packs(packed)
@@ -119,3 +130,50 @@ def test_check_reads_every_packed_blob(packed: Repository, sample_root: Path):
     backup(packed, sample_root)
     report = check_repository(packed, read_data=True)
     assert not report.problems
+
+
+def test_a_cache_of_a_forgotten_snapshot_never_names_a_pruned_pack(
+    packed: Repository, sample_root: Path, tmp_path: Path
+):
+    first = backup(packed, sample_root)
+    packed.store.delete(f"snapshots/web-1/{first.id}")
+    assert prune(packed, now=utc_now() + timedelta(hours=2)).deleted == 1
+    second = backup(packed, sample_root)
+    assert len(packs(packed)) == 1
+    assert check_repository(packed, read_data=True).problems == []
+    restore(packed, second, tmp_path / "restored")
+    assert digests(tmp_path / "restored") == digests(sample_root)
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteOnlyKeys:
+    """Format 1's keys made write-only, as a format-2 writer credential is: it wraps, never
+    unwraps."""
+
+    key: MasterKey
+    wrapped_size: int = MasterKey.wrapped_size
+    object_version: int = MasterKey.object_version
+
+    def wrap_data_key(self, data_key: bytes, aad: bytes) -> bytes:
+        return self.key.wrap_data_key(data_key, aad)
+
+    def unwrap_data_key(self, wrapped: bytes, aad: bytes) -> bytes:
+        raise KeyUnavailable("this host's credential can only write")
+
+    def content_id_key(self, host: str) -> bytes:
+        return self.key.content_id_key(host)
+
+
+def test_a_write_only_host_deduplicates_against_its_files_cache(
+    packed: Repository, sample_root: Path
+):
+    backup(packed, sample_root)
+    writer = dataclasses.replace(packed, key=WriteOnlyKeys(packed.key))
+    stored = packs(packed)
+    unchanged = backup(writer, sample_root)
+    assert packs(packed) == stored and sum(item.stored for item in unchanged.artifacts) == 0
+    (sample_root / "etc/fail2ban/jail.local").write_text("[sshd]\nenabled = false\n")
+    changed = backup(writer, sample_root)
+    assert {item.kind for item in changed.artifacts if item.stored} == {"fail2ban"}
+    with pytest.raises(KeyUnavailable):
+        restore(writer, changed, sample_root)

@@ -12,14 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import zstandard
 
+from drtool import packs
+from drtool import repack as repack_module
 from drtool.blob_lists import encode_lists, list_kind
-from drtool.blob_reader import artifact_blob_refs
+from drtool.blob_reader import artifact_blob_refs, read_blob
 from drtool.blobs import BlobRef, blob_id
 from drtool.check import check_repository
 from drtool.errors import IntegrityError
 from drtool.packs import PackWriter, pack_name
 from drtool.prune import prune
+from drtool.relocations import write_relocation
 from drtool.repository import Repository, init_repository
 from drtool.snapshot import Manifest, SnapshotRef, new_snapshot_id
 from drtool.store.local import LocalStore
@@ -77,9 +81,18 @@ def bomb(refs: Refs, writer: PackWriter) -> Refs:
     return [dataclasses.replace(ref, size=512), *refs[1:]]
 
 
+def bomb_of_unknown_size(refs: Refs, writer: PackWriter) -> Refs:
+    compressor = packs._compressor
+    packs._compressor = zstandard.ZstdCompressor(write_content_size=False)
+    try:
+        return bomb(refs, writer)
+    finally:
+        packs._compressor = compressor
+
+
 @pytest.mark.parametrize(
     "edit",
-    [out_of_pack, huge_length, overlapping, another_kind, bomb],
+    [out_of_pack, huge_length, overlapping, another_kind, bomb, bomb_of_unknown_size],
 )
 def test_a_hostile_blob_list_is_refused_before_anything_is_written(
     packed: Repository, sample_root: Path, edit
@@ -146,3 +159,85 @@ def test_check_finds_a_missing_pack_and_prune_deletes_only_unused_packs(
 
 def manifest_name_of(manifest: Manifest) -> str:
     return f"snapshots/{manifest.host}/{SnapshotRef(manifest.id, manifest.host).id}"
+
+
+def test_prune_repacks_a_partly_used_pack_and_readers_follow_it(
+    packed: Repository, sample_root: Path, tmp_path: Path
+):
+    first = backup(packed, sample_root)
+    conf = sample_root / "etc/nginx/nginx.conf"
+    conf.write_text(conf.read_text() + "# changed\n")
+    second = backup(packed, sample_root)
+    packed.store.delete(manifest_name_of(first))
+    later = utc_now() + timedelta(hours=2)
+    report = prune(packed, now=later, max_unused=0.0)
+    # the first pack held the old nginx.conf and list: repacked; the second is wholly in use
+    assert (report.repacked, report.deleted) == (1, 0)
+    assert len(list(packed.store.list("relocated"))) == 1
+    assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
+    restore(packed, second, tmp_path / "restored")
+    assert (tmp_path / "restored/etc/nginx/nginx.conf").read_text() == conf.read_text()
+    # A backup after the repack reuses the relocated blobs; a second prune has nothing to do.
+    third = backup(packed, sample_root)
+    assert sum(item.stored for item in third.artifacts) == 0
+    again = prune(packed, now=later, max_unused=0.0)
+    assert (again.repacked, again.deleted) == (0, 0)
+    packed.store.delete(manifest_name_of(second))
+    packed.store.delete(manifest_name_of(third))
+    final = prune(packed, now=later, max_unused=0.0)
+    assert final.deleted == 2 and not list(packed.store.list("relocated"))
+
+
+@pytest.mark.parametrize("crash_at", ["write_relocation", "delete"])
+def test_a_repack_cut_short_loses_nothing(
+    packed: Repository, sample_root: Path, tmp_path: Path, monkeypatch, crash_at: str
+):
+    first = backup(packed, sample_root)
+    conf = sample_root / "etc/nginx/nginx.conf"
+    conf.write_text(conf.read_text() + "# changed\n")
+    second = backup(packed, sample_root)
+    packed.store.delete(manifest_name_of(first))
+    later = utc_now() + timedelta(hours=2)
+
+    def crash(*_arguments) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        if crash_at == "delete":
+            patched.setattr(type(packed.store), "delete", crash)
+        else:
+            patched.setattr(repack_module, crash_at, crash)
+        with pytest.raises(KeyboardInterrupt):
+            prune(packed, now=later, max_unused=0.0)
+    assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
+    restore(packed, second, tmp_path / "restored")
+    assert (tmp_path / "restored/etc/nginx/nginx.conf").read_text() == conf.read_text()
+    prune(packed, now=later + timedelta(hours=2), max_unused=0.0)
+    assert len(list(packed.store.list("packs"))) == 2
+    assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
+
+
+def test_a_forged_relocation_record_is_refused(packed: Repository, sample_root: Path):
+    """The pack is "repacked": every blob copied to a new pack, but the record sends
+    fail2ban's first blob to the place of one of nginx's."""
+    manifest = backup(packed, sample_root)
+    (name,) = packed.store.list("packs")
+    replacement = PackWriter(packed.key, packed.repository_id, manifest.host)
+    moved: dict[str, BlobRef] = {}
+    for record in manifest.artifacts:
+        if record.present:
+            kinds = [(list_kind(record.kind), ref) for ref in record.lists]
+            refs = artifact_blob_refs(packed, manifest.host, record)
+            for kind, ref in [*kinds, *((record.kind, ref) for ref in refs)]:
+                plaintext = read_blob(packed, manifest.host, kind, ref)
+                moved[ref.id] = replacement.add(kind, bytes.fromhex(ref.id), plaintext)
+    fail2ban = artifact_blob_refs(packed, manifest.host, manifest.artifact("fail2ban"))[0]
+    nginx = artifact_blob_refs(packed, manifest.host, manifest.artifact("nginx"))[0]
+    moved[fail2ban.id] = dataclasses.replace(moved[nginx.id], id=fail2ban.id)
+    packed.store.put(pack_name(replacement.pack_id), [replacement.finish()])
+    packed.store.delete(name)
+    write_relocation(packed, name.rsplit("/", 1)[1], moved.values())
+    before = owned_listing(sample_root)
+    with pytest.raises(IntegrityError, match="does not hold blob"):
+        restore(packed, manifest, sample_root)
+    assert owned_listing(sample_root) == before
