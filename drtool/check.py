@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from drtool import progress
 from drtool.errors import DrtoolError, IntegrityError
-from drtool.repository import Repository, object_name
+from drtool.manifests import read_manifests
+from drtool.repository import Repository
 
 
 @dataclass
@@ -44,31 +45,31 @@ class CheckReport:
 def check_repository(repository: Repository, read_data: bool = False) -> CheckReport:
     """Return a report of every problem found; nothing is changed."""
     report = CheckReport()
-    referenced: dict[str, tuple[str, int]] = {}
-    for ref in repository.snapshot_refs():
+    # object id -> kind, size, the first snapshot that references it
+    referenced: dict[str, tuple[str, int, str]] = {}
+    refs = (ref for host_refs in repository.snapshot_refs_by_host() for ref in host_refs)
+    for ref, manifest in read_manifests(repository, refs):
         report.snapshots += 1
-        try:
-            manifest = repository.read_manifest(ref)
-        except DrtoolError as error:
-            report.problems.append(f"snapshot {ref.host}/{ref.id}: {error}")
+        if isinstance(manifest, DrtoolError):
+            report.problems.append(f"snapshot {ref.host}/{ref.id}: {manifest}")
             continue
         for record in manifest.artifacts:
             for part in record.parts:
-                if part.id not in referenced and not repository.store.contains(
-                    object_name(part.id)
-                ):
-                    report.problems.append(
-                        f"snapshot {ref.host}/{ref.id}: object {part.id[:16]} ({record.kind}) "
-                        "is missing"
-                    )
-                referenced.setdefault(part.id, (record.kind, part.size))
+                referenced.setdefault(part.id, (record.kind, part.size, f"{ref.host}/{ref.id}"))
     report.objects_referenced = len(referenced)
-    stored = set(repository.object_ids())
-    report.objects_unreferenced = len(stored - set(referenced))
+    stored = set()  # the referenced objects the listing shows: no request per object
+    for object_id in repository.object_ids():
+        if object_id in referenced:
+            stored.add(object_id)
+        else:
+            report.objects_unreferenced += 1
+    for object_id, (kind, _, label) in referenced.items():
+        if object_id not in stored:
+            report.problems.append(f"snapshot {label}: object {object_id[:16]} ({kind}) is missing")
     if read_data:
         readable = sorted(item for item in referenced.items() if item[0] in stored)
         with progress.task("verifying objects", len(readable), progress.ITEMS):
-            for object_id, (kind, size) in readable:
+            for object_id, (kind, size, _) in readable:
                 try:
                     repository.verify_part(kind, object_id, size)
                     report.objects_read += 1

@@ -23,6 +23,7 @@ from drtool.collectors import collectors_for
 from drtool.errors import DrtoolError, StorageError
 from drtool.heads import record_backup, record_backup_failure
 from drtool.inspect import snapshot_contents
+from drtool.manifests import read_summaries
 from drtool.metrics import write_textfile
 from drtool.readable import readable
 from drtool.repository import init_repository
@@ -106,10 +107,7 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
     repository = context.repository()
     refs = repository.snapshot_refs(context.host_name if context.host_given else None)
     groups = snapshot_groups(refs, latest)
-    summaries = {
-        host: [repository.read_manifest(ref).summary() for ref in host_refs]
-        for host, host_refs in groups.items()
-    }
+    summaries = {host: read_summaries(repository, host_refs) for host, host_refs in groups.items()}
     if group_by:
         document: object = [
             {"group_key": {"host": host}, "snapshots": items} for host, items in summaries.items()

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class S3Store(Store):
             ),
         )
         self.requests = 0
+        self._counting = threading.Lock()
         self._versioned: bool | None = None
 
     # -- the retry seam: every request goes through here --------------------------------------
@@ -119,7 +121,8 @@ class S3Store(Store):
         )
 
         def attempt() -> T:
-            self.requests += 1
+            with self._counting:  # manifests are read by several threads at once
+                self.requests += 1
             return operation(**arguments)
 
         try:

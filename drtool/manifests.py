@@ -1,0 +1,69 @@
+"""Reading many manifests: a bounded number of GETs in flight (latency, not bandwidth, is what
+a fleet's thousands of manifests cost), in the order given, never more than a few ahead."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from drtool.errors import DrtoolError
+from drtool.repository import Repository
+from drtool.snapshot import Manifest, SnapshotRef, select_snapshot
+
+READERS = 16
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def bounded_map(
+    function: Callable[[T], R], items: Iterable[T], workers: int = READERS
+) -> Iterator[R]:
+    """``map(function, items)`` on ``workers`` threads, in order, with at most twice as many
+    items taken from ``items`` as have been yielded plus ``workers`` (an iterator of a
+    million stays a stream)."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def read_manifests(
+    repository: Repository, refs: Iterable[SnapshotRef], workers: int = READERS
+) -> Iterator[tuple[SnapshotRef, Manifest | DrtoolError]]:
+    """Each of ``refs`` with its manifest, or the error reading it raised."""
+
+    def read(ref: SnapshotRef) -> tuple[SnapshotRef, Manifest | DrtoolError]:
+        try:
+            return ref, repository.read_manifest(ref)
+        except DrtoolError as error:
+            return ref, error
+
+    return bounded_map(read, refs, workers)
+
+
+def find_snapshot(
+    repository: Repository, selector: str | None, date: str | None, host: str
+) -> Manifest:
+    """The manifest of the snapshot ``selector``/``date`` picks (snapshot.select_snapshot).
+    ``latest`` and ``--date`` look at ``host``'s snapshots only, so only ``snapshots/<host>/``
+    is listed: the cost does not grow with the rest of the fleet."""
+    own = date is not None or selector in (None, "latest")
+    refs = repository.snapshot_refs(host if own else None)
+    return repository.read_manifest(select_snapshot(refs, selector, date, host))
+
+
+def read_summaries(repository: Repository, refs: Iterable[SnapshotRef]) -> list[dict[str, Any]]:
+    """The one-line summary of each of ``refs``, in order; raise the first error met."""
+    summaries = []
+    for _, manifest in read_manifests(repository, refs):
+        if isinstance(manifest, DrtoolError):
+            raise manifest
+        summaries.append(manifest.summary())
+    return summaries
