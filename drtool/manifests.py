@@ -3,35 +3,13 @@ a fleet's thousands of manifests cost), in the order given, never more than a fe
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from drtool.errors import DrtoolError
+from drtool.parallel import READERS, bounded_map
 from drtool.repository import Repository
 from drtool.snapshot import Manifest, SnapshotRef, select_snapshot
-
-READERS = 16
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def bounded_map(
-    function: Callable[[T], R], items: Iterable[T], workers: int = READERS
-) -> Iterator[R]:
-    """``map(function, items)`` on ``workers`` threads, in order, with at most twice as many
-    items taken from ``items`` as have been yielded plus ``workers`` (an iterator of a
-    million stays a stream)."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[R]] = deque()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def read_manifests(

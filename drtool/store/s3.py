@@ -43,6 +43,7 @@ from drtool.errors import (
     ObjectMissing,
     StorageError,
 )
+from drtool.parallel import bounded_map
 from drtool.store.base import ListedObject, ObjectInfo, Store, check_name
 from drtool.store.s3_errors import is_transient, storage_error
 from drtool.store.s3_reader import ResumingReader
@@ -384,16 +385,15 @@ class S3Store(Store):
 
     def delete_many(self, names: Iterable[str]) -> list[str]:
         """DeleteObjects, up to 1,000 keys (or versions) a request; on a versioned bucket each
-        name's versions are listed first, as ``delete`` does."""
+        name's versions are listed first, as ``delete`` does (16 names at a time)."""
         locked: list[str] = []
         batch: list[dict[str, str]] = []
-        for name in names:
-            key = self._key(name)
-            if self._is_versioned():
-                versions = self._versions(name, key, markers=True)
-                batch += [{"Key": key, "VersionId": item["VersionId"]} for item in versions]
-            else:
-                batch.append({"Key": key})
+        if self._is_versioned():
+            targets = bounded_map(self._versions_to_delete, names)
+        else:
+            targets = ([{"Key": self._key(name)}] for name in names)
+        for entries in targets:
+            batch += entries
             if len(batch) >= _DELETE_BATCH:
                 locked += self._delete_objects(batch[:_DELETE_BATCH])
                 del batch[:_DELETE_BATCH]
@@ -401,6 +401,13 @@ class S3Store(Store):
             locked += self._delete_objects(batch[:_DELETE_BATCH])
             del batch[:_DELETE_BATCH]
         return list(dict.fromkeys(locked))
+
+    def _versions_to_delete(self, name: str) -> list[dict[str, str]]:
+        key = self._key(name)
+        return [
+            {"Key": key, "VersionId": item["VersionId"]}
+            for item in self._versions(name, key, markers=True)
+        ]
 
     def _delete_objects(self, batch: list[dict[str, str]]) -> list[str]:
         """One DeleteObjects request; return the names a retention kept, raise for any other
