@@ -4,7 +4,6 @@ a fleet's thousands of manifests cost), in the order given, never more than a fe
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from drtool.errors import DrtoolError
 from drtool.parallel import READERS, bounded_map
@@ -35,13 +34,3 @@ def find_snapshot(
     own = date is not None or selector in (None, "latest")
     refs = repository.snapshot_refs(host if own else None)
     return repository.read_manifest(select_snapshot(refs, selector, date, host))
-
-
-def read_summaries(repository: Repository, refs: Iterable[SnapshotRef]) -> list[dict[str, Any]]:
-    """The one-line summary of each of ``refs``, in order; raise the first error met."""
-    summaries = []
-    for _, manifest in read_manifests(repository, refs):
-        if isinstance(manifest, DrtoolError):
-            raise manifest
-        summaries.append(manifest.summary())
-    return summaries

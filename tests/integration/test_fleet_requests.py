@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from drtool.check import check_repository
+from drtool.cli.snapshot_table import snapshot_groups
 from drtool.errors import RepositoryLocked
 from drtool.forget import KeepPolicy, forget
 from drtool.lock import LOCK_NAME, exclusive_lock
 from drtool.manifests import find_snapshot
 from drtool.prune import prune
 from drtool.repository import Repository, init_repository, object_name
+from drtool.snapshot_index import fleet_summaries
 from drtool.store.s3 import S3Store
 from drtool.timeutil import iso
 from tests.conftest import FAST_KDF, fixed_passphrase
@@ -153,3 +155,57 @@ def test_a_held_lock_is_refreshed_on_radosgw(radosgw_client: object) -> None:
         with pytest.raises(RepositoryLocked), exclusive_lock(store, "prune", "other", clock=clock):
             pass
     assert not store.contains(LOCK_NAME)
+
+
+def listed_summaries(repository: Repository, latest: int | None = None) -> dict[str, list]:
+    """What `drtool snapshots` shows, by host."""
+    refs = repository.snapshot_refs()
+    every = snapshot_groups(refs, None)
+    return fleet_summaries(repository, every, snapshot_groups(refs, latest))
+
+
+def manifest_summaries(repository: Repository) -> dict[str, list]:
+    """The oracle: every manifest read one by one."""
+    return {
+        host: [repository.read_manifest(ref).summary() for ref in refs]
+        for host, refs in snapshot_groups(repository.snapshot_refs(), None).items()
+    }
+
+
+def test_listing_the_fleet_reads_one_index_per_host_once_warm(
+    bucket: tuple[object, str], tmp_path: Path
+) -> None:
+    client, name = bucket
+    repository = Repository.open(store_on(client, name), fixed_passphrase())
+    for host in ("web-1", "web-2", "db-1"):
+        add_host(repository, tmp_path, host, 4)
+    requests = Requests(client)
+    assert listed_summaries(repository, latest=2) == {
+        host: items[-2:] for host, items in manifest_summaries(repository).items()
+    }
+    assert listed_summaries(repository) == manifest_summaries(repository)
+    requests.take()
+    listed = listed_summaries(repository)
+    assert requests.take() == {"ListObjectsV2": 1, "GetObject": 3}, "one GET per host, warm"
+    assert listed == manifest_summaries(repository)
+
+    forget(repository, KeepPolicy(last=1), "web-2")  # the index keeps gone snapshots
+    add_host(repository, tmp_path / "again", "db-1", 1)  # a backup the index lacks
+    requests.take()
+    listed = listed_summaries(repository)
+    counts = requests.take()
+    assert listed == manifest_summaries(repository)
+    assert counts["GetObject"] == 3 + 1, "three indexes and the new manifest"
+    assert counts["PutObject"] == 2, "the indexes of db-1 and web-2 rewritten"
+
+
+def test_a_hostile_or_damaged_index_is_ignored(bucket: tuple[object, str], tmp_path: Path) -> None:
+    client, name = bucket
+    repository = Repository.open(store_on(client, name), fixed_passphrase())
+    add_host(repository, tmp_path, "web-1", 2)
+    add_host(repository, tmp_path, "web-2", 2)
+    listed_summaries(repository)
+    index = client.get_object(Bucket=name, Key="drtool/index/web-2")["Body"].read()
+    client.put_object(Bucket=name, Key="drtool/index/web-1", Body=index)  # another host's
+    client.put_object(Bucket=name, Key="drtool/index/web-2", Body=index[:-1])  # damaged
+    assert listed_summaries(repository) == manifest_summaries(repository)
