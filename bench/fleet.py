@@ -1,9 +1,9 @@
 """What the fleet's commands cost when many hosts share one bucket: N hosts x M snapshots on a
-moto server on 127.0.0.1 (or any S3 endpoint given with --endpoint, e.g. a radosgw the tests
-start), each command run through drtool's CLI in this process, its S3 requests counted by verb
+moto server on 127.0.0.1 (or ``--endpoint radosgw``: the tests' radosgw, started here; or any
+S3 endpoint), each command run through drtool's CLI in this process, its S3 requests counted by verb
 from botocore's own events (not drtool's counter) and its wall time measured.
 
-    python -m bench.fleet [--hosts 200] [--snapshots 30] [--label after] [--endpoint URL]
+    python -m bench.fleet [--hosts 200] [--snapshots 30] [--label after] [--endpoint radosgw|URL]
 
 Each host gets one real backup (one small file of its own, so each host has objects of its
 own), copied into M snapshots a day apart (real sealed manifests, so `check` and `restore` read
@@ -68,8 +68,20 @@ class RequestCounter:
 
 
 @contextmanager
-def s3_endpoint(endpoint: str | None) -> Iterator[str]:
-    """The endpoint given, or a moto server started here on 127.0.0.1 (stopped at the end)."""
+def s3_endpoint(endpoint: str | None, work: Path) -> Iterator[str]:
+    """The endpoint given, a radosgw (``radosgw``: the tests' one-OSD cluster) or a moto server
+    started here on 127.0.0.1 (stopped at the end)."""
+    if endpoint == "radosgw":
+        from tests.support.radosgw import ACCESS_KEY, SECRET_KEY, Radosgw
+
+        server = Radosgw(work / "ceph")
+        os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+        try:
+            server.start()
+            yield server.endpoint
+        finally:
+            server.stop()
+        return
     if endpoint:
         yield endpoint
         return
@@ -145,6 +157,7 @@ def commands(hosts: int, snapshots: int, work: Path) -> list[Command]:
         ("restore --date", [*restore, "--target", str(work / "t2"), "--date", day], lambda _: True),
         ("snapshots --host H", ["--host", host, "snapshots", "--json"], lambda out: host in out),
         ("snapshots (all hosts)", ["snapshots", "--json"], lambda out: "host-0000" in out),
+        ("snapshots (all hosts, again)", ["snapshots", "--json"], lambda out: "host-0000" in out),
         ("status", ["status", "--json"], lambda out: host in out),
         (
             "forget (one host)",
@@ -162,7 +175,7 @@ def measure(hosts: int, snapshots: int, endpoint: str | None) -> dict[str, Any]:
     boto3.setup_default_session()
     boto3.DEFAULT_SESSION.events.register("before-call.s3", counter)
     try:
-        with s3_endpoint(endpoint) as url:
+        with s3_endpoint(endpoint, work) as url:
             bucket = f"{BUCKET}-{secrets.token_hex(4)}"
             client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
             client.create_bucket(Bucket=bucket)
@@ -210,7 +223,9 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--snapshots", type=int, default=30)
     parser.add_argument("--label", default="after", help="key under results.json's fleet")
-    parser.add_argument("--endpoint", help="an S3 endpoint (default: moto on 127.0.0.1)")
+    parser.add_argument(
+        "--endpoint", help="an S3 endpoint, or radosgw to start one (default: moto on 127.0.0.1)"
+    )
     arguments = parser.parse_args()
     figures = measure(arguments.hosts, arguments.snapshots, arguments.endpoint)
     print(json.dumps(figures, indent=2))
