@@ -87,6 +87,10 @@ def test_check_and_prune_send_no_request_per_object_and_delete_in_batches(
     referenced = [object_id for object_id in repository.object_ids() if object_id not in forgotten]
     client.delete_object(Bucket=name, Key=f"drtool/{object_name(referenced[0])}")
     requests = Requests(client)
+    listing = repository.store.list_info("objects")
+    next(listing)
+    assert requests.take() == {"ListObjectsV2": 1}, "streamed: one page of 1,000 at a time"
+    listing.close()
 
     report = check_repository(repository)
     assert report.snapshots == 9 and report.objects_unreferenced == 1001
