@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from drtool import progress
 from drtool.errors import DrtoolError, IntegrityError
+from drtool.manifests import read_manifests
 from drtool.pack_usage import PackUsage
-from drtool.parts import object_ids, object_name, verify_part
+from drtool.parts import object_ids, verify_part
 from drtool.repository import Repository
 
 
@@ -50,14 +51,14 @@ def check_repository(
     """Return a report of every problem found; nothing is changed. ``read_data_subset``: the
     percentage of the used packs whose used blobs are read and verified (format 2)."""
     report = CheckReport()
-    referenced: dict[str, tuple[str, int, str]] = {}
+    # object id -> kind, size, host, the first snapshot that references it (format 1's parts)
+    referenced: dict[str, tuple[str, int, str, str]] = {}
     usage = PackUsage(repository)
-    for ref in repository.snapshot_refs():
+    refs = (ref for host_refs in repository.snapshot_refs_by_host() for ref in host_refs)
+    for ref, manifest in read_manifests(repository, refs):
         report.snapshots += 1
-        try:
-            manifest = repository.read_manifest(ref)
-        except DrtoolError as error:
-            report.problems.append(f"snapshot {ref.host}/{ref.id}: {error}")
+        if isinstance(manifest, DrtoolError):
+            report.problems.append(f"snapshot {ref.host}/{ref.id}: {manifest}")
             continue
         try:
             usage.add(manifest)
@@ -65,22 +66,23 @@ def check_repository(
             report.problems.append(f"snapshot {ref.host}/{ref.id}: {error}")
         for record in manifest.artifacts:
             for part in record.parts:
-                if part.id not in referenced and not repository.store.contains(
-                    object_name(part.id)
-                ):
-                    report.problems.append(
-                        f"snapshot {ref.host}/{ref.id}: object {part.id[:16]} ({record.kind}) "
-                        "is missing"
-                    )
-                referenced.setdefault(part.id, (record.kind, part.size, ref.host))
+                label = f"{ref.host}/{ref.id}"
+                referenced.setdefault(part.id, (record.kind, part.size, ref.host, label))
     report.objects_referenced = len(referenced) + usage.blobs
-    stored = set(object_ids(repository))
-    report.objects_unreferenced = len(stored - set(referenced))
+    stored = set()  # the referenced objects the listing shows: no request per object
+    for object_id in object_ids(repository):
+        if object_id in referenced:
+            stored.add(object_id)
+        else:
+            report.objects_unreferenced += 1
+    for object_id, (kind, _, _, label) in referenced.items():
+        if object_id not in stored:
+            report.problems.append(f"snapshot {label}: object {object_id[:16]} ({kind}) is missing")
     _check_packs(repository, usage, report, 100.0 if read_data else read_data_subset)
     if read_data:
         readable = sorted(item for item in referenced.items() if item[0] in stored)
         with progress.task("verifying objects", len(readable), progress.ITEMS):
-            for object_id, (kind, size, host) in readable:
+            for object_id, (kind, size, host, _) in readable:
                 try:
                     verify_part(repository, kind, object_id, size, host)
                     report.objects_read += 1

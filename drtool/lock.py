@@ -9,6 +9,11 @@ one exists; each side writes its own lock first and then looks for the other's, 
 race at least one sees the other and withdraws. The exclusive lock is a conditional write
 (`If-None-Match: *`, or the version order where a server ignores that). A lock older than
 ``stale_after`` is taken to belong to a crashed process: taken over, or ignored and removed.
+
+A holder refreshes its lock while it works (``refresh_every``, a heartbeat thread rewriting
+``refreshed``), and a lock's age counts from its last refresh: a prune of a whole fleet that
+runs for hours is never taken over, while a crashed holder's lock goes stale ``stale_after``
+after its last heartbeat.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime, timedelta
 
-from drtool.errors import ObjectExists, ObjectMissing, RepositoryLocked
+from drtool.errors import DrtoolError, ObjectExists, ObjectMissing, RepositoryLocked
 from drtool.store import Store
 from drtool.timeutil import iso, parse_iso, utc_now
 
@@ -31,6 +37,59 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "locks/exclusive"
 SHARED_PREFIX = "locks/shared"
 STALE_AFTER = timedelta(hours=1)
+REFRESH_EVERY = timedelta(minutes=5)
+
+
+class Heartbeat:
+    """Rewrites the lock ``name`` (as long as it is still the one this holder wrote) with a new
+    ``refreshed`` time every ``every``, on a daemon thread, until stopped."""
+
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        body: bytes,
+        every: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.name, self.body, self.every, self.clock = store, name, body, every, clock
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {name}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every.total_seconds()):
+            try:
+                self.beat()
+            except DrtoolError as error:  # the next beat tries again; stale_after is far off
+                log.warning("could not refresh the lock %s: %s", self.name, error)
+
+    def beat(self) -> None:
+        """Refresh the lock once; if another holder's lock is there now, leave it alone and
+        remember that ours was lost."""
+        if self.lost:
+            return
+        try:
+            current = self.store.get(self.name)
+        except ObjectMissing:
+            current = b""
+        if current != self.body:
+            self.lost = True
+            log.error("the lock %s was taken over or removed while held", self.name)
+            return
+        holder = json.loads(self.body)
+        holder["refreshed"] = iso(self.clock())
+        body = json.dumps(holder).encode()
+        self.store.put(self.name, [body])
+        self.body = body
 
 
 @contextmanager
@@ -40,6 +99,7 @@ def exclusive_lock(
     host: str,
     stale_after: timedelta = STALE_AFTER,
     clock: Callable[[], datetime] = utc_now,
+    refresh_every: timedelta = REFRESH_EVERY,
 ) -> Iterator[None]:
     """Hold the exclusive lock for the duration of the ``with``; raise RepositoryLocked."""
     body = _holder(purpose, host, clock)
@@ -47,15 +107,18 @@ def exclusive_lock(
         store.put_new(LOCK_NAME, body)
     except ObjectExists:
         _take_over_if_stale(store, body, stale_after, clock)
+    heartbeat = Heartbeat(store, LOCK_NAME, body, refresh_every, clock)
     try:
-        running = _fresh_shared_holders(store, stale_after, clock, host)
-        if running:
-            raise RepositoryLocked(
-                f"{running[0]} is running; try again when it is done (--retry-lock DURATION)"
-            )
-        yield
+        with heartbeat:
+            running = _fresh_shared_holders(store, stale_after, clock, host)
+            if running:
+                raise RepositoryLocked(
+                    f"{running[0]} is running; try again when it is done (--retry-lock DURATION)"
+                )
+            yield
     finally:
-        store.delete(LOCK_NAME)
+        if not heartbeat.lost:
+            store.delete(LOCK_NAME)
 
 
 @contextmanager
@@ -65,26 +128,43 @@ def shared_lock(
     host: str,
     stale_after: timedelta = STALE_AFTER,
     clock: Callable[[], datetime] = utc_now,
+    refresh_every: timedelta = REFRESH_EVERY,
 ) -> Iterator[None]:
     """Hold a shared lock (a backup) for the duration of the ``with``; raise RepositoryLocked
     while the exclusive one is held (a prune or forget is running)."""
     name = f"{SHARED_PREFIX}/{secrets.token_hex(8)}"
-    store.put_new(name, _holder(purpose, host, clock))
+    body = _holder(purpose, host, clock)
+    store.put_new(name, body)
     try:
-        owner = _fresh_holder(store, LOCK_NAME, stale_after, clock, host)
-        if owner:
-            raise RepositoryLocked(
-                f"the repository is locked by {owner}; try again when it is done "
-                "(--retry-lock DURATION)"
-            )
-        yield
+        with Heartbeat(store, name, body, refresh_every, clock):
+            owner = _fresh_holder(store, LOCK_NAME, stale_after, clock, host)
+            if owner:
+                raise RepositoryLocked(
+                    f"the repository is locked by {owner}; try again when it is done "
+                    "(--retry-lock DURATION)"
+                )
+            yield
     finally:
         store.delete(name)
 
 
 def _holder(purpose: str, host: str, clock: Callable[[], datetime]) -> bytes:
-    holder = {"purpose": purpose, "host": host, "pid": os.getpid(), "created": iso(clock())}
+    moment = iso(clock())
+    holder = {
+        "purpose": purpose,
+        "host": host,
+        "pid": os.getpid(),
+        "created": moment,
+        "refreshed": moment,
+    }
     return json.dumps(holder).encode()
+
+
+def _last_sign_of_life(holder: dict[str, object]) -> datetime:
+    """When the holder last refreshed its lock (a lock without a refresh: when it was made)."""
+    if not isinstance(holder, dict):
+        raise TypeError("a lock holds a JSON object")
+    return parse_iso(str(holder.get("refreshed") or holder["created"]))
 
 
 def _fresh_holder(
@@ -95,7 +175,7 @@ def _fresh_holder(
     backup killed mid-way), or unreadable (a lock only ever holds what _holder wrote)."""
     try:
         current = json.loads(store.get(name))
-        created = parse_iso(current["created"])
+        created = _last_sign_of_life(current)
         owner = f"{current['purpose']} on {current['host']} (pid {current['pid']})"
         gone = current["host"] == host and not _process_alive(int(current["pid"]))
     except (ObjectMissing, ValueError, KeyError, TypeError, RecursionError):
@@ -134,6 +214,7 @@ def _take_over_if_stale(
 ) -> None:
     try:
         current = json.loads(store.get(LOCK_NAME))
+        alive = _last_sign_of_life(current)
         created = parse_iso(current["created"])
         owner = f"{current['purpose']} on {current['host']} (pid {current['pid']})"
     except ObjectMissing:
@@ -146,11 +227,12 @@ def _take_over_if_stale(
         return
     except (ValueError, KeyError, TypeError, RecursionError):
         created, owner = clock() - stale_after, "an unreadable lock"
-    age = clock() - created
+        alive = created
+    age = clock() - alive
     if age < stale_after:
         raise RepositoryLocked(
             f"the repository is locked by {owner} since {iso(created)[:19]}Z; "
-            f"try again later (a lock older than {stale_after} is taken over)"
+            f"try again later (a lock not refreshed for {stale_after} is taken over)"
         )
     log.warning("taking over a stale lock held by %s for %s", owner, age)
     store.delete(LOCK_NAME)

@@ -3,18 +3,19 @@ interrupted writes left behind; packs some snapshot uses only in part are repack
 
 Objects younger than the grace period are left alone: they may belong to a backup that has
 not written its manifest yet. Objects under Object Lock retention are skipped and counted.
+Listings are streamed, manifests read a few at a time in parallel, deletes batched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from drtool import testpoint
-from drtool.errors import DrtoolError, IntegrityError, ObjectLocked
+from drtool.errors import DrtoolError, IntegrityError
+from drtool.manifests import read_manifests
 from drtool.pack_usage import PackUsage
-from drtool.packs import pack_name
-from drtool.parts import object_ids, object_name
 from drtool.relocations import relocation_name
 from drtool.repack import DEFAULT_MAX_UNUSED, repack
 from drtool.repository import Repository
@@ -55,9 +56,13 @@ def prune(
     report = PruneReport()
     referenced: set[str] = set()
     usage = PackUsage(repository)
-    for ref in repository.snapshot_refs():
+    refs = (ref for host_refs in repository.snapshot_refs_by_host() for ref in host_refs)
+    for ref, manifest in read_manifests(repository, refs):
+        if isinstance(manifest, DrtoolError):
+            raise IntegrityError(
+                f"prune refused: snapshot {ref.host}/{ref.id} is unreadable ({manifest})"
+            )
         try:
-            manifest = repository.read_manifest(ref)
             usage.add(manifest)
         except DrtoolError as error:
             raise IntegrityError(
@@ -66,29 +71,34 @@ def prune(
         referenced.update(part.id for record in manifest.artifacts for part in record.parts)
     report.referenced = len(referenced) + len(usage.packs)
     testpoint.reached("prune:listed")
-    unused = [object_name(item) for item in sorted(set(object_ids(repository)) - referenced)]
-    unused += [pack_name(pack) for pack in sorted(usage.stored - set(usage.packs))]
-    for name in unused:
-        _delete_unreferenced(repository, name, moment - grace, moment, report)
+    referenced.update(usage.packs)
+    cutoff = moment - grace
+    unreferenced = [
+        name
+        for prefix in ("objects", "packs")
+        for name in _unreferenced(repository, prefix, referenced, cutoff, report)
+    ]
+    report.locked = len(repository.store.delete_many(unreferenced))
+    report.deleted -= report.locked
     for pack in sorted(usage.relocated - usage.relocations_used):
         repository.store.delete(relocation_name(pack))  # no snapshot names the old pack
-    report.repacked = repack(repository, usage, moment - grace, max_unused)
-    report.leftovers = repository.store.clean_leftovers(moment - grace)
+    report.repacked = repack(repository, usage, cutoff, max_unused)
+    report.leftovers = repository.store.clean_leftovers(cutoff)
     return report
 
 
-def _delete_unreferenced(
-    repository: Repository, name: str, young_after: datetime, moment: datetime, report: PruneReport
-) -> None:
-    """Delete an object no snapshot references, unless it is young or locked."""
-    info = repository.store.stat(name)
-    if info.modified > young_after:
-        report.young += 1
-    elif info.retain_until is not None and info.retain_until > moment:
-        report.locked += 1
-    else:
-        try:
-            repository.store.delete(name)
+def _unreferenced(
+    repository: Repository, prefix: str, referenced: set[str], cutoff: datetime, report: PruneReport
+) -> Iterator[str]:
+    """The names under ``prefix`` (objects, packs) no snapshot references and older than
+    ``cutoff``, from the streamed listing (its times answer; no request per object), counted in
+    ``report`` as deleted (delete_many reports those a retention keeps) or young. A retention is
+    the server's to enforce."""
+    for item in repository.store.list_info(prefix):
+        if item.name.rsplit("/", 1)[1] in referenced:
+            continue
+        if item.modified > cutoff:
+            report.young += 1
+        else:
             report.deleted += 1
-        except ObjectLocked:
-            report.locked += 1
+            yield item.name

@@ -7,9 +7,11 @@ stored. docs/FORMAT.md describes every name and byte written here.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -240,6 +242,14 @@ class Repository:
         from one listing."""
         prefix = f"snapshots/{host}" if host else "snapshots"
         return sorted((_snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
+
+    def snapshot_refs_by_host(self) -> Iterator[list[SnapshotRef]]:
+        """Every host's snapshots, one host at a time (oldest first), from one streamed listing:
+        the store lists in name order, so a host's names come together and memory holds one
+        host's, never the fleet's."""
+        refs = (_snapshot_ref(name) for name in self.store.list("snapshots"))
+        for _, host_refs in itertools.groupby(refs, key=lambda ref: ref.host):
+            yield sorted(host_refs, key=by_time)
 
 
 def _snapshot_ref(name: str) -> SnapshotRef:

@@ -33,12 +33,13 @@ from drtool.keyring.access import WRITE_ONLY
 from drtool.keyring.credential import read_credential
 from drtool.lock import waiting_lock
 from drtool.logs import JSON, TEXT, say, setup_logging
+from drtool.manifests import find_snapshot
 from drtool.notify import NotifySettings, notify_outcome
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.redact import ScrubFilter, scrub
 from drtool.repository import Repository
 from drtool.runner import Runner
-from drtool.snapshot import Manifest, select_snapshot
+from drtool.snapshot import Manifest
 from drtool.store import Store, open_store
 
 log = logging.getLogger("drtool")
@@ -311,8 +312,7 @@ def size_text(count: int) -> str:
 def load_snapshot(
     context: Context, repository: Repository, selector: str | None, date: str | None
 ) -> Manifest:
-    ref = select_snapshot(repository.snapshot_refs(), selector, date, context.host_name)
-    return repository.read_manifest(ref)
+    return find_snapshot(repository, selector, date, context.host_name)
 
 
 def include_roots_option(function: Callable[..., Any]) -> Callable[..., Any]:

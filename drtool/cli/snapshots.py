@@ -26,6 +26,7 @@ from drtool.inspect import snapshot_contents
 from drtool.metrics import write_textfile
 from drtool.readable import readable
 from drtool.repository import init_repository
+from drtool.snapshot_index import fleet_summaries
 
 
 @cli.command()
@@ -113,10 +114,8 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
     repository = context.repository()
     refs = repository.snapshot_refs(context.host_name if context.host_given else None)
     groups = snapshot_groups(refs, latest)
-    summaries = {
-        host: [repository.read_manifest(ref).summary() for ref in host_refs]
-        for host, host_refs in groups.items()
-    }
+    every = snapshot_groups(refs, None) if latest else groups
+    summaries = fleet_summaries(repository, every, groups)
     if group_by:
         document: object = [
             {"group_key": {"host": host}, "snapshots": items} for host, items in summaries.items()

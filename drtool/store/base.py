@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
-from drtool.errors import StorageError
+from drtool.errors import ObjectLocked, StorageError
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
@@ -28,6 +28,15 @@ class ObjectInfo:
     size: int
     modified: datetime
     retain_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One name of a listing with what the listing itself tells (no request per object)."""
+
+    name: str
+    size: int
+    modified: datetime
 
 
 class Store(ABC):
@@ -77,12 +86,34 @@ class Store(ABC):
         """Yield every name under the directory-like ``prefix``, sorted."""
 
     @abstractmethod
+    def list_info(self, prefix: str) -> Iterator[ListedObject]:
+        """Like ``list``, with each object's size and modification time. Streamed: memory stays
+        flat however many names there are (S3: one page of 1,000 at a time)."""
+
+    @abstractmethod
+    def list_directories(self, prefix: str) -> Iterator[str]:
+        """Yield the names of the directory-like groups right under ``prefix`` (``snapshots``
+        gives ``snapshots/web-1``, …), sorted: one request per 1,000 groups on S3, whatever
+        they hold. Sorted as S3 sorts keys: each name followed by "/"."""
+
+    @abstractmethod
     def clean_leftovers(self, older_than: datetime) -> int:
         """Remove what interrupted writes left behind before ``older_than``; return how many."""
 
     @abstractmethod
     def delete(self, name: str) -> None:
         """Remove ``name`` (every version of it); raise ObjectLocked while it is retained."""
+
+    def delete_many(self, names: Iterable[str]) -> list[str]:
+        """Remove every one of ``names`` (as ``delete``); return those kept by a retention
+        (Object Lock), in the order given. Backends batch the requests where they can."""
+        locked = []
+        for name in names:
+            try:
+                self.delete(name)
+            except ObjectLocked:
+                locked.append(name)
+        return locked
 
     def get(self, name: str) -> bytes:
         with self.open(name) as stream:

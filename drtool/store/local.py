@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from drtool.errors import ConfigError, IntegrityError, ObjectExists, ObjectMissing, StorageError
 from drtool.fsutil import fsync_directory, write_temporary
-from drtool.store.base import ObjectInfo, Store, check_name
+from drtool.store.base import ListedObject, ObjectInfo, Store, check_name
 
 
 class LocalStore(Store):
@@ -121,20 +121,42 @@ class LocalStore(Store):
         self.check_can_lock()
 
     def list(self, prefix: str) -> Iterator[str]:
-        base = self._path(prefix.rstrip("/"))
-        if not base.is_dir():
-            return
-        names = []
-        for directory, subdirectories, files in os.walk(base):
-            for entry_name in [*subdirectories, *files]:
-                if os.path.islink(os.path.join(directory, entry_name)):
-                    raise _planted_link(
-                        Path(directory, entry_name).relative_to(self.path).as_posix()
-                    )
-            for file_name in files:
-                if not file_name.startswith("."):
-                    names.append(Path(directory, file_name).relative_to(self.path).as_posix())
-        yield from sorted(names)
+        return (name for name, _ in self._walk(self._path(prefix.rstrip("/"))))
+
+    def list_info(self, prefix: str) -> Iterator[ListedObject]:
+        for name, entry in self._walk(self._path(prefix.rstrip("/"))):
+            status = entry.stat(follow_symlinks=False)
+            yield ListedObject(name, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
+
+    def list_directories(self, prefix: str) -> Iterator[str]:
+        for entry in self._entries(self._path(prefix.rstrip("/"))):
+            if entry.is_dir(follow_symlinks=False):
+                yield self._relative(entry)
+
+    def _walk(self, directory: Path | str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """Every file below ``directory`` with its entry, in the order of the full names (as S3
+        lists them), holding one directory's entries per level at a time."""
+        for entry in self._entries(directory):
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._walk(entry.path)
+            elif not entry.name.startswith("."):
+                yield self._relative(entry), entry
+
+    def _entries(self, directory: Path | str) -> list[os.DirEntry[str]]:
+        """The entries of ``directory`` sorted as their full names sort (a directory's name is
+        followed by "/"); refuse a link among them."""
+        try:
+            with os.scandir(directory) as scan:
+                entries = list(scan)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        for entry in entries:
+            if entry.is_symlink():
+                raise _planted_link(self._relative(entry))
+        return sorted(entries, key=_full_name_order)
+
+    def _relative(self, entry: os.DirEntry[str]) -> str:
+        return Path(entry.path).relative_to(self.path).as_posix()
 
     def clean_leftovers(self, older_than: datetime) -> int:
         removed = 0
@@ -152,6 +174,10 @@ class LocalStore(Store):
     def delete(self, name: str) -> None:
         with _storage_errors(name), contextlib.suppress(FileNotFoundError):
             self._path(name).unlink()
+
+
+def _full_name_order(entry: os.DirEntry[str]) -> str:
+    return entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
 
 
 def _planted_link(name: str) -> IntegrityError:

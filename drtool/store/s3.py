@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,13 +43,16 @@ from drtool.errors import (
     ObjectMissing,
     StorageError,
 )
-from drtool.store.base import ObjectInfo, Store, check_name
+from drtool.parallel import bounded_map
+from drtool.store.base import ListedObject, ObjectInfo, Store, check_name
 from drtool.store.s3_errors import is_transient, storage_error
 from drtool.store.s3_reader import ResumingReader
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class S3Store(Store):
             ),
         )
         self.requests = 0
+        self._counting = threading.Lock()
         self._versioned: bool | None = None
 
     # -- the retry seam: every request goes through here --------------------------------------
@@ -117,7 +122,8 @@ class S3Store(Store):
         )
 
         def attempt() -> T:
-            self.requests += 1
+            with self._counting:  # manifests are read by several threads at once
+                self.requests += 1
             return operation(**arguments)
 
         try:
@@ -333,16 +339,31 @@ class S3Store(Store):
         )
 
     def list(self, prefix: str) -> Iterator[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        full_prefix = self._key(prefix.rstrip("/")) + "/"
-        pages = self._call(
-            prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full_prefix))
-        )
-        self.requests += max(0, len(pages) - 1)
-        names = [
-            item["Key"][len(self.prefix) :] for page in pages for item in page.get("Contents", [])
-        ]
-        yield from sorted(names)
+        return (item.name for item in self.list_info(prefix))
+
+    def list_info(self, prefix: str) -> Iterator[ListedObject]:
+        for page in self._pages(prefix, "Contents"):
+            for item in page:
+                yield ListedObject(
+                    item["Key"][len(self.prefix) :], item["Size"], item["LastModified"]
+                )
+
+    def list_directories(self, prefix: str) -> Iterator[str]:
+        for page in self._pages(prefix, "CommonPrefixes", Delimiter="/"):
+            for item in page:
+                yield item["Prefix"][len(self.prefix) :].rstrip("/")
+
+    def _pages(self, prefix: str, field: str, **arguments: Any) -> Iterator[list[dict[str, Any]]]:
+        """ListObjectsV2 under ``prefix``, one page (of up to 1,000) at a time, each page's
+        request retried on its own: nothing of the listing is held beyond the current page.
+        S3 lists in the order of the keys, so the names come sorted."""
+        arguments.update(Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/")) + "/")
+        while True:
+            page = self._call(prefix, self.client.list_objects_v2, **arguments)
+            yield page.get(field, [])
+            if not page.get("IsTruncated"):
+                return
+            arguments["ContinuationToken"] = page["NextContinuationToken"]
 
     def delete(self, name: str) -> None:
         key = self._key(name)
@@ -361,6 +382,51 @@ class S3Store(Store):
             if "access denied" in str(error):
                 raise ObjectLocked(f"{name} is under retention (Object Lock)") from None
             raise
+
+    def delete_many(self, names: Iterable[str]) -> list[str]:
+        """DeleteObjects, up to 1,000 keys (or versions) a request; on a versioned bucket each
+        name's versions are listed first, as ``delete`` does (16 names at a time)."""
+        locked: list[str] = []
+        batch: list[dict[str, str]] = []
+        if self._is_versioned():
+            targets = bounded_map(self._versions_to_delete, names)
+        else:
+            targets = ([{"Key": self._key(name)}] for name in names)
+        for entries in targets:
+            batch += entries
+            if len(batch) >= _DELETE_BATCH:
+                locked += self._delete_objects(batch[:_DELETE_BATCH])
+                del batch[:_DELETE_BATCH]
+        while batch:
+            locked += self._delete_objects(batch[:_DELETE_BATCH])
+            del batch[:_DELETE_BATCH]
+        return list(dict.fromkeys(locked))
+
+    def _versions_to_delete(self, name: str) -> list[dict[str, str]]:
+        key = self._key(name)
+        return [
+            {"Key": key, "VersionId": item["VersionId"]}
+            for item in self._versions(name, key, markers=True)
+        ]
+
+    def _delete_objects(self, batch: list[dict[str, str]]) -> list[str]:
+        """One DeleteObjects request; return the names a retention kept, raise for any other
+        refusal."""
+        answer = self._call(
+            f"{len(batch)} objects",
+            self.client.delete_objects,
+            Bucket=self.bucket,
+            Delete={"Objects": batch, "Quiet": True},
+        )
+        locked = []
+        for error in answer.get("Errors", []):
+            name = error["Key"][len(self.prefix) :]
+            if error.get("Code") == "AccessDenied":
+                locked.append(name)
+            elif error.get("Code") != "NoSuchKey":
+                reason = error.get("Message") or error.get("Code")
+                raise StorageError(f"cannot delete {name} in {self.location}: {reason}")
+        return locked
 
     def clean_leftovers(self, older_than: datetime) -> int:
         """Abort multipart uploads under the prefix begun before ``older_than``."""

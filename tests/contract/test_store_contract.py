@@ -122,3 +122,40 @@ def test_local_disk_full_is_a_storage_error(tmp_path: Path) -> None:
 def test_open_store_by_location(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path)), LocalStore)
     assert isinstance(open_store(f"file://{tmp_path}"), LocalStore)
+
+
+def test_list_info_tells_size_and_time_in_the_order_of_names(store: Store) -> None:
+    names = ["snapshots/a-b/1", "snapshots/a/1", "snapshots/a/2", "snapshots/a.b/1"]
+    for size, name in enumerate(names, start=1):
+        store.put(name, [b"x" * size])
+    listed = list(store.list_info("snapshots"))
+    assert [item.name for item in listed] == sorted(names)
+    assert [item.name for item in listed] == list(store.list("snapshots"))
+    for item in listed:
+        info = store.stat(item.name)
+        assert (item.size, item.modified.replace(microsecond=0)) == (
+            info.size,
+            info.modified.replace(microsecond=0),
+        )
+    assert list(store.list_info("keys")) == []
+
+
+def test_list_directories_names_each_group_once(store: Store) -> None:
+    for name in ["snapshots/b/2", "snapshots/a/1", "snapshots/b/1", "snapshots/a-b/1", "heads/a"]:
+        store.put(name, [b"."])
+    # In the order of the listed keys, "snapshots/a-b/" before "snapshots/a/", as S3 sorts.
+    assert list(store.list_directories("snapshots")) == [
+        "snapshots/a-b",
+        "snapshots/a",
+        "snapshots/b",
+    ]
+    assert list(store.list_directories("keys")) == []
+
+
+def test_delete_many(store: Store) -> None:
+    names = [f"objects/{index % 3:02x}/{index:04x}" for index in range(12)]
+    for name in names:
+        store.put(name, [b"."])
+    assert store.delete_many([*names[:10], "objects/ff/never-there"]) == []
+    assert list(store.list("objects")) == sorted(names[10:])
+    assert store.delete_many([]) == []

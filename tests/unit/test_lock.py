@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from drtool.errors import RepositoryLocked
-from drtool.lock import LOCK_NAME, SHARED_PREFIX, STALE_AFTER, exclusive_lock, shared_lock
+from drtool.lock import (
+    LOCK_NAME,
+    SHARED_PREFIX,
+    STALE_AFTER,
+    Heartbeat,
+    exclusive_lock,
+    shared_lock,
+)
 from drtool.store.local import LocalStore
 
 NOON = datetime(2025, 1, 7, 12, 0, tzinfo=UTC)
@@ -39,6 +47,7 @@ def test_the_lock_says_who_holds_it_and_is_released(store: LocalStore) -> None:
             "host": "web-1",
             "pid": os.getpid(),
             "created": "2025-01-07T12:00:00.000000Z",
+            "refreshed": "2025-01-07T12:00:00.000000Z",
         }
         later = at(NOON + STALE_AFTER - timedelta(microseconds=1))
         with (
@@ -48,7 +57,7 @@ def test_the_lock_says_who_holds_it_and_is_released(store: LocalStore) -> None:
             pass
         assert str(refused.value) == (
             f"the repository is locked by prune on web-1 (pid {os.getpid()}) since "
-            "2025-01-07T12:00:00Z; try again later (a lock older than 1:00:00 is taken over)"
+            "2025-01-07T12:00:00Z; try again later (a lock not refreshed for 1:00:00 is taken over)"
         )
         assert holder(store)["host"] == "web-1", "the refused writer left the lock alone"
     assert not store.contains(LOCK_NAME)
@@ -194,3 +203,67 @@ def test_a_shared_lock_of_a_process_gone_from_this_host_keeps_nothing_out(
     )
     with exclusive_lock(store, "prune", "web-1", clock=at(NOON)):
         assert list(store.list(SHARED_PREFIX)) == []
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def test_a_refreshed_lock_is_never_taken_over_while_its_holder_works(store: LocalStore) -> None:
+    clock = Clock(NOON)
+    hours = timedelta(hours=5)  # no beat of its own: the test beats by hand
+    with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=hours):
+        heartbeat = holder(store)
+        for _ in range(4):  # a prune that works for hours, refreshing its lock
+            clock.moment += STALE_AFTER - timedelta(minutes=1)
+            beat(store, clock)
+            with (
+                pytest.raises(RepositoryLocked, match="since 2025-01-07T12:00:00Z"),
+                exclusive_lock(store, "prune", "web-2", clock=clock),
+            ):
+                pass
+        assert holder(store)["refreshed"] == "2025-01-07T15:56:00.000000Z"
+        assert holder(store)["created"] == heartbeat["created"]
+        clock.moment += STALE_AFTER  # the holder stopped beating (it hung, or crashed)
+        with exclusive_lock(store, "prune", "web-2", clock=clock):
+            assert holder(store)["host"] == "web-2", "a lock silent for an hour is taken over"
+
+
+def beat(store: LocalStore, clock: Clock) -> None:
+    """One heartbeat, as the holder's thread does it."""
+    current = store.get(LOCK_NAME)
+    Heartbeat(store, LOCK_NAME, current, STALE_AFTER, clock).beat()
+
+
+def test_the_heartbeat_thread_refreshes_the_lock(store: LocalStore) -> None:
+    clock = Clock(NOON)
+    with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=timedelta(0)):
+        clock.moment = NOON + timedelta(hours=3)
+        wait_for(lambda: holder(store)["refreshed"] == "2025-01-07T15:00:00.000000Z")
+    assert not store.contains(LOCK_NAME)
+
+
+def test_a_heartbeat_leaves_another_holders_lock_alone(store: LocalStore) -> None:
+    clock = Clock(NOON)
+    with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=timedelta(hours=5)):
+        mine = store.get(LOCK_NAME)
+        store.put(LOCK_NAME, [b'{"purpose": "prune", "host": "web-2", "pid": 1}'])
+        heartbeat = Heartbeat(store, LOCK_NAME, mine, STALE_AFTER, clock)
+        heartbeat.beat()
+        assert heartbeat.lost
+        assert holder(store)["host"] == "web-2"
+
+
+def wait_for(condition) -> None:
+    """Poll ``condition`` until it holds (a generous bound for a loaded machine: not a timing
+    assertion)."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)

@@ -96,12 +96,14 @@ def test_an_unreadable_snapshot_stops_prune_before_any_deletion(
 
 class Retaining(LocalStore):
     """A local store whose objects named in ``retained`` carry Object Lock retention until
-    ``until``, and whose objects in ``refusing`` the server refuses to delete (a retention the
-    listing did not show)."""
+    ``until``, which it enforces as S3 does (refusing their deletion before then, ``now`` being
+    the server's clock), and whose objects in ``refusing`` it refuses to delete whatever."""
 
-    def __init__(self, path: Path, retained: set[str], refusing: set[str], until: datetime) -> None:
+    def __init__(
+        self, path: Path, retained: set[str], refusing: set[str], until: datetime, now: datetime
+    ) -> None:
         super().__init__(path)
-        self.retained, self.refusing, self.until = retained, refusing, until
+        self.retained, self.refusing, self.until, self.now = retained, refusing, until, now
 
     def stat(self, name: str) -> ObjectInfo:
         info = super().stat(name)
@@ -110,7 +112,8 @@ class Retaining(LocalStore):
         return info
 
     def delete(self, name: str) -> None:
-        if name in self.refusing:
+        retained = name in self.retained and self.until > self.now
+        if retained or name in self.refusing:
             raise ObjectLocked(f"{name} is under retention (Object Lock)")
         super().delete(name)
 
@@ -122,8 +125,9 @@ def test_objects_under_retention_are_counted_and_kept(repository: Repository) ->
     moment = repository.store.stat(names[0]).modified + DEFAULT_GRACE
     path = repository.store.path  # type: ignore[attr-defined]
     until = moment + timedelta(seconds=2)
-    store = Retaining(path, {names[0], names[1]}, {names[2]}, until=until)
-    report = prune(dataclasses.replace(repository, store=store), now=moment + timedelta(seconds=1))
+    now = moment + timedelta(seconds=1)
+    store = Retaining(path, {names[0], names[1]}, {names[2]}, until=until, now=now)
+    report = prune(dataclasses.replace(repository, store=store), now=now)
     assert (report.locked, report.deleted) == (3, 1), "two retained, one refused, one deleted"
     assert {object_name(i) for i in object_ids(repository)} == set(names[:3])
 
@@ -140,7 +144,7 @@ def test_a_retention_ending_now_no_longer_protects(repository: Repository) -> No
     repository.store.put(name, [b"x"])
     moment = repository.store.stat(name).modified + DEFAULT_GRACE
     path = repository.store.path  # type: ignore[attr-defined]
-    store = Retaining(path, {name}, set(), until=moment)
+    store = Retaining(path, {name}, set(), until=moment, now=moment)
     assert prune(dataclasses.replace(repository, store=store), now=moment).deleted == 1
 
 
