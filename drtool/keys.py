@@ -6,6 +6,8 @@ See docs/FORMAT.md, section "Keys". Nothing here ever logs or writes a key in cl
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -71,13 +73,25 @@ class MasterKey:
 
     wrap_key: bytes
     id_key: bytes
+    record_key: bytes = b""
 
     @classmethod
     def from_secret(cls, secret: bytes) -> MasterKey:
         return cls(
             wrap_key=_hkdf(secret, b"drtool v1 object-key wrap"),
             id_key=_hkdf(secret, b"drtool v1 content id"),
+            record_key=_hkdf(secret, b"drtool v1 record signature"),
         )
+
+    def sign_record(self, message: bytes) -> bytes:
+        """Authenticate an operator's record (forget's tombstones): format 1 has one secret for
+        everyone, so this is an HMAC-SHA256 under a key derived from it."""
+        if not self.record_key:
+            raise KeyUnavailable("this key cannot sign records")
+        return hmac.new(self.record_key, message, hashlib.sha256).digest()
+
+    def verify_record(self, message: bytes, signature: bytes) -> bool:
+        return bool(self.record_key) and hmac.compare_digest(self.sign_record(message), signature)
 
     # The RepositoryKeys seam (drtool/format.py): format 1 wraps each object's data key with
     # AES-256-GCM under wrap_key (a 12-byte nonce, then the 48-byte wrapped key).

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from drtool import __version__, progress
+from drtool.chain import refuse_gaps
 from drtool.cli.argv import hoist_global_options
 from drtool.collectors import Collector, collectors_for
 from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
@@ -36,6 +37,7 @@ from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.redact import ScrubFilter, scrub
 from drtool.repository import Repository
 from drtool.runner import Runner
+from drtool.seen import SeenState
 from drtool.snapshot import Manifest, select_snapshot
 from drtool.store import Store, open_store
 
@@ -284,11 +286,33 @@ def size_text(count: int) -> str:
     return f"{value:.1f} GiB"
 
 
+accept_missing_option = click.option(
+    "--accept-missing",
+    is_flag=True,
+    help="Go on though snapshots this machine has seen, or that a manifest names as previous, "
+    "are gone with no record of a forget (refused otherwise, exit 14).",
+)
+
+
 def load_snapshot(
-    context: Context, repository: Repository, selector: str | None, date: str | None
+    context: Context,
+    repository: Repository,
+    selector: str | None,
+    date: str | None,
+    accept_missing: bool | None = None,
 ) -> Manifest:
-    ref = select_snapshot(repository.snapshot_refs(), selector, date, context.host_name)
-    return repository.read_manifest(ref)
+    """The manifest ``selector``/``date`` name. With ``accept_missing`` given (True or False),
+    the chain of the host is checked first: snapshots gone without a tombstone are refused
+    (exit 14) unless it is True (drtool/chain.py)."""
+    refs = repository.snapshot_refs()
+    named = None if selector in (None, "latest") else select_snapshot(refs, selector, date, "")
+    if accept_missing is not None:
+        seen = SeenState.load(context.host, repository.repository_id)
+        host = named.host if named else context.host_name
+        refuse_gaps(repository, host, refs, seen, accept_missing)
+    return repository.read_manifest(
+        named or select_snapshot(refs, selector, date, context.host_name)
+    )
 
 
 def include_roots_option(function: Callable[..., Any]) -> Callable[..., Any]:
