@@ -104,13 +104,15 @@ def _read(path: Path) -> str | None:
         return None
     except OSError as error:
         raise _damaged(path, error.strerror or error.__class__.__name__) from None
-    with os.fdopen(descriptor, "rb") as handle:
-        status = os.fstat(handle.fileno())
+    try:
+        status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise _damaged(path, "not a regular file")
         if status.st_mode & 0o022 or status.st_uid != os.geteuid():
             raise _damaged(path, "writable by others than its owner, or not ours")
-        data = handle.read(MAX_STATE_SIZE + 1)
+        data = os.read(descriptor, MAX_STATE_SIZE + 1)
+    finally:
+        os.close(descriptor)
     if len(data) > MAX_STATE_SIZE:
         raise _damaged(path, f"larger than {MAX_STATE_SIZE // (1024 * 1024)} MiB")
     try:
