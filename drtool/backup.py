@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from drtool import __version__
 from drtool.archive import write_parts
 from drtool.blob_backup import PackedBackup
+from drtool.chain import previous_snapshot
 from drtool.collectors import Artifact, Collector
-from drtool.errors import DrtoolError
+from drtool.errors import DrtoolError, StateDamaged
 from drtool.host import Host
 from drtool.lock import waiting_lock
 from drtool.parts import store_part
 from drtool.repository import Repository, Retention, read_config
+from drtool.seen import SeenState
 from drtool.snapshot import ArtifactRecord, Manifest, PartRef, SnapshotRef, new_snapshot_id
 from drtool.timeutil import iso, utc_now
 
@@ -41,6 +43,7 @@ def run_backup(
     manifest names them. Raise RepositoryLocked when the wait runs out."""
     moment = now or utc_now()
     retention = read_config(repository.store).retention(moment)
+    seen = _seen_state(repository, host)
     with waiting_lock(repository.store, "backup", host.name, lock_wait, shared=True):
         previous = repository.snapshot_refs(host.name)
         packed = (
@@ -68,11 +71,28 @@ def run_backup(
             drtool_version=__version__,
             artifacts=tuple(records),
             retain_until=iso(retention.required) if retention else None,
+            previous=previous_snapshot(
+                previous, seen.newest_of(host.name) if seen else None, moment
+            ),
         )
         repository.write_manifest(manifest)
         if packed is not None:
             packed.commit(manifest.id)
+    if seen is not None:
+        seen.saw(host.name, manifest.id)
+        seen.save()
     return manifest
+
+
+def _seen_state(repository: Repository, host: Host) -> SeenState | None:
+    """This host's memory of its snapshots. A damaged one does not stop the backup: it is left
+    as it is, for the next reader to refuse (exit 55), and the listing alone names the previous
+    snapshot."""
+    try:
+        return SeenState.load(host, repository.repository_id)
+    except StateDamaged as error:
+        log.warning("%s", error)
+        return None
 
 
 def _store_artifact(

@@ -1,16 +1,21 @@
 """`drtool check`: every manifest decrypts, every object it references exists (and, with
---read-data, decrypts and matches its keyed hash)."""
+--read-data, decrypts and matches its keyed hash), and no snapshot is gone unnoticed: none that
+a manifest names as previous, none this machine saw (drtool/chain.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from drtool import progress
+from drtool.chain import find_gaps, newest_read
 from drtool.errors import DrtoolError, IntegrityError
 from drtool.manifests import read_manifests
 from drtool.pack_usage import PackUsage
 from drtool.parts import object_ids, verify_part
 from drtool.repository import Repository
+from drtool.seen import SeenState
+from drtool.snapshot import Manifest, SnapshotRef, is_future
+from drtool.timeutil import utc_now
 
 
 @dataclass
@@ -46,28 +51,45 @@ class CheckReport:
 
 
 def check_repository(
-    repository: Repository, read_data: bool = False, read_data_subset: float = 0.0
+    repository: Repository,
+    read_data: bool = False,
+    read_data_subset: float = 0.0,
+    seen: SeenState | None = None,
 ) -> CheckReport:
-    """Return a report of every problem found; nothing is changed. ``read_data_subset``: the
-    percentage of the used packs whose used blobs are read and verified (format 2)."""
+    """Return a report of every problem found; nothing in the repository is changed.
+    ``read_data_subset``: the percentage of the used packs whose used blobs are read and
+    verified (format 2). ``seen`` (this machine's memory) learns the newest snapshot of each
+    host whose chain is whole. Hosts are read one at a time, so memory holds one host's."""
     report = CheckReport()
     # object id -> kind, size, host, the first snapshot that references it (format 1's parts)
     referenced: dict[str, tuple[str, int, str, str]] = {}
     usage = PackUsage(repository)
-    refs = (ref for host_refs in repository.snapshot_refs_by_host() for ref in host_refs)
-    for ref, manifest in read_manifests(repository, refs):
-        report.snapshots += 1
-        if isinstance(manifest, DrtoolError):
-            report.problems.append(f"snapshot {ref.host}/{ref.id}: {manifest}")
-            continue
-        try:
-            usage.add(manifest)
-        except DrtoolError as error:
-            report.problems.append(f"snapshot {ref.host}/{ref.id}: {error}")
-        for record in manifest.artifacts:
-            for part in record.parts:
-                label = f"{ref.host}/{ref.id}"
-                referenced.setdefault(part.id, (record.kind, part.size, ref.host, label))
+    now = utc_now()
+    hosts_seen = set(seen.newest if seen else ())
+    for host_refs in repository.snapshot_refs_by_host():
+        manifests: dict[str, Manifest] = {}
+        for ref, manifest in read_manifests(repository, host_refs):
+            report.snapshots += 1
+            if isinstance(manifest, DrtoolError):
+                report.problems.append(f"snapshot {ref.host}/{ref.id}: {manifest}")
+                continue
+            try:
+                usage.add(manifest)
+            except DrtoolError as error:
+                report.problems.append(f"snapshot {ref.host}/{ref.id}: {error}")
+            if not is_future(ref, now):
+                manifests[ref.id] = manifest
+            for record in manifest.artifacts:
+                for part in record.parts:
+                    label = f"{ref.host}/{ref.id}"
+                    referenced.setdefault(part.id, (record.kind, part.size, ref.host, label))
+        host = host_refs[0].host
+        hosts_seen.discard(host)
+        _check_chain(repository, host, host_refs, manifests, seen, report)
+    for host in sorted(hosts_seen):  # every snapshot this machine saw of it is gone
+        _check_chain(repository, host, [], {}, seen, report)
+    if seen is not None:
+        seen.save()
     report.objects_referenced = len(referenced) + usage.blobs
     stored = set()  # the referenced objects the listing shows: no request per object
     for object_id in object_ids(repository):
@@ -108,3 +130,19 @@ def _check_packs(
             else:
                 report.objects_read += len(usage.packs[pack])
             progress.advance(1, progress.ITEMS)
+
+
+def _check_chain(
+    repository: Repository,
+    host: str,
+    listed: list[SnapshotRef],
+    manifests: dict[str, Manifest],
+    seen: SeenState | None,
+    report: CheckReport,
+) -> None:
+    """The gaps of ``host``'s chain into ``report``; ``seen`` learns its newest if whole."""
+    gaps = find_gaps(repository, host, listed, manifests, seen.newest_of(host) if seen else None)
+    report.problems += [gap.describe() for gap in gaps]
+    newest = newest_read(manifests, host)
+    if seen is not None and newest is not None and not gaps:
+        seen.saw(host, newest)

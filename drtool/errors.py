@@ -38,6 +38,7 @@ class ExitCode(IntEnum):
     FIREWALL_REVERTED = 32
     FIREWALL_BACKEND = 36
     ENTRY_NOT_FOUND = 37
+    STATE_DAMAGED = 55  # this reader's memory of the snapshots it has seen is unreadable
     INTERRUPTED = 130
 
 
@@ -77,6 +78,18 @@ class IntegrityError(DrtoolError):
     """Data failed authentication, was truncated, or is missing from the repository."""
 
     exit_code = ExitCode.INTEGRITY
+
+
+class SnapshotsMissing(IntegrityError):
+    """A snapshot this reader has seen, or one a manifest names as its previous, is gone from
+    the repository with no authenticated record of a ``forget`` (``--accept-missing``)."""
+
+
+class StateDamaged(DrtoolError):
+    """drtool's own record of the snapshots it has seen is unreadable: never trusted, never
+    silently replaced."""
+
+    exit_code = ExitCode.STATE_DAMAGED
 
 
 class UnsafeArchive(DrtoolError):

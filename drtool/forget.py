@@ -1,4 +1,5 @@
-"""forget: apply a retention policy (drtool.retention) and remove the manifests it does not keep.
+"""forget: apply a retention policy (drtool.retention) and remove the manifests it does not keep,
+each after its signed tombstone (drtool.tombstones), so that readers tell it from a deletion.
 
 Objects are left to prune.
 """
@@ -12,6 +13,7 @@ from drtool.errors import ObjectLocked
 from drtool.repository import Repository, manifest_name
 from drtool.retention import KeepPolicy, decide
 from drtool.timeutil import utc_now
+from drtool.tombstones import tombstone_name, write_tombstone
 
 
 @dataclass
@@ -57,8 +59,10 @@ def forget(
             report.reasons[label] = decision.why_not or ["no rule keeps it"]
             try:
                 if not dry_run:
+                    write_tombstone(repository, ref)
                     repository.store.delete(manifest_name(ref.host, ref.id))
                 report.removed.append(label)
             except ObjectLocked:
+                repository.store.delete(tombstone_name(ref.host, ref.id))
                 report.locked.append(label)
     return report

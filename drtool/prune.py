@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from drtool import testpoint
-from drtool.errors import DrtoolError, IntegrityError
+from drtool.errors import DrtoolError, IntegrityError, ObjectLocked
 from drtool.manifests import read_manifests
 from drtool.pack_usage import PackUsage
 from drtool.relocations import relocation_name
 from drtool.repack import DEFAULT_MAX_UNUSED, repack
 from drtool.repository import Repository
 from drtool.timeutil import utc_now
+from drtool.tombstones import tombstone_name, tombstoned
 
 DEFAULT_GRACE = timedelta(hours=1)
 
@@ -32,14 +33,15 @@ class PruneReport:
     locked: int = 0
     leftovers: int = 0
     repacked: int = 0
+    tombstones: int = 0
 
     def describe(self) -> str:
         repacked = f"; repacked {self.repacked} partly used pack(s)" if self.repacked else ""
         return (
             f"{self.referenced} object(s) in use; deleted {self.deleted} unreferenced, "
             f"kept {self.young} younger than the grace period, skipped {self.locked} under "
-            f"Object Lock retention; cleaned {self.leftovers} leftover(s) of interrupted writes"
-            f"{repacked}"
+            f"Object Lock retention; deleted {self.tombstones} tombstone(s) no snapshot names; "
+            f"cleaned {self.leftovers} leftover(s) of interrupted writes{repacked}"
         )
 
 
@@ -55,6 +57,7 @@ def prune(
     moment = now or utc_now()
     report = PruneReport()
     referenced: set[str] = set()
+    named: set[tuple[str, str | None]] = set()  # (host, previous) of every manifest
     usage = PackUsage(repository)
     refs = (ref for host_refs in repository.snapshot_refs_by_host() for ref in host_refs)
     for ref, manifest in read_manifests(repository, refs):
@@ -69,6 +72,7 @@ def prune(
                 f"prune refused: snapshot {ref.host}/{ref.id} is unreadable ({error})"
             ) from None
         referenced.update(part.id for record in manifest.artifacts for part in record.parts)
+        named.add((manifest.host, manifest.previous))
     report.referenced = len(referenced) + len(usage.packs)
     testpoint.reached("prune:listed")
     referenced.update(usage.packs)
@@ -84,6 +88,7 @@ def prune(
         repository.store.delete(relocation_name(pack))  # no snapshot names the old pack
     report.repacked = repack(repository, usage, cutoff, max_unused)
     report.leftovers = repository.store.clean_leftovers(cutoff)
+    report.tombstones = _prune_tombstones(repository, named)
     return report
 
 
@@ -102,3 +107,17 @@ def _unreferenced(
         else:
             report.deleted += 1
             yield item.name
+
+
+def _prune_tombstones(repository: Repository, named: set[tuple[str, str | None]]) -> int:
+    """Delete the tombstones of snapshots no manifest names as previous: nothing checks them
+    any more. The caller holds the exclusive lock, so no backup is naming one meanwhile."""
+    deleted = 0
+    for ref in list(tombstoned(repository)):
+        if (ref.host, ref.id) not in named:
+            try:
+                repository.store.delete(tombstone_name(ref.host, ref.id))
+                deleted += 1
+            except ObjectLocked:  # a bucket's default retention: it goes when that ends
+                continue
+    return deleted

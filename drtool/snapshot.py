@@ -71,12 +71,18 @@ class Manifest:
     drtool_version: str
     artifacts: tuple[ArtifactRecord, ...]
     retain_until: str | None = None
+    # The id of the host's newest snapshot before this one (None: its first). Manifests written
+    # before drtool recorded it have no such field: ``names_previous`` is False, the link unknown.
+    previous: str | None = None
+    names_previous: bool = True
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
         for record in document["artifacts"]:
             if not record["lists"]:  # a format-1 record, as format 1 writes it
                 del record["lists"], record["stored"]
+        if not document.pop("names_previous"):
+            del document["previous"]
         return {"format": MANIFEST_FORMAT, **document}
 
     @classmethod
@@ -99,6 +105,8 @@ class Manifest:
             drtool_version=fields.string("drtool_version"),
             artifacts=tuple(_artifact(item) for item in fields.objects("artifacts")),
             retain_until=_iso_or_none(fields, "retain_until"),
+            previous=_previous(fields),
+            names_previous="previous" in document,
         )
 
     def artifact(self, kind: str) -> ArtifactRecord | None:
@@ -202,6 +210,15 @@ def _nesting(value: Any) -> int:
             deepest = max(deepest, depth)
             pending += [(child, depth + 1) for child in children]
     return deepest
+
+
+def _previous(fields: Fields) -> str | None:
+    """The ``previous`` link: a snapshot id, or null. Not checked to be older: a host whose
+    clock was set back names its true predecessor, dated after itself."""
+    previous = fields.optional_string("previous")
+    if previous is not None and not is_snapshot_id(previous):
+        raise IntegrityError(f"snapshot manifest is malformed: previous {previous!r}")
+    return previous
 
 
 def _iso_or_none(fields: Fields, key: str) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from drtool import __version__, progress
+from drtool.chain import refuse_gaps
 from drtool.cli.argv import hoist_global_options
 from drtool.collectors import Collector, collectors_for
 from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
@@ -39,7 +40,8 @@ from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.redact import ScrubFilter, scrub
 from drtool.repository import Repository
 from drtool.runner import Runner
-from drtool.snapshot import Manifest
+from drtool.seen import SeenState
+from drtool.snapshot import Manifest, select_snapshot
 from drtool.store import Store, open_store
 
 log = logging.getLogger("drtool")
@@ -309,10 +311,33 @@ def size_text(count: int) -> str:
     return f"{value:.1f} GiB"
 
 
+accept_missing_option = click.option(
+    "--accept-missing",
+    is_flag=True,
+    help="Go on though snapshots this machine has seen, or that a manifest names as previous, "
+    "are gone with no record of a forget (refused otherwise, exit 14).",
+)
+
+
 def load_snapshot(
-    context: Context, repository: Repository, selector: str | None, date: str | None
+    context: Context,
+    repository: Repository,
+    selector: str | None,
+    date: str | None,
+    accept_missing: bool | None = None,
 ) -> Manifest:
-    return find_snapshot(repository, selector, date, context.host_name)
+    """The manifest ``selector``/``date`` name (``latest`` and ``--date``: only this host's
+    snapshots are listed). With ``accept_missing`` given (True or False), the chain of the host
+    is checked first: snapshots gone without a tombstone are refused (exit 14) unless it is True
+    (drtool/chain.py)."""
+    if accept_missing is None:
+        return find_snapshot(repository, selector, date, context.host_name)
+    own = date is not None or selector in (None, "latest")
+    refs = repository.snapshot_refs(context.host_name if own else None)
+    chosen = select_snapshot(refs, selector, date, context.host_name)
+    seen = SeenState.load(context.host, repository.repository_id)
+    refuse_gaps(repository, chosen.host, refs, seen, accept_missing)
+    return repository.read_manifest(chosen)
 
 
 def include_roots_option(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ import click
 
 from drtool.cli.app import (
     Context,
+    accept_missing_option,
     all_collectors,
     allow_hooks_option,
     cli,
@@ -40,6 +41,7 @@ from drtool.redact import scrub, scrub_document
 )
 @include_roots_option
 @allow_hooks_option
+@accept_missing_option
 @json_option
 @pass_context
 def drill(
@@ -50,12 +52,13 @@ def drill(
     metrics: Path | None,
     include_roots: tuple[str, ...],
     allow_hooks: bool,
+    accept_missing: bool,
     as_json: bool,
 ) -> None:
     """Prove a snapshot restores (default latest): into a sandbox root and network namespace,
     validated by the real tools, verified, timed. Nothing on the host changes."""
     repository = context.repository()
-    manifest = load_snapshot(context, repository, snapshot, date)
+    manifest = load_snapshot(context, repository, snapshot, date, accept_missing)
     policy = restore_policy(context, include_roots, allow_hooks)
     report = run_drill(repository, manifest, all_collectors(context), keep, policy)
     if metrics:

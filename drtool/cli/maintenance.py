@@ -19,6 +19,7 @@ from drtool.forget import forget as forget_snapshots
 from drtool.heads import record_check
 from drtool.prune import prune as prune_repository
 from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
+from drtool.seen import SeenState
 
 
 @cli.command()
@@ -32,9 +33,11 @@ from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 @json_option
 @pass_context
 def check(context: Context, read_data: bool, read_data_subset: float, as_json: bool) -> None:
-    """Verify the repository: manifests decrypt, referenced objects exist (and match)."""
+    """Verify the repository: manifests decrypt, referenced objects exist (and match), no
+    snapshot is gone that a manifest names or this machine saw, without a tombstone."""
     repository = context.repository()
-    report = check_repository(repository, read_data, read_data_subset)
+    seen = SeenState.load(context.host, repository.repository_id)
+    report = check_repository(repository, read_data, read_data_subset, seen)
     record_check(repository, not report.problems, read_data)
     emit(as_json, dataclasses.asdict(report), lambda: click.echo(report.describe()))
     report.raise_for_problems()

@@ -13,6 +13,7 @@ from drtool import deadman
 from drtool.abandon import abandon as abandon_restore
 from drtool.cli.app import (
     Context,
+    accept_missing_option,
     all_collectors,
     allow_hooks_option,
     cli,
@@ -64,6 +65,7 @@ from drtool.restore import resume as resume_restore
     help="Drop an unfinished restore once you have repaired the host by hand.",
 )
 @include_roots_option
+@accept_missing_option
 @json_option
 @pass_context
 def restore(
@@ -80,6 +82,7 @@ def restore(
     abandon: bool,
     include_roots: tuple[str, ...],
     allow_hooks: bool,
+    accept_missing: bool,
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
@@ -116,7 +119,9 @@ def restore(
         return
     kinds = parse_kinds(only)
     repository = context.repository()
-    manifest = load_snapshot(context, repository, snapshot, date)
+    # latest and --date pick by what is listed: the host's chain is checked first.
+    chain = accept_missing if snapshot in (None, "latest") else None
+    manifest = load_snapshot(context, repository, snapshot, date, chain)
     # --target is a look at the files, nothing more: no service is checked or restarted.
     destination = dataclasses.replace(
         Host(target, context.host_name, context.runner, services=False) if target else context.host,

@@ -77,7 +77,7 @@ def test_dry_run_shows_the_plan_and_the_diff_and_changes_nothing(cli: Cli) -> No
     assert plan["changes"]["fail2ban"]["added"] == ["/etc/fail2ban/jail.local"]
     assert "dry run: nothing changed" in cli("restore", "--dry-run").stdout
     assert tree_listing(root) == before
-    assert not os.path.exists(root / "var/lib/drtool")
+    assert not os.path.exists(root / "var/lib/drtool/restore")
 
 
 def test_firewall_diff_against_the_live_host(cli: Cli, netns: str) -> None:

@@ -121,6 +121,18 @@ def test_a_future_dated_snapshot_is_kept_but_fills_no_slot() -> None:
     assert said["20250201T020000Z"] == ["last"]
 
 
+@pytest.mark.parametrize("within", ["1d", "7d", "30d"])
+def test_a_future_dated_snapshot_pushes_nothing_out_of_keep_within(within: str) -> None:
+    """bupstash #256: a snapshot dated years ahead must not become the point --keep-within
+    counts from, which would put every real snapshot outside the window."""
+    policy = KeepPolicy(within=Duration.parse(within, "--keep-within"))
+    future = SnapshotRef("20300101T000000.000000Z-ffff0000", "web-1")
+    assert kept(policy, [*NIGHTLY, future]) == sorted([*kept(policy), "20300101T000000.000000Z"])
+    assert "20250201T020000Z" in kept(policy, [*NIGHTLY, future])
+    said = reasons(policy, [*NIGHTLY, future])
+    assert said["20300101T000000.000000Z"] == ["newest", "future-dated (not counted)"]
+
+
 @pytest.mark.parametrize("text", ["", "7", "7x", "d7", "-1d", "1d2y"])
 def test_a_malformed_duration_is_refused(text: str) -> None:
     with pytest.raises(UsageError, match="invalid --keep-within"):

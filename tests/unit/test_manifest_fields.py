@@ -69,11 +69,26 @@ def _set(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[st
         (("artifacts", 0, "parts", 0, "size"), True),
         (("artifacts", 0, "parts", 0, "retain_until"), "tomorrow"),
         (("retain_until",), 5),
+        (("previous",), 5),
+        (("previous",), "../../config"),
+        (("previous",), "20251307T021500Z-3fa2c1d0"),
     ],
 )
 def test_hostile_fields_are_refused(path: tuple[Any, ...], value: Any) -> None:
     with pytest.raises(IntegrityError, match="malformed"):
         Manifest.from_json(_set(GOOD, path, value))
+
+
+def test_previous_names_a_snapshot_or_none_and_is_unknown_when_absent() -> None:
+    assert GOOD["previous"] is None  # a host's first snapshot
+    chained = Manifest.from_json(_set(GOOD, ("previous",), "20250106T021500Z-0badcafe"))
+    assert (chained.previous, chained.names_previous) == ("20250106T021500Z-0badcafe", True)
+    older = copy.deepcopy(GOOD)
+    del older["previous"]  # written before manifests named their previous
+    unknown = Manifest.from_json(copy.deepcopy(older))
+    assert (unknown.previous, unknown.names_previous) == (None, False)
+    assert "previous" not in unknown.to_json()
+    assert json.loads(json.dumps(unknown.to_json())) == older
 
 
 def test_a_manifest_that_is_no_object_is_refused() -> None:

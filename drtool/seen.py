@@ -1,0 +1,143 @@
+"""What this machine has seen of a repository: per host, the newest snapshot it has read or
+written. A snapshot it has seen cannot later vanish unnoticed (drtool/chain.py).
+
+One file per repository, ``var/lib/drtool/seen/<repository-id>.json`` under the host root (the
+directory 0700, the file 0600), rewritten atomically and only when it changes. The file is this
+machine's own memory, yet it is read as hostile input: a damaged one is refused in one line
+(exit 55), never trusted and never silently replaced; the operator moves it aside to start over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drtool.errors import ConfigError, IntegrityError, StateDamaged
+from drtool.fsutil import make_directory, write_atomically
+from drtool.host import Host, check_host_name
+from drtool.snapshot import SnapshotRef, by_time, is_snapshot_id
+
+log = logging.getLogger(__name__)
+
+SEEN_DIRECTORY = "var/lib/drtool/seen"
+STATE_FORMAT = 1
+# Far more than a fleet's hosts need (about 100 bytes each): a larger file is not drtool's.
+MAX_STATE_SIZE = 4 * 1024 * 1024
+_REPOSITORY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass
+class SeenState:
+    """The newest snapshot seen of each host of one repository."""
+
+    path: Path
+    repository_id: str
+    newest: dict[str, str] = field(default_factory=dict)
+    _stored: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, host: Host, repository_id: str) -> SeenState:
+        """This machine's state for ``repository_id`` (empty if it has none); raise
+        StateDamaged if the file is unreadable, malformed, a link, or writable by others."""
+        if not _REPOSITORY_ID.fullmatch(repository_id):
+            raise IntegrityError(f"the repository's id {repository_id[:64]!r} is malformed")
+        path = host.path(SEEN_DIRECTORY) / f"{repository_id}.json"
+        text = _read(path)
+        newest = {} if text is None else _parse(path, text, repository_id)
+        return cls(path, repository_id, newest, dict(newest))
+
+    def newest_of(self, host: str) -> str | None:
+        return self.newest.get(host)
+
+    def saw(self, host: str, snapshot_id: str) -> None:
+        """Remember ``snapshot_id`` of ``host`` if it is newer than what was seen."""
+        known = self.newest.get(host)
+        if known is None or by_time(SnapshotRef(snapshot_id, host)) > by_time(
+            SnapshotRef(known, host)
+        ):
+            self.newest[host] = snapshot_id
+
+    def reset(self, host: str, snapshot_id: str | None) -> None:
+        """The operator accepted what is missing: ``snapshot_id`` is the newest there is."""
+        if snapshot_id is None:
+            self.newest.pop(host, None)
+        else:
+            self.newest[host] = snapshot_id
+
+    def save(self) -> None:
+        """Write the state if it changed. A host root drtool cannot write to (a look with
+        --target by an unprivileged user) costs the memory of this run, with a warning."""
+        if self.newest == self._stored:
+            return
+        document = {
+            "format": STATE_FORMAT,
+            "repository_id": self.repository_id,
+            "hosts": dict(sorted(self.newest.items())),
+        }
+        try:
+            make_directory(self.path.parent.parent, 0o700)  # var/lib/drtool
+            make_directory(self.path.parent, 0o700)
+            write_atomically(self.path, json.dumps(document, indent=2).encode() + b"\n")
+        except OSError as error:
+            log.warning("could not record the snapshots seen in %s: %s", self.path, error)
+            return
+        self._stored = dict(self.newest)
+
+
+def _damaged(path: Path, why: str) -> StateDamaged:
+    return StateDamaged(
+        f"{path} is damaged ({why}): drtool will not trust it; move it aside to start over "
+        "(this machine then knows only what the repository says)"
+    )
+
+
+def _read(path: Path) -> str | None:
+    """The file's text, or None if there is none; never through a link."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _damaged(path, error.strerror or error.__class__.__name__) from None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise _damaged(path, "not a regular file")
+        if status.st_mode & 0o022 or status.st_uid != os.geteuid():
+            raise _damaged(path, "writable by others than its owner, or not ours")
+        data = os.read(descriptor, MAX_STATE_SIZE + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_STATE_SIZE:
+        raise _damaged(path, f"larger than {MAX_STATE_SIZE // (1024 * 1024)} MiB")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise _damaged(path, "not UTF-8") from None
+
+
+def _parse(path: Path, text: str, repository_id: str) -> dict[str, str]:
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _damaged(path, "not JSON") from None
+    if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+        raise _damaged(path, "not a state file of this drtool")
+    if document.get("repository_id") != repository_id:
+        raise _damaged(path, "it names another repository")
+    hosts = document.get("hosts")
+    if not isinstance(hosts, dict):
+        raise _damaged(path, "'hosts' is not an object")
+    for host, snapshot_id in hosts.items():
+        try:
+            check_host_name(host)
+        except ConfigError:
+            raise _damaged(path, "a host name is malformed") from None
+        if not isinstance(snapshot_id, str) or not is_snapshot_id(snapshot_id):
+            raise _damaged(path, f"the snapshot of host {host} is malformed")
+    return dict(hosts)
