@@ -21,6 +21,7 @@ from drtool.config import RestorePolicy
 from drtool.errors import DrtoolError, UnsupportedFormat, UsageError
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact
+from drtool.own_files import DEFAULT_OWN_ROOTS
 from drtool.repository import Repository
 from drtool.roots import check_roots
 from drtool.snapshot import ArtifactRecord, Manifest
@@ -105,7 +106,13 @@ def check_plan_roots(
         for other, item in chosen:
             others[other.kind].update(item.roots)
         del others[collector.kind]
-        check_roots(collector.kind, record.roots, {*collector.roots, *included}, others)
+        check_roots(
+            collector.kind,
+            record.roots,
+            {*collector.roots, *included},
+            others,
+            (*policy.own_files, *DEFAULT_OWN_ROOTS),
+        )
 
 
 def _ordered(

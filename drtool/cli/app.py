@@ -32,6 +32,7 @@ from drtool.host import Host, check_host_name, default_host_name, relative_host_
 from drtool.lock import waiting_lock
 from drtool.logs import JSON, TEXT, say, setup_logging
 from drtool.notify import NotifySettings, notify_outcome
+from drtool.own_files import own_files
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.redact import ScrubFilter, scrub
 from drtool.repository import Repository
@@ -314,6 +315,9 @@ def restore_policy(
         policy,
         include_roots=(*policy.include_roots, *include_roots),
         allow_hooks=policy.allow_hooks or allow_hooks,
+        own_files=own_files(
+            context.root, os.environ, context.config_path, context.password_command, context.repo
+        ),
     )
 
 
