@@ -35,6 +35,18 @@ _HOOK_DIRECTIVES = {
 # is dlopen()ed); ``store:uri`` opens it through OSSL_STORE, whose loaders may do the same.
 _OPENSSL_LOADERS = ("engine:", "store:")
 _MAX_INCLUDES = 10_000
+_LOADER_VARIABLES = (
+    "LD_",
+    "GCONV_PATH",
+    "GLIBC_TUNABLES",
+    "MALLOC_",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    "OPENSSL_",
+    "SSL_CERT_",
+    "PERL",
+)
 
 
 class NginxConfigError(ValueError):
@@ -242,11 +254,24 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
                 )
         elif name in _HOOK_DIRECTIVES or name.startswith("lua_") or "_by_lua" in name:
             found.append(f"{directive.where}: {name} (runs code of the snapshot's)")
+        elif name == "env" and directive.arguments and _loader_variable(directive.arguments[0]):
+            found.append(
+                f"{directive.where}: env {directive.arguments[0].split('=', 1)[0]}= (a new "
+                "nginx binary, exec()ed on an upgrade, would load the code it names)"
+            )
         elif "ssl_" in name and any(
             arg.startswith(_OPENSSL_LOADERS) for arg in directive.arguments
         ):
             found.append(f"{directive.where}: {name} engine:/store: (OpenSSL loads that code)")
     return found
+
+
+def _loader_variable(assignment: str) -> bool:
+    """Whether ``env NAME=value`` sets a variable that makes the loader, libc, OpenSSL or perl
+    load code (``LD_PRELOAD``, ``OPENSSL_CONF``…): nginx passes it to the binary it exec()s
+    on an upgrade (USR2, Debian's ``service nginx upgrade`` after a package upgrade)."""
+    name, assigned, _ = assignment.partition("=")
+    return bool(assigned) and name.upper().startswith(_LOADER_VARIABLES)
 
 
 def restored_host(root: Path, staged_roots: tuple[str, ...]) -> Callable[[str], Path]:

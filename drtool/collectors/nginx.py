@@ -20,6 +20,7 @@ from drtool import nginx_config
 from drtool.collectors.base import Artifact, PathsCollector
 from drtool.config import ServiceSettings
 from drtool.errors import RestoreFailed
+from drtool.fsutil import readable_by_anyone
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.nginx_config import NginxConfigError
@@ -28,6 +29,7 @@ from drtool.nginx_writes import (
     NGINX_DIRECTORIES,
     RUN_DIRECTORIES,
     outside_writes,
+    root_workers,
     written_paths,
 )
 from drtool.runner import CommandFailed, tool_error_line
@@ -92,6 +94,7 @@ class NginxCollector(PathsCollector):
             return [
                 *nginx_config.hooks(tree.root, tree.roots, config),
                 *outside_writes(tree.root, tree.roots, config, self._own_directories()),
+                *root_workers(tree.root, config),
             ]
         except (NginxConfigError, OSError):
             return []  # validate_in refuses what cannot be read
@@ -181,7 +184,10 @@ def _outside_dependencies(
 ) -> tuple[list[str], list[tuple[Path, str]]]:
     """The files the configuration reads that the snapshot does not hold (certificates under
     /etc/ssl, say). For a drill, each is a finding: a rebuilt host would lack it. For a
-    restore, the host's own copy stays where it is: shown to nginx -t as it is (read-only)."""
+    restore, the host's own copy stays where it is: shown to nginx -t as it is (read-only),
+    but an included file only when anyone may read it: nginx quotes what it cannot parse
+    (``unknown directive "<the file's first word>"``), so ``include /etc/api-token`` would
+    print a secret of this host's."""
     findings: list[str] = []
     binds: list[tuple[Path, str]] = []
     for directive, path in nginx_config.dependencies(tree.root, config):
@@ -193,6 +199,14 @@ def _outside_dependencies(
                 f'(add it to drtool.toml: [files] paths = ["{path}"])'
             )
         elif host.path(path.lstrip("/")).exists():
+            if directive.name == "include" and not readable_by_anyone(
+                host.path(path.lstrip("/")), host.root
+            ):
+                findings.append(
+                    f"nginx: {directive.where}: include {path}: not in the snapshot, and on this "
+                    "host not everyone may read it (nginx -t would quote it in its messages)"
+                )
+                continue
             binds.append((host.path(path.lstrip("/")), path))
     return findings, binds
 
