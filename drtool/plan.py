@@ -18,6 +18,7 @@ from pathlib import Path
 from drtool.capture import stage_artifact
 from drtool.collectors import Collector
 from drtool.config import RestorePolicy
+from drtool.disk_room import require_room
 from drtool.errors import DrtoolError, UnsupportedFormat, UsageError
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact
@@ -143,7 +144,10 @@ def skip_reason(collector: Collector, host: Host) -> str | None:
 
 
 def stage_plan(repository: Repository, plan: Plan, directory: Path) -> Plan:
-    """Fetch, verify and check every planned kind into ``directory``; return ``plan``."""
+    """Fetch, verify and check every planned kind into ``directory``; return ``plan``. Refuse
+    (NoRoom) a snapshot whose declared size does not fit there, before writing anything."""
+    declared = sum(part.size for _, record in plan.chosen for part in record.parts)
+    require_room(directory, declared, "the snapshot")
     plan.staged = [
         (collector, stage_artifact(repository, record, directory, plan.keep_setid))
         for collector, record in plan.chosen

@@ -31,6 +31,7 @@ from drtool.errors import (
 )
 from drtool.format import Binding
 from drtool.host import check_host_name
+from drtool.key_attempts import within_budget
 from drtool.keys import (
     KdfParameters,
     KeyFileHeader,
@@ -156,8 +157,7 @@ class Repository:
             raise KeyUnavailable(f"{store.location} holds no key file")
         secret_passphrase = b""
         refused = ""
-        for name in key_names:
-            key_file = store.get(name)
+        for name, key_file in within_budget((name, store.get(name)) for name in key_names):
             # A newer repository is refused before anyone is asked for a passphrase.
             read_key_file_header(key_file, REPOSITORY_FORMAT)
             secret_passphrase = secret_passphrase or passphrase.read()
