@@ -193,9 +193,10 @@ def _file_directives(
             words.append((token, line))
 
 
-def expand(root: Path, pattern: str, base: str) -> list[str]:
+def expand(root: Path, pattern: str, base: str, in_tree_only: bool = True) -> list[str]:
     """The live paths an include ``pattern`` names in the tree, sorted (as glob(3) sorts),
-    each with its links resolved (``..`` after a link leaves the link's target)."""
+    each with its links resolved (``..`` after a link leaves the link's target); with
+    ``in_tree_only`` False, a glob's matches whose links lead out of the tree as well."""
     lookup = in_tree(root)
     globbed = any(char in pattern for char in GLOB_CHARACTERS)
     found = ["/"]
@@ -213,9 +214,21 @@ def expand(root: Path, pattern: str, base: str) -> list[str]:
             names = sorted(name for name in _listing(real) if glob_matches(segment, name))
             following += [posixpath.join(directory, name) for name in names]
         found = [path for path in map(lambda path: canonical(path, lookup), following) if path]
-    if globbed:
+    if globbed and in_tree_only:
         return [path for path in found if lookup(path).exists()]
     return found
+
+
+def included_paths(root: Path, config: str) -> list[tuple[Directive, str]]:
+    """Every file an ``include`` reads, as a live path with the snapshot's links resolved:
+    one outside the tree is read from the host (nginx quotes what it cannot parse)."""
+    base = posixpath.dirname(config)
+    return [
+        (directive, path)
+        for directive in directives(root, config)
+        if directive.name == "include" and directive.arguments
+        for path in expand(root, directive.arguments[0], base, in_tree_only=False)
+    ]
 
 
 def _listing(directory: Path) -> list[str]:

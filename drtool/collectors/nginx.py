@@ -79,8 +79,11 @@ class NginxCollector(PathsCollector):
         try:
             writable = _written_directories(tree, config, self._own_directories())
             findings, binds = _outside_dependencies(host, tree, config)
+            private = [] if tree.rebuilt_host else _private_includes(host, tree, config)
         except (NginxConfigError, OSError) as error:
             return [f"nginx: {error}"]
+        if private:
+            return [*findings, *private]  # nginx -t never reads them: it would quote them
         view = tree.view.with_tool(binds=binds, writable=writable, capabilities=_CAPABILITIES)
         try:
             host.runner.run(sandboxed(["nginx", "-t", "-q", "-c", config], view), label="nginx -t")
@@ -202,13 +205,23 @@ def _outside_dependencies(
             if directive.name == "include" and not readable_by_anyone(
                 host.path(path.lstrip("/")), host.root
             ):
-                findings.append(
-                    f"nginx: {directive.where}: include {path}: not in the snapshot, and on this "
-                    "host not everyone may read it (nginx -t would quote it in its messages)"
-                )
-                continue
+                continue  # _private_includes: nginx -t does not run
             binds.append((host.path(path.lstrip("/")), path))
     return findings, binds
+
+
+def _private_includes(host: Host, tree: StagedTree, config: str) -> list[str]:
+    """Each include that reads a file of this host's outside the snapshot (named, or through
+    a link of the snapshot's, or a glob's) that not everyone may read: nginx -t would quote
+    its first word (``unknown directive "..."``) in the refusal."""
+    return [
+        f"nginx: {directive.where}: include {path}: not in the snapshot, and on this host not "
+        "everyone may read it (nginx -t would quote it in its messages)"
+        for directive, path in nginx_config.included_paths(tree.root, config)
+        if not tree.view.shows(path)
+        and host.path(path.lstrip("/")).exists()
+        and not readable_by_anyone(host.path(path.lstrip("/")), host.root)
+    ]
 
 
 def _written_directories(tree: StagedTree, config: str, own: tuple[str, ...]) -> list[str]:

@@ -91,19 +91,34 @@ def test_nginx_never_serves_requests_as_root(
     assert list((root / "etc/cron.d").iterdir()) == []
 
 
+# How the snapshot's nginx.conf reaches the host's /etc/api-token: an include of it; or an
+# include of a link in the snapshot, the file itself shown to nginx -t as a certificate key.
+READS = {
+    "include": ("include /etc/api-token;\nhttp {", None),
+    "linked": (
+        "include /etc/nginx/token.conf;\nhttp {\n"
+        "server { listen 127.0.0.1:8443 ssl; ssl_certificate_key /etc/api-token; }",
+        "/etc/api-token",
+    ),
+}
+
+
 @pytest.mark.real_parts("nginx", "bwrap", "netns")
+@pytest.mark.parametrize("read", list(READS))
 def test_a_host_file_nobody_else_may_read_never_reaches_an_error_message(
     tmp_path: Path,
     sandbox_nginx: SandboxNginx,  # noqa: F811
+    read: str,
 ) -> None:
     root = sandbox_nginx.root
     secret = "HOSTILEten-api-token;\n"  # nginx reads it as a directive: "unknown directive"
     token = root / "etc/api-token"
     token.write_text(secret)
     token.chmod(0o600)
-    cli, snapshot = _hostile_backup(
-        tmp_path, sandbox_nginx, NGINX_CONF.replace("http {", "include /etc/api-token;\nhttp {")
-    )
+    http, link = READS[read]
+    if link:
+        (root / "etc/nginx/token.conf").symlink_to(link)
+    cli, snapshot = _hostile_backup(tmp_path, sandbox_nginx, NGINX_CONF.replace("http {", http))
     for command, code in ((("restore", snapshot, "--yes"), 22), (("drill", snapshot), 27)):
         refused = cli(*command, expect=code)
         assert "/etc/api-token" in refused.stderr
