@@ -70,11 +70,13 @@ class RestorePolicy:
     ``include_roots``: host paths (``/etc/foo``) a snapshot may bring beyond the kinds' own roots.
     ``keep_setid``: keep set-uid and set-gid bits as the snapshot records them (default: dropped).
     ``allow_hooks``: the snapshot's hooks (WireGuard PostUp, fail2ban actions, …) may run.
+    ``own_files``: drtool's own files on this host (drtool.own_files), never restored.
     """
 
     keep_setid: bool = False
     include_roots: tuple[str, ...] = ()
     allow_hooks: bool = False  # a snapshot's hooks may make this host run code
+    own_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ class ExitCode(IntEnum):
     FIREWALL_BACKEND = 36
     ENTRY_NOT_FOUND = 37
     STATE_DAMAGED = 55  # this reader's memory of the snapshots it has seen is unreadable
+    NO_ROOM = 65  # a snapshot does not fit where it would be staged
+    KEY_ATTEMPTS = 66  # too many expensive key files tried (a hostile repository's KDF cost)
     INTERRUPTED = 130
 
 
@@ -180,6 +182,19 @@ class EntryNotFound(DrtoolError):
     """``drtool dump`` / ``ls`` named a path the snapshot does not hold."""
 
     exit_code = ExitCode.ENTRY_NOT_FOUND
+
+
+class NoRoom(DrtoolError):
+    """A snapshot declares more than the disk it would be staged on has free: refused before
+    anything is written, instead of filling the host's disk."""
+
+    exit_code = ExitCode.NO_ROOM
+
+
+class KeyAttemptsExceeded(KeyUnavailable):
+    """A repository holds more key files at a high KDF cost than drtool tries on one unlock."""
+
+    exit_code = ExitCode.KEY_ATTEMPTS
 
 
 class FleetNeedsAttention(DrtoolError):

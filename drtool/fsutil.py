@@ -70,3 +70,20 @@ def make_parents(path: Path) -> None:
     make_parents(path.parent)
     path.mkdir(mode=0o755, exist_ok=True)
     path.chmod(0o755)
+
+
+def readable_by_anyone(path: Path, top: Path) -> bool:
+    """Whether any user may read ``path`` (links followed): the file readable by others, and
+    every directory from ``top`` (a host root) down to it searchable by others."""
+    try:
+        real, top = path.resolve(strict=True), top.resolve()
+        if not os.stat(real).st_mode & 0o004:
+            return False
+        for directory in real.parents:
+            if not os.stat(directory).st_mode & 0o001:
+                return False
+            if directory == top or top not in directory.parents:
+                break
+        return True
+    except OSError:
+        return False

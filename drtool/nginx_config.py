@@ -35,6 +35,18 @@ _HOOK_DIRECTIVES = {
 # is dlopen()ed); ``store:uri`` opens it through OSSL_STORE, whose loaders may do the same.
 _OPENSSL_LOADERS = ("engine:", "store:")
 _MAX_INCLUDES = 10_000
+_LOADER_VARIABLES = (
+    "LD_",
+    "GCONV_PATH",
+    "GLIBC_TUNABLES",
+    "MALLOC_",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    "OPENSSL_",
+    "SSL_CERT_",
+    "PERL",
+)
 
 
 class NginxConfigError(ValueError):
@@ -181,9 +193,10 @@ def _file_directives(
             words.append((token, line))
 
 
-def expand(root: Path, pattern: str, base: str) -> list[str]:
+def expand(root: Path, pattern: str, base: str, in_tree_only: bool = True) -> list[str]:
     """The live paths an include ``pattern`` names in the tree, sorted (as glob(3) sorts),
-    each with its links resolved (``..`` after a link leaves the link's target)."""
+    each with its links resolved (``..`` after a link leaves the link's target); with
+    ``in_tree_only`` False, a glob's matches whose links lead out of the tree as well."""
     lookup = in_tree(root)
     globbed = any(char in pattern for char in GLOB_CHARACTERS)
     found = ["/"]
@@ -201,9 +214,21 @@ def expand(root: Path, pattern: str, base: str) -> list[str]:
             names = sorted(name for name in _listing(real) if glob_matches(segment, name))
             following += [posixpath.join(directory, name) for name in names]
         found = [path for path in map(lambda path: canonical(path, lookup), following) if path]
-    if globbed:
+    if globbed and in_tree_only:
         return [path for path in found if lookup(path).exists()]
     return found
+
+
+def included_paths(root: Path, config: str) -> list[tuple[Directive, str]]:
+    """Every file an ``include`` reads, as a live path with the snapshot's links resolved:
+    one outside the tree is read from the host (nginx quotes what it cannot parse)."""
+    base = posixpath.dirname(config)
+    return [
+        (directive, path)
+        for directive in directives(root, config)
+        if directive.name == "include" and directive.arguments
+        for path in expand(root, directive.arguments[0], base, in_tree_only=False)
+    ]
 
 
 def _listing(directory: Path) -> list[str]:
@@ -242,11 +267,24 @@ def hooks(root: Path, staged_roots: tuple[str, ...], config: str) -> list[str]:
                 )
         elif name in _HOOK_DIRECTIVES or name.startswith("lua_") or "_by_lua" in name:
             found.append(f"{directive.where}: {name} (runs code of the snapshot's)")
+        elif name == "env" and directive.arguments and _loader_variable(directive.arguments[0]):
+            found.append(
+                f"{directive.where}: env {directive.arguments[0].split('=', 1)[0]}= (a new "
+                "nginx binary, exec()ed on an upgrade, would load the code it names)"
+            )
         elif "ssl_" in name and any(
             arg.startswith(_OPENSSL_LOADERS) for arg in directive.arguments
         ):
             found.append(f"{directive.where}: {name} engine:/store: (OpenSSL loads that code)")
     return found
+
+
+def _loader_variable(assignment: str) -> bool:
+    """Whether ``env NAME=value`` sets a variable that makes the loader, libc, OpenSSL or perl
+    load code (``LD_PRELOAD``, ``OPENSSL_CONF``…): nginx passes it to the binary it exec()s
+    on an upgrade (USR2, Debian's ``service nginx upgrade`` after a package upgrade)."""
+    name, assigned, _ = assignment.partition("=")
+    return bool(assigned) and name.upper().startswith(_LOADER_VARIABLES)
 
 
 def restored_host(root: Path, staged_roots: tuple[str, ...]) -> Callable[[str], Path]:

@@ -11,9 +11,12 @@ writable.
 
 from __future__ import annotations
 
+import grp
 import posixpath
-from collections.abc import Iterator
+import pwd
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from drtool.nginx_config import PREFIX, Directive, directives, restored_host
 from drtool.staged_paths import canonical
@@ -72,8 +75,10 @@ def outside_writes(
 
 
 def written_paths(root: Path, config: str) -> Iterator[tuple[Directive, str, tuple[str, ...]]]:
-    """(directive, absolute path, the directories it must be in) for each path written; a
-    path with a variable is cut before it (nginx opens it per request, in that directory)."""
+    """(directive, absolute path, the directories it must be in) for each path written; an
+    ``access_log`` path with a variable is cut before it (a worker opens it per request, as
+    the worker user: root_workers). No other of these paths takes a variable: a ``$`` there
+    is a character of a directory's name."""
     for directive in directives(root, config):
         allowed = FILE_WRITES.get(directive.name) or DIRECTORY_WRITES.get(directive.name)
         if allowed is None or not directive.arguments:
@@ -84,7 +89,7 @@ def written_paths(root: Path, config: str) -> Iterator[tuple[Directive, str, tup
         ):
             continue
         path = posixpath.join(PREFIX, argument)  # a relative path starts at nginx's prefix
-        if "$" in path:
+        if "$" in path and directive.name == "access_log":  # the only one nginx expands
             path = posixpath.join(posixpath.dirname(path.split("$", 1)[0]), "variable")
         yield directive, path, allowed
 
@@ -93,3 +98,38 @@ def _inside(path: str, allowed: tuple[str, ...], name: str) -> bool:
     if name in ("pid", "lock_file") and path in _RUN_FILES:
         return True
     return any(path.startswith(directory + "/") for directory in allowed)
+
+
+def root_workers(root: Path, config: str) -> list[str]:
+    """Where the configuration has nginx serve requests as root: ``user`` naming root (or its
+    group), or ``master_process off`` (one process, the root master, serving every request).
+    A worker writes what a request asks — a WebDAV ``PUT`` under ``root``, ``proxy_store``, an
+    ``access_log`` path with a variable (``$arg_f`` may hold ``../``) — as the worker user,
+    who cannot write the host's system files: unless that user is root."""
+    found = []
+    for directive in directives(root, config):
+        arguments = directive.arguments
+        if directive.name == "master_process" and arguments[:1] and arguments[0].lower() == "off":
+            found.append(f"{directive.where}: master_process {arguments[0]} ({_AS_ROOT})")
+        elif directive.name == "user" and arguments:
+            # nginx: "if group is omitted, a group whose name equals that of user is used"
+            user, group = arguments[0], arguments[1] if len(arguments) > 1 else arguments[0]
+            if _is_root(user, pwd.getpwnam, "pw_uid") or _is_root(group, grp.getgrnam, "gr_gid"):
+                found.append(f"{directive.where}: user {' '.join(arguments)} ({_AS_ROOT})")
+    return found
+
+
+_AS_ROOT = (
+    "nginx would run as root what requests ask: WebDAV PUT, proxy_store, a log path with a "
+    "variable would write anywhere"
+)
+
+
+def _is_root(name: str, lookup: Callable[[str], Any], field: str) -> bool:
+    """Whether ``name`` is root's user or group on this host (or is spelled ``root``)."""
+    if name == "root":
+        return True
+    try:
+        return getattr(lookup(name), field) == 0
+    except KeyError:
+        return False  # nginx refuses an unknown user at start: validation says so

@@ -18,9 +18,11 @@ from pathlib import Path
 from drtool.capture import stage_artifact
 from drtool.collectors import Collector
 from drtool.config import RestorePolicy
+from drtool.disk_room import require_room
 from drtool.errors import DrtoolError, UnsupportedFormat, UsageError
 from drtool.host import Host, relative_host_path
 from drtool.install import StagedArtifact
+from drtool.own_files import DEFAULT_OWN_ROOTS
 from drtool.repository import Repository
 from drtool.roots import check_roots
 from drtool.snapshot import ArtifactRecord, Manifest
@@ -106,7 +108,13 @@ def check_plan_roots(
         for other, item in chosen:
             others[other.kind].update(item.roots)
         del others[collector.kind]
-        check_roots(collector.kind, record.roots, {*collector.roots, *included}, others)
+        check_roots(
+            collector.kind,
+            record.roots,
+            {*collector.roots, *included},
+            others,
+            (*policy.own_files, *DEFAULT_OWN_ROOTS),
+        )
 
 
 def _ordered(
@@ -137,7 +145,10 @@ def skip_reason(collector: Collector, host: Host) -> str | None:
 
 
 def stage_plan(repository: Repository, plan: Plan, directory: Path) -> Plan:
-    """Fetch, verify and check every planned kind into ``directory``; return ``plan``."""
+    """Fetch, verify and check every planned kind into ``directory``; return ``plan``. Refuse
+    (NoRoom) a snapshot whose declared size does not fit there, before writing anything."""
+    declared = sum(part.size for _, record in plan.chosen for part in record.parts)
+    require_room(directory, declared, "the snapshot")
     plan.staged = [
         (
             collector,

@@ -52,12 +52,17 @@ def check_roots(
     roots: Iterable[str],
     allowed: Collection[str],
     other_kinds_roots: Mapping[str, Collection[str]],
+    own_files: Collection[str] = (),
 ) -> None:
     """Refuse (UnsafeArchive) a root of ``kind`` that the restoring host does not give it
-    (``allowed``), that is never a root, or that holds or lies in another kind's root."""
+    (``allowed``), that is never a root, that holds or lies in another kind's root, or in one
+    of drtool's own files (``own_files``: drtool.own_files)."""
     for root in roots:
         check_relative_path(root)
         why = never_a_root(root)
+        for own in own_files:
+            if why is None and (is_under(own, root) or is_under(root, own)):
+                why = f"it holds drtool's own configuration or credentials (/{own})"
         for other_kind, other_roots in other_kinds_roots.items():
             for other in other_roots:
                 if why is None and (is_under(other, root) or is_under(root, other)):

@@ -12,6 +12,7 @@ runs under bubblewrap in a view of its own:
   (nginx sees the certificates that ``[files]`` holds, and none of this machine's);
 - empty tmpfs where the tool writes (``/tmp``, ``/run``, its log and state directories): the
   machine's ``/var/log/nginx`` and ``/var/lib/nginx`` are not there to be written;
+- ``/proc`` read-only (uid 0 may write the machine's sysctls without a capability);
 - no environment but a search path and a locale, all capabilities dropped but the few the tool
   needs, resource limits (CPU time, file size, open files), a session of its own, killed with
   drtool.
@@ -133,7 +134,10 @@ def sandboxed(argv: Sequence[str], view: View) -> list[str]:
         arguments += ["--ro-bind", str(source), target]
     for device in view.devices:
         arguments += ["--dev-bind-try", device, device]
-    arguments += ["--remount-ro", "/etc", "--cap-drop", "ALL"]
+    # /proc read-only: a checker runs as uid 0, and the kernel lets uid 0 write root's
+    # sysctls (kernel.core_pattern = "|program" runs a program as root on the host) and
+    # /proc/sysrq-trigger without any capability.
+    arguments += ["--remount-ro", "/etc", "--remount-ro", "/proc", "--cap-drop", "ALL"]
     for capability in view.capabilities:
         arguments += ["--cap-add", capability]
     arguments += ["--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "LC_ALL", "C.UTF-8"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drtool.disk_room import require_room
 from drtool.errors import DrtoolError, ValidationRefused
 from drtool.host import Host
 from drtool.install import StagedArtifact, install_roots
@@ -53,7 +54,10 @@ class StagedTree:
 def staged_tree(
     artifacts: Sequence[StagedArtifact], rebuilt_host: bool = False
 ) -> Iterator[StagedTree]:
-    """Write every artifact's files under one private (0700) directory; removed afterwards."""
+    """Write every artifact's files under one private (0700) directory; removed afterwards
+    (NoRoom, before anything is written, when their declared size does not fit there)."""
+    declared = sum(part.size for artifact in artifacts for part in artifact.record.parts)
+    require_room(Path(tempfile.gettempdir()), declared, "validating the snapshot")
     private = Path(tempfile.mkdtemp(prefix="drtool-validate-"))
     try:
         roots: list[str] = []

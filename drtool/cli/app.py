@@ -36,6 +36,7 @@ from drtool.lock import waiting_lock
 from drtool.logs import JSON, TEXT, say, setup_logging
 from drtool.manifests import find_snapshot
 from drtool.notify import NotifySettings, notify_outcome
+from drtool.own_files import own_files
 from drtool.passphrase import PassphraseSource, passphrase_source
 from drtool.redact import ScrubFilter, scrub
 from drtool.repository import Repository
@@ -363,6 +364,9 @@ def restore_policy(
         policy,
         include_roots=(*policy.include_roots, *include_roots),
         allow_hooks=policy.allow_hooks or allow_hooks,
+        own_files=own_files(
+            context.root, os.environ, context.config_path, context.password_command, context.repo
+        ),
     )
 
 

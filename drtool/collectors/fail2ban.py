@@ -254,7 +254,9 @@ def jail_hooks(config: Path, shipped: Path, live: str) -> list[str]:
                 continue
             used |= action_references(config / "action.d", shipped / "action.d", name, {name})
             for key, value in parameters:
-                if key not in DATA_PARAMETERS or is_shell(value):
+                if _own_value(own, jail, key) == value.strip():
+                    continue  # this host's jail.conf gives the jail the same
+                if key not in DATA_PARAMETERS or is_shell(value, key):
                     found.append(f"{where} action {name}[{key}] (a command fail2ban runs as root)")
         for key in sorted((used | {"ignorecommand"}) & set(parser.options(jail))):
             value = _resolve(parser, jail, parser.get(jail, key))
@@ -265,9 +267,17 @@ def jail_hooks(config: Path, shipped: Path, live: str) -> list[str]:
             )
             if key == "ignorecommand" and value.strip() and value != mine:
                 found.append(f"{where} ignorecommand (a command fail2ban runs)")
-            elif is_shell(value) and value != mine:
+            elif is_shell(value, key) and value != mine:
                 found.append(f"{where} {key} (shell syntax in an action's command, run as root)")
     return found
+
+
+def _own_value(own: configparser.RawConfigParser, jail: str, key: str) -> str | None:
+    """The value this host's own jail.conf gives ``key`` in ``jail`` (None: none)."""
+    section = jail if own.has_section(jail) else "DEFAULT"
+    if not own.has_option(section, key):
+        return None
+    return _resolve(own, section, own.get(section, key)).strip()
 
 
 def missing_logs(config: Path) -> dict[str, list[str]]:

@@ -48,11 +48,19 @@ DATA_PARAMETERS = frozenset(
         "actionstart_on_demand",
         "actionrepair_on_unban",
         "norestored",
+        "abuseipdb_apikey",
+        "abuseipdb_category",
     }
 )
 _TAG = re.compile(r"<[\w/-]+>")  # a fail2ban tag, substituted from a value checked itself
 _INCLUDED = re.compile(r"^\s*(?:before|after)\s*[=:]\s*(\S+)", re.MULTILINE)
 _SHELL = (";", "|", "&", "$(", "`", "\n", "<", ">")
+# A value is substituted raw into a command, often between quotes the action wrote
+# (``-H "Key: <abuseipdb_apikey>"``) or as arguments (``--dports <port>``): a quote, a
+# backslash or a blank in it adds arguments of the snapshot's (``curl ... -o /etc/cron.d/x``).
+_ARGUMENTS = ('"', "'", "\\", " ", "\t")
+# Lists of paths: blanks separate them (every shipped action quotes <logpath>).
+_BLANK_SEPARATED = frozenset({"logpath"})
 
 
 def actions(value: str) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -92,5 +100,8 @@ def action_references(staged: Path, shipped: Path, name: str, seen: set[str]) ->
     return names
 
 
-def is_shell(value: str) -> bool:
-    return any(sign in _TAG.sub("", value) for sign in _SHELL)
+def is_shell(value: str, key: str = "") -> bool:
+    """Whether ``value``, substituted into an action's command as ``key``, would be more than
+    one argument's data: shell syntax, or a quote, backslash or blank."""
+    signs = _SHELL + _ARGUMENTS if key not in _BLANK_SEPARATED else _SHELL + _ARGUMENTS[:3]
+    return any(sign in _TAG.sub("", value) for sign in signs)

@@ -20,6 +20,7 @@ from drtool import nginx_config
 from drtool.collectors.base import Artifact, PathsCollector
 from drtool.config import ServiceSettings
 from drtool.errors import RestoreFailed
+from drtool.fsutil import readable_by_anyone
 from drtool.host import Host
 from drtool.install import StagedArtifact
 from drtool.nginx_config import NginxConfigError
@@ -28,6 +29,7 @@ from drtool.nginx_writes import (
     NGINX_DIRECTORIES,
     RUN_DIRECTORIES,
     outside_writes,
+    root_workers,
     written_paths,
 )
 from drtool.runner import CommandFailed, tool_error_line
@@ -77,8 +79,11 @@ class NginxCollector(PathsCollector):
         try:
             writable = _written_directories(tree, config, self._own_directories())
             findings, binds = _outside_dependencies(host, tree, config)
+            private = [] if tree.rebuilt_host else _private_includes(host, tree, config)
         except (NginxConfigError, OSError) as error:
             return [f"nginx: {error}"]
+        if private:
+            return [*findings, *private]  # nginx -t never reads them: it would quote them
         view = tree.view.with_tool(binds=binds, writable=writable, capabilities=_CAPABILITIES)
         try:
             host.runner.run(sandboxed(["nginx", "-t", "-q", "-c", config], view), label="nginx -t")
@@ -92,6 +97,7 @@ class NginxCollector(PathsCollector):
             return [
                 *nginx_config.hooks(tree.root, tree.roots, config),
                 *outside_writes(tree.root, tree.roots, config, self._own_directories()),
+                *root_workers(tree.root, config),
             ]
         except (NginxConfigError, OSError):
             return []  # validate_in refuses what cannot be read
@@ -181,7 +187,10 @@ def _outside_dependencies(
 ) -> tuple[list[str], list[tuple[Path, str]]]:
     """The files the configuration reads that the snapshot does not hold (certificates under
     /etc/ssl, say). For a drill, each is a finding: a rebuilt host would lack it. For a
-    restore, the host's own copy stays where it is: shown to nginx -t as it is (read-only)."""
+    restore, the host's own copy stays where it is: shown to nginx -t as it is (read-only),
+    but an included file only when anyone may read it: nginx quotes what it cannot parse
+    (``unknown directive "<the file's first word>"``), so ``include /etc/api-token`` would
+    print a secret of this host's."""
     findings: list[str] = []
     binds: list[tuple[Path, str]] = []
     for directive, path in nginx_config.dependencies(tree.root, config):
@@ -193,8 +202,26 @@ def _outside_dependencies(
                 f'(add it to drtool.toml: [files] paths = ["{path}"])'
             )
         elif host.path(path.lstrip("/")).exists():
+            if directive.name == "include" and not readable_by_anyone(
+                host.path(path.lstrip("/")), host.root
+            ):
+                continue  # _private_includes: nginx -t does not run
             binds.append((host.path(path.lstrip("/")), path))
     return findings, binds
+
+
+def _private_includes(host: Host, tree: StagedTree, config: str) -> list[str]:
+    """Each include that reads a file of this host's outside the snapshot (named, or through
+    a link of the snapshot's, or a glob's) that not everyone may read: nginx -t would quote
+    its first word (``unknown directive "..."``) in the refusal."""
+    return [
+        f"nginx: {directive.where}: include {path}: not in the snapshot, and on this host not "
+        "everyone may read it (nginx -t would quote it in its messages)"
+        for directive, path in nginx_config.included_paths(tree.root, config)
+        if not tree.view.shows(path)
+        and host.path(path.lstrip("/")).exists()
+        and not readable_by_anyone(host.path(path.lstrip("/")), host.root)
+    ]
 
 
 def _written_directories(tree: StagedTree, config: str, own: tuple[str, ...]) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from drtool.errors import KeyFileRefused, KeyUnavailable, UnsupportedFormat
 from drtool.format import RepositoryKeys
+from drtool.key_attempts import within_budget
 from drtool.keyring.kek import kek_from_passphrase
 from drtool.keyring.keyfile import REPOSITORY_FORMAT, parse_key_file
 from drtool.keyring.kms import kek_from_kms
@@ -69,11 +70,17 @@ def unlock_with_passphrase(store: Store, passphrase: PassphraseSource) -> Unlock
             except KeyUnavailable as error:
                 refused = refused or f"; {name}: {error}"
     secret_passphrase = b""
-    for name, key_file, document in parsed:
+    documents_of = {name: document for name, _key_file, document in parsed}
+    passphrase_files = [
+        (name, key_file)
+        for name, key_file, document in parsed
+        if document["format"] == 1 or document.get("kind") == "passphrase"
+    ]
+    # A planted key file at the maximum KDF cost is tried last, within a bounded total.
+    for name, key_file in within_budget(passphrase_files):
+        document = documents_of[name]
         if document["format"] == 1:
             read_key_file_header(key_file, 1)
-        elif document.get("kind") != "passphrase":
-            continue
         try:
             secret_passphrase = secret_passphrase or passphrase.read()
         except KeyUnavailable as error:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from drtool.sandbox import View, sandboxed
 from tests.conftest import Cli, cli_environment, tree_listing
 
 SITE = """\
@@ -114,3 +115,26 @@ def test_a_drill_does_not_see_the_machines_certificates(tmp_path: Path) -> None:
     report = json.loads(drilled.stdout)
     assert any("/etc/ssl/drtool-test/site.pem" in problem for problem in report["problems"])
     assert report["kinds"].get("nginx") != "restored and verified"
+
+
+@pytest.mark.real_parts("bwrap")
+@pytest.mark.parametrize(
+    ("target", "writing"),
+    [
+        ("/proc/sys/kernel/core_pattern", 'cat "$1" > /tmp/same; cat /tmp/same > "$1"'),
+        ("/proc/sysrq-trigger", ': > "$1"'),  # opened for writing, nothing written
+    ],
+)
+def test_a_checker_cannot_write_the_machines_sysctls_or_sysrq(target: str, writing: str) -> None:
+    """A checker runs as uid 0 (capabilities dropped): the kernel would still let it write
+    root's sysctls (``kernel.core_pattern = |program`` runs a program as root on the machine)
+    and /proc/sysrq-trigger. The attempt writes back what is there: harmless either way."""
+    before = Path("/proc/sys/kernel/core_pattern").read_text()
+    written = subprocess.run(
+        sandboxed(["sh", "-c", writing, "sh", target], View()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert written.returncode != 0, f"{target} opened for writing from the sandbox"
+    assert Path("/proc/sys/kernel/core_pattern").read_text() == before

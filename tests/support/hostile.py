@@ -39,11 +39,16 @@ def rewritten(
     return hostile
 
 
-def backed_up_by_an_attacker(cli: Cli, root: Path, kinds: Sequence[str]) -> str:
-    """An ordinary ``drtool backup`` of the crafted host ``root`` (``kinds`` only), written into
-    ``cli``'s repository under the host name ``evil``; return its snapshot id."""
+def backed_up_by_an_attacker(
+    cli: Cli, root: Path, kinds: Sequence[str], files: Sequence[str] = ()
+) -> str:
+    """An ordinary ``drtool backup`` of the crafted host ``root`` (``kinds`` only, ``files`` its
+    ``[files]`` paths), written into ``cli``'s repository under the host name ``evil``; return
+    its snapshot id."""
     config = root.parent / f"{root.name}.toml"
-    config.write_text(f"[backup]\nkinds = {json.dumps(list(kinds))}\n")
+    config.write_text(
+        f"[backup]\nkinds = {json.dumps(list(kinds))}\n[files]\npaths = {json.dumps(list(files))}\n"
+    )
     attacker = Cli(
         {
             **cli.environment,

@@ -8,7 +8,7 @@ import pytest
 
 from drtool.hooks import iptables_modprobe_hooks, wireguard_hooks
 from drtool.nginx_config import NginxConfigError, dependencies, hooks
-from drtool.nginx_writes import outside_writes
+from drtool.nginx_writes import outside_writes, root_workers
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -136,4 +136,24 @@ def test_nginx_writes_outside_its_own_directories_are_hooks(tmp_path: Path) -> N
         "/etc/nginx/nginx.conf:10: access_log /etc/nginx/lnk/z",
         "/etc/nginx/nginx.conf:11: proxy_temp_path /tmp/proxy",
         "/etc/nginx/nginx.conf:12: error_log logs/error.log",
+    ]
+
+
+def test_an_environment_that_loads_code_and_root_workers_are_hooks(tmp_path: Path) -> None:
+    conf = (
+        "env TZ; env PATH=/usr/bin; env LD_PRELOAD=/etc/nginx/x.so;\n"
+        'env "OPENSSL_CONF=/etc/nginx/o.cnf";\n'
+        "user www-data; user root; user nobody root; master_process OFF; master_process on;\n"
+    )
+    root = _tree(tmp_path, {"etc/nginx/nginx.conf": conf})
+    found = hooks(root, ("etc/nginx",), "/etc/nginx/nginx.conf")
+    assert [hook.split(" (")[0] for hook in found] == [
+        "/etc/nginx/nginx.conf:1: env LD_PRELOAD=",
+        "/etc/nginx/nginx.conf:2: env OPENSSL_CONF=",
+    ]
+    workers = root_workers(root, "/etc/nginx/nginx.conf")
+    assert [hook.split(" (")[0] for hook in workers] == [
+        "/etc/nginx/nginx.conf:3: user root",
+        "/etc/nginx/nginx.conf:3: user nobody root",
+        "/etc/nginx/nginx.conf:3: master_process OFF",
     ]
