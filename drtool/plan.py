@@ -19,7 +19,8 @@ from drtool.capture import stage_artifact
 from drtool.collectors import Collector
 from drtool.config import RestorePolicy
 from drtool.errors import DrtoolError, UnsupportedFormat, UsageError
-from drtool.host import Host, relative_host_path
+from drtool.host import Host
+from drtool.hostpath import relative_host_path
 from drtool.install import StagedArtifact
 from drtool.repository import Repository
 from drtool.roots import check_roots

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import click
 
-from drtool.check import check_repository
 from drtool.cli.app import (
     Context,
     cli,
@@ -15,9 +14,6 @@ from drtool.cli.app import (
     json_option,
     pass_context,
 )
-from drtool.forget import forget as forget_snapshots
-from drtool.heads import record_check
-from drtool.prune import prune as prune_repository
 from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 
 
@@ -27,6 +23,9 @@ from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 @pass_context
 def check(context: Context, read_data: bool, as_json: bool) -> None:
     """Verify the repository: manifests decrypt, referenced objects exist (and match)."""
+    from drtool.check import check_repository
+    from drtool.heads import record_check
+
     repository = context.repository()
     report = check_repository(repository, read_data=read_data)
     record_check(repository, not report.problems, read_data)
@@ -78,6 +77,9 @@ def forget(
 ) -> None:
     """Remove the snapshots a retention policy does not keep (each host's newest stays); say
     which rule keeps each snapshot kept, and why each removed one goes."""
+    from drtool.forget import forget as forget_snapshots
+    from drtool.prune import prune as prune_repository
+
     repository = context.repository()
     policy = KeepPolicy(
         keep_last,
@@ -116,6 +118,8 @@ def forget(
 @pass_context
 def prune(context: Context, grace_minutes: int, as_json: bool) -> None:
     """Delete objects no snapshot references, and leftovers of interrupted writes."""
+    from drtool.prune import prune as prune_repository
+
     repository = context.repository()
     with context.lock("prune"):
         report = prune_repository(repository, timedelta(minutes=grace_minutes))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from drtool.backup import run_backup
 from drtool.cli.app import (
     Context,
     all_collectors,
@@ -19,13 +18,7 @@ from drtool.cli.app import (
     size_text,
 )
 from drtool.cli.snapshot_table import print_snapshot_table, snapshot_groups
-from drtool.collectors import collectors_for
 from drtool.errors import DrtoolError, StorageError
-from drtool.heads import record_backup, record_backup_failure
-from drtool.inspect import snapshot_contents
-from drtool.metrics import write_textfile
-from drtool.readable import readable
-from drtool.repository import init_repository
 
 
 @cli.command()
@@ -38,6 +31,8 @@ from drtool.repository import init_repository
 @pass_context
 def init(context: Context, object_lock_days: int) -> None:
     """Create the repository and its key."""
+    from drtool.repository import init_repository
+
     repository_id = init_repository(
         context.store, context.passphrase, object_lock_days=object_lock_days
     )
@@ -56,6 +51,11 @@ def init(context: Context, object_lock_days: int) -> None:
 @pass_context
 def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_json: bool) -> None:
     """Back the host's configuration up; print the new snapshot id."""
+    from drtool.backup import run_backup
+    from drtool.collectors import collectors_for
+    from drtool.heads import record_backup, record_backup_failure
+    from drtool.metrics import write_textfile
+
     started = time.monotonic()
     repository = None
     try:
@@ -140,6 +140,9 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
 @pass_context
 def show(context: Context, snapshot: str, as_json: bool) -> None:
     """Show what a snapshot holds (SNAPSHOT: an id, a unique prefix, or latest)."""
+    from drtool.inspect import snapshot_contents
+    from drtool.readable import readable
+
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, None)
     contents = snapshot_contents(repository, manifest, all_collectors(context))
