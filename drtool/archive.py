@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from drtool.errors import CollectError, UnsafeArchive
+from drtool.hostpath import is_under
 
 PART_TARGET_SIZE = 8 * 1024 * 1024
 OUTPUT_PREFIX = ".drtool/outputs/"
@@ -60,10 +61,6 @@ def check_relative_path(path: str) -> str:
     ):
         raise UnsafeArchive(f"archive entry {path!r} is not a safe relative path; nothing written")
     return path
-
-
-def is_under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + "/")
 
 
 # -- writing -----------------------------------------------------------------------------------

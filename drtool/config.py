@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from drtool.errors import ConfigError
-from drtool.host import relative_host_path
+from drtool.hostpath import relative_host_path
 from drtool.kinds import ALL_KINDS
 from drtool.notify import NOTIFY_KEYS, NotifySettings, settings_from_table
 
@@ -61,6 +61,11 @@ class ServiceSettings:
     pid_file: str | None = None
     error_log: str | None = None
     compose_projects: tuple[str, ...] = ()
+
+
+# Seconds the restored firewall's dead-man's switch waits for `drtool confirm` (restore's
+# --confirm-timeout); kept here, with the other restore settings, so the CLI can show it cheaply.
+DEFAULT_CONFIRM_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)

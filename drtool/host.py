@@ -28,16 +28,6 @@ def default_host_name() -> str:
     return socket.gethostname().split(".")[0] or "localhost"
 
 
-def relative_host_path(host_path: str) -> str:
-    """Given an absolute host path such as ``/etc/nginx``, return ``etc/nginx``."""
-    if not host_path.startswith("/"):
-        raise ConfigError(f"path {host_path!r} must be absolute")
-    normalised = posixpath.normpath(host_path).lstrip("/")
-    if not normalised or normalised == "." or ".." in normalised.split("/"):
-        raise ConfigError(f"path {host_path!r} is not a usable host path")
-    return normalised
-
-
 @dataclass(frozen=True)
 class Host:
     """``services``: whether restores validate, restart and health-check the services (None:

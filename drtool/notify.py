@@ -15,9 +15,7 @@ import json
 import logging
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +99,9 @@ def send(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """POST ``document`` to the URL, retried; return whether it was delivered."""
+    import urllib.error  # here, not above: http.client and ssl are for the rare run that sends
+    import urllib.request
+
     assert settings.url is not None
     body = json.dumps(document, sort_keys=True).encode()
     request = urllib.request.Request(

@@ -20,7 +20,8 @@ from drtool.collectors import Collector
 from drtool.config import RestorePolicy
 from drtool.disk_room import require_room
 from drtool.errors import DrtoolError, UnsupportedFormat, UsageError
-from drtool.host import Host, relative_host_path
+from drtool.host import Host
+from drtool.hostpath import relative_host_path
 from drtool.install import StagedArtifact
 from drtool.own_files import DEFAULT_OWN_ROOTS
 from drtool.repository import Repository

@@ -20,8 +20,8 @@ import traceback
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from drtool.archive import is_under
 from drtool.errors import SecretWithheld
+from drtool.hostpath import is_under
 
 DEFAULT_SECRET_KEYS = ("PrivateKey", "PresharedKey", "requirepass", "masterauth", "password")
 REDACTED = "<redacted>"

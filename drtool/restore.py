@@ -26,7 +26,7 @@ from drtool import deadman
 from drtool.backup import WAIT_FOR_PRUNE, run_backup
 from drtool.capture import capture, load_staged
 from drtool.collectors import Collector
-from drtool.config import RestorePolicy
+from drtool.config import DEFAULT_CONFIRM_TIMEOUT, RestorePolicy
 from drtool.errors import (
     DrtoolError,
     RestoreNotStarted,
@@ -63,8 +63,6 @@ from drtool.services import services_down
 from drtool.snapshot import Manifest
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONFIRM_TIMEOUT = 60.0
 
 
 @dataclass

@@ -18,32 +18,28 @@ from contextlib import AbstractContextManager
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from drtool import __version__, progress
-from drtool.chain import refuse_gaps
 from drtool.cli.argv import hoist_global_options
-from drtool.collectors import Collector, collectors_for
-from drtool.config import ALL_KINDS, RestorePolicy, Settings, load_settings
 from drtool.duration import Duration
 from drtool.errors import DrtoolError, ExitCode, KeyUnavailable, UsageError
-from drtool.host import Host, check_host_name, default_host_name, relative_host_path
-from drtool.keyring.access import WRITE_ONLY
-from drtool.keyring.credential import read_credential
-from drtool.lock import waiting_lock
 from drtool.logs import JSON, TEXT, say, setup_logging
-from drtool.manifests import find_snapshot
-from drtool.notify import NotifySettings, notify_outcome
-from drtool.own_files import own_files
-from drtool.passphrase import PassphraseSource, passphrase_source
-from drtool.redact import ScrubFilter, scrub
-from drtool.repository import Repository
-from drtool.runner import Runner
-from drtool.seen import SeenState
-from drtool.snapshot import Manifest, select_snapshot
-from drtool.store import Store, open_store
+
+# The library (cryptography, boto3, tarfile, the collectors) is imported where a command first
+# needs it, never here: `drtool --help` and a typo must not pay for it (bench/startup.py).
+if TYPE_CHECKING:
+    from drtool.collectors import Collector
+    from drtool.config import RestorePolicy, Settings
+    from drtool.host import Host
+    from drtool.notify import NotifySettings
+    from drtool.passphrase import PassphraseSource
+    from drtool.repository import Repository
+    from drtool.runner import Runner
+    from drtool.snapshot import Manifest
+    from drtool.store import Store
 
 log = logging.getLogger("drtool")
 
@@ -68,6 +64,8 @@ class Context:
 
     def notify_settings(self) -> NotifySettings:
         """[notify] of drtool.toml, its URL replaced by --notify-url when given."""
+        from drtool.notify import NotifySettings
+
         try:
             configured = self.settings.notify
         except DrtoolError:  # a broken drtool.toml is the failure being reported
@@ -80,28 +78,42 @@ class Context:
     def store(self) -> Store:
         if not self.repo:
             raise UsageError("no repository: set --repo or DRTOOL_REPO")
+        from drtool.store import open_store
+
         return open_store(self.repo, {**self.settings.s3, **self.s3_overrides})
 
     @cached_property
     def settings(self) -> Settings:
+        from drtool.config import load_settings
+
         return load_settings(self.config_path)
 
     @cached_property
     def passphrase(self) -> PassphraseSource:
+        from drtool.passphrase import passphrase_source
+
         return passphrase_source(os.environ, self.password_command, self.runner)
 
     @cached_property
     def host(self) -> Host:
+        from drtool.host import Host
+
         return Host(self.root, self.host_name, self.runner, self.services, self.host_network)
 
     def repository(self, write_only: bool = False) -> Repository:
         """The repository, opened by the writer credential if one is given, else by the
         passphrase. A credential writes for its own host only, and only commands that just
         write (``write_only``: backup, watch) accept it: the others say so in one line."""
+        from drtool.repository import Repository
+
         if self.key_file is None:
             return Repository.open(self.store, self.passphrase)
         if not write_only:
+            from drtool.keyring.access import WRITE_ONLY
+
             raise KeyUnavailable(WRITE_ONLY)
+        from drtool.keyring.credential import read_credential
+
         credential = read_credential(self.key_file)
         if credential.keys.host != self.host_name:
             raise KeyUnavailable(
@@ -112,6 +124,8 @@ class Context:
 
     def lock(self, purpose: str) -> AbstractContextManager[None]:
         """The repository's exclusive lock, waited for as long as --retry-lock says."""
+        from drtool.lock import waiting_lock
+
         return waiting_lock(self.store, purpose, self.host_name, self.retry_lock)
 
 
@@ -230,6 +244,11 @@ def cli(
 ) -> None:
     """drtool: encrypted, versioned snapshots of a host's network-security configuration,
     and validated restores."""
+    from drtool.host import check_host_name, default_host_name
+    from drtool.notify import NotifySettings
+    from drtool.redact import ScrubFilter
+    from drtool.runner import Runner
+
     setup_logging(
         logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING, log_format
     )
@@ -331,6 +350,11 @@ def load_snapshot(
     snapshots are listed). With ``accept_missing`` given (True or False), the chain of the host
     is checked first: snapshots gone without a tombstone are refused (exit 14) unless it is True
     (drtool/chain.py)."""
+    from drtool.chain import refuse_gaps
+    from drtool.manifests import find_snapshot
+    from drtool.seen import SeenState
+    from drtool.snapshot import select_snapshot
+
     if accept_missing is None:
         return find_snapshot(repository, selector, date, context.host_name)
     own = date is not None or selector in (None, "latest")
@@ -357,6 +381,9 @@ def restore_policy(
 ) -> RestorePolicy:
     """drtool.toml's [restore], with the roots the operator names on the command line and
     --allow-hooks."""
+    from drtool.hostpath import relative_host_path
+    from drtool.own_files import own_files
+
     for path in include_roots:
         relative_host_path(path)  # one line (exit 17) for a relative or unusable path
     policy = context.settings.restore
@@ -372,6 +399,9 @@ def restore_policy(
 
 def all_collectors(context: Context) -> list[Collector]:
     """Every kind, configured by drtool.toml: a snapshot may hold kinds backup does not take."""
+    from drtool.collectors import collectors_for
+    from drtool.kinds import ALL_KINDS
+
     return collectors_for(dataclasses.replace(context.settings, kinds=ALL_KINDS))
 
 
@@ -401,6 +431,8 @@ def main() -> None:
             except DrtoolError as error:
                 say("warning", f"not notified: {error}")
             else:
+                from drtool.notify import notify_outcome
+
                 notify_outcome(
                     settings,
                     command,
@@ -427,6 +459,8 @@ def run() -> None:
         arguments = hoist_global_options(cli, sys.argv[1:])
         code = cli.main(arguments, prog_name="drtool", standalone_mode=False)
     except DrtoolError as error:
+        from drtool.redact import scrub
+
         _invocation["error"] = scrub(str(error))
         if debug:
             log.exception("failed")

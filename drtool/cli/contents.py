@@ -16,8 +16,6 @@ from drtool.cli.app import (
     load_snapshot,
     pass_context,
 )
-from drtool.dump import snapshot_opened
-from drtool.redact import Redactor, check_may_print
 
 
 @cli.command("ls")
@@ -28,6 +26,8 @@ from drtool.redact import Redactor, check_may_print
 def ls_command(context: Context, snapshot: str, path: str | None, as_json: bool) -> None:
     """List the files and command outputs SNAPSHOT holds, or those under PATH (a directory,
     a kind such as iptables, or an address such as nftables:ruleset)."""
+    from drtool.dump import snapshot_opened
+
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, None)
     with snapshot_opened(repository, manifest) as opened:
@@ -49,6 +49,9 @@ def dump_command(context: Context, snapshot: str, path: str, secrets: bool) -> N
     (iptables:v4, iptables:v6, nftables:ruleset: what iptables-restore / nft -f accept) to
     standard output, byte for byte. A secret file (a private key, WireGuard's tree, htpasswd,
     [diff] secret_paths) is withheld (exit 28) unless --secrets."""
+    from drtool.dump import snapshot_opened
+    from drtool.redact import Redactor, check_may_print
+
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, None)
     with snapshot_opened(repository, manifest) as opened:

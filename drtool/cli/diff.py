@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
@@ -17,10 +16,7 @@ from drtool.cli.app import (
     pass_context,
 )
 from drtool.cli.restore import parse_kinds
-from drtool.diff import diff, human, live_artifacts, snapshot_artifacts
-from drtool.drift import write_drift_metrics
 from drtool.errors import ExitCode
-from drtool.redact import Redactor
 
 
 @cli.command("diff")
@@ -45,6 +41,12 @@ def diff_command(
     """What changes from snapshot OLD to snapshot NEW, or to the live host without NEW.
 
     Exits 0 when nothing differs, 3 when something does."""
+    import tempfile
+
+    from drtool.diff import diff, human, live_artifacts, snapshot_artifacts
+    from drtool.drift import write_drift_metrics
+    from drtool.redact import Redactor
+
     kinds = parse_kinds(only)
     repository = context.repository()
     collectors = [c for c in all_collectors(context) if not kinds or c.kind in kinds]

@@ -20,10 +20,7 @@ from drtool.cli.app import (
     pass_context,
     restore_policy,
 )
-from drtool.drill import run_drill, write_metrics
 from drtool.errors import DrillFailed
-from drtool.heads import record_drill
-from drtool.redact import scrub, scrub_document
 
 
 @cli.command()
@@ -57,6 +54,10 @@ def drill(
 ) -> None:
     """Prove a snapshot restores (default latest): into a sandbox root and network namespace,
     validated by the real tools, verified, timed. Nothing on the host changes."""
+    from drtool.drill import run_drill, write_metrics
+    from drtool.heads import record_drill
+    from drtool.redact import scrub, scrub_document
+
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date, accept_missing)
     policy = restore_policy(context, include_roots, allow_hooks)

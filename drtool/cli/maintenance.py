@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import click
 
-from drtool.check import check_repository
 from drtool.cli.app import (
     Context,
     cli,
@@ -15,11 +14,7 @@ from drtool.cli.app import (
     json_option,
     pass_context,
 )
-from drtool.forget import forget as forget_snapshots
-from drtool.heads import record_check
-from drtool.prune import prune as prune_repository
 from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
-from drtool.seen import SeenState
 
 
 @cli.command()
@@ -35,6 +30,10 @@ from drtool.seen import SeenState
 def check(context: Context, read_data: bool, read_data_subset: float, as_json: bool) -> None:
     """Verify the repository: manifests decrypt, referenced objects exist (and match), no
     snapshot is gone that a manifest names or this machine saw, without a tombstone."""
+    from drtool.check import check_repository
+    from drtool.heads import record_check
+    from drtool.seen import SeenState
+
     repository = context.repository()
     seen = SeenState.load(context.host, repository.repository_id)
     report = check_repository(repository, read_data, read_data_subset, seen)
@@ -100,6 +99,9 @@ def forget(
 ) -> None:
     """Remove the snapshots a retention policy does not keep (each host's newest stays); say
     which rule keeps each snapshot kept, and why each removed one goes."""
+    from drtool.forget import forget as forget_snapshots
+    from drtool.prune import prune as prune_repository
+
     repository = context.repository()
     policy = KeepPolicy(
         keep_last,
@@ -138,6 +140,8 @@ def forget(
 @pass_context
 def prune(context: Context, grace_minutes: int, as_json: bool) -> None:
     """Delete objects no snapshot references, and leftovers of interrupted writes."""
+    from drtool.prune import prune as prune_repository
+
     repository = context.repository()
     with context.lock("prune"):
         report = prune_repository(repository, timedelta(minutes=grace_minutes))

@@ -6,11 +6,10 @@ import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from drtool import deadman
-from drtool.abandon import abandon as abandon_restore
 from drtool.cli.app import (
     Context,
     accept_missing_option,
@@ -24,18 +23,12 @@ from drtool.cli.app import (
     pass_context,
     restore_policy,
 )
-from drtool.config import ALL_KINDS
-from drtool.dry_run import describe_plan, dry_run_plan
+from drtool.config import DEFAULT_CONFIRM_TIMEOUT
 from drtool.errors import ConfirmationRequired, FirewallReverted, RestoreOutcome, UsageError
-from drtool.host import Host
-from drtool.redact import Redactor, scrub, scrub_document
-from drtool.restore import (
-    DEFAULT_CONFIRM_TIMEOUT,
-    RestoreReport,
-    restore_snapshot,
-    roll_back,
-)
-from drtool.restore import resume as resume_restore
+from drtool.kinds import ALL_KINDS
+
+if TYPE_CHECKING:
+    from drtool.restore import RestoreReport
 
 
 @cli.command()
@@ -86,6 +79,13 @@ def restore(
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
+    from drtool.abandon import abandon as abandon_restore
+    from drtool.dry_run import describe_plan, dry_run_plan
+    from drtool.host import Host
+    from drtool.redact import Redactor
+    from drtool.restore import restore_snapshot, roll_back
+    from drtool.restore import resume as resume_restore
+
     collectors = all_collectors(context)
     if abandon:
         if resume or rollback or snapshot or date or target:
@@ -162,6 +162,8 @@ def _run(as_json: bool, action: Callable[[], RestoreReport]) -> None:
 
 
 def _print_report(as_json: bool, report: object) -> None:
+    from drtool.redact import scrub, scrub_document
+
     # A tool's message in a report may quote a key it choked on: scrubbed like an error.
     document = scrub_document(dataclasses.asdict(report))  # type: ignore[call-overload]
     emit(
@@ -178,6 +180,8 @@ def _print_report(as_json: bool, report: object) -> None:
 @pass_context
 def confirm(context: Context) -> None:
     """Keep the restored firewall: stop its dead-man's switch from putting the old rules back."""
+    from drtool import deadman
+
     switches = deadman.pending(context.host)
     reverted = deadman.reverted_at(context.host) if not switches else None
     if reverted is not None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from drtool.cli.app import size_text
-from drtool.snapshot import SnapshotRef
+
+if TYPE_CHECKING:
+    from drtool.snapshot import SnapshotRef
 
 _HEADER = ("ID", "Host", "Time (UTC)", "Size", "Stored", "Kinds", "Tags")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from drtool.backup import run_backup
 from drtool.cli.app import (
     Context,
     all_collectors,
@@ -19,14 +18,7 @@ from drtool.cli.app import (
     size_text,
 )
 from drtool.cli.snapshot_table import print_snapshot_table, snapshot_groups
-from drtool.collectors import collectors_for
 from drtool.errors import DrtoolError, StorageError
-from drtool.heads import record_backup, record_backup_failure
-from drtool.inspect import snapshot_contents
-from drtool.metrics import write_textfile
-from drtool.readable import readable
-from drtool.repository import init_repository
-from drtool.snapshot_index import fleet_summaries
 
 
 @cli.command()
@@ -42,6 +34,8 @@ from drtool.snapshot_index import fleet_summaries
 @pass_context
 def init(context: Context, object_lock_days: int, kms_key_id: str | None) -> None:
     """Create the repository and its key."""
+    from drtool.repository import init_repository
+
     repository_id = init_repository(
         context.store,
         context.passphrase,
@@ -64,6 +58,11 @@ def init(context: Context, object_lock_days: int, kms_key_id: str | None) -> Non
 @pass_context
 def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_json: bool) -> None:
     """Back the host's configuration up; print the new snapshot id."""
+    from drtool.backup import run_backup
+    from drtool.collectors import collectors_for
+    from drtool.heads import record_backup, record_backup_failure
+    from drtool.metrics import write_textfile
+
     started = time.monotonic()
     repository = None
     try:
@@ -111,6 +110,8 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
 @pass_context
 def snapshots(context: Context, latest: int | None, group_by: str | None, as_json: bool) -> None:
     """List snapshots: id, host, UTC time, sizes, kinds, tags (every host unless --host)."""
+    from drtool.snapshot_index import fleet_summaries
+
     repository = context.repository()
     refs = repository.snapshot_refs(context.host_name if context.host_given else None)
     groups = snapshot_groups(refs, latest)
@@ -146,6 +147,9 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
 @pass_context
 def show(context: Context, snapshot: str, as_json: bool) -> None:
     """Show what a snapshot holds (SNAPSHOT: an id, a unique prefix, or latest)."""
+    from drtool.inspect import snapshot_contents
+    from drtool.readable import readable
+
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, None)
     contents = snapshot_contents(repository, manifest, all_collectors(context))

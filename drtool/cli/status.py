@@ -9,9 +9,6 @@ import click
 
 from drtool.cli.app import Context, cli, emit, json_option, pass_context
 from drtool.duration import Duration
-from drtool.heads import read_heads
-from drtool.status import fleet_status
-from drtool.timeutil import utc_now
 
 
 @cli.command()
@@ -27,6 +24,10 @@ from drtool.timeutil import utc_now
 def status(context: Context, max_age: timedelta, as_json: bool) -> None:
     """Every host's newest snapshot and its age, last drill, the last check; exit 29 when a
     host is stale, its last backup failed, or its last drill failed."""
+    from drtool.heads import read_heads
+    from drtool.status import fleet_status
+    from drtool.timeutil import utc_now
+
     fleet = fleet_status(read_heads(context.repository()), utc_now(), max_age)
     emit(as_json, dataclasses.asdict(fleet), lambda: click.echo(fleet.describe()))
     fleet.raise_for_problems()

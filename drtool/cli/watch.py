@@ -7,14 +7,9 @@ from datetime import timedelta
 
 import click
 
-from drtool.backup import WAIT_FOR_PRUNE, run_backup
 from drtool.cli.app import Context, cli, pass_context
-from drtool.collectors import collectors_for
 from drtool.duration import Duration
 from drtool.errors import DrtoolError, StorageError
-from drtool.heads import record_backup, record_backup_failure
-from drtool.notify import notify_outcome
-from drtool.watch import DockerEvents, WatchTiming, watch
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +53,12 @@ def watch_command(
 ) -> None:
     """Back up whenever the configuration changes: inotify on the file kinds, a poll of the
     firewall and docker networks, debounced. Runs until stopped."""
+    from drtool.backup import WAIT_FOR_PRUNE, run_backup
+    from drtool.collectors import collectors_for
+    from drtool.heads import record_backup, record_backup_failure
+    from drtool.notify import notify_outcome
+    from drtool.watch import DockerEvents, WatchTiming, watch
+
     repository = context.repository(write_only=True)
     collectors = collectors_for(context.settings)
     all_tags = tuple(dict.fromkeys((*context.settings.tags, *tags)))

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drtool.archive import FileEntry, list_tree
-from drtool.host import Host, relative_host_path
+from drtool.host import Host
+from drtool.hostpath import relative_host_path
 from drtool.install import StagedArtifact, install_roots, remove_roots
 from drtool.runner import Runner
 from drtool.snapshot import ArtifactRecord, PartRef
