@@ -103,9 +103,11 @@ def owned_listing(root: Path) -> dict[str, tuple]:
 
 @dataclass
 class Cli:
-    """Runs drtool exactly as an operator types it, in a subprocess."""
+    """Runs drtool exactly as an operator types it, in a subprocess (after ``wrapper``, when
+    given: ``ip netns exec NS``, ``faketime -f +3d``)."""
 
     environment: dict[str, str]
+    wrapper: tuple[str, ...] = ()
 
     def __call__(
         self, *arguments: str, expect: int = 0, one_line: bool = True
@@ -124,7 +126,7 @@ class Cli:
     def run(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``drtool ARGUMENTS``, whatever its exit status (the caller judges it)."""
         return subprocess.run(
-            [sys.executable, "-m", "drtool", *arguments],
+            [*self.wrapper, sys.executable, "-m", "drtool", *arguments],
             env=self.environment,
             capture_output=True,
             text=True,

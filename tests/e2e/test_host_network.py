@@ -8,8 +8,6 @@ The oracle is iptables-save's own text in the namespace; the files are read back
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -33,24 +31,6 @@ BACKED_UP = "-A INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"
 LATER = "-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT"
 
 
-class InNamespace(Cli):
-    """drtool started inside ``netns`` (``ip netns exec``), as a container on the host network
-    runs it: it does not know about any namespace."""
-
-    netns: str = ""
-
-    def run(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ip", "netns", "exec", self.netns, sys.executable, "-m", "drtool", *arguments],
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
-        )
-
-
 def input_rules(netns: str) -> list[str]:
     return [line for line in run_in(netns, "iptables-save").splitlines() if line.startswith("-A")]
 
@@ -61,8 +41,9 @@ def test_host_network_restores_the_firewall_drtool_runs_beside(netns: str, tmp_p
     (root / "etc").mkdir(parents=True)
     (root / "etc/app.conf").write_text("listen 443\n")
     (tmp_path / "drtool.toml").write_text(CONFIG)
-    cli = InNamespace(cli_environment(tmp_path, root, tmp_path / "drtool.toml"))
-    cli.netns = netns
+    # drtool started inside the namespace, as a container on the host network runs it.
+    environment = cli_environment(tmp_path, root, tmp_path / "drtool.toml")
+    cli = Cli(environment, wrapper=("ip", "netns", "exec", netns))
     run_in(netns, "iptables", *BACKED_UP.split())
     cli("init")
     cli("--host-network", "backup")
