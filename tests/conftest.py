@@ -38,14 +38,18 @@ def fixed_passphrase(secret: str = PASSPHRASE) -> PassphraseSource:
     return PassphraseSource("test", lambda _confirm: secret.encode())
 
 
-@pytest.fixture
-def sample_root(tmp_path: Path) -> Path:
-    """A copy of the sample host of examples/host, with the modes git does not keep."""
-    root = tmp_path / "host"
+def copy_sample_host(root: Path) -> Path:
+    """A copy of the sample host of examples/host at ``root``, with the modes git does not keep
+    (times kept: every copy is the same host, file for file)."""
     shutil.copytree(EXAMPLES / "host", root, symlinks=True)
     (root / "etc/wireguard").chmod(0o700)
     (root / "etc/wireguard/wg0.conf").chmod(0o600)
     return root
+
+
+@pytest.fixture
+def sample_root(tmp_path: Path) -> Path:
+    return copy_sample_host(tmp_path / "host")
 
 
 @pytest.fixture
@@ -186,3 +190,24 @@ def cli_environment(directory: Path, root: Path, config: Path) -> dict[str, str]
 @pytest.fixture
 def cli(tmp_path: Path, sample_root: Path) -> Iterator[Cli]:
     yield Cli(cli_environment(tmp_path, sample_root, EXAMPLES / "drtool.toml"))
+
+
+@pytest.fixture(scope="session")
+def backed_up_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository `drtool init` then `drtool backup` of the sample host make, through the
+    CLI, once per session."""
+    directory = tmp_path_factory.mktemp("backed-up")
+    root = copy_sample_host(directory / "host")
+    made = Cli(cli_environment(directory, root, EXAMPLES / "drtool.toml"))
+    made("init")
+    made("backup")
+    return directory / "repo"
+
+
+@pytest.fixture
+def backed_up(cli: Cli, backed_up_repository: Path) -> Cli:
+    """``cli`` after `drtool init` and `drtool backup` of its host: a copy of the session's
+    repository (the sample host is the same in every test, file for file), which spares each
+    test two cold starts and a key derivation."""
+    shutil.copytree(backed_up_repository, cli.environment["DRTOOL_REPO"], symlinks=True)
+    return cli
