@@ -277,3 +277,37 @@ def test_merge_without_a_live_table_is_the_snapshots_own_part() -> None:
     snapshot = by_name(parse(SNAPSHOT))["filter"]
     assert merge(snapshot, None, RUNTIME).render() == SNAPSHOT
     assert merge(snapshot, None, RUNTIME) is not snapshot, "the snapshot's table is not changed"
+
+
+def test_odd_but_valid_lines_parse_as_iptables_restore_reads_them() -> None:
+    """A rule with "] " in its comment and counters before it, a rule with no match, a chain
+    declared without a policy, two tables normalised back to back."""
+    text = (
+        "*filter\n:MYCHAIN\n"
+        '[3:180] -A INPUT -m comment --comment "a] b] c" -j ACCEPT\n-A MYCHAIN\nCOMMIT\n'
+        "*raw\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    )
+    filter_, _ = parse(text)
+    assert filter_.chains == {"MYCHAIN": "-"}
+    assert filter_.rules == [("INPUT", '-m comment --comment "a] b] c" -j ACCEPT'), ("MYCHAIN", "")]
+    assert normalise(text) == (
+        "*filter\n:MYCHAIN - [0:0]\n"
+        '-A INPUT -m comment --comment "a] b] c" -j ACCEPT\n-A MYCHAIN\nCOMMIT\n'
+        "*raw\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    )
+
+
+def test_a_refused_line_is_quoted_to_80_characters() -> None:
+    long_rule = "-I INPUT " + "x" * 200
+    with pytest.raises(RulesetError) as refused:
+        parse(f"*filter\n{long_rule}\nCOMMIT\n")
+    assert str(refused.value) == f'line 2: cannot parse "{long_rule[:80]}"'
+    with pytest.raises(RulesetError) as refused:
+        parse("[0:0] garbage\n")
+    assert str(refused.value) == 'line 1: "[0:0] garbage" outside of a table'
+    with pytest.raises(RulesetError) as refused:
+        parse("*filter\n[0:0] garbage\nCOMMIT\n")
+    assert str(refused.value) == 'line 2: cannot parse "[0:0] garbage"'
+    with pytest.raises(RulesetError) as refused:
+        parse(long_rule)
+    assert str(refused.value) == f'line 1: "{long_rule[:80]}" outside of a table'
