@@ -3,8 +3,9 @@ crash at any write boundary leaves the host intact or resumable and the reposito
 
 ``DRTOOL_TESTPOINT=NAME`` kills drtool (SIGKILL) the first time it reaches the point NAME;
 ``NAME#N`` the N-th time; ``NAME:stop`` stops it (SIGSTOP) instead, for the test to look, then
-kill or continue it. Without the variable a point costs one comparison: the variable is read
-once, at import. A test seam, and only that.
+kill or continue it; ``NAME:raise`` raises an exception no code expects there, as a bug would
+(the CLI's last line of defence, exit 1). Without the variable a point costs one comparison:
+the variable is read once, at import. A test seam, and only that.
 """
 
 from __future__ import annotations
@@ -27,16 +28,26 @@ POINTS = (
 
 
 def reached(name: str) -> None:
-    """Stop or kill here if the test asked for ``name``."""
+    """Stop, kill or raise here if the test asked for ``name``."""
     if _TARGET:
         _act(name)
 
 
+class InjectedBug(RuntimeError):
+    """What ``NAME:raise`` raises: an error of no class drtool handles, as a bug's would be."""
+
+
 def _act(name: str) -> None:
-    point = _TARGET.removesuffix(":stop")
+    point, action = _TARGET, "kill"
+    for suffix in (":stop", ":raise"):
+        if _TARGET.endswith(suffix):
+            point, action = _TARGET.removesuffix(suffix), suffix[1:]
     wanted, _, count = point.partition("#")
     if wanted != name:
         return
     _seen[name] = _seen.get(name, 0) + 1
-    if _seen[name] == int(count or 1):
-        os.kill(os.getpid(), signal.SIGSTOP if point != _TARGET else signal.SIGKILL)
+    if _seen[name] != int(count or 1):
+        return
+    if action == "raise":
+        raise InjectedBug(f"injected at the test point {name}")
+    os.kill(os.getpid(), signal.SIGSTOP if action == "stop" else signal.SIGKILL)

@@ -39,10 +39,9 @@ def fixed_passphrase(secret: str = PASSPHRASE) -> PassphraseSource:
     return PassphraseSource("test", lambda _confirm: secret.encode())
 
 
-@pytest.fixture
-def sample_root(tmp_path: Path) -> Path:
-    """A copy of the sample host of examples/host, with the modes git does not keep."""
-    root = tmp_path / "host"
+def copy_sample_host(root: Path) -> Path:
+    """A copy of the sample host of examples/host at ``root``, with the modes git does not keep
+    (times kept: every copy is the same host, file for file)."""
     shutil.copytree(EXAMPLES / "host", root, symlinks=True)
     (root / "etc/wireguard").chmod(0o700)
     (root / "etc/wireguard/wg0.conf").chmod(0o600)
@@ -62,6 +61,11 @@ def format1_repository(tmp_path: Path) -> Repository:
         (shutil.copytree if source.is_dir() else shutil.copy)(source, copy)
     store = LocalStore(tmp_path / "format1-repo")
     return Repository.open(store, fixed_passphrase("format one fixture"))
+
+
+@pytest.fixture
+def sample_root(tmp_path: Path) -> Path:
+    return copy_sample_host(tmp_path / "host")
 
 
 @pytest.fixture
@@ -126,9 +130,11 @@ def owned_listing(root: Path) -> dict[str, tuple]:
 
 @dataclass
 class Cli:
-    """Runs drtool exactly as an operator types it, in a subprocess."""
+    """Runs drtool exactly as an operator types it, in a subprocess (after ``wrapper``, when
+    given: ``ip netns exec NS``, ``faketime -f +3d``)."""
 
     environment: dict[str, str]
+    wrapper: tuple[str, ...] = ()
 
     def __call__(
         self, *arguments: str, expect: int = 0, one_line: bool = True
@@ -147,7 +153,7 @@ class Cli:
     def run(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``drtool ARGUMENTS``, whatever its exit status (the caller judges it)."""
         return subprocess.run(
-            [sys.executable, "-m", "drtool", *arguments],
+            [*self.wrapper, sys.executable, "-m", "drtool", *arguments],
             env=self.environment,
             capture_output=True,
             text=True,
@@ -207,3 +213,24 @@ def cli_environment(directory: Path, root: Path, config: Path) -> dict[str, str]
 @pytest.fixture
 def cli(tmp_path: Path, sample_root: Path) -> Iterator[Cli]:
     yield Cli(cli_environment(tmp_path, sample_root, EXAMPLES / "drtool.toml"))
+
+
+@pytest.fixture(scope="session")
+def backed_up_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository `drtool init` then `drtool backup` of the sample host make, through the
+    CLI, once per session."""
+    directory = tmp_path_factory.mktemp("backed-up")
+    root = copy_sample_host(directory / "host")
+    made = Cli(cli_environment(directory, root, EXAMPLES / "drtool.toml"))
+    made("init")
+    made("backup")
+    return directory / "repo"
+
+
+@pytest.fixture
+def backed_up(cli: Cli, backed_up_repository: Path) -> Cli:
+    """``cli`` after `drtool init` and `drtool backup` of its host: a copy of the session's
+    repository (the sample host is the same in every test, file for file), which spares each
+    test two cold starts and a key derivation."""
+    shutil.copytree(backed_up_repository, cli.environment["DRTOOL_REPO"], symlinks=True)
+    return cli

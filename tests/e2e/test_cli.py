@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import tarfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -417,29 +414,6 @@ def test_escaping_archive_is_refused_before_anything_is_written(
     cli("restore", snapshot_id, "--target", str(target), expect=15)
     assert tree_listing(root.parent) == before, "nothing written, not even the valid kinds"
     assert not any(target.rglob("*"))
-
-
-@pytest.mark.parametrize("delay", [0.3, 0.45, 0.6, 0.9])
-def test_a_backup_killed_at_any_moment_leaves_no_half_snapshot(cli: Cli, delay: float) -> None:
-    cli("init")
-    big = host_root(cli) / "etc/nginx/geo"
-    big.mkdir()
-    for index in range(60):
-        (big / f"map-{index}.conf").write_bytes(os.urandom(512 * 1024))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "drtool", "backup"],
-        env=cli.environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(delay)
-    process.kill()
-    process.wait()
-    listed = json.loads(cli("snapshots", "--json").stdout)
-    assert len(listed) <= 1, "at most the one snapshot, and only if it completed"
-    assert "no problems found" in cli("check", "--read-data").stdout
-    if listed:
-        assert listed[0]["kinds"] == ["wireguard", "nginx", "fail2ban", "files"]
 
 
 @pytest.mark.slow

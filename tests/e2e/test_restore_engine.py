@@ -42,15 +42,13 @@ def damage(root: Path) -> None:
 
 
 @pytest.fixture
-def incident(cli: Cli) -> Iterator[tuple[dict, dict]]:
+def incident(backed_up: Cli) -> Iterator[tuple[dict, dict]]:
     """A repository with a snapshot of the sample host, then the host damaged.
 
     Yields the listing of the snapshot's state and of the damaged state.
     """
-    cli("init")
-    root = host_root(cli)
+    root = host_root(backed_up)
     good = owned_listing(root)
-    cli("backup")
     damage(root)
     yield good, owned_listing(root)
 

@@ -2,14 +2,19 @@
 
 For a given fraction of requests (seeded, so a run is reproducible) it answers 503 SlowDown or
 500 InternalError, resets the connection, or stalls mid-body (headers and half the body, then
-silence longer than the client's read timeout). Everything else is forwarded untouched, Host
-header included, so that SigV4 signatures still verify upstream.
+silence longer than the client's read timeout). Two faults are aimed rather than random (a
+plan's ``matching`` and ``times``): ``cut`` sends an answer's headers and half its body, then
+closes the connection (a download broken mid-body); ``moved`` answers as S3 does for a bucket in
+another region (301 PermanentRedirect). Everything else is forwarded untouched, Host header
+included, so that SigV4 signatures still verify upstream. Every request is recorded (method,
+path, Range header), as the server saw it: the oracle for what a client asked.
 """
 
 from __future__ import annotations
 
 import http.client
 import random
+import re
 import socket
 import struct
 import threading
@@ -18,12 +23,29 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-FAULTS = ("slowdown", "internal", "reset", "stall")
+FAULTS = ("slowdown", "internal", "reset", "stall")  # test_s3_faults runs each at random
+MOVED_REGION = "eu-west-1"
+_SERVER_ERRORS = {"slowdown": ("SlowDown", 503), "internal": ("InternalError", 500)}
 
 _ERROR_BODY = (
     '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
     "<Message>injected by the test proxy</Message></Error>"
 )
+# What S3 answers for a bucket in another region than the request's endpoint (AWS's documented
+# PermanentRedirect error, with the header naming the bucket's region).
+_MOVED_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code>'
+    "<Message>The bucket you are attempting to access must be addressed using the specified "
+    "endpoint. Please send all future requests to this endpoint.</Message>"
+    f"<Endpoint>s3.{MOVED_REGION}.amazonaws.com</Endpoint></Error>"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    range: str | None
 
 
 @dataclass
@@ -34,16 +56,26 @@ class FaultPlan:
     seed: int = 7
     injected: int = 0
     forwarded: int = 0
+    matching: str = ""  # only requests whose "METHOD path" this matches are struck
+    times: int | None = None  # at most this many strikes
+    requests: list[Request] = field(default_factory=list)  # every request, in order
+    struck: list[int] = field(default_factory=list)  # the indices of those a fault struck
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
 
-    def strike(self) -> bool:
+    def strike(self, request: Request) -> bool:
         with self.lock:
-            hit = self.random.random() < self.rate
+            self.requests.append(request)
+            hit = (
+                self.random.random() < self.rate
+                and re.search(self.matching, f"{request.method} {request.path}") is not None
+                and (self.times is None or self.injected < self.times)
+            )
             if hit:
                 self.injected += 1
+                self.struck.append(len(self.requests) - 1)
             else:
                 self.forwarded += 1
             return hit
@@ -102,11 +134,16 @@ class FaultProxy:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = proxy.plan.fault if proxy.plan.strike() else None
+                request = Request(self.command, self.path, self.headers.get("Range"))
+                fault = proxy.plan.fault if proxy.plan.strike(request) else None
                 if fault in ("slowdown", "internal"):
-                    self._error(
-                        *(("SlowDown", 503) if fault == "slowdown" else ("InternalError", 500))
+                    code, status = (
+                        ("SlowDown", 503) if fault == "slowdown" else ("InternalError", 500)
                     )
+                    self._error(status, _ERROR_BODY.format(code=code))
+                    return
+                if fault == "moved":
+                    self._error(301, _MOVED_BODY, [("x-amz-bucket-region", MOVED_REGION)])
                     return
                 if fault == "reset":
                     # SO_LINGER 0: close() sends a TCP RST, as a dropped connection does.
@@ -126,6 +163,10 @@ class FaultProxy:
                     time.sleep(proxy.plan.stall_seconds)
                     self.close_connection = True
                     return
+                if fault == "cut":
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.close_connection = True
+                    return
                 self.wfile.write(payload)
 
             def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
@@ -141,9 +182,13 @@ class FaultProxy:
                 finally:
                     upstream.close()
 
-            def _error(self, code: str, status: int) -> None:
-                payload = _ERROR_BODY.format(code=code).encode()
+            def _error(
+                self, status: int, body: str, headers: list[tuple[str, str]] | None = None
+            ) -> None:
+                payload = body.encode()
                 self.send_response_only(status)
+                for name, value in headers or []:
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

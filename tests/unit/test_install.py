@@ -1,0 +1,149 @@
+"""Installing a staged artifact onto a host root (drtool/install.py), fast, on plain directories:
+what lands is the source tree itself (content, type, mode, owner, mtime ns, link target, read
+back with os.lstat), nothing beside it, nothing outside the root, no bit a snapshot must not
+bring (write for others; set-id unless kept).
+
+The artifacts are captured from real trees by the files collector (drtool/capture.py): the
+expected result is the source tree as the file system reports it, never drtool's own record."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from drtool.capture import capture
+from drtool.collectors.files import FilesCollector
+from drtool.errors import UnsafeArchive
+from drtool.host import Host
+from drtool.install import StagedArtifact, install_roots, materialized, remove_roots
+from tests.conftest import tree_listing
+
+MTIME = 1_700_000_000_123_456_789
+
+
+def make_source(root: Path) -> None:
+    """etc/app (a tree: files, a link, a sub-directory, odd modes) and etc/app.conf (a file)."""
+    app = root / "etc/app"
+    (app / "conf.d").mkdir(parents=True)
+    (app / "main.conf").write_text("listen 443\n")
+    (app / "conf.d/site.conf").write_text("server {}\n")
+    (app / "secret.key").write_text("k\n")
+    (app / "secret.key").chmod(0o600)
+    (app / "run.sh").write_text("#!/bin/sh\n")
+    (app / "run.sh").chmod(0o4755)  # set-uid
+    (app / "shared").mkdir()
+    (app / "shared").chmod(0o3777)  # set-gid, sticky, and written by others
+    (app / "current").symlink_to("conf.d/site.conf")
+    (root / "etc/app.conf").write_text("top\n")
+    for path in sorted(app.rglob("*"), reverse=True):
+        os.utime(path, ns=(MTIME, MTIME), follow_symlinks=False)
+    os.utime(app, ns=(MTIME, MTIME))
+    os.chown(app / "main.conf", 1234, 2345)
+
+
+def staged_from(source: Path, work: Path, **changes: object) -> StagedArtifact:
+    collector = FilesCollector(("/etc/app", "/etc/app.conf", "/etc/absent"))
+    (work / "staging").mkdir(parents=True)
+    staged = capture(Host(source, "src"), collector, work / "staging")
+    return dataclasses.replace(staged, **changes) if changes else staged
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    make_source(root)
+    return root
+
+
+def listing_of(root: Path, *names: str) -> dict[str, tuple]:
+    found = {}
+    for name in names:
+        found.update({f"{name}/{k}": v for k, v in tree_listing(root / name).items()})
+        status = (root / name).lstat()
+        found[name] = (stat.S_IFMT(status.st_mode), status.st_mode, status.st_mtime_ns)
+    return found
+
+
+def expected_modes(listing: dict[str, tuple], keep_setid: bool) -> dict[str, tuple]:
+    """The source listing with write-for-others removed (and set-id, unless kept)."""
+    result = {}
+    for name, (content, mode, *rest) in listing.items():
+        if content[0] != "link":
+            mode &= ~stat.S_IWOTH
+            if not keep_setid:
+                mode &= ~(stat.S_ISUID | stat.S_ISGID)
+        result[name] = (content, mode, *rest)
+    return result
+
+
+@pytest.mark.parametrize("keep_setid", [True, False])
+def test_the_installed_tree_is_the_source_less_the_bits_no_snapshot_may_bring(
+    source: Path, tmp_path: Path, keep_setid: bool
+) -> None:
+    target = tmp_path / "target"
+    (target / "etc/app/stale.d").mkdir(parents=True)
+    (target / "etc/app/stale.d/old.conf").write_text("gone after the restore\n")
+    (target / "etc/app.conf").write_text("old\n")
+    (target / "etc/other.conf").write_text("not a root: stays\n")
+    staged = staged_from(source, tmp_path, keep_setid=keep_setid)
+    install_roots(Host(target, "dst"), staged)
+    assert tree_listing(target / "etc/app") == expected_modes(
+        tree_listing(source / "etc/app"), keep_setid
+    )
+    shared = (target / "etc/app/shared").lstat().st_mode
+    assert shared & stat.S_ISVTX, "the sticky bit always stays"
+    assert bool(shared & stat.S_ISGID) is keep_setid
+    assert (target / "etc/app").stat().st_mtime_ns == MTIME, "directory times set last"
+    assert (target / "etc/app.conf").read_text() == "top\n"
+    assert (target / "etc/other.conf").read_text() == "not a root: stays\n"
+    assert not (target / "etc/absent").exists(), "a root missing at the backup is not made"
+    assert sorted(path.name for path in (target / "etc").iterdir()) == [
+        "app",
+        "app.conf",
+        "other.conf",
+    ], "no build or aside directory left beside the roots"
+
+
+def test_leftovers_of_a_killed_install_are_removed_and_a_file_may_replace_a_directory(
+    source: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "target"
+    (target / "etc/.app.drtool-new-0badc0de/x").mkdir(parents=True)
+    (target / "etc/.app.drtool-old-0badc0de").mkdir()
+    (target / "etc/.app.conf.drtool-old-12345678").write_text("old secret\n")
+    (target / "etc/app.conf").mkdir()  # a directory where the snapshot has a file
+    (target / "etc/app").write_text("a file where the snapshot has a tree\n")
+    install_roots(Host(target, "dst"), staged_from(source, tmp_path))
+    assert sorted(path.name for path in (target / "etc").iterdir()) == ["app", "app.conf"]
+    assert (target / "etc/app.conf").read_text() == "top\n"
+    assert (target / "etc/app/main.conf").read_text() == "listen 443\n"
+
+
+def test_a_parent_leading_out_of_the_root_is_refused_and_nothing_is_written(
+    source: Path, tmp_path: Path
+) -> None:
+    target, outside = tmp_path / "target", tmp_path / "outside"
+    target.mkdir()
+    outside.mkdir()
+    (target / "etc").symlink_to(outside)
+    with pytest.raises(UnsafeArchive, match=r"^/etc resolves outside the host root"):
+        install_roots(Host(target, "dst"), staged_from(source, tmp_path))
+    assert list(outside.iterdir()) == []
+
+
+def test_remove_roots_removes_trees_and_files_and_passes_over_absent_ones(tmp_path: Path) -> None:
+    make_source(tmp_path)
+    remove_roots(Host(tmp_path, "h"), ["etc/app", "etc/app.conf", "etc/absent"])
+    assert list((tmp_path / "etc").iterdir()) == []
+
+
+def test_materialized_is_private_and_gone_afterwards(source: Path, tmp_path: Path) -> None:
+    with materialized(staged_from(source, tmp_path)) as private:
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+        assert (private / "etc/app/conf.d/site.conf").read_text() == "server {}\n"
+        assert os.readlink(private / "etc/app/current") == "conf.d/site.conf"
+    assert not private.exists()
