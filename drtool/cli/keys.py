@@ -8,9 +8,6 @@ from pathlib import Path
 import click
 
 from drtool.cli.app import Context, cli, emit, json_option, pass_context
-from drtool.keyring import manage
-from drtool.keyring.credential import write_credential
-from drtool.passphrase import new_passphrase_source
 
 
 @cli.group()
@@ -23,6 +20,8 @@ def key() -> None:
 @pass_context
 def list_command(context: Context, as_json: bool) -> None:
     """Every key: id, label, kind (passphrase|kms|writer), host, created, last used."""
+    from drtool.keyring import manage
+
     rows = manage.list_keys(context.repository())
 
     def human() -> None:
@@ -44,6 +43,9 @@ def list_command(context: Context, as_json: bool) -> None:
 @pass_context
 def add(context: Context, label: str | None, kms_key_id: str | None) -> None:
     """Add a passphrase (DRTOOL_NEW_PASSWORD(_FILE) or a prompt), or a KMS key."""
+    from drtool.keyring import manage
+    from drtool.passphrase import new_passphrase_source
+
     if not label and not kms_key_id:
         raise click.UsageError("Missing option '--label'.")
     repository = context.repository()
@@ -62,6 +64,9 @@ def add(context: Context, label: str | None, kms_key_id: str | None) -> None:
 @pass_context
 def passwd(context: Context, key_id: str | None) -> None:
     """Change a passphrase (default: the one in use)."""
+    from drtool.keyring import manage
+    from drtool.passphrase import new_passphrase_source
+
     repository = context.repository()
     new = new_passphrase_source(os.environ).read(confirm=True)
     with context.lock("key passwd"):
@@ -74,6 +79,8 @@ def passwd(context: Context, key_id: str | None) -> None:
 @pass_context
 def remove(context: Context, key_id: str) -> None:
     """Remove a key (a writer is revoked); the last key that can read is never removed."""
+    from drtool.keyring import manage
+
     repository = context.repository()
     with context.lock("key remove"):
         click.echo(manage.remove_key(repository, key_id))
@@ -85,6 +92,8 @@ def remove(context: Context, key_id: str) -> None:
 @pass_context
 def rotate(context: Context, keep_writers: bool, as_json: bool) -> None:
     """A new repository key for new snapshots; old ones still restore; nothing re-encrypted."""
+    from drtool.keyring import manage
+
     repository = context.repository()
     with context.lock("key rotate"):
         rotation = manage.rotate(repository, keep_writers)
@@ -125,6 +134,9 @@ def rotate(context: Context, keep_writers: bool, as_json: bool) -> None:
 @pass_context
 def add_writer(context: Context, writer_host: str, output: Path, label: str) -> None:
     """A write-only credential for one host: it backs up, and decrypts nothing."""
+    from drtool.keyring import manage
+    from drtool.keyring.credential import write_credential
+
     repository = context.repository()
     if output.exists():
         write_credential(output, b"")  # raises: never over an existing file
@@ -140,6 +152,8 @@ def add_writer(context: Context, writer_host: str, output: Path, label: str) -> 
 @pass_context
 def export(context: Context, paper: bool) -> None:
     """The recovery key as text to print and keep offline (a new key; remove it to withdraw)."""
+    from drtool.keyring import manage
+
     repository = context.repository()
     with context.lock("key export"):
         key_id, code = manage.paper_key(repository)
