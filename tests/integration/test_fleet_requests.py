@@ -19,12 +19,13 @@ from drtool.errors import RepositoryLocked
 from drtool.forget import KeepPolicy, forget
 from drtool.lock import LOCK_NAME, exclusive_lock
 from drtool.manifests import find_snapshot
+from drtool.parts import object_ids, object_name
 from drtool.prune import prune
-from drtool.repository import Repository, init_repository, object_name
+from drtool.repository import Repository, init_repository
 from drtool.snapshot_index import fleet_summaries
 from drtool.store.s3 import S3Store
 from drtool.timeutil import iso
-from tests.conftest import FAST_KDF, fixed_passphrase
+from tests.conftest import FAST_KDF, FORMAT1_FIXTURE, fixed_passphrase
 from tests.support.fleet import NOW, Requests, add_host
 from tests.support.s3 import TEST_OPTIONS, new_bucket
 
@@ -33,6 +34,21 @@ from tests.support.s3 import TEST_OPTIONS, new_bucket
 def bucket(moto_client: object) -> tuple[object, str]:
     name = new_bucket(moto_client)
     init_repository(store_on(moto_client, name), fixed_passphrase(), FAST_KDF)
+    return moto_client, name
+
+
+@pytest.fixture
+def format1_bucket(moto_client: object) -> tuple[object, str]:
+    """A bucket holding an empty repository of format 1 (its objects are one per part): the
+    config and key file format-1 drtool wrote (tests/data/format1)."""
+    name = new_bucket(moto_client)
+    for path in (
+        FORMAT1_FIXTURE / "repository" / "config",
+        FORMAT1_FIXTURE / "repository" / "keys",
+    ):
+        for item in [path] if path.is_file() else path.iterdir():
+            key = item.relative_to(FORMAT1_FIXTURE / "repository").as_posix()
+            moto_client.put_object(Bucket=name, Key=f"drtool/{key}", Body=item.read_bytes())
     return moto_client, name
 
 
@@ -75,16 +91,18 @@ def test_one_hosts_commands_do_not_grow_with_the_fleet(
 
 
 def test_check_and_prune_send_no_request_per_object_and_delete_in_batches(
-    bucket: tuple[object, str], tmp_path: Path
+    format1_bucket: tuple[object, str], tmp_path: Path
 ) -> None:
-    client, name = bucket
-    repository = Repository.open(store_on(client, name), fixed_passphrase())
+    """On format 1's objects (format 2's packs: tests/integration/test_packs_s3.py)."""
+    client, name = format1_bucket
+    passphrase = fixed_passphrase("format one fixture")
+    repository = Repository.open(store_on(client, name), passphrase)
     for host in ("web-1", "web-2", "db-1"):
         add_host(repository, tmp_path, host, 3)
     forgotten = [f"{index:064x}" for index in range(1001)]
     for object_id in forgotten:
         client.put_object(Bucket=name, Key=f"drtool/{object_name(object_id)}", Body=b"gone")
-    referenced = [object_id for object_id in repository.object_ids() if object_id not in forgotten]
+    referenced = [object_id for object_id in object_ids(repository) if object_id not in forgotten]
     client.delete_object(Bucket=name, Key=f"drtool/{object_name(referenced[0])}")
     requests = Requests(client)
     listing = repository.store.list_info("objects")
@@ -106,7 +124,7 @@ def test_check_and_prune_send_no_request_per_object_and_delete_in_batches(
     counts = requests.take()
     assert counts.get("HeadObject", 0) == 0 and counts.get("DeleteObject", 0) == 0
     assert counts["DeleteObjects"] == 2, "1,001 objects: two batches of up to 1,000"
-    assert not set(forgotten) & set(repository.object_ids())
+    assert not set(forgotten) & set(object_ids(repository))
 
 
 def test_a_name_not_a_snapshots_is_refused_in_a_host_listing(
