@@ -136,3 +136,14 @@ def read_artifact(repository: Repository, host: str, record: ArtifactRecord) -> 
         plaintext = read_blob(repository, host, record.kind, ref)
         progress.advance(len(plaintext))
         yield plaintext
+
+
+def declared_size(repository: Repository, host: str, record: ArtifactRecord) -> int:
+    """The bytes ``record``'s tar stream declares: its parts' sizes (format 1), or its blobs'
+    as its blob lists name them (format 2; the lists are read, the blobs not)."""
+    total = sum(part.size for part in record.parts)
+    for list_ref in record.lists:  # one list at a time: a hostile one may name millions
+        plaintext = read_blob(repository, host, list_kind(record.kind), list_ref)
+        what = f"blob list {list_ref.id[:16]} ({record.kind})"
+        total += sum(ref.size for ref in decode_list(plaintext, what))
+    return total

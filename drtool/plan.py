@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drtool.blob_reader import declared_size
 from drtool.capture import stage_artifact
 from drtool.collectors import Collector
 from drtool.config import RestorePolicy
@@ -148,7 +149,9 @@ def skip_reason(collector: Collector, host: Host) -> str | None:
 def stage_plan(repository: Repository, plan: Plan, directory: Path) -> Plan:
     """Fetch, verify and check every planned kind into ``directory``; return ``plan``. Refuse
     (NoRoom) a snapshot whose declared size does not fit there, before writing anything."""
-    declared = sum(part.size for _, record in plan.chosen for part in record.parts)
+    declared = sum(
+        declared_size(repository, plan.snapshot_host, record) for _, record in plan.chosen
+    )
     require_room(directory, declared, "the snapshot")
     plan.staged = [
         (

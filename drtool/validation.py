@@ -55,8 +55,8 @@ def staged_tree(
     artifacts: Sequence[StagedArtifact], rebuilt_host: bool = False
 ) -> Iterator[StagedTree]:
     """Write every artifact's files under one private (0700) directory; removed afterwards
-    (NoRoom, before anything is written, when their declared size does not fit there)."""
-    declared = sum(part.size for artifact in artifacts for part in artifact.record.parts)
+    (NoRoom, before anything is written, when their staged size does not fit there)."""
+    declared = sum(path.stat().st_size for artifact in artifacts for path in artifact.part_paths)
     require_room(Path(tempfile.gettempdir()), declared, "validating the snapshot")
     private = Path(tempfile.mkdtemp(prefix="drtool-validate-"))
     try:

@@ -82,12 +82,22 @@ def packed(repository: Repository) -> Repository:
     return dataclasses.replace(repository, format=2)
 
 
+# drtool's memory on a host (the snapshots it has seen, its files cache) and their parents: a
+# command reading a snapshot may update it, which changes nothing of the host's configuration.
+DRTOOL_MEMORY = ("var/lib/drtool/seen", "var/lib/drtool/cache")
+_MEMORY_PARENTS = ("var", "var/lib", "var/lib/drtool")
+
+
 def tree_listing(root: Path) -> dict[str, tuple]:
-    """Everything restore must keep: type, mode, owner, mtime, content or link target."""
+    """Everything restore must keep: type, mode, owner, mtime, content or link target (all but
+    drtool's own memory, DRTOOL_MEMORY)."""
     listing = {}
     for directory, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
             path = Path(directory, name)
+            relative = path.relative_to(root).as_posix()
+            if relative in _MEMORY_PARENTS or relative.startswith(DRTOOL_MEMORY):
+                continue
             status = path.lstat()
             if path.is_symlink():
                 content: object = ("link", os.readlink(path))

@@ -106,6 +106,7 @@ def test_a_firewall_that_cannot_be_read_fails_the_backup_with_20_and_writes_noth
     run_in(netns, "iptables", *RULE.split())
     cli("init")
     first = cli("backup").stdout.strip()
+    assert snapshot_ids(cli) == [first]  # which also writes the listing's cache, index/web-1
     before_repository = repository_files(cli)
     before_rules = rules(netns)
     faults = shims(tmp_path / "shims")
@@ -115,8 +116,8 @@ def test_a_firewall_that_cannot_be_read_fails_the_backup_with_20_and_writes_noth
     assert failed.stderr.startswith("drtool: error: iptables: cannot read the nft v4 rules: ")
     assert "Permission denied (you must be root)" in failed.stderr
     assert faults.calls("iptables-nft-save"), "the real tool's place was taken by the shim"
-    assert snapshot_ids(cli) == [first]
     assert repository_files(cli) == before_repository, "nothing written to the repository"
+    assert snapshot_ids(cli) == [first]
     assert rules(netns) == before_rules
     # The same backup once the tool can read again: the rule is in it, as iptables-save has it.
     faults.clear()

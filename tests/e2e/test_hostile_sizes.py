@@ -12,6 +12,9 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+from drtool.blob_lists import encode_lists, list_kind
+from drtool.blobs import blob_id
+from drtool.packs import PackWriter, pack_name
 from drtool.snapshot import ArtifactRecord
 from tests.conftest import Cli, tree_listing
 from tests.e2e.test_hostile_repository import open_repository
@@ -27,13 +30,25 @@ def test_a_declared_size_larger_than_the_free_disk_is_refused_before_staging(
     cli("init")
     cli("backup")
     host = Path(cli.environment["DRTOOL_ROOT"])
-    huge = shutil.disk_usage(host).free + 2**40  # a tebibyte more than the disk has
+    huge = shutil.disk_usage(host).free + 2**30  # a gibibyte more than the disk has
+
+    repository = open_repository(cli)
 
     def declare_huge(record: ArtifactRecord) -> ArtifactRecord:
-        parts = (dataclasses.replace(record.parts[0], size=huge), *record.parts[1:])
-        return dataclasses.replace(record, parts=parts, size=huge)
+        """The blob list of the nginx artifact naming its first blob again and again, each a
+        mebibyte (the most one blob may declare), past the disk's free space."""
+        id_key = repository.key.content_id_key("web-1")
+        writer = PackWriter(repository.key, repository.repository_id, "web-1")
+        first = dataclasses.replace(record.lists[0], size=2**20)
+        kind = list_kind(record.kind)
+        lists = tuple(
+            writer.add(kind, blob_id(id_key, kind, plaintext), plaintext)
+            for plaintext in encode_lists([first] * (huge // 2**20 + 1))
+        )
+        repository.store.put(pack_name(writer.pack_id), [writer.finish()])
+        return dataclasses.replace(record, lists=lists, size=huge)
 
-    snapshot = rewritten(open_repository(cli), "nginx", edit_record=declare_huge).id
+    snapshot = rewritten(repository, "nginx", edit_record=declare_huge).id
     before = tree_listing(host)
     target = tmp_path / "target"
     for command, code in (
