@@ -128,11 +128,6 @@ class LocalStore(Store):
             status = entry.stat(follow_symlinks=False)
             yield ListedObject(name, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
 
-    def list_directories(self, prefix: str) -> Iterator[str]:
-        for entry in self._entries(self._path(prefix.rstrip("/"))):
-            if entry.is_dir(follow_symlinks=False):
-                yield self._relative(entry)
-
     def _walk(self, directory: Path | str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """Every file below ``directory`` with its entry, in the order of the full names (as S3
         lists them), holding one directory's entries per level at a time."""

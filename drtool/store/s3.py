@@ -342,25 +342,15 @@ class S3Store(Store):
         return (item.name for item in self.list_info(prefix))
 
     def list_info(self, prefix: str) -> Iterator[ListedObject]:
-        for page in self._pages(prefix, "Contents"):
-            for item in page:
-                yield ListedObject(
-                    item["Key"][len(self.prefix) :], item["Size"], item["LastModified"]
-                )
-
-    def list_directories(self, prefix: str) -> Iterator[str]:
-        for page in self._pages(prefix, "CommonPrefixes", Delimiter="/"):
-            for item in page:
-                yield item["Prefix"][len(self.prefix) :].rstrip("/")
-
-    def _pages(self, prefix: str, field: str, **arguments: Any) -> Iterator[list[dict[str, Any]]]:
         """ListObjectsV2 under ``prefix``, one page (of up to 1,000) at a time, each page's
         request retried on its own: nothing of the listing is held beyond the current page.
         S3 lists in the order of the keys, so the names come sorted."""
-        arguments.update(Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/")) + "/")
+        arguments = {"Bucket": self.bucket, "Prefix": self._key(prefix.rstrip("/")) + "/"}
         while True:
             page = self._call(prefix, self.client.list_objects_v2, **arguments)
-            yield page.get(field, [])
+            for item in page.get("Contents", []):
+                name = item["Key"][len(self.prefix) :]
+                yield ListedObject(name, item["Size"], item["LastModified"])
             if not page.get("IsTruncated"):
                 return
             arguments["ContinuationToken"] = page["NextContinuationToken"]
