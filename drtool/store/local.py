@@ -125,7 +125,10 @@ class LocalStore(Store):
 
     def list_info(self, prefix: str) -> Iterator[ListedObject]:
         for name, entry in self._walk(self._path(prefix.rstrip("/"))):
-            status = entry.stat(follow_symlinks=False)
+            try:
+                status = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # deleted since the directory was read: not listed
+                continue
             yield ListedObject(name, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
 
     def _walk(self, directory: Path | str) -> Iterator[tuple[str, os.DirEntry[str]]]:
