@@ -91,12 +91,6 @@ class Store(ABC):
         flat however many names there are (S3: one page of 1,000 at a time)."""
 
     @abstractmethod
-    def list_directories(self, prefix: str) -> Iterator[str]:
-        """Yield the names of the directory-like groups right under ``prefix`` (``snapshots``
-        gives ``snapshots/web-1``, …), sorted: one request per 1,000 groups on S3, whatever
-        they hold. Sorted as S3 sorts keys: each name followed by "/"."""
-
-    @abstractmethod
     def clean_leftovers(self, older_than: datetime) -> int:
         """Remove what interrupted writes left behind before ``older_than``; return how many."""
 

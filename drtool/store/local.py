@@ -125,13 +125,11 @@ class LocalStore(Store):
 
     def list_info(self, prefix: str) -> Iterator[ListedObject]:
         for name, entry in self._walk(self._path(prefix.rstrip("/"))):
-            status = entry.stat(follow_symlinks=False)
+            try:
+                status = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # deleted since the directory was read: not listed
+                continue
             yield ListedObject(name, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
-
-    def list_directories(self, prefix: str) -> Iterator[str]:
-        for entry in self._entries(self._path(prefix.rstrip("/"))):
-            if entry.is_dir(follow_symlinks=False):
-                yield self._relative(entry)
 
     def _walk(self, directory: Path | str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """Every file below ``directory`` with its entry, in the order of the full names (as S3

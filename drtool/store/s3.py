@@ -43,16 +43,14 @@ from drtool.errors import (
     ObjectMissing,
     StorageError,
 )
-from drtool.parallel import bounded_map
 from drtool.store.base import ListedObject, ObjectInfo, Store, check_name
+from drtool.store.s3_delete import delete_in_batches
 from drtool.store.s3_errors import is_transient, storage_error
 from drtool.store.s3_reader import ResumingReader
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 @dataclass(frozen=True)
@@ -260,14 +258,14 @@ class S3Store(Store):
             if self.get(name) == data:
                 return
             raise
-        if not self._is_versioned():
+        if not self.is_versioned():
             return
-        versions = self._versions(name, key)
+        versions = self.versions(name, key)
         if versions and versions[-1]["VersionId"] != answer.get("VersionId"):
             self._delete_version(name, key, answer["VersionId"])
             raise ObjectExists(f"{name} already exists in {self.location}")
 
-    def _is_versioned(self) -> bool:
+    def is_versioned(self) -> bool:
         if self._versioned is None:
             answer = self._call(
                 "the bucket's versioning", self.client.get_bucket_versioning, Bucket=self.bucket
@@ -275,7 +273,7 @@ class S3Store(Store):
             self._versioned = answer.get("Status") == "Enabled"
         return self._versioned
 
-    def _versions(self, name: str, key: str, markers: bool = False) -> list[dict[str, Any]]:
+    def versions(self, name: str, key: str, markers: bool = False) -> list[dict[str, Any]]:
         """Every version of ``key`` in S3's order (newest first), then its delete markers."""
         paginator = self.client.get_paginator("list_object_versions")
         pages = self._call(name, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=key)))
@@ -342,35 +340,25 @@ class S3Store(Store):
         return (item.name for item in self.list_info(prefix))
 
     def list_info(self, prefix: str) -> Iterator[ListedObject]:
-        for page in self._pages(prefix, "Contents"):
-            for item in page:
-                yield ListedObject(
-                    item["Key"][len(self.prefix) :], item["Size"], item["LastModified"]
-                )
-
-    def list_directories(self, prefix: str) -> Iterator[str]:
-        for page in self._pages(prefix, "CommonPrefixes", Delimiter="/"):
-            for item in page:
-                yield item["Prefix"][len(self.prefix) :].rstrip("/")
-
-    def _pages(self, prefix: str, field: str, **arguments: Any) -> Iterator[list[dict[str, Any]]]:
         """ListObjectsV2 under ``prefix``, one page (of up to 1,000) at a time, each page's
         request retried on its own: nothing of the listing is held beyond the current page.
         S3 lists in the order of the keys, so the names come sorted."""
-        arguments.update(Bucket=self.bucket, Prefix=self._key(prefix.rstrip("/")) + "/")
+        arguments = {"Bucket": self.bucket, "Prefix": self._key(prefix.rstrip("/")) + "/"}
         while True:
             page = self._call(prefix, self.client.list_objects_v2, **arguments)
-            yield page.get(field, [])
+            for item in page.get("Contents", []):
+                name = item["Key"][len(self.prefix) :]
+                yield ListedObject(name, item["Size"], item["LastModified"])
             if not page.get("IsTruncated"):
                 return
             arguments["ContinuationToken"] = page["NextContinuationToken"]
 
     def delete(self, name: str) -> None:
         key = self._key(name)
-        if not self._is_versioned():
+        if not self.is_versioned():
             self._call(name, self.client.delete_object, Bucket=self.bucket, Key=key)
             return
-        for version in self._versions(name, key, markers=True):
+        for version in self.versions(name, key, markers=True):
             self._delete_version(name, key, version["VersionId"])
 
     def _delete_version(self, name: str, key: str, version_id: str) -> None:
@@ -384,49 +372,7 @@ class S3Store(Store):
             raise
 
     def delete_many(self, names: Iterable[str]) -> list[str]:
-        """DeleteObjects, up to 1,000 keys (or versions) a request; on a versioned bucket each
-        name's versions are listed first, as ``delete`` does (16 names at a time)."""
-        locked: list[str] = []
-        batch: list[dict[str, str]] = []
-        if self._is_versioned():
-            targets = bounded_map(self._versions_to_delete, names)
-        else:
-            targets = ([{"Key": self._key(name)}] for name in names)
-        for entries in targets:
-            batch += entries
-            if len(batch) >= _DELETE_BATCH:
-                locked += self._delete_objects(batch[:_DELETE_BATCH])
-                del batch[:_DELETE_BATCH]
-        while batch:
-            locked += self._delete_objects(batch[:_DELETE_BATCH])
-            del batch[:_DELETE_BATCH]
-        return list(dict.fromkeys(locked))
-
-    def _versions_to_delete(self, name: str) -> list[dict[str, str]]:
-        key = self._key(name)
-        return [
-            {"Key": key, "VersionId": item["VersionId"]}
-            for item in self._versions(name, key, markers=True)
-        ]
-
-    def _delete_objects(self, batch: list[dict[str, str]]) -> list[str]:
-        """One DeleteObjects request; return the names a retention kept, raise for any other
-        refusal."""
-        answer = self._call(
-            f"{len(batch)} objects",
-            self.client.delete_objects,
-            Bucket=self.bucket,
-            Delete={"Objects": batch, "Quiet": True},
-        )
-        locked = []
-        for error in answer.get("Errors", []):
-            name = error["Key"][len(self.prefix) :]
-            if error.get("Code") == "AccessDenied":
-                locked.append(name)
-            elif error.get("Code") != "NoSuchKey":
-                reason = error.get("Message") or error.get("Code")
-                raise StorageError(f"cannot delete {name} in {self.location}: {reason}")
-        return locked
+        return delete_in_batches(self, names)
 
     def clean_leftovers(self, older_than: datetime) -> int:
         """Abort multipart uploads under the prefix begun before ``older_than``."""

@@ -140,18 +140,6 @@ def test_list_info_tells_size_and_time_in_the_order_of_names(store: Store) -> No
     assert list(store.list_info("keys")) == []
 
 
-def test_list_directories_names_each_group_once(store: Store) -> None:
-    for name in ["snapshots/b/2", "snapshots/a/1", "snapshots/b/1", "snapshots/a-b/1", "heads/a"]:
-        store.put(name, [b"."])
-    # In the order of the listed keys, "snapshots/a-b/" before "snapshots/a/", as S3 sorts.
-    assert list(store.list_directories("snapshots")) == [
-        "snapshots/a-b",
-        "snapshots/a",
-        "snapshots/b",
-    ]
-    assert list(store.list_directories("keys")) == []
-
-
 def test_delete_many(store: Store) -> None:
     names = [f"objects/{index % 3:02x}/{index:04x}" for index in range(12)]
     for name in names:
