@@ -15,7 +15,7 @@ from drtool.host import Host
 from drtool.lock import waiting_lock
 from drtool.repository import Repository, Retention, read_config
 from drtool.seen import SeenState
-from drtool.snapshot import ArtifactRecord, Manifest, PartRef, new_snapshot_id
+from drtool.snapshot import ArtifactRecord, Manifest, PartRef, SnapshotRef, new_snapshot_id
 from drtool.timeutil import iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ def run_backup(
     retention = read_config(repository.store).retention(moment)
     seen = _seen_state(repository, host)
     with waiting_lock(repository.store, "backup", host.name, lock_wait, shared=True):
-        known = _parts_of_previous_snapshot(repository, host.name)
+        listed = repository.snapshot_refs(host.name)
+        known = _parts_of_previous_snapshot(repository, listed)
         records = []
         for collector in collectors:
             artifact = collector.collect(host)
@@ -60,11 +61,7 @@ def run_backup(
             drtool_version=__version__,
             artifacts=tuple(records),
             retain_until=iso(retention.required) if retention else None,
-            previous=previous_snapshot(
-                repository.snapshot_refs(host.name),
-                seen.newest_of(host.name) if seen else None,
-                moment,
-            ),
+            previous=previous_snapshot(listed, seen.newest_of(host.name) if seen else None, moment),
         )
         repository.write_manifest(manifest)
     if seen is not None:
@@ -99,12 +96,14 @@ def _store_artifact(
     return artifact.record(tuple(parts))
 
 
-def _parts_of_previous_snapshot(repository: Repository, host_name: str) -> dict[str, PartRef]:
-    """The parts the host's latest snapshot references: no need to ask the store about them.
+def _parts_of_previous_snapshot(
+    repository: Repository, refs: Sequence[SnapshotRef]
+) -> dict[str, PartRef]:
+    """The parts the host's latest snapshot (the last of ``refs``, its listing) references: no
+    need to ask the store about them.
 
     forget always keeps each host's newest snapshot, so these cannot be pruned under us.
     """
-    refs = repository.snapshot_refs(host_name)
     if not refs:
         return {}
     try:
