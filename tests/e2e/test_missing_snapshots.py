@@ -153,6 +153,8 @@ def test_forget_leaves_signed_tombstones_that_prune_keeps_while_named(
     cli, stored = place
     cli("init")
     first, second, third = backups(cli, 3)
+    cli("forget", "--keep-last", "1", "--dry-run")
+    assert stored.names("forgotten/web-1") == []
     cli("forget", "--keep-last", "1")
     assert stored.names("snapshots/web-1") == [manifest(third)]
     assert stored.names("forgotten/web-1") == [tombstone(first), tombstone(second)]
