@@ -48,9 +48,8 @@ def previous_snapshot(listed: Iterable[SnapshotRef], seen: str | None, now: date
     snapshots and the one this machine last saw (or wrote), none dated after ``now``. A gone
     snapshot this machine remembers is named all the same: its readers then notice."""
     host = next(iter(listed), SnapshotRef("", "")).host
-    candidates = [ref for ref in listed if not is_future(ref, now)]
-    if seen is not None:
-        candidates.append(SnapshotRef(seen, host))
+    remembered = [SnapshotRef(seen, host)] if seen is not None else []
+    candidates = [ref for ref in [*listed, *remembered] if not is_future(ref, now)]
     newest = max(candidates, key=by_time, default=None)
     return newest.id if newest else None
 

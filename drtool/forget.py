@@ -6,6 +6,7 @@ Objects are left to prune.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -63,6 +64,9 @@ def forget(
                     repository.store.delete(manifest_name(ref.host, ref.id))
                 report.removed.append(label)
             except ObjectLocked:
-                repository.store.delete(tombstone_name(ref.host, ref.id))
+                # The manifest stays: so need not its tombstone (harmless if a bucket's default
+                # retention keeps it too).
+                with contextlib.suppress(ObjectLocked):
+                    repository.store.delete(tombstone_name(ref.host, ref.id))
                 report.locked.append(label)
     return report

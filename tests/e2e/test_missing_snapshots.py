@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,6 +153,8 @@ def test_forget_leaves_signed_tombstones_that_prune_keeps_while_named(
     cli, stored = place
     cli("init")
     first, second, third = backups(cli, 3)
+    cli("forget", "--keep-last", "1", "--dry-run")
+    assert stored.names("forgotten/web-1") == []
     cli("forget", "--keep-last", "1")
     assert stored.names("snapshots/web-1") == [manifest(third)]
     assert stored.names("forgotten/web-1") == [tombstone(first), tombstone(second)]
@@ -204,3 +208,29 @@ def test_a_forged_tombstone_counts_for_nothing(
     found = cli("check", expect=14, one_line=False).stdout
     assert found.count("problem:") == 1, found
     assert f"the tombstone of snapshot {second} of host web-1 is malformed" in found
+
+
+@pytest.mark.real_parts("faketime")
+def test_a_future_dated_snapshot_pushes_nothing_out_of_keep_within(
+    place: tuple[Cli, StoredNames], tmp_path: Path
+) -> None:
+    """bupstash #256: a host whose clock is ten years ahead (Debian's faketime) writes a snapshot
+    dated then; `forget --keep-within 1d` must not count from it and remove today's."""
+    cli, stored = place
+    cli("init")
+    (today,) = backups(cli, 1)
+    ahead = subprocess.run(
+        ["faketime", "-f", "+3650d", sys.executable, "-m", "drtool", "backup"],
+        env=cli.environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert ahead[:4] > today[:4]
+    (later,) = backups(cli, 1)
+    said = cli("forget", "--keep-within", "1d").stdout
+    assert "future-dated (not counted)" in said
+    assert stored.names("snapshots/web-1") == [manifest(today), manifest(later), manifest(ahead)]
+    assert stored.names("forgotten/web-1") == []
+    cli("restore", "latest", "--target", str(tmp_path / "look"))
+    assert "no problems found" in cli("check").stdout

@@ -209,6 +209,7 @@ def test_object_lock_protects_every_snapshot_and_extends_reused_objects(
 
     report = forget(repository, KeepPolicy(last=1), None, now=later)  # three days later too
     assert report.locked == [f"web-1/{first}"] and report.removed == []
+    assert list(store.list("forgotten")) == []  # the snapshot stays: no tombstone says otherwise
     assert prune(repository, grace=timedelta(0)).deleted == 0
 
 

@@ -52,6 +52,7 @@ def test_previous_is_the_newest_listed_or_remembered_never_a_future_one() -> Non
     remembered = ref("20250103T020000Z").id  # gone from the listing: named all the same
     assert previous_snapshot(listed, remembered, NOW) == remembered
     assert previous_snapshot(listed, ref("20241231T020000Z").id, NOW) == listed[1].id
+    assert previous_snapshot(listed, ref("20300102T000000Z").id, NOW) == listed[1].id
     assert previous_snapshot([], None, NOW) is None
 
 
