@@ -135,8 +135,8 @@ def sandboxed(argv: Sequence[str], view: View) -> list[str]:
     for device in view.devices:
         arguments += ["--dev-bind-try", device, device]
     # /proc read-only: a checker runs as uid 0, and the kernel lets uid 0 write root's
-    # sysctls (kernel.core_pattern = "|program" runs a program as root on the host) and
-    # /proc/sysrq-trigger without any capability.
+    # sysctls (kernel.core_pattern = "|program" runs a program as root on the host) without
+    # any capability.
     arguments += ["--remount-ro", "/etc", "--remount-ro", "/proc", "--cap-drop", "ALL"]
     for capability in view.capabilities:
         arguments += ["--cap-add", capability]

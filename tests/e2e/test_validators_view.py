@@ -127,8 +127,9 @@ def test_a_drill_does_not_see_the_machines_certificates(tmp_path: Path) -> None:
 )
 def test_a_checker_cannot_write_the_machines_sysctls_or_sysrq(target: str, writing: str) -> None:
     """A checker runs as uid 0 (capabilities dropped): the kernel would still let it write
-    root's sysctls (``kernel.core_pattern = |program`` runs a program as root on the machine)
-    and /proc/sysrq-trigger. The attempt writes back what is there: harmless either way."""
+    root's sysctls (``kernel.core_pattern = |program`` runs a program as root on the machine:
+    measured before /proc was read-only). /proc/sysrq-trigger, a guard. The attempt writes
+    back what is there: harmless either way."""
     before = Path("/proc/sys/kernel/core_pattern").read_text()
     written = subprocess.run(
         sandboxed(["sh", "-c", writing, "sh", target], View()),
