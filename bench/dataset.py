@@ -32,6 +32,9 @@ SHAPES = {
     "typical": Shape("typical", 150, 40, 1_000_000, 5, 2_000, 10, 3, 50),
     # 20,000 files (~100 MB), 50,000 rules, 200 networks, 1,000 peers
     "large": Shape("large", 15_000, 4_000, 20_000_000, 990, 50_000, 200, 4, 1_000),
+    # 10x large, never in the default run (--hosts huge): 200,000 files, 500,000 rules per
+    # family, 2,000 networks, 10,000 peers; ~1 GB of source and minutes per tool and figure
+    "huge": Shape("huge", 150_000, 40_000, 200_000_000, 9_900, 500_000, 2_000, 40, 10_000),
 }
 
 

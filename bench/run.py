@@ -1,10 +1,13 @@
 """The benchmark: drtool beside restic and borg on the same hosts, in one run, tools alternating.
 
     python -m bench [--hosts typical,large] [--repetitions 3] [--nightly 30]
+    python -m bench --hosts huge --repetitions 1 --nightly 2   # 10x large: heavy, not by default
 
-Prints a table and writes bench/results.json with every figure and the drtool/restic and
-drtool/borg ratios. restic and borg back up the host root, which holds the same firewall and
-docker-network state dumped to files; drtool reads the firewall live from a network namespace.
+Prints a table and writes bench/results.json with every figure (median, min, max, peak memory
+of each), the drtool/restic and drtool/borg ratios, the start-up times (bench/startup.py) and
+the S3 request counts of the typical host (bench/s3_requests.py). restic and borg back up the
+host root, which holds the same firewall and docker-network state dumped to files; drtool reads
+the firewall live from a network namespace.
 """
 
 from __future__ import annotations
@@ -22,19 +25,26 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.dataset import SHAPES, churn, generate, load_firewall
+from bench.startup import startup_times
 
 PASSPHRASE = "bench passphrase, not a secret"
 RESULTS = Path(__file__).with_name("results.json")
 
 
-def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, int]:
-    """Run ``command``; return its wall time in seconds and peak memory in MiB."""
+class Sample(NamedTuple):
+    seconds: float  # wall time
+    peak_mib: int  # peak resident memory
+    cpu_seconds: float  # user + system: what other work on a shared machine disturbs least
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> Sample:
+    """Run ``command``; return its wall time, peak memory and CPU time."""
     started = time.perf_counter()
     completed = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *command],
+        ["/usr/bin/time", "-f", "%M %U %S", *command],
         env=env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
@@ -45,8 +55,8 @@ def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> t
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {completed.stderr[-500:]}")
-    peak_kib = int(completed.stderr.strip().splitlines()[-1])
-    return elapsed, peak_kib // 1024
+    peak_kib, user, system = completed.stderr.strip().splitlines()[-1].split()
+    return Sample(elapsed, int(peak_kib) // 1024, float(user) + float(system))
 
 
 def directory_size(path: Path) -> int:
@@ -200,16 +210,18 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
         tools = available_tools(work, root, netns)
         figures: dict[str, dict[str, Any]] = {tool.name: {} for tool in tools}
 
-        def measure(metric: str, step: Callable[[Tool, int], tuple[float, int]]) -> None:
-            samples: dict[str, list[tuple[float, int]]] = {tool.name: [] for tool in tools}
+        def measure(metric: str, step: Callable[[Tool, int], Sample]) -> None:
+            samples: dict[str, list[Sample]] = {tool.name: [] for tool in tools}
             for repetition in range(repetitions):
                 for tool in tools:  # alternating, so drift hits every tool alike
                     samples[tool.name].append(step(tool, repetition))
             for tool in tools:
-                figures[tool.name][metric] = summary([s[0] for s in samples[tool.name]])
-                figures[tool.name][f"{metric}_peak_mib"] = max(s[1] for s in samples[tool.name])
+                taken = samples[tool.name]
+                figures[tool.name][metric] = summary([s.seconds for s in taken])
+                figures[tool.name][f"{metric}_peak_mib"] = max(s.peak_mib for s in taken)
+                figures[tool.name][f"{metric}_cpu"] = summary([s.cpu_seconds for s in taken])
 
-        def first_backup(tool: Tool, repetition: int) -> tuple[float, int]:
+        def first_backup(tool: Tool, repetition: int) -> Sample:
             repo = tool.repository(f"first{repetition}")
             tool.init(repo)
             return timed(tool.backup(repo), tool.env)
@@ -220,7 +232,7 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
             lambda tool, repetition: timed(tool.backup(tool.repository("first0")), tool.env),
         )
 
-        def changed_backup(tool: Tool, repetition: int) -> tuple[float, int]:
+        def changed_backup(tool: Tool, repetition: int) -> Sample:
             if tool is tools[0]:
                 churn(root, 0.01, seed=100 + repetition)
                 load_firewall(netns, root)
@@ -228,7 +240,7 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
 
         measure("changed_1pct_backup_s", changed_backup)
 
-        def restore(tool: Tool, repetition: int) -> tuple[float, int]:
+        def restore(tool: Tool, repetition: int) -> Sample:
             target = work / f"restore-{tool.name}-{repetition}"
             target.mkdir()
             command, cwd = tool.restore(tool.repository("first0"), target)
@@ -254,25 +266,6 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
         shutil.rmtree(work, ignore_errors=True)
 
 
-def startup_times(repetitions: int = 10) -> dict[str, dict[str, float]]:
-    work = Path(tempfile.mkdtemp(prefix="drtool-bench-startup-"))
-    try:
-        env = {**os.environ, "DRTOOL_PASSWORD": PASSPHRASE, "DRTOOL_REPO": str(work / "repo")}
-        subprocess.run(
-            [sys.executable, "-m", "drtool", "init"], env=env, check=True, capture_output=True
-        )
-        result = {}
-        for label, arguments in (("help", ["--help"]), ("snapshots", ["snapshots"])):
-            samples = [
-                timed([sys.executable, "-m", "drtool", *arguments], env)[0]
-                for _ in range(repetitions)
-            ]
-            result[label] = summary(samples)
-        return result
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def s3_requests() -> dict[str, int]:
     """Requests for a backup, an unchanged backup and a restore of the typical host (moto)."""
     from bench.s3_requests import count_requests
@@ -281,6 +274,16 @@ def s3_requests() -> dict[str, int]:
         **count_requests(),
         **{f"format2_{key}": value for key, value in count_requests(packed=True).items()},
     }
+
+
+def versions() -> dict[str, str]:
+    """Each peer's version as it prints it (results.json says what drtool was measured against)."""
+    found = {}
+    for name, command in (("restic", ["restic", "version"]), ("borg", ["borg", "--version"])):
+        if shutil.which(name):
+            printed = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+            found[name] = printed.strip().splitlines()[0] if printed.strip() else "unknown"
+    return found
 
 
 def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -302,7 +305,10 @@ def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
 def table(results: dict[str, Any]) -> str:
     lines = []
     for host, data in results["hosts"].items():
-        lines.append(f"\n{host} host ({data['source_bytes'] / 2**20:.1f} MiB of source)")
+        lines.append(
+            f"\n{host} host ({data['source_bytes'] / 2**20:.1f} MiB of source; "
+            f"{data.get('date', 'undated')})"
+        )
         tools = list(data["figures"])
         lines.append(f"  {'metric':<36}" + "".join(f"{tool:>14}" for tool in tools))
         for metric in data["figures"]["drtool"]:
@@ -318,33 +324,62 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"  {metric:<36}" + "".join(cells))
         for label, values in data["ratios"].items():
             lines.append(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
-    lines.append(f"\nstart-up: {results['startup']}")
-    if results.get("s3_requests"):
-        lines.append(f"S3 requests (typical host): {results['s3_requests']}")
+    startup = results["startup"]
+    lines.append(
+        "\nstart-up (median / min of "
+        f"{startup['help']['runs']} runs): "
+        + ", ".join(
+            f"{label} {startup[label]['median_ms']:.0f} / {startup[label]['min_ms']:.0f} ms"
+            for label in ("python_bare", "help", "snapshots")
+        )
+        + f"; Argon2id unlock alone {startup['argon2id_unlock_ms']:.0f} ms"
+    )
+    counts = results.get("s3_requests")
+    if counts:
+        lines.append(
+            f"S3 requests, typical host ({counts['kinds']} kinds): first backup "
+            f"{counts['first_backup']}, unchanged backup {counts['unchanged_backup']} "
+            f"(target <= 4), restore {counts['restore']} (target <= {counts['kinds'] + 4})"
+        )
     return "\n".join(lines)
+
+
+def _previous_hosts() -> dict[str, Any]:
+    try:
+        return dict(json.loads(RESULTS.read_text()).get("hosts", {}))
+    except (OSError, ValueError):
+        return {}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", default="typical,large")
+    parser.add_argument(
+        "--hosts", default="typical,large", help=f"Comma-separated, of {', '.join(SHAPES)}."
+    )
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--nightly", type=int, default=30)
     arguments = parser.parse_args()
+    hosts = arguments.hosts.split(",")
+    command = " ".join(["python", "-m", "bench", *sys.argv[1:]])
+    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
         },
-        "tools": {name: shutil.which(name) is not None for name in ("restic", "borg")},
-        "hosts": {},
+        "date": date,
+        "command": command,
+        "tools": versions(),
+        # A host not measured in this run (huge, run on its own) keeps its figures, dated.
+        "hosts": {name: data for name, data in _previous_hosts().items() if name not in hosts},
     }
-    for host in arguments.hosts.split(","):
+    for host in hosts:
         data = bench_host(host, arguments.repetitions, arguments.nightly)
-        data["ratios"] = ratios(data["figures"])
+        data.update(ratios=ratios(data["figures"]), date=date, command=command)
         results["hosts"][host] = data
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")  # a late failure loses nothing
-    results["startup"] = startup_times()
+    results["startup"] = startup_times()  # bench/startup.py: hyperfine's way, 30 runs
     results["s3_requests"] = s3_requests()
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import posixpath
 import re
 import stat
 import tarfile
@@ -20,6 +19,7 @@ from typing import BinaryIO
 
 from drtool.errors import CollectError, UnsafeArchive
 from drtool.hostpath import is_under
+from drtool.tarread import read_part
 
 PART_TARGET_SIZE = 8 * 1024 * 1024
 OUTPUT_PREFIX = ".drtool/outputs/"
@@ -241,14 +241,14 @@ def check_entries(entries: Sequence[FileEntry], roots: Sequence[str]) -> None:
             raise UnsafeArchive(
                 f"archive entry {entry.path!r} lies outside the artifact's roots; nothing written"
             )
-        parent = posixpath.dirname(entry.path)
-        while parent:
+        parent = entry.path
+        while links and (cut := parent.rfind("/")) > 0:  # each ancestor (the path is checked)
+            parent = parent[:cut]
             if parent in links:
                 raise UnsafeArchive(
                     f"archive entry {entry.path!r} lies below the symlink {parent!r}; "
                     "nothing written"
                 )
-            parent = posixpath.dirname(parent)
         if entry.type is EntryType.SYMLINK:
             _check_link_target(entry)
             links.add(entry.path)
@@ -285,13 +285,10 @@ def _check_link_target(entry: FileEntry) -> None:
             depth += 1
 
 
-def read_members(archive: tarfile.TarFile) -> list[tuple[tarfile.TarInfo, FileEntry]]:
-    """Return every member of a tar part with its checked FileEntry."""
-    try:
-        members = archive.getmembers()
-    except tarfile.TarError as error:
-        raise UnsafeArchive(f"archive part is not a valid tar: {error}") from None
-    return [(member, entry_from_member(member)) for member in members]
+def read_members(part: Path) -> list[tuple[tarfile.TarInfo, FileEntry]]:
+    """Return every member of the tar part at ``part`` with its checked FileEntry (the strict
+    reader of drtool.tarread: what drtool does not write is refused)."""
+    return [(member, entry_from_member(member)) for member in read_part(part)]
 
 
 def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str]]:

@@ -30,12 +30,11 @@ from drtool.archive import (
     is_under,
     read_members,
 )
-from drtool.errors import UnsafeArchive
 from drtool.fsutil import fsync_directory
 from drtool.host import Host
 from drtool.snapshot import ArtifactRecord
+from drtool.tarread import PartData, opened_part
 
-_COPY_BLOCK = 1024 * 1024
 SETID_BITS = stat.S_ISUID | stat.S_ISGID
 
 
@@ -54,28 +53,19 @@ class StagedArtifact:
 
     @functools.cached_property
     def _index(self) -> dict[Path, list[tuple[tarfile.TarInfo, FileEntry]]]:
-        """Each part's members, parsed once: tar headers cost more than the data they carry."""
-        index = {}
-        for part_path in self.part_paths:
-            try:
-                archive = tarfile.open(part_path, mode="r:")  # noqa: SIM115 - closed below
-            except tarfile.TarError as error:
-                raise UnsafeArchive(f"archive part is not a valid tar: {error}") from None
-            with archive:
-                index[part_path] = read_members(archive)
-        return index
+        """Each part's members, parsed once (drtool.tarread): tar headers cost more than the
+        data they carry."""
+        return {part_path: read_members(part_path) for part_path in self.part_paths}
 
-    def _members(
-        self, outputs: bool
-    ) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
+    def _members(self, outputs: bool) -> Iterator[tuple[PartData, tarfile.TarInfo, FileEntry]]:
         for part_path, members in self._index.items():
-            with tarfile.open(part_path, mode="r:") as archive:
+            with opened_part(part_path) as archive:
                 for member, entry in members:
                     if entry.path.startswith(OUTPUT_PREFIX) == outputs:
                         entry = not_world_writable(entry)
                         yield archive, member, entry if self.keep_setid else without_setid(entry)
 
-    def members(self) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, FileEntry]]:
+    def members(self) -> Iterator[tuple[PartData, tarfile.TarInfo, FileEntry]]:
         """Every file entry (command outputs are not files of the host)."""
         return self._members(outputs=False)
 
@@ -84,10 +74,8 @@ class StagedArtifact:
         found = {}
         for archive, member, entry in self._members(outputs=True):
             if entry.type is EntryType.FILE:
-                source = archive.extractfile(member)
-                found[check_output_name(entry.path.removeprefix(OUTPUT_PREFIX))] = (
-                    source.read() if source else b""
-                )
+                name = check_output_name(entry.path.removeprefix(OUTPUT_PREFIX))
+                found[name] = archive.extractfile(member).read()
         return found
 
     def setid_paths(self) -> list[str]:
@@ -139,7 +127,7 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
         directories: list[tuple[Path, FileEntry]] = []
         for archive, member, entry in staged.members():
             root = next(root for root in roots if is_under(entry.path, root))
-            destination = builds[root] / posixpath.relpath(entry.path, root)
+            destination = builds[root] / entry.path[len(root) + 1 :]  # "" for the root itself
             _write_entry(archive, member, entry, destination)
             if entry.type is EntryType.DIRECTORY:
                 directories.append((destination, entry))
@@ -176,22 +164,21 @@ def _build_path(host: Host, root: str) -> Path:
 
 
 def _write_entry(
-    archive: tarfile.TarFile, member: tarfile.TarInfo, entry: FileEntry, destination: Path
+    archive: PartData, member: tarfile.TarInfo, entry: FileEntry, destination: Path
 ) -> None:
     if entry.type is EntryType.DIRECTORY:
         destination.mkdir(mode=0o700)
-        return
-    if entry.type is EntryType.SYMLINK:
+    elif entry.type is EntryType.SYMLINK:
         os.symlink(entry.link_target, destination)
+        _set_metadata(destination, entry)
     else:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         descriptor = os.open(destination, flags, 0o600)
-        with os.fdopen(descriptor, "wb") as output:
-            source = archive.extractfile(member)
-            if source is None:
-                raise UnsafeArchive(f"archive entry {entry.path!r} has no data; nothing written")
-            shutil.copyfileobj(source, output, _COPY_BLOCK)
-    _set_metadata(destination, entry)
+        try:
+            archive.copy_to(member, descriptor)
+            _set_file_metadata(descriptor, entry)
+        finally:
+            os.close(descriptor)
 
 
 def _set_metadata(path: Path, entry: FileEntry) -> None:
@@ -200,6 +187,14 @@ def _set_metadata(path: Path, entry: FileEntry) -> None:
     if entry.type is not EntryType.SYMLINK:
         os.chmod(path, entry.mode)
     os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
+
+
+def _set_file_metadata(descriptor: int, entry: FileEntry) -> None:
+    """_set_metadata on the open file: no path looked up again, none swapped meanwhile."""
+    if os.geteuid() == 0:
+        os.chown(descriptor, entry.uid, entry.gid)
+    os.chmod(descriptor, entry.mode)
+    os.utime(descriptor, ns=(entry.mtime_ns, entry.mtime_ns))
 
 
 def _swap_into_place(build: Path, live: Path) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -258,7 +258,8 @@ def new_snapshot_id(moment: datetime, pre_restore: bool = False) -> str:
     part that only keeps ids unique. A restore's rollback snapshot has ``-pre-`` in it, so that
     ``latest`` and ``--date`` never pick it unless it is named."""
     mark = PRE_RESTORE_MARK if pre_restore else "-"
-    return f"{moment.astimezone(UTC).strftime(_ID_TIME_FORMATS[0])}{mark}{secrets.token_hex(4)}"
+    random = os.urandom(4).hex()  # secrets.token_hex(4), without loading hmac and OpenSSL
+    return f"{moment.astimezone(UTC).strftime(_ID_TIME_FORMATS[0])}{mark}{random}"
 
 
 def snapshot_time(snapshot_id: str) -> datetime | None:

@@ -1,0 +1,214 @@
+"""A strict, fast reader of the tar parts drtool writes, and nothing else.
+
+Python's ``tarfile`` parses each header field by field in Python and accepts a dozen formats;
+a restore of 25,000 pax-headed members spent most of its time there. This reader knows one
+format, the one ``archive.write_parts`` writes (docs/FORMAT.md, "Payload of an artifact part"):
+
+- ustar headers (magic ``ustar\\0`` version ``00``, an empty prefix field), checksums as
+  ``tarfile`` writes them (unsigned), numeric fields as octal digits ended by NUL;
+- member types: regular file, directory, symbolic link; hard links, devices and fifos are
+  parsed so that ``archive.entry_from_member`` refuses them by name, as it always did;
+- pax extended headers (type ``x``) of the records drtool's writer can emit: ``mtime``,
+  ``path`` and ``linkpath`` (long or non-ASCII names), ``uid``/``gid`` (ids past 2,097,151),
+  ``size`` (files past 8 GiB), ``hdrcharset=BINARY`` (names that are not UTF-8), each at most
+  once;
+- the end: a zero block, then nothing but zeros.
+
+Anything else (GNU or global headers, sparse files, other pax records, trailing data, a member
+running past the end of the part) is refused with UnsafeArchive: nothing is guessed. Members
+come back as ``tarfile.TarInfo`` (with ``offset_data``), so everything downstream is unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from drtool.errors import UnsafeArchive
+
+BLOCK = 512
+_ZERO_BLOCK = bytes(BLOCK)
+_MAGIC = b"ustar\x0000"
+_PAX_RECORDS = frozenset({"path", "linkpath", "mtime", "uid", "gid", "size", "hdrcharset"})
+_NO_DATA = frozenset({tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE,
+                      tarfile.BLKTYPE, tarfile.FIFOTYPE})  # fmt: skip
+_MEMBER_TYPES = _NO_DATA | {tarfile.REGTYPE}
+_ENCODING = "utf-8"  # names as tarfile decodes them on a UTF-8 system, bytes kept by escapes
+_ERRORS = "surrogateescape"
+_CHECKSUM_SPACES = 8 * ord(" ")
+
+
+def _invalid(reason: str) -> UnsafeArchive:
+    return UnsafeArchive(f"archive part is not a valid tar: {reason}")
+
+
+def _number(field: bytes) -> int:
+    """An octal field as tarfile writes it: digits, then one NUL (the checksum: NUL, space)."""
+    digits = field[:-1] if field[-1] == 0 else field[:-2] if field[-2:] == b"\x00 " else b""
+    if not digits.isdigit():
+        raise _invalid("a numeric header field is not octal digits")
+    try:
+        return int(digits, 8)
+    except ValueError:
+        raise _invalid("a numeric header field is not octal digits") from None
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\x00", 1)[0].decode(_ENCODING, _ERRORS)
+
+
+def read_part(path: Path) -> list[tarfile.TarInfo]:
+    """Every member of the tar part at ``path``, parsed strictly; raise UnsafeArchive for
+    anything drtool does not write."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            raise _invalid("empty file")
+        if size % BLOCK:
+            raise _invalid("its size is not a whole number of blocks")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _members(data, size)
+
+
+def _members(data: mmap.mmap, size: int) -> list[tarfile.TarInfo]:
+    members = []
+    offset = 0
+    pax: dict[str, str] | None = None
+    while True:
+        if offset >= size:
+            raise _invalid("unexpected end of data (no end-of-archive block)")
+        header = data[offset : offset + BLOCK]
+        if header == _ZERO_BLOCK:
+            if pax is not None:
+                raise _invalid("a pax header is followed by no member")
+            if data[offset:size].count(0) != size - offset:
+                raise _invalid("data after the end-of-archive block")
+            return members
+        if sum(header) - sum(header[148:156]) + _CHECKSUM_SPACES != _number(header[148:156]):
+            raise _invalid("bad checksum")
+        if header[257:265] != _MAGIC or header[345:500].strip(b"\x00"):
+            raise _invalid("not a POSIX ustar header as drtool writes it")
+        kind = header[156:157]
+        data_offset = offset + BLOCK
+        if kind == tarfile.XHDTYPE:
+            if pax is not None:
+                raise _invalid("two pax headers in a row")
+            length = _number(header[124:136])
+            offset = _after(data_offset, length, size)
+            pax = _pax_records(data[data_offset : data_offset + length], header)
+            continue
+        member = _member(header, kind, data_offset, pax or {})
+        pax = None
+        if member.type in _NO_DATA and member.size:
+            raise _invalid(f"entry {member.name!r} carries data its type cannot have")
+        offset = _after(data_offset, member.size, size)
+        members.append(member)
+
+
+def _after(data_offset: int, length: int, size: int) -> int:
+    """Where the next header starts after ``length`` bytes of data (padded to a block)."""
+    if data_offset + length > size:
+        raise _invalid("unexpected end of data")
+    return data_offset + -(-length // BLOCK) * BLOCK
+
+
+def _member(header: bytes, kind: bytes, data_offset: int, pax: dict[str, str]) -> tarfile.TarInfo:
+    name = _text(header[:100])
+    if kind not in _MEMBER_TYPES:
+        raise UnsafeArchive(
+            f"archive entry {pax.get('path', name)!r} has tar type {kind!r}, which drtool never "
+            "writes; nothing written"
+        )
+    member = tarfile.TarInfo(name.rstrip("/") if kind == tarfile.DIRTYPE else name)
+    member.type = kind
+    member.mode = _number(header[100:108])
+    member.uid = _number(header[108:116])
+    member.gid = _number(header[116:124])
+    member.size = _number(header[124:136])
+    member.mtime = _number(header[136:148])
+    member.linkname = _text(header[157:257])
+    member.offset_data = data_offset
+    if pax:
+        member.pax_headers = pax
+        if "path" in pax:
+            member.name = pax["path"].rstrip("/")
+        if "linkpath" in pax:
+            member.linkname = pax["linkpath"]
+        for field in ("uid", "gid", "size"):
+            if field in pax:
+                if not pax[field].isdigit():
+                    raise _invalid(f"pax record {field} is not a decimal number")
+                setattr(member, field, int(pax[field]))
+    return member
+
+
+def _pax_records(buffer: bytes, header: bytes) -> dict[str, str]:
+    """The records of a pax extended header: ``LENGTH KEYWORD=VALUE\\n`` each, nothing else."""
+    records: dict[str, str] = {}
+    position = 0
+    while position < len(buffer):
+        space = buffer.find(b" ", position, position + 21)
+        length_text = buffer[position:space]
+        if space < 0 or not length_text.isdigit():
+            raise _invalid("malformed pax record")
+        end = position + int(length_text)
+        record = buffer[space + 1 : end]
+        if end > len(buffer) or not record.endswith(b"\n") or b"=" not in record:
+            raise _invalid("malformed pax record")
+        keyword_bytes, _, value = record[:-1].partition(b"=")
+        keyword = keyword_bytes.decode(_ENCODING, _ERRORS)
+        if keyword in records:
+            raise _invalid(f"pax record {keyword} given twice")
+        records[keyword] = value.decode(_ENCODING, _ERRORS)
+        position = end
+    if records.keys() <= _PAX_RECORDS and records.get("hdrcharset", "BINARY") == "BINARY":
+        return records
+    if any(keyword.startswith("GNU.sparse.") for keyword in records):
+        # drtool never writes one; its holes would expand far past the size a manifest declares
+        raise UnsafeArchive(
+            f"archive entry {records.get('GNU.sparse.name', _text(header[:100]))!r} is a sparse "
+            "file, which drtool never writes; nothing written"
+        )
+    unknown = sorted(set(records) - _PAX_RECORDS)
+    if unknown:
+        raise _invalid(f"pax record {unknown[0][:40]!r}, which drtool never writes")
+    raise _invalid("pax record hdrcharset other than BINARY")
+
+
+class PartData:
+    """An open tar part: the data of its members, by the offsets ``read_part`` found."""
+
+    def __init__(self, descriptor: int) -> None:
+        self._descriptor = descriptor
+
+    def extractfile(self, member: tarfile.TarInfo) -> BinaryIO:
+        """A member's data as a file (read whole for outputs and diffs)."""
+        data = os.pread(self._descriptor, member.size, member.offset_data)
+        if len(data) != member.size:
+            raise _invalid("unexpected end of data")
+        return io.BytesIO(data)
+
+    def copy_to(self, member: tarfile.TarInfo, output: int) -> None:
+        """Write a member's data to the file descriptor ``output``, in the kernel (sendfile)."""
+        offset, remaining = member.offset_data, member.size
+        while remaining:
+            sent = os.sendfile(output, self._descriptor, offset, remaining)
+            if sent == 0:
+                raise _invalid("unexpected end of data")
+            offset += sent
+            remaining -= sent
+
+
+@contextmanager
+def opened_part(path: Path) -> Iterator[PartData]:
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        yield PartData(descriptor)
+    finally:
+        os.close(descriptor)
