@@ -80,13 +80,13 @@ class PackedBackup:
             key = stat_key(os.lstat(path))
         except OSError as error:
             raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
-        refs = self._old.lookup(entry.path, key) if _agrees(key, entry) else None
+        refs = self._old.lookup(kind, entry.path, key) if _agrees(key, entry) else None
         if refs is None:
             data = _read_file(path, entry) if entry.type is EntryType.FILE else b""
             refs = self._member(kind, member_header(entry), data)
         else:
             progress.advance(entry.size)
-        self._new.remember(entry.path, key, refs)
+        self._new.remember(kind, entry.path, key, refs)
         return refs
 
     def _member(self, kind: str, header: bytes, data: bytes) -> list[BlobRef]:

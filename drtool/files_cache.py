@@ -58,17 +58,22 @@ class FilesCache:
     blobs: dict[str, BlobRef] = field(default_factory=dict)
     packs: dict[str, str | None] = field(default_factory=dict)  # pack -> locked until (ISO)
 
-    def lookup(self, path: str, key: StatKey) -> list[BlobRef] | None:
-        """The blobs of ``path``'s member if the file is as cached, else None."""
-        cached = self.files.get(path)
+    def lookup(self, kind: str, path: str, key: StatKey) -> list[BlobRef] | None:
+        """The blobs of ``path``'s member in ``kind``'s tar if the file is as cached, else None
+        (a path two kinds hold has two entries: a blob's id binds its kind)."""
+        cached = self.files.get(_entry_key(kind, path))
         if cached is None or cached[0] != key:
             return None
         return [self.blobs[blob] for blob in cached[1]]
 
-    def remember(self, path: str, key: StatKey, refs: Sequence[BlobRef]) -> None:
-        self.files[path] = (key, tuple(ref.id for ref in refs))
+    def remember(self, kind: str, path: str, key: StatKey, refs: Sequence[BlobRef]) -> None:
+        self.files[_entry_key(kind, path)] = (key, tuple(ref.id for ref in refs))
         for ref in refs:
             self.blobs[ref.id] = ref
+
+
+def _entry_key(kind: str, path: str) -> str:
+    return f"{kind}:{path}"  # no kind holds a colon
 
 
 def cache_path(host: Host, repository_id: str) -> os.PathLike[str]:

@@ -27,12 +27,13 @@ class UsedBlob:
 
 
 class PackUsage:
-    """Pack id -> the blobs of it some snapshot uses (each once); the packs stored (one
-    listing); the packs some snapshot names that are gone, and the relocation records in use."""
+    """Pack id -> the blobs of it some snapshot uses, each once per (host, kind, id) it is used
+    as (so that check verifies it as each); the packs stored (one listing); the packs some
+    snapshot names that are gone, and the relocation records in use."""
 
     def __init__(self, repository: Repository) -> None:
         self._repository = repository
-        self.packs: dict[str, dict[str, UsedBlob]] = {}
+        self.packs: dict[str, dict[tuple[str, str, str], UsedBlob]] = {}
         self.stored = {name.rsplit("/", 1)[1] for name in repository.store.list("packs")}
         self.relocated = {name.rsplit("/", 1)[1] for name in repository.store.list(RELOCATED)}
         self.missing: dict[str, int] = {}  # pack -> blobs named in it that are nowhere
@@ -50,7 +51,8 @@ class PackUsage:
     def _use(self, host: str, kind: str, ref: BlobRef) -> None:
         for _ in range(MAX_RELOCATIONS):
             if ref.pack in self.stored:
-                self.packs.setdefault(ref.pack, {}).setdefault(ref.id, UsedBlob(host, kind, ref))
+                used = self.packs.setdefault(ref.pack, {})
+                used.setdefault((host, kind, ref.id), UsedBlob(host, kind, ref))
                 return
             moved = self._relocation(ref.pack).get(ref.id)
             if moved is None:

@@ -177,3 +177,12 @@ def test_a_write_only_host_deduplicates_against_its_files_cache(
     assert {item.kind for item in changed.artifacts if item.stored} == {"fail2ban"}
     with pytest.raises(KeyUnavailable):
         restore(writer, changed, sample_root)
+
+
+def test_a_file_two_kinds_hold_is_cached_for_each(packed: Repository, sample_root: Path):
+    """(A restore refuses such overlapping roots; check reads every blob as its kind's.)"""
+    both = Settings(files=("/etc/nginx/nginx.conf",))
+    host = Host(sample_root, "web-1")
+    run_backup(packed, host, collectors_for(both))
+    run_backup(packed, host, collectors_for(both))
+    assert check_repository(dataclasses.replace(packed), read_data=True).problems == []
