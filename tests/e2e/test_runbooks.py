@@ -32,8 +32,43 @@ def commands(runbook: Path) -> list[list[str]]:
 
 def test_the_runbooks_are_there() -> None:
     names = {path.name for path in RUNBOOKS.glob("*.md")}
-    assert {"full-host-restore.md", "one-component.md", "dr-drill.md"} <= names
+    assert {
+        "full-host-restore.md",
+        "one-component.md",
+        "dr-drill.md",
+        "lost-laptop-key-rotation.md",
+        "compromised-host.md",
+    } <= names
     assert all(commands(RUNBOOKS / name) for name in names)
+
+
+def key_ids(cli: Cli, tmp_path: Path, runbook: Path) -> dict[str, str]:
+    """The ids the key runbooks name, made as the incident finds them: a laptop's passphrase
+    key (KEY_ID), web-1's writer credential (WRITER_ID)."""
+    if runbook.stem == "lost-laptop-key-rotation":
+        laptop = Cli({**cli.environment, "DRTOOL_NEW_PASSWORD": "the laptop's own passphrase"})
+        laptop("key", "add", "--label", "laptop")
+    if runbook.stem == "compromised-host":
+        cli("key", "add-writer", "--host", "web-1", "--output", str(tmp_path / "issued.key"))
+    ids = {}
+    for key in json.loads(cli("key", "list", "--json").stdout):
+        if key["label"] == "laptop":
+            ids["KEY_ID"] = key["id"]
+        if key["kind"] == "writer":
+            ids["WRITER_ID"] = key["id"]
+    return ids
+
+
+def substituted(argument: str, ids: dict[str, str], today: str, tmp_path: Path) -> str:
+    """A runbook's argument as this incident has it: the ids of its keys, today's date for the
+    example date, a temporary path for an absolute one."""
+    if argument in ids:
+        return ids[argument]
+    if argument == EXAMPLE_DATE:
+        return today
+    if argument.startswith("/"):
+        return str(tmp_path / Path(argument).name)
+    return argument
 
 
 @pytest.mark.parametrize("runbook", sorted(RUNBOOKS.glob("*.md")), ids=lambda path: path.stem)
@@ -44,16 +79,10 @@ def test_every_command_of_the_runbook_runs(cli: Cli, tmp_path: Path, runbook: Pa
     # The backup's own UTC day, not the clock's: the test may run across midnight.
     (snapshot,) = json.loads(cli("snapshots", "--json").stdout)
     today = snapshot["time"][:10].replace("-", "")
+    ids = key_ids(cli, tmp_path, runbook)
     for command in commands(runbook):
         assert command[0] == "drtool"
-        arguments = [
-            today
-            if argument == EXAMPLE_DATE
-            else str(tmp_path / Path(argument).name)
-            if argument.startswith("/")
-            else argument
-            for argument in command[1:]
-        ]
+        arguments = [substituted(argument, ids, today, tmp_path) for argument in command[1:]]
         if {"--resume", "--rollback", "--abandon"} & set(arguments):
             cli.restore_killed_at("applied nginx")
         expect = EXPECTED_EXIT.get(tuple(command[:2]), 0)
