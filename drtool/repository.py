@@ -161,9 +161,11 @@ class Repository:
         file carries, authenticated, the repository's id and format. Raise RepositoryNotFound,
         UnsupportedFormat or KeyUnavailable.
         """
-        if not any(True for _ in store.list("keys")):
+        key_names = list(store.list("keys"))
+        if not key_names:
             read_config(store)  # raises RepositoryNotFound where there is no repository
-        unlocked = unlock_with_passphrase(store, passphrase)
+            raise KeyUnavailable(f"{store.location} holds no key file")
+        unlocked = unlock_with_passphrase(store, passphrase, key_names)
         return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format)
 
     @classmethod
