@@ -84,8 +84,10 @@ def _parts_of_previous_snapshot(repository: Repository, host_name: str) -> dict[
 
     forget always keeps each host's newest snapshot, so these cannot be pruned under us.
     """
+    if not repository.key.can_read:  # a writer cannot read its past (nor list it for nothing)
+        return {}
     refs = repository.snapshot_refs(host_name)
-    if not refs or not repository.key.can_read:  # a writer cannot read its past
+    if not refs:
         return {}
     try:
         manifest = repository.read_manifest(refs[-1])
