@@ -155,11 +155,11 @@ class Repository:
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
-        """Unlock the keys with the passphrase, from the key files alone.
+        """Unlock the keys with the passphrase (or a KMS key), from the key files alone.
 
-        Two requests on S3 (one listing, one key file); the config is not needed, since each key
-        file carries, authenticated, the repository's id and format. Raise RepositoryNotFound,
-        UnsupportedFormat or KeyUnavailable.
+        One listing, then a GET per key file (drtool/keyring/unlock.py); the config is not
+        needed, since each key file carries, authenticated, the repository's id and format.
+        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable.
         """
         key_names = list(store.list("keys"))
         if not key_names:
