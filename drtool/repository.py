@@ -153,15 +153,17 @@ class Repository:
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
-        """Unlock the keys with the passphrase, from the key files alone.
+        """Unlock the keys with the passphrase (or a KMS key), from the key files alone.
 
-        Two requests on S3 (one listing, one key file); the config is not needed, since each key
-        file carries, authenticated, the repository's id and format. Raise RepositoryNotFound,
-        UnsupportedFormat or KeyUnavailable.
+        One listing, then a GET per key file (drtool/keyring/unlock.py); the config is not
+        needed, since each key file carries, authenticated, the repository's id and format.
+        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable.
         """
-        if not any(True for _ in store.list("keys")):
+        key_names = list(store.list("keys"))
+        if not key_names:
             read_config(store)  # raises RepositoryNotFound where there is no repository
-        unlocked = unlock_with_passphrase(store, passphrase)
+            raise KeyUnavailable(f"{store.location} holds no key file")
+        unlocked = unlock_with_passphrase(store, passphrase, key_names)
         return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format)
 
     @classmethod

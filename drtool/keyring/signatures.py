@@ -22,6 +22,7 @@ from drtool.format import RepositoryKeys
 from drtool.keyring.access import ReaderKeys, WriterKeys, verify
 from drtool.keyring.primitives import raw_public
 from drtool.keyring.registration import Registration
+from drtool.timeutil import parse_iso
 
 _MANIFEST = b"drtool v2 manifest\x00"
 
@@ -79,7 +80,7 @@ def verified_manifest(
             raise IntegrityError(
                 f"{what} is signed by the writer of host {writer.host}, not of host {host}"
             )
-        if writer.revoked and str(manifest.get("time", "")) >= writer.revoked:
+        if writer.revoked and not _before(manifest.get("time"), writer.revoked):
             raise IntegrityError(f"{what} was written by writer {name}, revoked {writer.revoked}")
         public = writer.signing_public
     else:
@@ -87,3 +88,11 @@ def verified_manifest(
     if not verify(public, message, signature):
         raise IntegrityError(f"{what} is not signed by a key of host {host}")
     return manifest
+
+
+def _before(time: object, revoked: str) -> bool:
+    """Whether a manifest's ``time`` is a valid time before ``revoked`` (a registration's)."""
+    try:
+        return parse_iso(str(time)) < parse_iso(revoked)
+    except ValueError:
+        return False

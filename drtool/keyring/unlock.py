@@ -51,12 +51,11 @@ def key_document(key_file: bytes) -> dict[str, Any]:
     return document
 
 
-def unlock_with_passphrase(store: Store, passphrase: PassphraseSource) -> Unlocked:
-    """Unlock with a KMS key file if one opens (no passphrase asked), else try the passphrase
-    on each passphrase key file; raise KeyUnavailable if none opens."""
-    key_names = list(store.list(KEYS))
-    if not key_names:
-        raise KeyUnavailable(f"{store.location} holds no key file")
+def unlock_with_passphrase(
+    store: Store, passphrase: PassphraseSource, key_names: list[str]
+) -> Unlocked:
+    """Unlock with a KMS key file among ``key_names`` if one opens (no passphrase asked), else
+    try the passphrase on each passphrase key file; raise KeyUnavailable if none opens."""
     # A newer repository is refused before anyone is asked for a passphrase.
     documents = [(name, store.get(name)) for name in key_names]
     parsed = [(name, key_file, key_document(key_file)) for name, key_file in documents]

@@ -69,6 +69,7 @@ def test_kms_wraps_the_repository_key(cli: Cli, moto_server: str, tmp_path: Path
     # a passphrase beside the KMS key, for the day KMS is gone
     new = tmp_path / "new-passphrase"
     new.write_text("beside kms\n")
+    new.chmod(0o600)
     Cli({**operator.environment, "DRTOOL_NEW_PASSWORD_FILE": str(new)})(
         "key", "add", "--label", "safe"
     )
@@ -113,3 +114,20 @@ def writer_round_trip(operator: Cli, tmp_path: Path) -> None:
     operator("key", "rotate")
     assert "revoked" in writer("backup", expect=12).stderr
     operator("restore", snapshot, "--yes")
+    # the passphrase commands on the bucket too
+    new = tmp_path / "second-passphrase"
+    new.write_text("second\n")
+    new.chmod(0o600)
+    added = Cli({**operator.environment, "DRTOOL_NEW_PASSWORD_FILE": str(new)})(
+        "key", "add", "--label", "second"
+    ).stdout.strip()
+    second = Cli({**operator.environment, "DRTOOL_PASSWORD_FILE": str(new)})
+    printed = second("key", "export", "--paper").stdout
+    paper = next(line.split()[-1] for line in printed.splitlines() if line.startswith("key id"))
+    rows = json.loads(second("key", "list", "--json").stdout)
+    assert sorted(row["label"] for row in rows) == ["", "init", "paper", "second"]
+    second("key", "remove", paper)
+    Cli({**second.environment, "DRTOOL_NEW_PASSWORD_FILE": str(tmp_path / "passphrase")})(
+        "key", "passwd", added
+    )
+    assert "wrong passphrase" in second("snapshots", expect=12).stderr
