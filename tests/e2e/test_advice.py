@@ -100,11 +100,10 @@ def test_after_a_failed_rollback_abandon_drops_the_journal_once_repaired_by_hand
     assert "--dport 22" in "".join(input_rules(netns))
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_abandon_after_a_kill_asks_on_a_terminal(cli: Cli) -> None:
     """A restore killed half-way; the operator puts the files back by hand and abandons it,
     answering the question on a terminal."""
-    cli("init")
-    cli("backup")
     root = host_root(cli)
     (root / "etc/redis/redis.conf").write_text("protected-mode no\n")
     cli.restore_killed_at("applied files")

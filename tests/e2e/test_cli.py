@@ -129,9 +129,8 @@ def test_only_and_date(cli: Cli, tmp_path: Path) -> None:
     assert (target / "etc/nginx/nginx.conf").read_text() == "day6"
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_snapshots_of_several_hosts(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     cli("--host", "web-2", "backup")
     cli("--host", "web-2", "backup")
     only_web_1 = json.loads(cli("snapshots", "--json").stdout)  # DRTOOL_HOST=web-1 is set
@@ -219,16 +218,14 @@ def test_newer_repository_format(cli: Cli) -> None:
     assert "upgrade drtool" in cli("snapshots", expect=18).stderr
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_unknown_snapshot(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     assert "no snapshot 'nope'" in cli("restore", "nope", "--yes", expect=13).stderr
     assert "no snapshot 'nope'" in cli("show", "nope", expect=13).stderr
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_no_snapshot_on_date(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     assert "on 20250107" in cli("restore", "--date", "20250107", "--yes", expect=13).stderr
 
 
@@ -237,15 +234,13 @@ def test_malformed_date(cli: Cli) -> None:
     assert "invalid date" in cli("restore", "--date", "2025-01-07", "--yes", expect=2).stderr
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_unknown_kind_in_only(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     assert "unknown kind" in cli("restore", "--only", "ngnix", "--yes", expect=2).stderr
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_restore_onto_the_host_needs_yes_off_a_terminal(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     (host_root(cli) / "etc/nginx/nginx.conf").write_text("edited\n")
     assert "--yes" in cli("restore", expect=16).stderr
     assert (host_root(cli) / "etc/nginx/nginx.conf").read_text() == "edited\n"
@@ -274,8 +269,6 @@ def the_object_of(cli: Cli, kind: str) -> Path:
 
 
 def damage_and_expect_refusal(cli: Cli, damage, message: str) -> None:
-    cli("init")
-    cli("backup")
     root = host_root(cli)
     (root / "etc/nginx/nginx.conf").write_text("edited after the backup\n")
     (root / "etc/wireguard/wg0.conf").write_text("edited after the backup\n")
@@ -292,21 +285,23 @@ def flip_one_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_tampered_object(cli: Cli) -> None:
     damage_and_expect_refusal(cli, flip_one_byte, "refused")
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_truncated_object(cli: Cli) -> None:
     damage_and_expect_refusal(cli, lambda path: path.write_bytes(path.read_bytes()[:-5]), "refused")
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_missing_object(cli: Cli) -> None:
     damage_and_expect_refusal(cli, Path.unlink, "is missing")
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_plain_check_finds_a_missing_object_and_read_data_finds_a_flipped_byte(cli: Cli):
-    cli("init")
-    cli("backup")
     flip_one_byte(the_object_of(cli, "fail2ban"))
     assert "no problems found" in cli("check").stdout
     cli("check", "--read-data", expect=14)
@@ -316,17 +311,15 @@ def test_plain_check_finds_a_missing_object_and_read_data_finds_a_flipped_byte(c
     assert "missing" in cli("check", "--read-data-subset", "10%", expect=14).stderr
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_tampered_manifest(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     (manifest_path,) = repository_files(cli, "snapshots")
     flip_one_byte(manifest_path)
     assert "failed authentication" in cli("restore", "--yes", expect=14).stderr
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_manifest_moved_to_another_host(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     (manifest_path,) = repository_files(cli, "snapshots")
     other = manifest_path.parent.parent / "web-2" / manifest_path.name
     other.parent.mkdir()

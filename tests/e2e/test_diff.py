@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli, tree_listing
 from tests.support.netns import run_in
 
@@ -66,9 +68,8 @@ def test_diff_of_two_snapshots_is_semantic_and_redacted(cli: Cli) -> None:
     assert "content changed (redacted)" in human
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_dry_run_shows_the_plan_and_the_diff_and_changes_nothing(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     root = host_root(cli)
     edit(root)
     before = tree_listing(root)

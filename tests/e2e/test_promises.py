@@ -9,6 +9,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PASSPHRASE, Cli
 from tests.e2e.test_cli import host_root
 
@@ -70,9 +72,8 @@ def test_debug_logs_hold_no_secret(cli: Cli) -> None:
         assert value not in logs
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_drill_date_picks_that_days_snapshot(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     (snapshot,) = json.loads(cli("snapshots", "--json").stdout)
     day = snapshot["time"][:10].replace("-", "")
     drilled = json.loads(cli("drill", "--date", day, "--json", expect=27, one_line=False).stdout)

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from drtool.lock import LOCK_NAME
 from tests.conftest import Cli
 
@@ -74,9 +76,8 @@ def test_forget_is_scoped_to_this_host_unless_all_hosts(cli: Cli) -> None:
     assert hosts_and_ids(cli) == [("web-1", web1[1]), ("web-2", web2[1])]
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_retry_lock_waits_for_the_holder(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     lock = Path(cli.environment["DRTOOL_REPO"], LOCK_NAME)
     lock.parent.mkdir(exist_ok=True)
     holder = '{"purpose": "prune", "host": "web-9", "pid": 1, "created": "%s"}'
@@ -99,9 +100,8 @@ def test_tags_are_kept_once(cli: Cli) -> None:
     assert listed["tags"] == ["demo", "nightly"]
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_verbose_restore_logs_each_step_with_its_time(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     logged = cli("restore", "--yes", "-v").stderr
     steps = re.findall(r"^drtool: (\d\d:\d\d:\d\d\.\d{3}) restore: (.+)$", logged, re.MULTILINE)
     assert [step for _, step in steps][-1] == "completed"

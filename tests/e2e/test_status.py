@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from drtool.heads import HEADS, update_head
 from drtool.repository import Repository
 from drtool.store.local import LocalStore
@@ -52,9 +54,8 @@ def test_a_failed_drill_or_a_stale_host_exits_29(cli: Cli, tmp_path: Path) -> No
     cli("status", "--max-age", "1x", expect=2)
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_a_host_whose_backup_failed_needs_attention(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     cli("backup", "--netns", "drtool-test-no-such-namespace", expect=20)  # the firewall unread
     (host,) = json.loads(cli("status", "--json", expect=29).stdout)["hosts"]
     assert host["backup_failure"]["exit_code"] == 20
@@ -63,9 +64,8 @@ def test_a_host_whose_backup_failed_needs_attention(cli: Cli) -> None:
     cli("status")
 
 
+@pytest.mark.usefixtures("backed_up")
 def test_a_damaged_head_is_refused_in_one_line(cli: Cli) -> None:
-    cli("init")
-    cli("backup")
     head = Path(cli.environment["DRTOOL_REPO"], HEADS, "web-1")
     data = bytearray(head.read_bytes())
     data[-5] ^= 1

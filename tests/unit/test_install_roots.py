@@ -9,17 +9,21 @@ expected result is the source tree as the file system reports it, never drtool's
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import stat
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from drtool.archive import OUTPUT_PREFIX
 from drtool.capture import capture
 from drtool.collectors.files import FilesCollector
 from drtool.errors import UnsafeArchive
 from drtool.host import Host
 from drtool.install import StagedArtifact, install_roots, materialized, remove_roots
+from drtool.snapshot import ArtifactRecord
 from tests.conftest import tree_listing
 
 MTIME = 1_700_000_000_123_456_789
@@ -147,3 +151,66 @@ def test_materialized_is_private_and_gone_afterwards(source: Path, tmp_path: Pat
         assert (private / "etc/app/conf.d/site.conf").read_text() == "server {}\n"
         assert os.readlink(private / "etc/app/current") == "conf.d/site.conf"
     assert not private.exists()
+
+
+def part_file(path: Path, *members: tuple[tarfile.TarInfo, bytes]) -> Path:
+    """A tar part made with Python's tarfile, as a hostile snapshot could hold it."""
+    with tarfile.open(path, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return path
+
+
+def tar_member(name: str, kind: bytes = tarfile.REGTYPE, **fields: object) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = kind, 0o755 if kind == tarfile.DIRTYPE else 0o644
+    for field, value in fields.items():
+        setattr(info, field, value)
+    return info
+
+
+def test_a_file_behind_a_link_of_the_same_name_is_never_written_through_it(
+    tmp_path: Path,
+) -> None:
+    """A part naming etc/app/x twice, first a link to a file outside the root, then a file:
+    the install fails and the file the link points at is untouched."""
+    victim = tmp_path / "outside/victim"
+    victim.parent.mkdir()
+    victim.write_text("untouched\n")
+    data = b"written through the link\n"
+    part = part_file(
+        tmp_path / "files-0000.tar",
+        (tar_member("etc/app", tarfile.DIRTYPE), b""),
+        (tar_member("etc/app/x", tarfile.SYMTYPE, linkname=str(victim)), b""),
+        (tar_member("etc/app/x", size=len(data)), data),
+    )
+    record = ArtifactRecord("files", True, ("etc/app",))
+    target = tmp_path / "target"
+    (target / "etc").mkdir(parents=True)
+    with pytest.raises(FileExistsError):
+        install_roots(Host(target, "dst"), StagedArtifact(record, (part,)))
+    assert victim.read_text() == "untouched\n"
+    assert list((target / "etc").iterdir()) == [], "the build was removed"
+
+
+def test_outputs_and_set_id_files_are_read_from_the_parts(tmp_path: Path) -> None:
+    v4 = b"*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"
+    part = part_file(
+        tmp_path / "iptables-0000.tar",
+        (tar_member(f"{OUTPUT_PREFIX}v4", size=len(v4)), v4),
+        (tar_member(f"{OUTPUT_PREFIX}empty"), b""),
+        (tar_member("etc/app", tarfile.DIRTYPE), b""),
+        (tar_member("etc/app/tool", mode=0o4755, size=1), b"x"),
+        (tar_member("etc/app/group", mode=0o2755), b""),
+    )
+    staged = StagedArtifact(ArtifactRecord("iptables", True, ("etc/app",)), (part,))
+    assert staged.outputs() == {"v4": v4, "empty": b""}
+    assert [entry.path for _, _, entry in staged.members()] == [
+        "etc/app",
+        "etc/app/tool",
+        "etc/app/group",
+    ]
+    assert staged.setid_paths() == ["etc/app/tool", "etc/app/group"]
+    dropped = dataclasses.replace(staged, keep_setid=False)
+    assert dropped.setid_paths() == ["etc/app/tool", "etc/app/group"], "named, kept or not"
+    assert [entry.mode for _, _, entry in dropped.members()] == [0o755, 0o755, 0o755]
