@@ -1,0 +1,68 @@
+"""Review of issue 14: what a stolen backup host's writer credential can still do (through
+drtool's own code, as the stolen host would)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from drtool import format as object_format
+from drtool.format import Binding
+from drtool.keyring.credential import read_credential
+from drtool.keyring.signatures import sign_manifest
+from drtool.repository import manifest_name
+from drtool.snapshot import new_snapshot_id
+from drtool.store.local import LocalStore
+from tests.conftest import Cli
+from tests.e2e.test_key_commands import (
+    _manifest_document,
+    add_writer,
+    as_writer,
+    repo,
+    root,
+    sha256_of_tree,
+)
+
+
+def _forge(cli: Cli, credential: Path, snapshot_id: str, time: str) -> None:
+    """A manifest of web-1 with id ``snapshot_id`` and the ``time`` the writer claims, signed
+    with the (revoked) credential."""
+    keys = read_credential(credential).keys
+    first = sorted((repo(cli) / "snapshots/web-1").iterdir())[0].name
+    manifest = {**_manifest_document(cli, first), "id": snapshot_id, "time": time}
+    payload = json.dumps(sign_manifest(keys, "web-1", manifest), sort_keys=True).encode()
+    LocalStore(repo(cli)).put(
+        manifest_name("web-1", snapshot_id),
+        [object_format.seal(keys, Binding.manifest("web-1", snapshot_id), payload)],
+    )
+
+
+def test_a_revoked_writer_cannot_backdate_only_the_time_field_to_become_latest(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The snapshot id orders `latest`; the `time` field is the writer's word. A revoked
+    writer that names its manifest after its revocation but puts an old `time` in it must be
+    refused, not restored as `latest`."""
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    as_writer(cli, credential)("backup")
+    writer_id = read_credential(credential).keys.writer_id
+    cli("key", "remove", writer_id)
+    late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
+    _forge(cli, credential, late, "2000-01-01T00:00:00.000000Z")
+    before = sha256_of_tree(root(cli))
+    refused = cli("restore", "latest", "--yes", expect=14)
+    assert "revoked" in refused.stderr
+    assert sha256_of_tree(root(cli)) == before
+    assert "revoked" in cli("show", late, expect=14).stderr
+
+
+def test_a_revoked_writer_cannot_use_a_time_that_is_not_a_time(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    as_writer(cli, credential)("backup")
+    cli("key", "remove", read_credential(credential).keys.writer_id)
+    late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
+    _forge(cli, credential, late, "0")
+    assert cli("show", late, expect=14).stderr.count("\n") == 1
