@@ -7,13 +7,16 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from drtool import format as object_format
 from drtool.format import Binding
 from drtool.keyring.credential import read_credential
 from drtool.keyring.signatures import sign_manifest
 from drtool.repository import manifest_name
-from drtool.snapshot import new_snapshot_id
+from drtool.snapshot import new_snapshot_id, snapshot_time
 from drtool.store.local import LocalStore
+from drtool.timeutil import iso
 from tests.conftest import Cli
 from tests.e2e.test_key_commands import (
     _manifest_document,
@@ -66,3 +69,25 @@ def test_a_revoked_writer_cannot_use_a_time_that_is_not_a_time(cli: Cli, tmp_pat
     late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
     _forge(cli, credential, late, "0")
     assert cli("show", late, expect=14).stderr.count("\n") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: a stolen host keeps the registration writers/<id> it read before `key remove` "
+    "and, with its storage credentials, puts it back; readers have no memory of a revocation "
+    "(the seen state records snapshots only), so its later snapshots verify again",
+)
+def test_a_revoked_writer_cannot_roll_its_registration_back(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    as_writer(cli, credential)("backup")
+    writer_id = read_credential(credential).keys.writer_id
+    registration = repo(cli) / "writers" / writer_id
+    kept = registration.read_bytes()  # what the host read at every backup
+    cli("show", "latest")  # a reader sees the writer's snapshots (and could see the revocation)
+    cli("key", "remove", writer_id)
+    cli("snapshots")
+    registration.write_bytes(kept)
+    late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
+    _forge(cli, credential, late, iso(snapshot_time(late) or datetime.now(UTC)))
+    assert "revoked" in cli("show", late, expect=14).stderr
