@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from drtool import format as object_format
-from drtool.format import Binding
+from drtool.format import Binding, ObjectType
 from drtool.keyring.credential import read_credential
 from drtool.keyring.signatures import sign_manifest
 from drtool.repository import manifest_name
 from drtool.snapshot import new_snapshot_id, snapshot_time
+from drtool.snapshot_index import index_name
 from drtool.store.local import LocalStore
 from drtool.timeutil import iso
 from tests.conftest import Cli
@@ -91,3 +92,39 @@ def test_a_revoked_writer_cannot_roll_its_registration_back(cli: Cli, tmp_path: 
     late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
     _forge(cli, credential, late, iso(snapshot_time(late) or datetime.now(UTC)))
     assert "revoked" in cli("show", late, expect=14).stderr
+
+
+def test_another_hosts_writer_cannot_forge_the_snapshot_index(cli: Cli, tmp_path: Path) -> None:
+    """`index/<host>` is sealed as any object, which a writer can do for any host: what
+    `snapshots` shows (and the order it shows them in) must not be a writer's word."""
+    cli("init")
+    cli("backup")
+    cli("snapshots")  # the index of web-1, written by a reader
+    (snapshot_id,) = (item.name for item in (repo(cli) / "snapshots/web-1").iterdir())
+    thief = read_credential(add_writer(cli, tmp_path, host="web-2")).keys
+    forged = [
+        {
+            "id": snapshot_id,
+            "host": "web-1",
+            "time": "2099-01-01T00:00:00.000000Z",
+            "tags": ["verified-by-security"],
+            "kinds": [],
+            "absent": [],
+            "size": 1,
+            "stored_size": 1,
+        }
+    ]
+    LocalStore(repo(cli)).put(
+        index_name("web-1"),
+        [
+            object_format.seal(
+                thief,
+                Binding(ObjectType.HOST_HEAD, "web-1", "snapshots"),
+                json.dumps(forged).encode(),
+            )
+        ],
+    )
+    listed = cli("snapshots", "--json")
+    (shown,) = json.loads(listed.stdout)
+    assert shown["tags"] != ["verified-by-security"]
+    assert not shown["time"].startswith("2099")
