@@ -11,6 +11,7 @@ import pytest
 
 from drtool import format as object_format
 from drtool.format import Binding, ObjectType
+from drtool.heads import record_backup_failure
 from drtool.keyring.credential import read_credential
 from drtool.keyring.signatures import sign_manifest
 from drtool.repository import manifest_name
@@ -19,6 +20,7 @@ from drtool.snapshot_index import index_name
 from drtool.store.local import LocalStore
 from drtool.timeutil import iso
 from tests.conftest import Cli
+from tests.e2e.test_hostile_repository import open_repository
 from tests.e2e.test_key_commands import (
     _manifest_document,
     add_writer,
@@ -128,3 +130,45 @@ def test_another_hosts_writer_cannot_forge_the_snapshot_index(cli: Cli, tmp_path
     (shown,) = json.loads(listed.stdout)
     assert shown["tags"] != ["verified-by-security"]
     assert not shown["time"].startswith("2099")
+
+
+def _seal_head(cli: Cli, keys: object, host: str, head: object) -> None:
+    LocalStore(repo(cli)).put(
+        f"heads/{host}",
+        [object_format.seal(keys, Binding.host_head(host), json.dumps(head).encode())],  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [{"time": 5}, {"id": "x"}, "newest", {"time": "yesterday"}],
+    ids=["time-not-text", "no-time", "not-an-object", "time-not-iso"],
+)
+def test_a_writers_malformed_status_record_is_a_one_line_error(
+    cli: Cli, tmp_path: Path, snapshot: object
+) -> None:
+    cli("init")
+    cli("backup")
+    thief = read_credential(add_writer(cli, tmp_path, host="web-2")).keys
+    _seal_head(cli, thief, "web-1", {"host": "web-1", "snapshot": snapshot})
+    refused = cli("status", expect=14)
+    assert "status record of host web-1" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: heads/<host> is sealed (type 7) but not signed, and a writer of any host can "
+    "seal one: a stolen web-2 clears web-1's failed backup (or makes a stale host fresh) and "
+    "`drtool status` reports the fleet healthy (exit 0, not 29)",
+)
+def test_another_hosts_writer_cannot_silence_the_fleet_status(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    cli("backup")
+    record_backup_failure(open_repository(cli), "web-1", 65)  # web-1's last backup failed
+    cli("status", expect=29)
+    thief = read_credential(add_writer(cli, tmp_path, host="web-2")).keys
+    now = iso(datetime.now(UTC))
+    fresh = {"id": new_snapshot_id(datetime.now(UTC)), "time": now, "tags": [], "size": 1}
+    _seal_head(cli, thief, "web-1", {"host": "web-1", "snapshot": fresh})
+    cli("status", expect=29)
