@@ -172,3 +172,16 @@ def test_another_hosts_writer_cannot_silence_the_fleet_status(cli: Cli, tmp_path
     fresh = {"id": new_snapshot_id(datetime.now(UTC)), "time": now, "tags": [], "size": 1}
     _seal_head(cli, thief, "web-1", {"host": "web-1", "snapshot": fresh})
     cli("status", expect=29)
+
+
+def test_a_credential_readable_by_others_is_said(cli: Cli, tmp_path: Path) -> None:
+    """A writer credential is a secret as a passphrase file is: one others may read is
+    warned about in one line (as a passphrase file), without a byte of it."""
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    assert credential.stat().st_mode & 0o777 == 0o600
+    credential.chmod(0o644)
+    backed_up = as_writer(cli, credential)("backup")
+    assert "readable by others" in backed_up.stderr
+    secret = json.loads(credential.read_text())["signing_key"]
+    assert secret not in backed_up.stderr + backed_up.stdout
