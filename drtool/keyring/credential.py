@@ -94,8 +94,6 @@ def read_credential(path: Path) -> Credential:
             data = source.read(MAX_CREDENTIAL_BYTES + 1)
     except OSError as error:
         raise KeyFileRefused(f"cannot read the key file {path}: {error.strerror}") from None
-    if loose:  # as a passphrase file: said, not refused (the host's backups go on)
-        log.warning("key file %s is readable by others; chmod 600 it", path)
     if len(data) > MAX_CREDENTIAL_BYTES:
         raise KeyFileRefused(f"the key file {path} is too large to be a writer credential")
     try:
@@ -120,4 +118,6 @@ def read_credential(path: Path) -> Credential:
         id_key=field_bytes(document, "content_id_key", SECRET_BYTES, _WHAT),
         signing_key=Ed25519PrivateKey.from_private_bytes(signing),
     )
+    if loose:  # as a passphrase file: said, not refused (the host's backups go on)
+        log.warning("key file %s is readable by others; chmod 600 it", path)
     return Credential(field_text(document, "repository_id", _WHAT), keys)
