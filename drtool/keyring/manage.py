@@ -5,6 +5,7 @@ repository's exclusive lock (the CLI takes it), so two key changes never interle
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from drtool.keyring.unlock import KEYS, key_document
 from drtool.keys import KdfParameters, new_key_id
 from drtool.repository import Repository
 from drtool.timeutil import utc_now_iso
+
+log = logging.getLogger(__name__)
 
 
 def reader_keys(repository: Repository) -> ReaderKeys:
@@ -174,7 +177,17 @@ def rotate(repository: Repository, keep_writers: bool = False) -> Rotation:
     keys = reader_keys(repository)
     previous = keys.current
     new = Generation.new(previous.number + 1)
-    key_files = list(reader_key_files(repository))
+    key_files = []
+    for key_file in reader_key_files(repository):
+        if key_file.endorsed_by(keys):
+            key_files.append(key_file)
+        else:  # planted by someone who can write the storage: never given a generation
+            log.warning(
+                "key file %s was not made by a reader of this repository: it is not given "
+                "the new generation (remove it: drtool key remove %s)",
+                key_file.key_id,
+                key_file.key_id,
+            )
     for key_file in key_files:
         if len(key_file.document.get("generations", [])) != previous.number:
             raise KeyFileRefused(f"key file {key_file.key_id} lacks a generation: refused")

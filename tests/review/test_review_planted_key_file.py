@@ -1,0 +1,41 @@
+"""Review of issue 14: `key rotate`, the step the runbooks take after a compromise, seals the
+new generation to every key file in keys/ without knowing any passphrase. Anyone who can write
+the repository's storage can plant a well-formed key file of their own there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from drtool.keyring.generation import Generation
+from drtool.keyring.kek import passphrase_kek
+from drtool.keyring.keyfile import new_key_file
+from drtool.keys import KdfParameters, new_key_id
+from drtool.repository import read_config
+from drtool.store.local import LocalStore
+from tests.conftest import Cli
+from tests.e2e.test_hostile_repository import open_repository
+
+
+def test_key_rotate_gives_nothing_to_a_planted_key_file(cli: Cli) -> None:
+    cli("init")
+    repo = Path(cli.environment["DRTOOL_REPO"])
+    store = LocalStore(repo)
+    repository_id = read_config(store).repository_id  # config is clear
+    # the thief's key file: its own pair, its own passphrase, a generation of its own
+    key_id = new_key_id()
+    kdf = KdfParameters(iterations=1, lanes=1, memory_kib=8)
+    kek, fields = passphrase_kek(b"the thief", kdf)
+    planted = new_key_file(
+        repository_id, key_id, "passphrase", "x", kek, {1: Generation.new(1)}, fields
+    )
+    store.put(f"keys/{key_id}", [planted])
+    rotated = cli("key", "rotate")  # after the compromise, as the runbook says
+    assert f"key file {key_id} was not made by a reader" in rotated.stderr
+    entries = json.loads((repo / "keys" / key_id).read_text())["generations"]
+    # before the fix: two entries, the second the real generation 2's secret sealed to the
+    # thief's public key (unsealed with the thief's private key, it equalled the keyring's)
+    assert len(entries) == 1, "the planted key file was given the new generation"
+    cli("key", "rotate", "--keep-writers")  # and again: never
+    assert len(json.loads((repo / "keys" / key_id).read_text())["generations"]) == 1
+    open_repository(cli)  # the operator's own key file still opens every generation
