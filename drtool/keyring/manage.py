@@ -129,10 +129,13 @@ def change_passphrase(
 def remove_key(repository: Repository, key_id: str) -> str:
     """Remove a reader key file, or revoke a writer; return what was done. The last key that
     can read is never removed."""
-    reader_keys(repository)
-    readers = [key_file.key_id for key_file in reader_key_files(repository)]
+    keys = reader_keys(repository)
+    key_files = list(reader_key_files(repository))
+    readers = [key_file.key_id for key_file in key_files]
+    # a key file no reader made (planted in keys/) does not count as one that can read
+    endorsed = [key_file.key_id for key_file in key_files if key_file.endorsed_by(keys)]
     if key_id in readers:
-        if len(readers) == 1:
+        if endorsed == [key_id]:
             raise KeyUnavailable(
                 f"key {key_id} is the last key that can read this repository: refused "
                 "(add another with `drtool key add` first)"

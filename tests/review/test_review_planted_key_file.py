@@ -39,3 +39,23 @@ def test_key_rotate_gives_nothing_to_a_planted_key_file(cli: Cli) -> None:
     cli("key", "rotate", "--keep-writers")  # and again: never
     assert len(json.loads((repo / "keys" / key_id).read_text())["generations"]) == 1
     open_repository(cli)  # the operator's own key file still opens every generation
+
+
+def test_a_planted_key_file_does_not_let_the_last_real_key_be_removed(cli: Cli) -> None:
+    """`key remove` refuses to remove the last key that can read; a planted key file (which
+    opens nothing of the keyring) must not count as one, or the operator locks themselves out."""
+    cli("init")
+    repo = Path(cli.environment["DRTOOL_REPO"])
+    (real,) = (path.name for path in (repo / "keys").iterdir())
+    store = LocalStore(repo)
+    repository_id = read_config(store).repository_id
+    key_id = new_key_id()
+    kek, fields = passphrase_kek(b"the thief", KdfParameters(iterations=1, lanes=1, memory_kib=8))
+    planted = new_key_file(
+        repository_id, key_id, "passphrase", "paper", kek, {1: Generation.new(1)}, fields
+    )
+    store.put(f"keys/{key_id}", [planted])
+    refused = cli("key", "remove", real, expect=12)
+    assert "last key that can read" in refused.stderr
+    assert (repo / "keys" / real).is_file()
+    cli("snapshots")
