@@ -45,8 +45,15 @@ def reader_key_files(repository: Repository) -> Iterator[ReaderKeyFile]:
 
 
 def registrations(repository: Repository) -> Iterator[Registration]:
+    """Every writer whose registration verifies. One that does not (planted by anyone who can
+    write the storage) is no writer: it is named and skipped, never allowed to stop a rotation
+    halfway, its new generation written and the writers after it not revoked."""
     for name in repository.store.list(WRITERS):
-        yield repository.writer(name.rsplit("/", 1)[1])
+        writer_id = name.rsplit("/", 1)[1]
+        try:
+            yield repository.writer(writer_id)
+        except KeyFileRefused as error:
+            log.warning("%s: skipped (remove writers/%s)", error, writer_id[:32])
 
 
 def list_keys(repository: Repository) -> list[dict[str, Any]]:

@@ -59,3 +59,19 @@ def test_a_planted_key_file_does_not_let_the_last_real_key_be_removed(cli: Cli) 
     assert "last key that can read" in refused.stderr
     assert (repo / "keys" / real).is_file()
     cli("snapshots")
+
+
+def test_a_planted_registration_does_not_stop_a_rotation_revoking_writers(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """After a compromise the operator rotates; a garbage `writers/<id>` planted by the stolen
+    host (listed first) must not leave the compromised writer valid."""
+    from tests.e2e.test_key_commands import add_writer, as_writer
+
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    repo = Path(cli.environment["DRTOOL_REPO"])
+    (repo / "writers" / "0000000000000000").write_text("{not json")
+    rotated = cli("key", "rotate")
+    assert "0000000000000000" in rotated.stderr
+    assert "revoked" in as_writer(cli, credential)("backup", expect=12).stderr
