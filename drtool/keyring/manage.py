@@ -64,13 +64,15 @@ def list_keys(repository: Repository) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": key_file.key_id,
-                "label": key_file.label,
+                "label": _printable(key_file.label),
                 "kind": key_file.kind,
                 "host": None,
                 "created": key_file.document.get("created"),
                 "last_used": utc_now_iso() if key_file.key_id == keys.key_id else None,
                 "generations": len(key_file.document.get("generations", [])),
                 "revoked": None,
+                # False: no operator key endorsed it (planted by a storage writer?)
+                "endorsed": key_file.endorsed_by(keys),
             }
         )
     for writer in registrations(repository):
@@ -85,9 +87,16 @@ def list_keys(repository: Repository) -> list[dict[str, Any]]:
                 "last_used": newest[-1].id if newest else None,
                 "generations": writer.generation,
                 "revoked": writer.revoked,
+                "endorsed": True,  # its registration verified
             }
         )
     return rows
+
+
+def _printable(text: str) -> str:
+    """A key file's label (anyone who can write the storage may have written it) without the
+    control characters that would drive the operator's terminal."""
+    return "".join(character if character.isprintable() else "?" for character in text)
 
 
 def add_passphrase_key(

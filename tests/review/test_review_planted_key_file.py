@@ -75,3 +75,28 @@ def test_a_planted_registration_does_not_stop_a_rotation_revoking_writers(
     rotated = cli("key", "rotate")
     assert "0000000000000000" in rotated.stderr
     assert "revoked" in as_writer(cli, credential)("backup", expect=12).stderr
+
+
+def test_key_list_names_a_planted_key_file_and_prints_no_control_characters(cli: Cli) -> None:
+    cli("init")
+    repo = Path(cli.environment["DRTOOL_REPO"])
+    store = LocalStore(repo)
+    key_id = new_key_id()
+    kek, fields = passphrase_kek(b"the thief", KdfParameters(iterations=1, lanes=1, memory_kib=8))
+    planted = new_key_file(
+        read_config(store).repository_id,
+        key_id,
+        "passphrase",
+        "\x1b]52;c;ZWNobyBwd25lZA==\x07",  # OSC 52: sets the operator's clipboard
+        kek,
+        {1: Generation.new(1)},
+        fields,
+    )
+    store.put(f"keys/{key_id}", [planted])
+    listed = cli("key", "list")
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout
+    (line,) = (line for line in listed.stdout.splitlines() if line.startswith(key_id))
+    assert "NOT MADE BY A READER" in line
+    rows = {row["id"]: row for row in json.loads(cli("key", "list", "--json").stdout)}
+    assert rows[key_id]["endorsed"] is False
+    assert [row["endorsed"] for key, row in rows.items() if key != key_id] == [True]
