@@ -21,7 +21,7 @@ from drtool.errors import DrtoolError, IntegrityError, ObjectMissing
 from drtool.format import Binding
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
-from drtool.timeutil import utc_now_iso
+from drtool.timeutil import parse_iso, utc_now_iso
 
 if TYPE_CHECKING:
     from drtool.drill import DrillReport
@@ -58,11 +58,39 @@ def read_head(repository: Repository, host: str) -> HostHead | None:
         return None
     try:
         head = HostHead(**json.loads(payload))
+        _check_parts(head)
     except (ValueError, TypeError, RecursionError):
         raise IntegrityError(f"the status record of host {host} is unreadable") from None
     if head.host != host:
         raise IntegrityError(f"the status record of host {host} names host {head.host}")
     return head
+
+
+# The fields `status` reads of each part of a head, and their types: a head is sealed by any
+# writer (of any host), so it is checked as hostile input before `status` uses a field.
+_PARTS: dict[str, dict[str, tuple[type, ...]]] = {
+    "snapshot": {"id": (str,), "time": (str,)},
+    "backup_failure": {"time": (str,), "exit_code": (int,)},
+    "drill": {"time": (str,), "passed": (bool,)},
+    "check": {"time": (str,), "passed": (bool,), "read_data": (bool,)},
+}
+
+
+def _check_parts(head: HostHead) -> None:
+    """Raise TypeError or ValueError unless every part ``status`` reads is typed as drtool
+    writes it (times in ISO form)."""
+    if not isinstance(head.host, str):
+        raise TypeError("host")
+    for part, fields in _PARTS.items():
+        value = getattr(head, part)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise TypeError(part)
+        for name, types in fields.items():
+            if not isinstance(value.get(name), types):
+                raise TypeError(f"{part}.{name}")
+        parse_iso(value["time"])
 
 
 def update_head(repository: Repository, host: str, **changes: Any) -> None:

@@ -7,12 +7,15 @@ manifest and the index rewritten; an entry whose snapshot is gone (forget) is dr
 readers racing, a backup or a forget in between, or an index that cannot be written (a
 read-only credential, Object Lock) cost requests, never correctness. It is written by the
 readers that list snapshots (a write-only host cannot read manifests), sealed as the heads are
-(type 7, associated data: host, ``snapshots``), and trusted as they are: for display only;
-restore, check, forget and prune read the manifests themselves. docs/FORMAT.md has the bytes.
+(type 7, associated data: host, ``snapshots``) and signed as an operator's record (a writer can
+seal an object for any host, but not sign one); trusted for display only: restore, check,
+forget and prune read the manifests themselves. docs/FORMAT.md has the bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -82,7 +85,7 @@ def read_index(repository: Repository, host: str) -> dict[str, dict[str, Any]]:
     try:
         with repository.store.open(index_name(host)) as stream:
             payload = object_format.unseal(repository.key, _binding(host), stream)
-        entries = json.loads(payload)
+        entries = _verified(repository, host, json.loads(payload))
     except ObjectMissing:
         return {}
     except (DrtoolError, ValueError, RecursionError) as error:
@@ -97,12 +100,34 @@ def read_index(repository: Repository, host: str) -> dict[str, dict[str, Any]]:
 def _write_index(repository: Repository, host: str, summaries: Mapping[str, Any]) -> None:
     """Rewrite ``host``'s index; a failure is logged, never raised (it is a cache)."""
     entries = sorted(summaries.values(), key=lambda item: item["id"])
-    payload = json.dumps(entries, sort_keys=True).encode()
     try:
+        signature = repository.key.sign_record(_message(host, entries))
+        document = {"entries": entries, "signature": base64.b64encode(signature).decode()}
+        payload = json.dumps(document, sort_keys=True).encode()
         sealed = object_format.seal(repository.key, _binding(host), payload)
         repository.store.put(index_name(host), [sealed])
     except DrtoolError as error:
         log.warning("could not update the snapshot index of host %s: %s", host, error)
+
+
+def _message(host: str, entries: object) -> bytes:
+    """What an index's signature covers: its host and its entries' canonical JSON."""
+    canonical = json.dumps(entries, sort_keys=True, separators=(",", ":"))
+    return f"drtool snapshot index\x00{host}\x00{canonical}".encode()
+
+
+def _verified(repository: Repository, host: str, document: object) -> object:
+    """The entries of an index signed as an operator's record (readers only write it): a
+    writer, which can seal an object for any host, cannot make `snapshots` show its word.
+    Raise ValueError for an unsigned or forged one (ignored as any unusable index)."""
+    if not isinstance(document, dict) or not isinstance(document.get("signature"), str):
+        raise ValueError("not signed")
+    try:
+        signature = base64.b64decode(document["signature"], validate=True)
+        repository.key.verify_record(_message(host, document.get("entries")), signature)
+    except (binascii.Error, DrtoolError):
+        raise ValueError("its signature does not verify") from None
+    return document.get("entries")
 
 
 def _is_summary(item: object, host: str) -> bool:

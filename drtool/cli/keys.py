@@ -28,6 +28,7 @@ def list_command(context: Context, as_json: bool) -> None:
         click.echo(f"{'ID':<16}  {'KIND':<10}  {'LABEL':<16}  {'HOST':<16}  {'CREATED':<27}  STATE")
         for row in rows:
             state = f"revoked {row['revoked']}" if row["revoked"] else ""
+            state = state or ("" if row["endorsed"] else "NOT MADE BY A READER: remove it")
             state = state or ("in use" if row["last_used"] and row["kind"] != "writer" else "")
             click.echo(
                 f"{row['id']:<16}  {row['kind']:<10}  {row['label'][:16]:<16}  "

@@ -6,6 +6,7 @@ its own signing key, never a generation's secret."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from drtool.keyring.primitives import (
 from drtool.keyring.registration import Registration, check_key_id
 from drtool.keys import new_key_id
 from drtool.timeutil import utc_now_iso
+
+log = logging.getLogger(__name__)
 
 CREDENTIAL_KIND = "writer credential"
 _WHAT = "writer credential"
@@ -87,6 +90,7 @@ def read_credential(path: Path) -> Credential:
     damage, without naming a byte of it."""
     try:
         with path.open("rb") as source:
+            loose = os.fstat(source.fileno()).st_mode & 0o077
             data = source.read(MAX_CREDENTIAL_BYTES + 1)
     except OSError as error:
         raise KeyFileRefused(f"cannot read the key file {path}: {error.strerror}") from None
@@ -114,4 +118,6 @@ def read_credential(path: Path) -> Credential:
         id_key=field_bytes(document, "content_id_key", SECRET_BYTES, _WHAT),
         signing_key=Ed25519PrivateKey.from_private_bytes(signing),
     )
+    if loose:  # as a passphrase file: said, not refused (the host's backups go on)
+        log.warning("key file %s is readable by others; chmod 600 it", path)
     return Credential(field_text(document, "repository_id", _WHAT), keys)

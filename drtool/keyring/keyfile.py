@@ -44,6 +44,7 @@ REPOSITORY_FORMAT = 2
 READER_KINDS = ("passphrase", "kms")
 MAX_GENERATIONS = 1000
 _SEAL = b"drtool v2 generation seal"
+_ENDORSEMENT = b"drtool v2 key file\x00"
 _WHAT = "key file"
 
 
@@ -117,6 +118,26 @@ class ReaderKeyFile:
             + generation_bytes(number)
         )
 
+    def endorsement_message(self) -> bytes:
+        """What a reader signs when it makes this key file: the repository, the key's id and
+        its public key (the key ``key rotate`` seals the next generation to)."""
+        fields = (self.repository_id, self.key_id)
+        return _ENDORSEMENT + b"\x00".join(field.encode() for field in fields) + self.public_key
+
+    def endorsed_by(self, keys: ReaderKeys) -> bool:
+        """Whether an operator key of ``keys`` signed this key file when a reader made it: a
+        key file anyone may have planted in keys/ (its anchor and wrapped key are its maker's
+        word) is never given a generation."""
+        try:
+            number = field_int(self.document, "endorsed_by", _WHAT)
+            signature = field_bytes(self.document, "endorsement", SIGNATURE_BYTES, _WHAT)
+        except KeyFileRefused:
+            return False
+        signer = keys.generations.get(number)
+        return signer is not None and verify(
+            signer.operator_public, self.endorsement_message(), signature
+        )
+
     def with_generation(self, new: Generation, previous: Generation) -> bytes:
         """The JSON of this key file with generation ``new`` sealed to it, signed by
         ``previous``'s operator key (``key rotate``; no passphrase needed)."""
@@ -180,6 +201,10 @@ def new_key_file(
         "nonce": b64(locked.nonce),
         "wrapped_key": b64(wrapped),
         "generations": entries,
+        "endorsed_by": max(generations),
+        "endorsement": b64(
+            generations[max(generations)].operator_key.sign(locked.endorsement_message())
+        ),
     }
     return _encode(document)
 

@@ -5,6 +5,7 @@ repository's exclusive lock (the CLI takes it), so two key changes never interle
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from drtool.keyring.unlock import KEYS, key_document
 from drtool.keys import KdfParameters, new_key_id
 from drtool.repository import Repository
 from drtool.timeutil import utc_now_iso
+
+log = logging.getLogger(__name__)
 
 
 def reader_keys(repository: Repository) -> ReaderKeys:
@@ -42,8 +45,15 @@ def reader_key_files(repository: Repository) -> Iterator[ReaderKeyFile]:
 
 
 def registrations(repository: Repository) -> Iterator[Registration]:
+    """Every writer whose registration verifies. One that does not (planted by anyone who can
+    write the storage) is no writer: it is named and skipped, never allowed to stop a rotation
+    halfway, its new generation written and the writers after it not revoked."""
     for name in repository.store.list(WRITERS):
-        yield repository.writer(name.rsplit("/", 1)[1])
+        writer_id = name.rsplit("/", 1)[1]
+        try:
+            yield repository.writer(writer_id)
+        except KeyFileRefused as error:
+            log.warning("%s: skipped (remove writers/%s)", error, writer_id[:32])
 
 
 def list_keys(repository: Repository) -> list[dict[str, Any]]:
@@ -54,13 +64,15 @@ def list_keys(repository: Repository) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": key_file.key_id,
-                "label": key_file.label,
+                "label": _printable(key_file.label),
                 "kind": key_file.kind,
                 "host": None,
                 "created": key_file.document.get("created"),
                 "last_used": utc_now_iso() if key_file.key_id == keys.key_id else None,
                 "generations": len(key_file.document.get("generations", [])),
                 "revoked": None,
+                # False: no operator key endorsed it (planted by a storage writer?)
+                "endorsed": key_file.endorsed_by(keys),
             }
         )
     for writer in registrations(repository):
@@ -75,9 +87,16 @@ def list_keys(repository: Repository) -> list[dict[str, Any]]:
                 "last_used": newest[-1].id if newest else None,
                 "generations": writer.generation,
                 "revoked": writer.revoked,
+                "endorsed": True,  # its registration verified
             }
         )
     return rows
+
+
+def _printable(text: str) -> str:
+    """A key file's label (anyone who can write the storage may have written it) without the
+    control characters that would drive the operator's terminal."""
+    return "".join(character if character.isprintable() else "?" for character in text)
 
 
 def add_passphrase_key(
@@ -126,10 +145,13 @@ def change_passphrase(
 def remove_key(repository: Repository, key_id: str) -> str:
     """Remove a reader key file, or revoke a writer; return what was done. The last key that
     can read is never removed."""
-    reader_keys(repository)
-    readers = [key_file.key_id for key_file in reader_key_files(repository)]
+    keys = reader_keys(repository)
+    key_files = list(reader_key_files(repository))
+    readers = [key_file.key_id for key_file in key_files]
+    # a key file no reader made (planted in keys/) does not count as one that can read
+    endorsed = [key_file.key_id for key_file in key_files if key_file.endorsed_by(keys)]
     if key_id in readers:
-        if len(readers) == 1:
+        if endorsed == [key_id]:
             raise KeyUnavailable(
                 f"key {key_id} is the last key that can read this repository: refused "
                 "(add another with `drtool key add` first)"
@@ -174,7 +196,17 @@ def rotate(repository: Repository, keep_writers: bool = False) -> Rotation:
     keys = reader_keys(repository)
     previous = keys.current
     new = Generation.new(previous.number + 1)
-    key_files = list(reader_key_files(repository))
+    key_files = []
+    for key_file in reader_key_files(repository):
+        if key_file.endorsed_by(keys):
+            key_files.append(key_file)
+        else:  # planted by someone who can write the storage: never given a generation
+            log.warning(
+                "key file %s was not made by a reader of this repository: it is not given "
+                "the new generation (remove it: drtool key remove %s)",
+                key_file.key_id,
+                key_file.key_id,
+            )
     for key_file in key_files:
         if len(key_file.document.get("generations", [])) != previous.number:
             raise KeyFileRefused(f"key file {key_file.key_id} lacks a generation: refused")

@@ -22,6 +22,7 @@ from drtool.format import RepositoryKeys
 from drtool.keyring.access import ReaderKeys, WriterKeys, verify
 from drtool.keyring.primitives import raw_public
 from drtool.keyring.registration import Registration
+from drtool.snapshot import snapshot_time
 from drtool.timeutil import parse_iso
 
 _MANIFEST = b"drtool v2 manifest\x00"
@@ -48,6 +49,19 @@ def sign_manifest(keys: RepositoryKeys, host: str, manifest: dict[str, Any]) -> 
         "signer": signer,
         "signature": base64.b64encode(signature).decode(),
     }
+
+
+def _written_before(manifest: dict[str, Any], revoked: str) -> bool:
+    """Whether both times a manifest claims, its ``time`` and its id's (the one ``latest`` and
+    ``--date`` order by), are real times before ``revoked``: a revoked writer cannot name a
+    manifest after its revocation and put an old ``time`` (or no time at all) in it."""
+    try:
+        until = parse_iso(revoked)
+        claimed = parse_iso(str(manifest.get("time", "")))
+    except ValueError:
+        return False
+    named = snapshot_time(str(manifest.get("id", "")))
+    return named is not None and claimed < until and named < until
 
 
 def verified_manifest(
@@ -80,7 +94,7 @@ def verified_manifest(
             raise IntegrityError(
                 f"{what} is signed by the writer of host {writer.host}, not of host {host}"
             )
-        if writer.revoked and not _before(manifest.get("time"), writer.revoked):
+        if writer.revoked and not _written_before(manifest, writer.revoked):
             raise IntegrityError(f"{what} was written by writer {name}, revoked {writer.revoked}")
         public = writer.signing_public
     else:
@@ -88,11 +102,3 @@ def verified_manifest(
     if not verify(public, message, signature):
         raise IntegrityError(f"{what} is not signed by a key of host {host}")
     return manifest
-
-
-def _before(time: object, revoked: str) -> bool:
-    """Whether a manifest's ``time`` is a valid time before ``revoked`` (a registration's)."""
-    try:
-        return parse_iso(str(time)) < parse_iso(revoked)
-    except ValueError:
-        return False

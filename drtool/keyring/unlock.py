@@ -20,6 +20,8 @@ from drtool.store import Store
 
 NEWEST_FORMAT = REPOSITORY_FORMAT
 KEYS = "keys"
+# The passphrase sources that are not a configured passphrase (drtool/passphrase.py).
+_NO_PASSPHRASE = ("nowhere", "the terminal")
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,18 @@ def key_document(key_file: bytes) -> dict[str, Any]:
 def unlock_with_passphrase(
     store: Store, passphrase: PassphraseSource, key_names: list[str]
 ) -> Unlocked:
-    """Unlock with a KMS key file among ``key_names`` if one opens (no passphrase asked), else
-    try the passphrase on each passphrase key file; raise KeyUnavailable if none opens."""
+    """Unlock with a KMS key file among ``key_names`` if one opens (no passphrase asked) when
+    no passphrase is configured, else try the passphrase on each passphrase key file; raise
+    KeyUnavailable if none opens."""
     # A newer repository is refused before anyone is asked for a passphrase.
     documents = [(name, store.get(name)) for name in key_names]
     parsed = [(name, key_file, key_document(key_file)) for name, key_file in documents]
     refused = ""
-    for name, _key_file, document in parsed:
+    # A configured passphrase is the operator's word: KMS key files are then not tried. Any
+    # storage writer can plant one naming a KMS key of theirs that this host's AWS credentials
+    # may call, which would open a keyring of the planter's (tests/review/).
+    kms_files = [] if passphrase.describe not in _NO_PASSPHRASE else parsed
+    for name, _key_file, document in kms_files:
         if document["format"] == 2 and document.get("kind") == "kms":
             try:
                 key_file = parse_key_file(document)
