@@ -67,7 +67,8 @@ def stage_artifact(
     record: ArtifactRecord,
     staging: Path,
     keep_setid: bool = True,
-    host: str = "",
+    *,
+    host: str,
 ) -> StagedArtifact:
     """Decrypt and verify every part of ``record`` into ``staging``, then check every entry.
 

@@ -156,7 +156,7 @@ def stage_plan(repository: Repository, plan: Plan, directory: Path) -> Plan:
     plan.staged = [
         (
             collector,
-            stage_artifact(repository, record, directory, plan.keep_setid, plan.snapshot_host),
+            stage_artifact(repository, record, directory, plan.keep_setid, host=plan.snapshot_host),
         )
         for collector, record in plan.chosen
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -77,9 +76,9 @@ def repository(tmp_path: Path) -> Repository:
 
 @pytest.fixture
 def packed(repository: Repository) -> Repository:
-    """A repository with format 2's storage (packs) and, until `init` writes format 2's keys,
-    format 1's keys."""
-    return dataclasses.replace(repository, format=2)
+    """A new repository: format 2, its artifacts stored as blobs in packs."""
+    assert repository.format == 2
+    return repository
 
 
 # drtool's memory on a host (the snapshots it has seen, its files cache) and their parents: a

@@ -123,7 +123,7 @@ def test_validation_sees_the_staged_tree_at_the_live_path(
     (collector,) = collectors_for(sandbox.settings())
     staging = tmp_path / "staging"
     staging.mkdir()
-    staged = stage_artifact(repository, record, staging)
+    staged = stage_artifact(repository, record, staging, host=manifest.host)
     assert collector.validate(Host(sandbox.root, "web-1", services=True), staged) == []
     assert not Path("/etc/nginx/drtool-staged-only.conf").exists()
 

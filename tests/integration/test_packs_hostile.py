@@ -25,11 +25,12 @@ from drtool.packs import PackWriter, pack_name
 from drtool.prune import prune
 from drtool.relocations import write_relocation
 from drtool.repository import Repository, init_repository
-from drtool.snapshot import Manifest, SnapshotRef, new_snapshot_id
+from drtool.snapshot import Manifest, new_snapshot_id
 from drtool.store.local import LocalStore
 from drtool.timeutil import utc_now
 from tests.conftest import FAST_KDF, fixed_passphrase, owned_listing
 from tests.integration.test_packs import backup, restore
+from tests.support.artifacts import forget_one
 
 Refs = list[BlobRef]
 
@@ -145,7 +146,7 @@ def test_check_finds_a_missing_pack_and_prune_deletes_only_unused_packs(
     packed.store.put(pack_name(stray.pack_id), [stray.finish()])
     assert check_repository(packed, read_data_subset=50).problems == []
 
-    packed.store.delete(manifest_name_of(first))
+    forget_one(packed, first)
     later = utc_now() + timedelta(hours=2)
     report = prune(packed, now=later)
     assert report.deleted == 1  # the stray; the first snapshot's pack is still in use
@@ -157,10 +158,6 @@ def test_check_finds_a_missing_pack_and_prune_deletes_only_unused_packs(
     assert problems and "missing" in problems[0]
 
 
-def manifest_name_of(manifest: Manifest) -> str:
-    return f"snapshots/{manifest.host}/{SnapshotRef(manifest.id, manifest.host).id}"
-
-
 def test_prune_repacks_a_partly_used_pack_and_readers_follow_it(
     packed: Repository, sample_root: Path, tmp_path: Path
 ):
@@ -168,7 +165,7 @@ def test_prune_repacks_a_partly_used_pack_and_readers_follow_it(
     conf = sample_root / "etc/nginx/nginx.conf"
     conf.write_text(conf.read_text() + "# changed\n")
     second = backup(packed, sample_root)
-    packed.store.delete(manifest_name_of(first))
+    forget_one(packed, first)
     later = utc_now() + timedelta(hours=2)
     report = prune(packed, now=later, max_unused=0.0)
     # the first pack held the old nginx.conf and list: repacked; the second is wholly in use
@@ -182,8 +179,8 @@ def test_prune_repacks_a_partly_used_pack_and_readers_follow_it(
     assert sum(item.stored for item in third.artifacts) == 0
     again = prune(packed, now=later, max_unused=0.0)
     assert (again.repacked, again.deleted) == (0, 0)
-    packed.store.delete(manifest_name_of(second))
-    packed.store.delete(manifest_name_of(third))
+    forget_one(packed, second)
+    forget_one(packed, third)
     final = prune(packed, now=later, max_unused=0.0)
     assert final.deleted == 2 and not list(packed.store.list("relocated"))
 
@@ -196,7 +193,7 @@ def test_a_repack_cut_short_loses_nothing(
     conf = sample_root / "etc/nginx/nginx.conf"
     conf.write_text(conf.read_text() + "# changed\n")
     second = backup(packed, sample_root)
-    packed.store.delete(manifest_name_of(first))
+    forget_one(packed, first)
     later = utc_now() + timedelta(hours=2)
 
     def crash(*_arguments) -> None:

@@ -13,7 +13,8 @@ from drtool.blobs import blob_id, chunk_boundaries
 from drtool.packs import PackWriter, pack_name
 from drtool.parts import read_part, store_part
 from drtool.repository import Repository
-from drtool.snapshot import ArtifactRecord
+from drtool.snapshot import ArtifactRecord, Manifest, SnapshotRef
+from drtool.tombstones import write_tombstone
 
 
 def artifact_tar(repository: Repository, host: str, record: ArtifactRecord) -> bytes:
@@ -53,3 +54,11 @@ def new_record(
     """A present artifact of ``kind`` with ``roots``, holding the tar stream ``tar``."""
     record = ArtifactRecord(kind, True, roots, entries=entries)
     return with_tar(repository, host, record, tar)
+
+
+def forget_one(repository: Repository, manifest: Manifest) -> None:
+    """What `drtool forget` does to one snapshot, whatever its policy would keep: its tombstone,
+    then its manifest deleted."""
+    ref = SnapshotRef(manifest.id, manifest.host)
+    write_tombstone(repository, ref)
+    repository.store.delete(f"snapshots/{ref.host}/{ref.id}")
