@@ -49,9 +49,7 @@ def previous_snapshot(listed: Iterable[SnapshotRef], seen: str | None, now: date
     snapshot this machine remembers is named all the same: its readers then notice."""
     host = next(iter(listed), SnapshotRef("", "")).host
     remembered = [SnapshotRef(seen, host)] if seen is not None else []
-    candidates = [ref for ref in [*listed, *remembered] if not is_future(ref, now)]
-    newest = max(candidates, key=by_time, default=None)
-    return newest.id if newest else None
+    return _newest_id(ref for ref in [*listed, *remembered] if not is_future(ref, now))
 
 
 def find_gaps(
@@ -107,7 +105,10 @@ def readable_manifests(
 
 
 def newest_read(manifests: Mapping[str, Manifest], host: str) -> str | None:
-    refs = [SnapshotRef(snapshot_id, host) for snapshot_id in manifests]
+    return _newest_id(SnapshotRef(snapshot_id, host) for snapshot_id in manifests)
+
+
+def _newest_id(refs: Iterable[SnapshotRef]) -> str | None:
     newest = max(refs, key=by_time, default=None)
     return newest.id if newest else None
 

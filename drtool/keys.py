@@ -224,13 +224,19 @@ def _header(document: dict[str, Any]) -> KeyFileHeader:
         raise KeyFileRefused(f"key file is damaged ({error.__class__.__name__})") from None
 
 
-def _key_document(key_file: bytes) -> dict[str, Any]:
+def key_file_json(key_file: bytes) -> dict[str, Any]:
+    """The JSON object of a key file (any format); raise KeyFileRefused for anything else."""
     try:
         document = json.loads(key_file)
         if not isinstance(document, dict):
             raise ValueError("not an object")
     except (ValueError, RecursionError) as error:
         raise KeyFileRefused(f"key file is damaged ({error.__class__.__name__})") from None
+    return document
+
+
+def _key_document(key_file: bytes) -> dict[str, Any]:
+    document = key_file_json(key_file)
     kdf = document.get("kdf")
     named = kdf.get("name") if isinstance(kdf, dict) else None
     if document.get("format") != KEY_FORMAT or named != "argon2id":

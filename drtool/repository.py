@@ -254,20 +254,29 @@ class Repository:
             yield sorted(host_refs, key=by_time)
 
 
-def _snapshot_ref(name: str) -> SnapshotRef:
-    """The snapshot a listed name ``snapshots/<host>/<id>`` stands for; raise IntegrityError for
-    any other name (a nested file, a malformed host or id)."""
+def named_snapshot(name: str) -> SnapshotRef | None:
+    """The snapshot a listed name ``<prefix>/<host>/<id>`` stands for (``snapshots/``,
+    ``forgotten/``); None for any other name (a nested file, a malformed host or id)."""
     segments = name.split("/")
     try:
         if len(segments) != 3 or not is_snapshot_id(segments[2]):
             raise ConfigError(name)
         check_host_name(segments[1])
     except ConfigError:
+        return None
+    return SnapshotRef(segments[2], segments[1])
+
+
+def _snapshot_ref(name: str) -> SnapshotRef:
+    """The snapshot a listed name ``snapshots/<host>/<id>`` stands for; raise IntegrityError for
+    any other name."""
+    ref = named_snapshot(name)
+    if ref is None:
         raise IntegrityError(
             f"the repository holds {name}, which is not a snapshot's name "
             "(snapshots/<host>/<id>): remove it"
-        ) from None
-    return SnapshotRef(segments[2], segments[1])
+        )
+    return ref
 
 
 def read_config(store: Store) -> RepositoryConfig:

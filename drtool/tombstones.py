@@ -16,10 +16,9 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from drtool.errors import ConfigError, IntegrityError, ObjectMissing
-from drtool.host import check_host_name
-from drtool.repository import Repository
-from drtool.snapshot import SnapshotRef, is_snapshot_id
+from drtool.errors import IntegrityError, ObjectMissing
+from drtool.repository import Repository, named_snapshot
+from drtool.snapshot import SnapshotRef
 from drtool.timeutil import utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -95,12 +94,8 @@ def read_tombstone(repository: Repository, host: str, snapshot_id: str) -> Tombs
 def tombstoned(repository: Repository) -> Iterator[SnapshotRef]:
     """The snapshots the repository holds tombstones of (unverified: names only)."""
     for name in repository.store.list(FORGOTTEN):
-        segments = name.split("/")
-        try:
-            if len(segments) != 3 or not is_snapshot_id(segments[2]):
-                raise ConfigError(name)
-            check_host_name(segments[1])
-        except ConfigError:
+        ref = named_snapshot(name)
+        if ref is None:
             log.warning("%s is not a tombstone's name: left alone", name)
             continue
-        yield SnapshotRef(segments[2], segments[1])
+        yield ref

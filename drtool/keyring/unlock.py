@@ -4,7 +4,6 @@ carries, authenticated, the repository's id and format."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ from drtool.key_attempts import within_budget
 from drtool.keyring.kek import kek_from_passphrase
 from drtool.keyring.keyfile import REPOSITORY_FORMAT, parse_key_file
 from drtool.keyring.kms import kek_from_kms
-from drtool.keys import MasterKey, read_key_file_header, unwrap_master_secret
+from drtool.keys import MasterKey, key_file_json, read_key_file_header, unwrap_master_secret
 from drtool.passphrase import PassphraseSource
 from drtool.store import Store
 
@@ -34,12 +33,7 @@ class Unlocked:
 def key_document(key_file: bytes) -> dict[str, Any]:
     """The JSON object of a key file of a format this drtool reads; raise KeyFileRefused for
     a damaged one, UnsupportedFormat for a newer one (before anyone is asked a passphrase)."""
-    try:
-        document = json.loads(key_file)
-        if not isinstance(document, dict):
-            raise ValueError("not an object")
-    except (ValueError, RecursionError) as error:
-        raise KeyFileRefused(f"key file is damaged ({error.__class__.__name__})") from None
+    document = key_file_json(key_file)
     repository_format = document.get("repository_format")
     if isinstance(repository_format, int) and repository_format > NEWEST_FORMAT:
         raise UnsupportedFormat(
