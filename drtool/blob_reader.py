@@ -121,13 +121,14 @@ def read_blob(repository: Repository, host: str, kind: str, ref: BlobRef) -> byt
     return plaintext
 
 
-def artifact_blob_refs(repository: Repository, host: str, record: ArtifactRecord) -> list[BlobRef]:
-    """Every blob of ``record``'s tar stream, in order, from its list blobs."""
-    refs: list[BlobRef] = []
+def artifact_blob_refs(
+    repository: Repository, host: str, record: ArtifactRecord
+) -> Iterator[BlobRef]:
+    """Every blob of ``record``'s tar stream, in order, from its list blobs, read one list at a
+    time: memory holds one list (a hostile record may name millions of blobs)."""
     for list_ref in record.lists:
         plaintext = read_blob(repository, host, list_kind(record.kind), list_ref)
-        refs += decode_list(plaintext, f"blob list {list_ref.id[:16]} ({record.kind})")
-    return refs
+        yield from decode_list(plaintext, f"blob list {list_ref.id[:16]} ({record.kind})")
 
 
 def read_artifact(repository: Repository, host: str, record: ArtifactRecord) -> Iterator[bytes]:
@@ -141,9 +142,5 @@ def read_artifact(repository: Repository, host: str, record: ArtifactRecord) -> 
 def declared_size(repository: Repository, host: str, record: ArtifactRecord) -> int:
     """The bytes ``record``'s tar stream declares: its parts' sizes (format 1), or its blobs'
     as its blob lists name them (format 2; the lists are read, the blobs not)."""
-    total = sum(part.size for part in record.parts)
-    for list_ref in record.lists:  # one list at a time: a hostile one may name millions
-        plaintext = read_blob(repository, host, list_kind(record.kind), list_ref)
-        what = f"blob list {list_ref.id[:16]} ({record.kind})"
-        total += sum(ref.size for ref in decode_list(plaintext, what))
-    return total
+    parts = sum(part.size for part in record.parts)
+    return parts + sum(ref.size for ref in artifact_blob_refs(repository, host, record))

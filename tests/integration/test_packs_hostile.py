@@ -40,7 +40,7 @@ def rewritten(
 ) -> Manifest:
     """A new snapshot of ``manifest``'s host whose ``kind`` lists the blobs ``edit`` returns."""
     record = manifest.artifact(kind)
-    refs = artifact_blob_refs(repository, manifest.host, record)
+    refs = list(artifact_blob_refs(repository, manifest.host, record))
     writer = PackWriter(repository.key, repository.repository_id, manifest.host)
     refs = edit(refs, writer)
     id_key = repository.key.content_id_key(manifest.host)
@@ -224,12 +224,12 @@ def test_a_forged_relocation_record_is_refused(packed: Repository, sample_root: 
     for record in manifest.artifacts:
         if record.present:
             kinds = [(list_kind(record.kind), ref) for ref in record.lists]
-            refs = artifact_blob_refs(packed, manifest.host, record)
+            refs = list(artifact_blob_refs(packed, manifest.host, record))
             for kind, ref in [*kinds, *((record.kind, ref) for ref in refs)]:
                 plaintext = read_blob(packed, manifest.host, kind, ref)
                 moved[ref.id] = replacement.add(kind, bytes.fromhex(ref.id), plaintext)
-    fail2ban = artifact_blob_refs(packed, manifest.host, manifest.artifact("fail2ban"))[0]
-    nginx = artifact_blob_refs(packed, manifest.host, manifest.artifact("nginx"))[0]
+    fail2ban = next(artifact_blob_refs(packed, manifest.host, manifest.artifact("fail2ban")))
+    nginx = next(artifact_blob_refs(packed, manifest.host, manifest.artifact("nginx")))
     moved[fail2ban.id] = dataclasses.replace(moved[nginx.id], id=fail2ban.id)
     packed.store.put(pack_name(replacement.pack_id), [replacement.finish()])
     packed.store.delete(name)
