@@ -109,15 +109,6 @@ class Drtool(Tool):
         return self._drtool(repo, "restore", "latest", "--target", str(target)), None
 
 
-class DrtoolFormat2(Drtool):
-    """drtool with format 2's storage (bench/drtool_format2.py)."""
-
-    name = "drtool2"
-
-    def _drtool(self, repo: Path, *arguments: str) -> list[str]:
-        return [sys.executable, "-m", "bench.drtool_format2", "--repo", str(repo), *arguments]
-
-
 # drtool's own state under the host root (format 2's files cache): not the peers' to back up.
 STATE = "var/lib/drtool"
 
@@ -181,7 +172,7 @@ class Borg(Tool):
 
 
 def available_tools(work: Path, root: Path, netns: str) -> list[Tool]:
-    tools: list[Tool] = [Drtool(work, root, netns), DrtoolFormat2(work, root, netns)]
+    tools: list[Tool] = [Drtool(work, root, netns)]
     tools += [
         kind(work, root, netns)
         for kind, binary in ((Restic, "restic"), (Borg, "borg"))
@@ -272,7 +263,6 @@ def s3_requests() -> dict[str, int]:
 
     return {
         **count_requests(),
-        **{f"format2_{key}": value for key, value in count_requests(packed=True).items()},
     }
 
 
@@ -288,7 +278,7 @@ def versions() -> dict[str, str]:
 
 def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     result: dict[str, dict[str, float]] = {}
-    for ours in ("drtool", "drtool2"):
+    for ours in ("drtool",):  # the tool measured, against each peer
         for other in ("restic", "borg"):
             if other not in figures or ours not in figures:
                 continue

@@ -3,7 +3,6 @@ counted by drtool's S3 store against a moto server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
@@ -29,9 +28,8 @@ from drtool.store.s3 import S3Store
 KINDS = ("wireguard", "nginx", "iptables", "fail2ban", "files")
 
 
-def count_requests(packed: bool = False) -> dict[str, int]:
-    """The requests of a backup, an unchanged backup and a restore; ``packed``: with format 2's
-    storage (packs) on format 1's keys, as bench/drtool_format2.py runs drtool."""
+def count_requests() -> dict[str, int]:
+    """The requests of a backup, an unchanged backup and a restore of a new repository."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     work = Path(tempfile.mkdtemp(prefix="drtool-bench-s3-"))
     netns = f"drtool-bench-{secrets.token_hex(3)}"
@@ -54,11 +52,10 @@ def count_requests(packed: bool = False) -> dict[str, int]:
         passphrase = PassphraseSource("bench", lambda _confirm: b"bench passphrase")
 
         def store() -> S3Store:
-            return S3Store(f"s3://bench/drtool{'-packed' if packed else ''}", client=client)
+            return S3Store("s3://bench/drtool", client=client)
 
         def opened(store: S3Store) -> Repository:
-            repository = Repository.open(store, passphrase)
-            return dataclasses.replace(repository, format=2) if packed else repository
+            return Repository.open(store, passphrase)
 
         init_repository(store(), passphrase)
         first = store()
