@@ -43,7 +43,8 @@ def on_bucket(cli: Cli, endpoint: str, bucket: str, tmp_path: Path) -> Cli:
 
 
 def objects(client, bucket: str) -> list[str]:
-    listed = client.list_objects_v2(Bucket=bucket, Prefix="drtool/objects/")
+    """The data objects of the repository in ``bucket``: its packs (format 2)."""
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="drtool/packs/")
     return [item["Key"] for item in listed.get("Contents", [])]
 
 
@@ -67,6 +68,11 @@ def test_init_object_lock_days_puts_every_object_under_retention(
     unlocked("init", "--object-lock-days", "3", expect=17)
 
 
+# A pack's header (magic, version, type, the wrapped data key: 8 + 84 bytes), then its blobs:
+# 20 bytes in is inside the first one.
+FIRST_BLOB = 8 + 84 + 20
+
+
 @pytest.mark.real_parts("radosgw")
 def test_check_read_data_finds_an_object_damaged_in_the_bucket(
     cli: Cli, radosgw: Radosgw, tmp_path: Path
@@ -76,14 +82,13 @@ def test_check_read_data_finds_an_object_damaged_in_the_bucket(
     s3 = on_bucket(cli, radosgw.endpoint, bucket, tmp_path)
     s3("init")
     s3("backup")
-    key = objects(client, bucket)[0]
+    (key,) = objects(client, bucket)
     data = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
-    data[-5] ^= 0x01
+    data[FIRST_BLOB] ^= 0x01  # in the first kind's first blob, not a blob list
     client.put_object(Bucket=bucket, Key=key, Body=bytes(data))
-    assert "no problems found" in s3("check").stdout, "a plain check sees existence only"
+    assert "no problems found" in s3("check").stdout, "a plain check reads the blob lists only"
     found = s3("check", "--read-data", expect=14)
-    assert f"object {key.rsplit('/', 1)[1][:16]}" in found.stdout
-    assert "failed authentication" in found.stdout
+    assert f"pack {key.rsplit('/', 1)[1][:16]} does not hold blob" in found.stdout
 
 
 @pytest.fixture
@@ -134,7 +139,7 @@ def test_a_download_broken_mid_body_resumes_from_the_byte_it_reached(
     restore asks for the rest with a Range from exactly there, and restores byte for byte."""
     client = client_for(radosgw.endpoint)
     bucket = new_bucket(client)
-    plan = FaultPlan("cut", rate=0.0, matching=rf"^GET /{bucket}/drtool/objects/", times=1)
+    plan = FaultPlan("cut", rate=0.0, matching=rf"^GET /{bucket}/drtool/packs/", times=1)
     with FaultProxy(radosgw.endpoint, plan) as proxy:
         s3 = on_bucket(cli, proxy.endpoint, bucket, tmp_path)
         s3("init")
@@ -224,14 +229,14 @@ def test_a_reused_object_is_extended_only_when_its_lock_ends_too_early(
         assert retention_requests(plan) == [], "locked 10 days, needed 9: no extension"
         assert retain_until(client, bucket, first) == locks
         second = sorted(set(objects(client, bucket)) - set(first))
-        assert len(second) == 1, "the changed file's part"
+        assert len(second) == 1, "the changed file's pack"
 
         plan.requests.clear()
         later[66]("backup")
         extended = retention_requests(plan)
     assert len(extended) == len(set(extended)), "one request per object"
-    assert set(extended) < {f"/{bucket}/{key}" for key in first}, "only the first backup's"
-    assert len(extended) == len(first) - 1, "all but the part the changed file replaced"
+    # the first backup's pack, still used by every other kind; none for the second's
+    assert set(extended) == {f"/{bucket}/{key}" for key in first}
     for key, until in retain_until(client, bucket, first).items():
         if f"/{bucket}/{key}" in extended:
             assert until - locks[key] >= timedelta(hours=66 - 48), key
