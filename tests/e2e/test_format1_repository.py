@@ -56,4 +56,5 @@ def test_a_format_1_snapshot_restores_byte_for_byte(
 
 
 def test_a_format_1_repository_checks_clean(old_repository: Cli):
-    old_repository("check", "--read-data")
+    checked = old_repository("check", "--read-data").stdout
+    assert "checked 2 snapshot(s)" in checked and "no problems found" in checked

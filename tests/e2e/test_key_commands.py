@@ -149,7 +149,11 @@ def test_paper_key_opens_the_repository(cli: Cli, tmp_path: Path) -> None:
     cli("backup")
     printed = cli("key", "export", "--paper").stdout
     code = next(line.split(": ", 1)[1] for line in printed.splitlines() if "passphrase:" in line)
+    conf = Path(cli.environment["DRTOOL_ROOT"]) / "etc/nginx/nginx.conf"
+    kept = conf.read_bytes()
+    conf.write_text("broken {\n")
     as_passphrase(cli, tmp_path, code)("restore", "latest", "--yes")
+    assert conf.read_bytes() == kept, "the paper key opened the repository and restored"
 
 
 def test_a_writer_backs_up_with_no_passphrase_and_reads_nothing(cli: Cli, tmp_path: Path) -> None:
