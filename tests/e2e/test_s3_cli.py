@@ -104,18 +104,23 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def test_storage_class_and_server_side_encryption_reach_every_object(
-    cli: Cli, moto_server: str, tmp_path: Path
-) -> None:
+def moto_client(endpoint: str):
+    """A boto3 S3 client of the moto server at ``endpoint`` (the test's own: its credentials)."""
     import boto3
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
-        endpoint_url=moto_server,
+        endpoint_url=endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
+
+
+def test_storage_class_and_server_side_encryption_reach_every_object(
+    cli: Cli, moto_server: str, tmp_path: Path
+) -> None:
+    client = moto_client(moto_server)
     bucket = new_bucket(client)
     s3 = on_bucket(cli, moto_server, bucket, tmp_path)
     s3.environment.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
@@ -201,15 +206,7 @@ def test_a_reused_object_is_extended_only_when_its_lock_ends_too_early(
     days from then, past their 10 (240 h): each reused object of the first backup gets exactly
     one PutObjectRetention, the second backup's objects (locked to +264 h) none. The clock is
     faketime's; the requests are counted where the server receives them."""
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_server,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    client = moto_client(moto_server)
     bucket = new_bucket(client, locked=True)
     plan = FaultPlan("none", rate=0.0)
     root = Path(cli.environment["DRTOOL_ROOT"])
