@@ -90,6 +90,26 @@ def test_one_hosts_commands_do_not_grow_with_the_fleet(
     assert costs() == small
 
 
+def test_forget_deletes_a_hosts_snapshots_in_one_batch_each_after_its_tombstone(
+    bucket: tuple[object, str], tmp_path: Path
+) -> None:
+    client, name = bucket
+    repository = Repository.open(store_on(client, name), fixed_passphrase())
+    add_host(repository, tmp_path, "web-1", 6)
+    add_host(repository, tmp_path, "db-1", 2)
+    before = sorted(repository.store.list("snapshots/web-1/"))
+    requests = Requests(client)
+
+    forget(repository, KeepPolicy(last=1), "web-1")
+
+    assert requests.take() == {"ListObjectsV2": 1, "PutObject": 5, "DeleteObjects": 1}
+    assert sorted(repository.store.list("snapshots/web-1/")) == before[-1:]
+    assert sorted(repository.store.list("forgotten/web-1/")) == [
+        item.replace("snapshots/", "forgotten/", 1) for item in before[:-1]
+    ]
+    assert len(list(repository.store.list("snapshots/db-1/"))) == 2
+
+
 def test_check_and_prune_send_no_request_per_object_and_delete_in_batches(
     format1_bucket: tuple[object, str], tmp_path: Path
 ) -> None:
