@@ -19,7 +19,7 @@ from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import ReaderKeyFile, new_key_file, parse_key_file
 from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import WRITERS, Registration, check_key_id, registration_name
-from drtool.keyring.unlock import KEYS, key_document
+from drtool.keyring.unlock import KEYS, key_document, read_key_files
 from drtool.keys import KdfParameters, new_key_id
 from drtool.repository import Repository
 from drtool.timeutil import utc_now_iso
@@ -40,8 +40,14 @@ def reader_keys(repository: Repository) -> ReaderKeys:
 
 
 def reader_key_files(repository: Repository) -> Iterator[ReaderKeyFile]:
-    for name in repository.store.list(KEYS):
-        yield parse_key_file(key_document(repository.store.get(name)))
+    """Every format-2 key file; a damaged one is named and skipped (`key remove` removes it)."""
+    key_files = read_key_files(repository.store, list(repository.store.list(KEYS)))
+    key_files.warn()
+    for name, _key_file, document in key_files.readable:
+        if document["format"] == 2:
+            yield parse_key_file(document)
+        else:
+            log.warning("%s refused and skipped: a format-1 key file in a format-2 repository", name)
 
 
 def registrations(repository: Repository) -> Iterator[Registration]:
@@ -147,7 +153,8 @@ def remove_key(repository: Repository, key_id: str) -> str:
     can read is never removed."""
     keys = reader_keys(repository)
     key_files = list(reader_key_files(repository))
-    readers = [key_file.key_id for key_file in key_files]
+    # every key file, a damaged one included
+    readers = [name.rsplit("/", 1)[1] for name in repository.store.list(KEYS)]
     # a key file no reader made (planted in keys/) does not count as one that can read
     endorsed = [key_file.key_id for key_file in key_files if key_file.endorsed_by(keys)]
     if key_id in readers:

@@ -4,10 +4,17 @@ carries, authenticated, the repository's id and format."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from drtool.errors import KeyFileRefused, KeyUnavailable, UnsupportedFormat
+from drtool.errors import (
+    KeyAttemptsExceeded,
+    KeyFileRefused,
+    KeyUnavailable,
+    ObjectMissing,
+    UnsupportedFormat,
+)
 from drtool.format import RepositoryKeys
 from drtool.key_attempts import within_budget
 from drtool.keyring.kek import kek_from_passphrase
@@ -17,8 +24,12 @@ from drtool.keys import MasterKey, key_file_json, read_key_file_header, unwrap_m
 from drtool.passphrase import PassphraseSource
 from drtool.store import Store
 
+log = logging.getLogger(__name__)
+
 NEWEST_FORMAT = REPOSITORY_FORMAT
 KEYS = "keys"
+# A key file of a thousand generations is about 250 KiB: a larger one is not drtool's.
+MAX_KEY_FILE = 1024 * 1024
 # The passphrase sources that are not a configured passphrase (drtool/passphrase.py).
 _NO_PASSPHRASE = ("nowhere", "the terminal")
 
@@ -47,15 +58,75 @@ def key_document(key_file: bytes) -> dict[str, Any]:
     return document
 
 
+Readable = tuple[str, bytes, dict[str, Any]]  # a key file's name, bytes and JSON object
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    """The key files of a repository this drtool can try, and one line for each it skipped."""
+
+    readable: list[Readable]
+    skipped: list[str]
+
+    def warn(self) -> None:
+        for line in self.skipped:
+            log.warning("%s", line)
+
+
+def read_key_files(store: Store, key_names: list[str]) -> KeyFiles:
+    """Read ``key_names``; a file that is damaged (not JSON, wrong fields, too large: anyone
+    who can write the storage may plant one) is skipped, named, and never quoted. Raise
+    UnsupportedFormat if every key file is of a newer format (before a passphrase is asked)."""
+    readable, skipped, newer = [], [], None
+    for name in key_names:
+        try:
+            key_file = _read_capped(store, name)
+            document = key_document(key_file)
+            if document["format"] == 1:
+                read_key_file_header(key_file, 1)
+            else:
+                parse_key_file(document)
+        except UnsupportedFormat as error:
+            newer = newer or UnsupportedFormat(f"{name}: {error}")
+            skipped.append(f"{name} refused and skipped: {error}")
+        except (KeyFileRefused, ObjectMissing) as error:
+            skipped.append(f"{name} refused and skipped: {error}")
+        else:
+            readable.append((name, key_file, document))
+    if not readable and newer is not None:
+        raise newer
+    return KeyFiles(readable, skipped)
+
+
+def _read_capped(store: Store, name: str) -> bytes:
+    with store.open(name) as stream:
+        key_file = stream.read(MAX_KEY_FILE + 1)
+    if len(key_file) > MAX_KEY_FILE:
+        raise KeyFileRefused(f"key file is damaged (larger than {MAX_KEY_FILE // 1024} KiB)")
+    return key_file
+
+
 def unlock_with_passphrase(
     store: Store, passphrase: PassphraseSource, key_names: list[str]
 ) -> Unlocked:
     """Unlock with a KMS key file among ``key_names`` if one opens (no passphrase asked) when
     no passphrase is configured, else try the passphrase on each passphrase key file; raise
-    KeyUnavailable if none opens."""
-    # A newer repository is refused before anyone is asked for a passphrase.
-    documents = [(name, store.get(name)) for name in key_names]
-    parsed = [(name, key_file, key_document(key_file)) for name, key_file in documents]
+    KeyUnavailable if none opens. A damaged key file is skipped (a warning once one opens,
+    else named in the error)."""
+    key_files = read_key_files(store, key_names)
+    try:
+        unlocked = _unlock_any(passphrase, key_files.readable)
+    except KeyUnavailable as error:
+        if not key_files.skipped or isinstance(error, KeyAttemptsExceeded):
+            raise
+        raise type(error)(f"{error}; {'; '.join(key_files.skipped)}") from None
+    key_files.warn()
+    return unlocked
+
+
+def _unlock_any(passphrase: PassphraseSource, parsed: list[Readable]) -> Unlocked:
+    if not parsed:
+        raise KeyUnavailable("no key file of the repository can be read")
     refused = ""
     # A configured passphrase is the operator's word: KMS key files are then not tried. Any
     # storage writer can plant one naming a KMS key of theirs that this host's AWS credentials
@@ -79,8 +150,6 @@ def unlock_with_passphrase(
     # A planted key file at the maximum KDF cost is tried last, within a bounded total.
     for name, key_file in within_budget(passphrase_files):
         document = documents_of[name]
-        if document["format"] == 1:
-            read_key_file_header(key_file, 1)
         try:
             secret_passphrase = secret_passphrase or passphrase.read()
         except KeyUnavailable as error:
