@@ -152,8 +152,11 @@ class Repository:
     packs: PackCache = field(default_factory=PackCache, init=False, compare=False, repr=False)
 
     @classmethod
-    def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
-        """Unlock the keys with the passphrase (or a KMS key), from the key files alone.
+    def open(
+        cls, store: Store, passphrase: PassphraseSource, kms_key: str | None = None
+    ) -> Repository:
+        """Unlock the keys with the passphrase (or KMS key ``kms_key``, the one this host is
+        configured with), from the key files alone.
 
         One listing, then a GET per key file (drtool/keyring/unlock.py); the config is not
         needed, since each key file carries, authenticated, the repository's id and format.
@@ -163,7 +166,7 @@ class Repository:
         if not key_names:
             read_config(store)  # raises RepositoryNotFound where there is no repository
             raise KeyUnavailable(f"{store.location} holds no key file")
-        unlocked = unlock_with_passphrase(store, passphrase, key_names)
+        unlocked = unlock_with_passphrase(store, passphrase, key_names, kms_key)
         return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format)
 
     @classmethod

@@ -47,7 +47,9 @@ def reader_key_files(repository: Repository) -> Iterator[ReaderKeyFile]:
         if document["format"] == 2:
             yield parse_key_file(document)
         else:
-            log.warning("%s refused and skipped: a format-1 key file in a format-2 repository", name)
+            log.warning(
+                "%s refused and skipped: a format-1 key file in a format-2 repository", name
+            )
 
 
 def registrations(repository: Repository) -> Iterator[Registration]:
