@@ -109,7 +109,8 @@ class Context:
         if self.key_file is None:
             from drtool.keyring.unlock import KMS_KEY_VARIABLE
 
-            return Repository.open(self.store, self.passphrase, os.environ.get(KMS_KEY_VARIABLE))
+            kms_key = os.environ.get(KMS_KEY_VARIABLE)
+            return Repository.open(self.store, self.passphrase, kms_key, self.host)
         if not write_only:
             from drtool.keyring.access import WRITE_ONLY
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from drtool.errors import KeyFileRefused, KeyUnavailable, ObjectMissing
+from drtool.errors import IntegrityError, KeyFileRefused, KeyUnavailable, ObjectMissing
 from drtool.keyring.access import ReaderKeys
 from drtool.keyring.credential import new_writer
 from drtool.keyring.generation import Generation
@@ -53,15 +53,26 @@ def reader_key_files(repository: Repository) -> Iterator[ReaderKeyFile]:
 
 
 def registrations(repository: Repository) -> Iterator[Registration]:
-    """Every writer whose registration verifies. One that does not (planted by anyone who can
-    write the storage) is no writer: it is named and skipped, never allowed to stop a rotation
-    halfway, its new generation written and the writers after it not revoked."""
+    """Every writer whose registration verifies, as the repository holds it. One that does not
+    (planted by anyone who can write the storage) is no writer: it is named and skipped, never
+    allowed to stop a rotation halfway, its new generation written and the writers after it not
+    revoked."""
     for name in repository.store.list(WRITERS):
         writer_id = name.rsplit("/", 1)[1]
         try:
-            yield repository.writer(writer_id)
+            yield repository.registration(writer_id)
         except KeyFileRefused as error:
             log.warning("%s: skipped (remove writers/%s)", error, writer_id[:32])
+
+
+def _known(repository: Repository, registration: Registration) -> Registration:
+    """``registration`` revoked as the record of revoked writers says, when that record reads
+    (a rolled-back one is refused when a manifest is read, not when keys are managed)."""
+    try:
+        return repository.revocations.current().revoked(registration)
+    except IntegrityError as error:
+        log.warning("%s", error)
+        return registration
 
 
 def list_keys(repository: Repository) -> list[dict[str, Any]]:
@@ -83,7 +94,8 @@ def list_keys(repository: Repository) -> list[dict[str, Any]]:
                 "endorsed": key_file.endorsed_by(keys),
             }
         )
-    for writer in registrations(repository):
+    for registration in registrations(repository):
+        writer = _known(repository, registration)
         newest = repository.snapshot_refs(writer.host)
         rows.append(
             {
@@ -167,10 +179,12 @@ def remove_key(repository: Repository, key_id: str) -> str:
             )
         repository.store.delete(f"{KEYS}/{key_id}")
         return f"removed key {key_id}"
-    writer = repository.writer(_known_writer(repository, key_id))
+    writer = repository.registration(_known_writer(repository, key_id))
     if writer.revoked:
+        repository.revocations.publish({writer.writer_id: writer.revoked})
         return f"writer {key_id} of host {writer.host} was already revoked {writer.revoked}"
-    _revoke(repository, writer)
+    revoked = _revoke(repository, _known(repository, writer))
+    repository.revocations.publish(revoked)
     return f"revoked writer {key_id} of host {writer.host}"
 
 
@@ -184,10 +198,13 @@ def _known_writer(repository: Repository, key_id: str) -> str:
     return key_id
 
 
-def _revoke(repository: Repository, writer: Registration) -> None:
+def _revoke(repository: Repository, writer: Registration) -> dict[str, str]:
+    """Rewrite ``writer``'s registration revoked (now, or when the record already says);
+    return it as the record of revoked writers lists it."""
     keys = reader_keys(repository)
-    revoked = replace(writer, revoked=utc_now_iso())
+    revoked = replace(writer, revoked=writer.revoked or utc_now_iso())
     repository.store.put(registration_name(writer.writer_id), [revoked.signed(keys)])
+    return {writer.writer_id: str(revoked.revoked)}
 
 
 @dataclass(frozen=True)
@@ -221,15 +238,16 @@ def rotate(repository: Repository, keep_writers: bool = False) -> Rotation:
             raise KeyFileRefused(f"key file {key_file.key_id} lacks a generation: refused")
     for key_file in key_files:
         repository.store.put(f"{KEYS}/{key_file.key_id}", [key_file.with_generation(new, previous)])
-    revoked, kept = [], []
+    revoked, kept, record = [], [], {}
     for writer in registrations(repository):
         if writer.revoked:
-            continue
-        if keep_writers:
+            record[writer.writer_id] = writer.revoked
+        elif keep_writers:
             kept.append(writer.host)
         else:
-            _revoke(repository, writer)
+            record.update(_revoke(repository, _known(repository, writer)))
             revoked.append(writer.host)
+    repository.revocations.publish(record)
     return Rotation(new.number, len(key_files), tuple(sorted(revoked)), tuple(sorted(kept)))
 
 
