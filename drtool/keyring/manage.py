@@ -40,9 +40,9 @@ def reader_keys(repository: Repository) -> ReaderKeys:
 
 
 def reader_key_files(repository: Repository) -> Iterator[ReaderKeyFile]:
-    """Every format-2 key file; a damaged one is named and skipped (`key remove` removes it)."""
+    """Every format-2 key file; a damaged one is skipped (the unlock of this command named it;
+    `key remove` removes it)."""
     key_files = read_key_files(repository.store, list(repository.store.list(KEYS)))
-    key_files.warn()
     for name, _key_file, document in key_files.readable:
         if document["format"] == 2:
             yield parse_key_file(document)

@@ -68,12 +68,18 @@ def test_a_damaged_key_file_is_skipped_and_the_good_one_opens(cli: Cli, content:
     assert snapshot in listed.stdout
     _skipped_once(listed.stderr)
     # the key commands too: the planted file is named, the honest key still listed
-    rows = json.loads(cli("key", "list", "--json").stdout)
+    listed_keys = cli("key", "list", "--json")
+    rows = json.loads(listed_keys.stdout)
     assert [row["id"] for row in rows if row["kind"] != "writer"] == [honest.name]
+    _skipped_once(listed_keys.stderr)
+    kept = honest.read_bytes()
     honest.unlink()  # now no key file opens: one line, still nothing of the content
     refused = cli("snapshots", expect=18 if b'"format": 9' in content else 12)
     assert refused.stderr.count("\n") == 1
     assert f"keys/{PLANTED}" in refused.stderr and MARKER not in refused.stderr
+    honest.write_bytes(kept)
+    cli("key", "remove", PLANTED)  # the operator removes it as any key
+    assert not (keys / PLANTED).exists() and cli("snapshots").stderr == ""
 
 
 def test_a_damaged_key_file_in_a_bucket_is_skipped(cli: Cli, moto_server: str) -> None:  # noqa: F811
