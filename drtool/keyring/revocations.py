@@ -32,6 +32,7 @@ REVOCATIONS = "revocations"
 MAX_RECORD = 1024 * 1024  # some 15,000 writers: a larger one is not drtool's
 _MESSAGE = b"drtool revocations\x00"
 _WHAT = "the record of revoked writers (revocations)"
+_REWRITE = " (`drtool key remove` of a revoked writer, or `key rotate`, writes a new one)"
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,11 @@ def read_revocations(store: Store, keys: ReaderKeys, repository_id: str) -> Revo
         found = Revocations(sequence, parse_writers(document["writers"]))
         signature = base64.b64decode(str(document["signature"]), validate=True)
     except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
-        raise IntegrityError(f"{_WHAT} is damaged") from None
+        raise IntegrityError(f"{_WHAT} is damaged{_REWRITE}") from None
     try:
         keys.verify_record(_message(repository_id, found), signature)
     except IntegrityError:
-        raise IntegrityError(f"{_WHAT} is not signed by an operator key") from None
+        raise IntegrityError(f"{_WHAT} is not signed by an operator key{_REWRITE}") from None
     return found
 
 
@@ -145,8 +146,7 @@ class KnownRevocations:
                 what = f"number {found.sequence}" if found.sequence else "missing"
                 raise IntegrityError(
                     f"{_WHAT} is {what}, older than number {remembered.sequence} this machine "
-                    "saw: rolled back or deleted by someone who can write the storage (an "
-                    "operator's `drtool key rotate` writes a new one)"
+                    f"saw: rolled back or deleted by someone who can write the storage{_REWRITE}"
                 )
             self._known = found.merged(remembered)
             self._remember(self._known)

@@ -156,6 +156,26 @@ def test_a_damaged_memory_of_revocations_is_not_trusted(cli: Cli, tmp_path: Path
     assert snapshot in cli("show", snapshot).stdout  # written before its revocation
 
 
+def test_a_forged_record_of_revoked_writers_is_refused_then_rewritten(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A record the storage's writer made (unsigned, a high number, nobody revoked) verifies
+    nothing, and the operator's next `key remove` writes a signed one again."""
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    snapshot = as_writer(cli, credential)("backup").stdout.strip()
+    writer_id = read_credential(credential).keys.writer_id
+    cli("key", "remove", writer_id)
+    record = repo(cli) / "revocations"
+    forged = {**json.loads(record.read_text()), "sequence": 99, "writers": {}}
+    record.write_text(json.dumps(forged))
+    refused = cli("show", snapshot, expect=14)
+    assert "not signed by an operator key" in refused.stderr
+    assert "already revoked" in cli("key", "remove", writer_id).stdout
+    assert json.loads(record.read_text())["writers"].keys() == {writer_id}
+    assert snapshot in cli("show", snapshot).stdout
+
+
 def test_another_hosts_writer_cannot_forge_the_snapshot_index(cli: Cli, tmp_path: Path) -> None:
     """`index/<host>` is sealed as any object, which a writer can do for any host: what
     `snapshots` shows (and the order it shows them in) must not be a writer's word."""
