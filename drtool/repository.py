@@ -7,6 +7,7 @@ stored. docs/FORMAT.md describes every name and byte written here.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -30,7 +31,7 @@ from drtool.errors import (
     UnsupportedFormat,
 )
 from drtool.format import Binding, RepositoryKeys
-from drtool.host import check_host_name
+from drtool.host import Host, check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
 from drtool.keyring.credential import Credential
 from drtool.keyring.generation import Generation
@@ -38,10 +39,12 @@ from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import new_key_file
 from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import Registration, parse_registration, registration_name
+from drtool.keyring.revocations import KnownRevocations
 from drtool.keyring.signatures import sign_manifest, verified_manifest
 from drtool.keyring.unlock import NEWEST_FORMAT, unlock_with_passphrase
 from drtool.keys import KdfParameters, new_key_id
 from drtool.passphrase import PassphraseSource
+from drtool.seen import SeenRevocations
 from drtool.snapshot import Manifest, SnapshotRef, by_time, is_snapshot_id
 from drtool.store import Store
 from drtool.timeutil import parse_iso, utc_now_iso
@@ -146,14 +149,25 @@ class Repository:
     repository_id: str
     key: RepositoryKeys
     format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
+    # The host whose state directory remembers the revocations this reader saw (drtool/seen.py);
+    # None: no memory (the library used on its own).
+    seen_on: Host | None = field(default=None, compare=False, repr=False)
     _writers: dict[str, Registration] = field(default_factory=dict, compare=False, repr=False)
+    _revocations: list[KnownRevocations] = field(default_factory=list, compare=False, repr=False)
     # Format 2: the packs this command has fetched (drtool/blob_reader.py); a copy made by
     # dataclasses.replace starts with none.
     packs: PackCache = field(default_factory=PackCache, init=False, compare=False, repr=False)
 
     @classmethod
-    def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
-        """Unlock the keys with the passphrase (or a KMS key), from the key files alone.
+    def open(
+        cls,
+        store: Store,
+        passphrase: PassphraseSource,
+        kms_key: str | None = None,
+        seen_on: Host | None = None,
+    ) -> Repository:
+        """Unlock the keys with the passphrase (or KMS key ``kms_key``, the one this host is
+        configured with), from the key files alone.
 
         One listing, then a GET per key file (drtool/keyring/unlock.py); the config is not
         needed, since each key file carries, authenticated, the repository's id and format.
@@ -163,8 +177,8 @@ class Repository:
         if not key_names:
             read_config(store)  # raises RepositoryNotFound where there is no repository
             raise KeyUnavailable(f"{store.location} holds no key file")
-        unlocked = unlock_with_passphrase(store, passphrase, key_names)
-        return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format)
+        unlocked = unlock_with_passphrase(store, passphrase, key_names, kms_key)
+        return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format, seen_on)
 
     @classmethod
     def open_writer(cls, store: Store, credential: Credential) -> Repository:
@@ -192,7 +206,27 @@ class Repository:
         return cls(store, config.repository_id, credential.keys, config.format)
 
     def writer(self, writer_id: str) -> Registration:
-        """A writer's registration, verified (once per run); raise KeyFileRefused."""
+        """A writer's registration, verified, revoked as the record of revoked writers says
+        (never older than this machine saw it); raise KeyFileRefused or IntegrityError."""
+        return self.revocations.applied(self.registration(writer_id))
+
+    @property
+    def revocations(self) -> KnownRevocations:
+        """What this reader knows of revoked writers (read once per run)."""
+        if not isinstance(self.key, ReaderKeys):
+            raise KeyUnavailable("only a reader's key verifies a writer's registration")
+        if not self._revocations:
+            memory = None
+            if self.seen_on is not None:
+                memory = functools.partial(SeenRevocations.load, self.seen_on, self.repository_id)
+            known = KnownRevocations(self.store, self.key, self.repository_id, memory)
+            self._revocations.append(known)
+        return self._revocations[0]
+
+    def registration(self, writer_id: str) -> Registration:
+        """A writer's registration, verified (once per run), as the repository holds it (a
+        stolen host may have put an older one back: ``writer`` applies the revocations);
+        raise KeyFileRefused."""
         if writer_id not in self._writers:
             if not isinstance(self.key, ReaderKeys):
                 raise KeyUnavailable("only a reader's key verifies a writer's registration")

@@ -1,8 +1,12 @@
 """What this machine has seen of a repository: per host, the newest snapshot it has read or
-written. A snapshot it has seen cannot later vanish unnoticed (drtool/chain.py).
+written. A snapshot it has seen cannot later vanish unnoticed (drtool/chain.py). And the newest
+record of revoked writers it has seen, with the revocations it knows: a revoked writer's
+registration put back, or that record rolled back, is refused (drtool/keyring/revocations.py).
 
 One file per repository, ``var/lib/drtool/seen/<repository-id>.json`` under the host root (the
-directory 0700, the file 0600), rewritten atomically and only when it changes. The file is this
+directory 0700, the file 0600), rewritten atomically and only when it changes; the revocations
+beside it, ``<repository-id>.revocations.json`` (so that a drtool without them reads the first
+as before). The file is this
 machine's own memory, yet it is read as hostile input: a damaged one is refused in one line
 (exit 55), never trusted and never silently replaced; the operator moves it aside to start over.
 """
@@ -20,6 +24,7 @@ from pathlib import Path
 from drtool.errors import ConfigError, IntegrityError, StateDamaged
 from drtool.fsutil import make_directory, write_atomically
 from drtool.host import Host, check_host_name
+from drtool.keyring.revocations import Revocations, parse_writers
 from drtool.snapshot import SnapshotRef, by_time, is_snapshot_id
 
 log = logging.getLogger(__name__)
@@ -44,9 +49,7 @@ class SeenState:
     def load(cls, host: Host, repository_id: str) -> SeenState:
         """This machine's state for ``repository_id`` (empty if it has none); raise
         StateDamaged if the file is unreadable, malformed, a link, or writable by others."""
-        if not _REPOSITORY_ID.fullmatch(repository_id):
-            raise IntegrityError(f"the repository's id {repository_id[:64]!r} is malformed")
-        path = host.path(SEEN_DIRECTORY) / f"{repository_id}.json"
+        path = _state_path(host, repository_id, ".json")
         text = _read(path)
         newest = {} if text is None else _parse(path, text, repository_id)
         return cls(path, repository_id, newest, dict(newest))
@@ -74,19 +77,72 @@ class SeenState:
         --target by an unprivileged user) costs the memory of this run, with a warning."""
         if self.newest == self._stored:
             return
-        document = {
-            "format": STATE_FORMAT,
-            "repository_id": self.repository_id,
-            "hosts": dict(sorted(self.newest.items())),
-        }
-        try:
-            make_directory(self.path.parent.parent, 0o700)  # var/lib/drtool
-            make_directory(self.path.parent, 0o700)
-            write_atomically(self.path, json.dumps(document, indent=2).encode() + b"\n")
-        except OSError as error:
-            log.warning("could not record the snapshots seen in %s: %s", self.path, error)
+        hosts = dict(sorted(self.newest.items()))
+        if _write(self.path, {"repository_id": self.repository_id, "hosts": hosts}):
+            self._stored = dict(self.newest)
+
+
+@dataclass
+class SeenRevocations:
+    """The newest record of revoked writers this machine saw of one repository (its number)
+    and every revocation it knows; only ever grows (drtool/keyring/revocations.py)."""
+
+    path: Path
+    repository_id: str
+    revocations: Revocations
+
+    @classmethod
+    def load(cls, host: Host, repository_id: str) -> SeenRevocations:
+        """As SeenState.load, from ``<repository-id>.revocations.json``."""
+        path = _state_path(host, repository_id, ".revocations.json")
+        return cls(path, repository_id, _read_revocations(path, repository_id))
+
+    def remember(self, revocations: Revocations) -> None:
+        """Add ``revocations`` and write them at once if that changes anything, merged with the
+        file as it is now (another drtool of this machine may have added to it)."""
+        merged = self.revocations.merged(revocations)
+        if merged == self.revocations:
             return
-        self._stored = dict(self.newest)
+        merged = merged.merged(_read_revocations(self.path, self.repository_id))
+        document = {
+            "repository_id": self.repository_id,
+            "sequence": merged.sequence,
+            "writers": dict(sorted(merged.writers.items())),
+        }
+        if _write(self.path, document):
+            self.revocations = merged
+
+
+def _state_path(host: Host, repository_id: str, suffix: str) -> Path:
+    if not _REPOSITORY_ID.fullmatch(repository_id):
+        raise IntegrityError(f"the repository's id {repository_id[:64]!r} is malformed")
+    return host.path(SEEN_DIRECTORY) / f"{repository_id}{suffix}"
+
+
+def _write(path: Path, fields: dict[str, object]) -> bool:
+    document = {"format": STATE_FORMAT, **fields}
+    try:
+        make_directory(path.parent.parent, 0o700)  # var/lib/drtool
+        make_directory(path.parent, 0o700)
+        write_atomically(path, json.dumps(document, indent=2).encode() + b"\n")
+    except OSError as error:
+        log.warning("could not record what this machine saw in %s: %s", path, error)
+        return False
+    return True
+
+
+def _read_revocations(path: Path, repository_id: str) -> Revocations:
+    text = _read(path)
+    if text is None:
+        return Revocations()
+    document = _document(path, text, repository_id)
+    sequence = document.get("sequence")
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+        raise _damaged(path, "'sequence' is not a number")
+    try:
+        return Revocations(sequence, parse_writers(document.get("writers")))
+    except ValueError:
+        raise _damaged(path, "'writers' is malformed") from None
 
 
 def _damaged(path: Path, why: str) -> StateDamaged:
@@ -121,7 +177,7 @@ def _read(path: Path) -> str | None:
         raise _damaged(path, "not UTF-8") from None
 
 
-def _parse(path: Path, text: str, repository_id: str) -> dict[str, str]:
+def _document(path: Path, text: str, repository_id: str) -> dict[str, object]:
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
@@ -130,7 +186,11 @@ def _parse(path: Path, text: str, repository_id: str) -> dict[str, str]:
         raise _damaged(path, "not a state file of this drtool")
     if document.get("repository_id") != repository_id:
         raise _damaged(path, "it names another repository")
-    hosts = document.get("hosts")
+    return document
+
+
+def _parse(path: Path, text: str, repository_id: str) -> dict[str, str]:
+    hosts = _document(path, text, repository_id).get("hosts")
     if not isinstance(hosts, dict):
         raise _damaged(path, "'hosts' is not an object")
     for host, snapshot_id in hosts.items():

@@ -107,7 +107,10 @@ class Context:
         from drtool.repository import Repository
 
         if self.key_file is None:
-            return Repository.open(self.store, self.passphrase)
+            from drtool.keyring.unlock import KMS_KEY_VARIABLE
+
+            kms_key = os.environ.get(KMS_KEY_VARIABLE)
+            return Repository.open(self.store, self.passphrase, kms_key, self.host)
         if not write_only:
             from drtool.keyring.access import WRITE_ONLY
 

@@ -29,7 +29,11 @@ from drtool.errors import DrtoolError, StorageError
     help="S3 Object Lock: keep every snapshot immutable for this many days.",
 )
 @click.option(
-    "--kms-key-id", metavar="ARN", help="AWS KMS wraps the repository key (no passphrase)."
+    "--kms-key-id",
+    envvar="DRTOOL_KMS_KEY_ID",
+    metavar="ARN",
+    help="AWS KMS wraps the repository key (no passphrase); later commands find it by "
+    "DRTOOL_KMS_KEY_ID.",
 )
 @pass_context
 def init(context: Context, object_lock_days: int, kms_key_id: str | None) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from drtool.errors import KeyFileRefused, KeyUnavailable, ObjectMissing
+from drtool.errors import IntegrityError, KeyFileRefused, KeyUnavailable, ObjectMissing
 from drtool.keyring.access import ReaderKeys
 from drtool.keyring.credential import new_writer
 from drtool.keyring.generation import Generation
@@ -19,7 +19,7 @@ from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import ReaderKeyFile, new_key_file, parse_key_file
 from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import WRITERS, Registration, check_key_id, registration_name
-from drtool.keyring.unlock import KEYS, key_document
+from drtool.keyring.unlock import KEYS, key_document, read_key_files
 from drtool.keys import KdfParameters, new_key_id
 from drtool.repository import Repository
 from drtool.timeutil import utc_now_iso
@@ -40,20 +40,39 @@ def reader_keys(repository: Repository) -> ReaderKeys:
 
 
 def reader_key_files(repository: Repository) -> Iterator[ReaderKeyFile]:
-    for name in repository.store.list(KEYS):
-        yield parse_key_file(key_document(repository.store.get(name)))
+    """Every format-2 key file; a damaged one is skipped (the unlock of this command named it;
+    `key remove` removes it)."""
+    key_files = read_key_files(repository.store, list(repository.store.list(KEYS)))
+    for name, _key_file, document in key_files.readable:
+        if document["format"] == 2:
+            yield parse_key_file(document)
+        else:
+            log.warning(
+                "%s refused and skipped: a format-1 key file in a format-2 repository", name
+            )
 
 
 def registrations(repository: Repository) -> Iterator[Registration]:
-    """Every writer whose registration verifies. One that does not (planted by anyone who can
-    write the storage) is no writer: it is named and skipped, never allowed to stop a rotation
-    halfway, its new generation written and the writers after it not revoked."""
+    """Every writer whose registration verifies, as the repository holds it. One that does not
+    (planted by anyone who can write the storage) is no writer: it is named and skipped, never
+    allowed to stop a rotation halfway, its new generation written and the writers after it not
+    revoked."""
     for name in repository.store.list(WRITERS):
         writer_id = name.rsplit("/", 1)[1]
         try:
-            yield repository.writer(writer_id)
+            yield repository.registration(writer_id)
         except KeyFileRefused as error:
             log.warning("%s: skipped (remove writers/%s)", error, writer_id[:32])
+
+
+def _known(repository: Repository, registration: Registration) -> Registration:
+    """``registration`` revoked as the record of revoked writers says, when that record reads
+    (a rolled-back one is refused when a manifest is read, not when keys are managed)."""
+    try:
+        return repository.revocations.current().revoked(registration)
+    except IntegrityError as error:
+        log.warning("%s", error)
+        return registration
 
 
 def list_keys(repository: Repository) -> list[dict[str, Any]]:
@@ -75,7 +94,8 @@ def list_keys(repository: Repository) -> list[dict[str, Any]]:
                 "endorsed": key_file.endorsed_by(keys),
             }
         )
-    for writer in registrations(repository):
+    for registration in registrations(repository):
+        writer = _known(repository, registration)
         newest = repository.snapshot_refs(writer.host)
         rows.append(
             {
@@ -147,7 +167,8 @@ def remove_key(repository: Repository, key_id: str) -> str:
     can read is never removed."""
     keys = reader_keys(repository)
     key_files = list(reader_key_files(repository))
-    readers = [key_file.key_id for key_file in key_files]
+    # every key file, a damaged one included
+    readers = [name.rsplit("/", 1)[1] for name in repository.store.list(KEYS)]
     # a key file no reader made (planted in keys/) does not count as one that can read
     endorsed = [key_file.key_id for key_file in key_files if key_file.endorsed_by(keys)]
     if key_id in readers:
@@ -158,10 +179,12 @@ def remove_key(repository: Repository, key_id: str) -> str:
             )
         repository.store.delete(f"{KEYS}/{key_id}")
         return f"removed key {key_id}"
-    writer = repository.writer(_known_writer(repository, key_id))
+    writer = repository.registration(_known_writer(repository, key_id))
     if writer.revoked:
+        repository.revocations.publish({writer.writer_id: writer.revoked})
         return f"writer {key_id} of host {writer.host} was already revoked {writer.revoked}"
-    _revoke(repository, writer)
+    revoked = _revoke(repository, _known(repository, writer))
+    repository.revocations.publish(revoked)
     return f"revoked writer {key_id} of host {writer.host}"
 
 
@@ -175,10 +198,13 @@ def _known_writer(repository: Repository, key_id: str) -> str:
     return key_id
 
 
-def _revoke(repository: Repository, writer: Registration) -> None:
+def _revoke(repository: Repository, writer: Registration) -> dict[str, str]:
+    """Rewrite ``writer``'s registration revoked (now, or when the record already says);
+    return it as the record of revoked writers lists it."""
     keys = reader_keys(repository)
-    revoked = replace(writer, revoked=utc_now_iso())
+    revoked = replace(writer, revoked=writer.revoked or utc_now_iso())
     repository.store.put(registration_name(writer.writer_id), [revoked.signed(keys)])
+    return {writer.writer_id: str(revoked.revoked)}
 
 
 @dataclass(frozen=True)
@@ -212,15 +238,16 @@ def rotate(repository: Repository, keep_writers: bool = False) -> Rotation:
             raise KeyFileRefused(f"key file {key_file.key_id} lacks a generation: refused")
     for key_file in key_files:
         repository.store.put(f"{KEYS}/{key_file.key_id}", [key_file.with_generation(new, previous)])
-    revoked, kept = [], []
+    revoked, kept, record = [], [], {}
     for writer in registrations(repository):
         if writer.revoked:
-            continue
-        if keep_writers:
+            record[writer.writer_id] = writer.revoked
+        elif keep_writers:
             kept.append(writer.host)
         else:
-            _revoke(repository, writer)
+            record.update(_revoke(repository, _known(repository, writer)))
             revoked.append(writer.host)
+    repository.revocations.publish(record)
     return Rotation(new.number, len(key_files), tuple(sorted(revoked)), tuple(sorted(kept)))
 
 

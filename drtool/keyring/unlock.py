@@ -4,10 +4,17 @@ carries, authenticated, the repository's id and format."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from drtool.errors import KeyFileRefused, KeyUnavailable, UnsupportedFormat
+from drtool.errors import (
+    KeyAttemptsExceeded,
+    KeyFileRefused,
+    KeyUnavailable,
+    ObjectMissing,
+    UnsupportedFormat,
+)
 from drtool.format import RepositoryKeys
 from drtool.key_attempts import within_budget
 from drtool.keyring.kek import kek_from_passphrase
@@ -17,10 +24,14 @@ from drtool.keys import MasterKey, key_file_json, read_key_file_header, unwrap_m
 from drtool.passphrase import PassphraseSource
 from drtool.store import Store
 
+log = logging.getLogger(__name__)
+
 NEWEST_FORMAT = REPOSITORY_FORMAT
 KEYS = "keys"
-# The passphrase sources that are not a configured passphrase (drtool/passphrase.py).
-_NO_PASSPHRASE = ("nowhere", "the terminal")
+# A key file of a thousand generations is about 250 KiB: a larger one is not drtool's.
+MAX_KEY_FILE = 1024 * 1024
+# Names the KMS key a KMS-only reader trusts: key files naming another are never tried.
+KMS_KEY_VARIABLE = "DRTOOL_KMS_KEY_ID"
 
 
 @dataclass(frozen=True)
@@ -47,28 +58,91 @@ def key_document(key_file: bytes) -> dict[str, Any]:
     return document
 
 
+Readable = tuple[str, bytes, dict[str, Any]]  # a key file's name, bytes and JSON object
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    """The key files of a repository this drtool can try, and one line for each it skipped."""
+
+    readable: list[Readable]
+    skipped: list[str]
+
+    def warn(self) -> None:
+        for line in self.skipped:
+            log.warning("%s", line)
+
+
+def read_key_files(store: Store, key_names: list[str]) -> KeyFiles:
+    """Read ``key_names``; a file that is damaged (not JSON, wrong fields, too large: anyone
+    who can write the storage may plant one) is skipped, named, and never quoted. Raise
+    UnsupportedFormat if every key file is of a newer format (before a passphrase is asked)."""
+    readable, skipped, newer = [], [], None
+    for name in key_names:
+        try:
+            key_file = _read_capped(store, name)
+            document = key_document(key_file)
+            if document["format"] == 1:
+                read_key_file_header(key_file, 1)
+            else:
+                parse_key_file(document)
+        except UnsupportedFormat as error:
+            newer = newer or UnsupportedFormat(f"{name}: {error}")
+            skipped.append(f"{name} refused and skipped: {error}")
+        except (KeyFileRefused, ObjectMissing) as error:
+            skipped.append(f"{name} refused and skipped: {error}")
+        else:
+            readable.append((name, key_file, document))
+    if not readable and newer is not None:
+        raise newer
+    return KeyFiles(readable, skipped)
+
+
+def _read_capped(store: Store, name: str) -> bytes:
+    with store.open(name) as stream:
+        key_file = stream.read(MAX_KEY_FILE + 1)
+    if len(key_file) > MAX_KEY_FILE:
+        raise KeyFileRefused(f"key file is damaged (larger than {MAX_KEY_FILE // 1024} KiB)")
+    return key_file
+
+
 def unlock_with_passphrase(
-    store: Store, passphrase: PassphraseSource, key_names: list[str]
+    store: Store, passphrase: PassphraseSource, key_names: list[str], kms_key: str | None = None
 ) -> Unlocked:
-    """Unlock with a KMS key file among ``key_names`` if one opens (no passphrase asked) when
-    no passphrase is configured, else try the passphrase on each passphrase key file; raise
-    KeyUnavailable if none opens."""
-    # A newer repository is refused before anyone is asked for a passphrase.
-    documents = [(name, store.get(name)) for name in key_names]
-    parsed = [(name, key_file, key_document(key_file)) for name, key_file in documents]
+    """Unlock with a key file among ``key_names``: first those naming ``kms_key`` (the KMS key
+    this host is configured with; no passphrase asked), then the passphrase on each passphrase
+    key file; raise KeyUnavailable if none opens. A damaged key file is skipped (a warning
+    once one opens, else named in the error)."""
+    key_files = read_key_files(store, key_names)
+    try:
+        unlocked = _unlock_any(passphrase, key_files.readable, kms_key)
+    except KeyUnavailable as error:
+        if not key_files.skipped or isinstance(error, KeyAttemptsExceeded):
+            raise
+        raise type(error)(f"{error}; {'; '.join(key_files.skipped)}") from None
+    key_files.warn()
+    return unlocked
+
+
+def _unlock_any(
+    passphrase: PassphraseSource, parsed: list[Readable], kms_key: str | None
+) -> Unlocked:
+    if not parsed:
+        raise KeyUnavailable("no key file of the repository can be read")
     refused = ""
-    # A configured passphrase is the operator's word: KMS key files are then not tried. Any
-    # storage writer can plant one naming a KMS key of theirs that this host's AWS credentials
-    # may call, which would open a keyring of the planter's (tests/review/).
-    kms_files = [] if passphrase.describe not in _NO_PASSPHRASE else parsed
-    for name, _key_file, document in kms_files:
-        if document["format"] == 2 and document.get("kind") == "kms":
+    # Only the KMS key the operator configured is the operator's word. Any storage writer can
+    # plant a KMS key file naming a KMS key of theirs that this host's AWS credentials may
+    # call: tried, it would open a keyring of the planter's (tests/review/).
+    kms_files = [(name, document) for name, _, document in parsed if _kms_key_of(document)]
+    for name, document in kms_files:
+        if kms_key is not None and _kms_key_of(document) == kms_key:
             try:
                 key_file = parse_key_file(document)
                 kek = kek_from_kms(document, key_file.repository_id, key_file.key_id)
                 return Unlocked(key_file.repository_id, REPOSITORY_FORMAT, key_file.unlock(kek))
             except KeyUnavailable as error:
                 refused = refused or f"; {name}: {error}"
+    untried = "" if refused else _untried([name for name, _ in kms_files], kms_key)
     secret_passphrase = b""
     documents_of = {name: document for name, _key_file, document in parsed}
     passphrase_files = [
@@ -79,23 +153,42 @@ def unlock_with_passphrase(
     # A planted key file at the maximum KDF cost is tried last, within a bounded total.
     for name, key_file in within_budget(passphrase_files):
         document = documents_of[name]
-        if document["format"] == 1:
-            read_key_file_header(key_file, 1)
         try:
             secret_passphrase = secret_passphrase or passphrase.read()
         except KeyUnavailable as error:
-            if refused:  # a KMS key failed: say why, not only that no passphrase was given
-                raise KeyUnavailable(f"{refused.removeprefix('; ')}; {error}") from None
-            raise
+            # a KMS key failed or was not named: say so, not only that no passphrase was given
+            failed = f"{refused.removeprefix('; ')}; " if refused else ""
+            raise KeyUnavailable(f"{failed}{error}{untried}") from None
         try:
             return _unlock(key_file, document, secret_passphrase)
         except KeyFileRefused as error:
             refused = refused or f"; {name} refused: {error}"
         except KeyUnavailable:
             continue
-    if not secret_passphrase and refused:
-        raise KeyUnavailable(refused.removeprefix("; "))
+    if not secret_passphrase:
+        raise KeyUnavailable(f"no key file opens{refused or untried}")
     raise KeyUnavailable(f"wrong passphrase (no key file of the repository accepts it){refused}")
+
+
+def _kms_key_of(document: dict[str, Any]) -> str | None:
+    """The KMS key a format-2 KMS key file names (its maker's word), or None."""
+    fields = document.get("kms")
+    if document["format"] != 2 or document.get("kind") != "kms" or not isinstance(fields, dict):
+        return None
+    key = fields.get("key_id")
+    return key if isinstance(key, str) else None
+
+
+def _untried(names: list[str], kms_key: str | None) -> str:
+    """Why the KMS key files ``names`` were not tried: none names the configured KMS key."""
+    if not names:
+        return ""
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    configured = "names none of them" if kms_key else "is not set"
+    return (
+        f"; KMS key files ({shown}) are tried only for the KMS key {KMS_KEY_VARIABLE} names: "
+        f"it {configured}"
+    )
 
 
 def _unlock(key_file: bytes, document: dict[str, Any], passphrase: bytes) -> Unlocked:

@@ -56,8 +56,8 @@ def sha256(path: Path) -> str:
 def test_kms_wraps_the_repository_key(cli: Cli, moto_server: str, tmp_path: Path) -> None:  # noqa: F811
     kms = client("kms", moto_server)
     metadata = kms.create_key()["KeyMetadata"]
-    operator = without_passphrase(aws(cli, moto_server))
-    operator("init", "--kms-key-id", metadata["Arn"])
+    operator = without_passphrase(aws(cli, moto_server, DRTOOL_KMS_KEY_ID=metadata["Arn"]))
+    operator("init")
     (key_path,) = (Path(cli.environment["DRTOOL_REPO"]) / "keys").iterdir()
     assert json.loads(key_path.read_text())["kind"] == "kms"
     snapshot = operator("backup").stdout.strip()
@@ -81,7 +81,8 @@ def test_kms_wraps_the_repository_key(cli: Cli, moto_server: str, tmp_path: Path
     # and a KMS key added to a repository that a passphrase opens
     other = kms.create_key()["KeyMetadata"]
     with_passphrase("key", "add", "--kms-key-id", other["Arn"])
-    kinds = sorted(row["kind"] for row in json.loads(operator("key", "list", "--json").stdout))
+    other_reader = Cli({**operator.environment, "DRTOOL_KMS_KEY_ID": other["Arn"]})
+    kinds = sorted(row["kind"] for row in json.loads(other_reader("key", "list", "--json").stdout))
     assert kinds == ["kms", "kms", "passphrase"]
 
 

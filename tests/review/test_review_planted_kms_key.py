@@ -51,20 +51,26 @@ def test_a_planted_kms_key_file_does_not_hijack_a_passphrase_reader(
         assert snapshot in operator("show", snapshot).stdout, "readable by the operator's key"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a reader with no passphrase (a KMS-only operator) tries every KMS key file, "
-    "with no trust anchor for the keyring: a planted one naming the attacker's KMS key opens "
-    "the attacker's keyring, and that reader's next backup is readable by the attacker",
-)
 def test_a_planted_kms_key_file_does_not_hijack_a_kms_reader(
     cli: Cli,
     moto_server: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    operator = without_passphrase(aws(cli, moto_server))
-    operator("init", "--kms-key-id", client("kms", moto_server).create_key()["KeyMetadata"]["Arn"])  # type: ignore[attr-defined]
-    operator("backup")
+    """Before the fix a reader with no passphrase tried every KMS key file, with no trust
+    anchor: the planted one (listed first) opened the attacker's keyring, and what that reader
+    backed up was wrapped to it. The anchor is now the KMS key the operator names
+    (DRTOOL_KMS_KEY_ID): a key file naming another is never tried."""
+    arn = client("kms", moto_server).create_key()["KeyMetadata"]["Arn"]  # type: ignore[attr-defined]
+    unnamed = without_passphrase(aws(cli, moto_server))
+    operator = Cli({**unnamed.environment, "DRTOOL_KMS_KEY_ID": arn})
+    operator("init")
+    first = operator("backup").stdout.strip()
     _plant(cli, operator, moto_server, monkeypatch)
-    refused = operator("backup", expect=12)
-    assert PLANTED in refused.stderr
+    second = operator("backup").stdout.strip()
+    for snapshot in (first, second):  # wrapped to the operator's keyring, not the attacker's
+        assert snapshot in operator("show", snapshot).stdout
+    # a KMS-only reader that names no KMS key trusts no KMS key file: one line, naming them
+    refused = unnamed("backup", expect=12)
+    assert PLANTED in refused.stderr and "DRTOOL_KMS_KEY_ID" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert len(list((Path(cli.environment["DRTOOL_REPO"]) / "snapshots/web-1").iterdir())) == 2

@@ -74,12 +74,6 @@ def test_a_revoked_writer_cannot_use_a_time_that_is_not_a_time(cli: Cli, tmp_pat
     assert cli("show", late, expect=14).stderr.count("\n") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a stolen host keeps the registration writers/<id> it read before `key remove` "
-    "and, with its storage credentials, puts it back; readers have no memory of a revocation "
-    "(the seen state records snapshots only), so its later snapshots verify again",
-)
 def test_a_revoked_writer_cannot_roll_its_registration_back(cli: Cli, tmp_path: Path) -> None:
     cli("init")
     credential = add_writer(cli, tmp_path)
@@ -94,6 +88,92 @@ def test_a_revoked_writer_cannot_roll_its_registration_back(cli: Cli, tmp_path: 
     late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
     _forge(cli, credential, late, iso(snapshot_time(late) or datetime.now(UTC)))
     assert "revoked" in cli("show", late, expect=14).stderr
+
+
+def _revocations_memory(cli: Cli) -> Path:
+    (path,) = (root(cli) / "var/lib/drtool/seen").glob("*.revocations.json")
+    return path
+
+
+def test_a_fresh_reader_learns_the_revocation_from_the_signed_record(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The registration put back, on a machine that never saw the revocation: the operators'
+    signed record of revoked writers (`revocations`) still says it."""
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    as_writer(cli, credential)("backup")
+    writer_id = read_credential(credential).keys.writer_id
+    registration = repo(cli) / "writers" / writer_id
+    kept = registration.read_bytes()
+    cli("key", "remove", writer_id)
+    _revocations_memory(cli).unlink()  # a reader with no memory of this repository
+    registration.write_bytes(kept)
+    late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
+    _forge(cli, credential, late, iso(snapshot_time(late) or datetime.now(UTC)))
+    assert "revoked" in cli("show", late, expect=14).stderr
+
+
+def test_a_rolled_back_record_of_revoked_writers_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """The stolen host kept an older record too (or deletes it): a reader that saw the newer
+    one refuses every writer's manifest, in one line, and restores nothing."""
+    cli("init")
+    stolen, other = add_writer(cli, tmp_path), add_writer(cli, tmp_path)
+    as_writer(cli, stolen)("backup")
+    writer_id = read_credential(stolen).keys.writer_id
+    registration = repo(cli) / "writers" / writer_id
+    kept = registration.read_bytes()
+    cli("key", "remove", read_credential(other).keys.writer_id)  # record number 1
+    record = repo(cli) / "revocations"
+    older = record.read_bytes()
+    cli("key", "remove", writer_id)  # record number 2
+    assert json.loads(record.read_text())["sequence"] == 2
+    registration.write_bytes(kept)
+    record.write_bytes(older)
+    late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
+    _forge(cli, stolen, late, iso(snapshot_time(late) or datetime.now(UTC)))
+    before = sha256_of_tree(root(cli))
+    refused = cli("restore", "latest", "--yes", expect=14)
+    assert "number 1, older than number 2" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert sha256_of_tree(root(cli)) == before
+    record.unlink()
+    assert "missing, older than number 2" in cli("show", late, expect=14).stderr
+    memory = _revocations_memory(cli)
+    assert memory.stat().st_mode & 0o777 == 0o600
+    assert writer_id in json.loads(memory.read_text())["writers"]
+
+
+def test_a_damaged_memory_of_revocations_is_not_trusted(cli: Cli, tmp_path: Path) -> None:
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    snapshot = as_writer(cli, credential)("backup").stdout.strip()
+    cli("key", "remove", read_credential(credential).keys.writer_id)
+    _revocations_memory(cli).write_text('{"format": 1, "sequence": "x"}')
+    refused = cli("show", snapshot, expect=55)
+    assert "move it aside" in refused.stderr and refused.stderr.count("\n") == 1
+    _revocations_memory(cli).unlink()
+    assert snapshot in cli("show", snapshot).stdout  # written before its revocation
+
+
+def test_a_forged_record_of_revoked_writers_is_refused_then_rewritten(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A record the storage's writer made (unsigned, a high number, nobody revoked) verifies
+    nothing, and the operator's next `key remove` writes a signed one again."""
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    snapshot = as_writer(cli, credential)("backup").stdout.strip()
+    writer_id = read_credential(credential).keys.writer_id
+    cli("key", "remove", writer_id)
+    record = repo(cli) / "revocations"
+    forged = {**json.loads(record.read_text()), "sequence": 99, "writers": {}}
+    record.write_text(json.dumps(forged))
+    refused = cli("show", snapshot, expect=14)
+    assert "not signed by an operator key" in refused.stderr
+    assert "already revoked" in cli("key", "remove", writer_id).stdout
+    assert json.loads(record.read_text())["writers"].keys() == {writer_id}
+    assert snapshot in cli("show", snapshot).stdout
 
 
 def test_another_hosts_writer_cannot_forge_the_snapshot_index(cli: Cli, tmp_path: Path) -> None:
