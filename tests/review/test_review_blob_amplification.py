@@ -8,8 +8,12 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import pytest
+
 from drtool.blob_lists import encode_lists, list_kind
+from drtool.blob_reader import read_artifact, stream_limit
 from drtool.blobs import blob_id
+from drtool.errors import IntegrityError
 from drtool.packs import PackWriter, pack_name
 from drtool.snapshot import SnapshotRef, new_snapshot_id
 from tests.conftest import Cli
@@ -39,3 +43,8 @@ def test_a_blob_named_many_times_is_not_staged_past_the_declared_size(cli: Cli) 
     repository.write_manifest(dataclasses.replace(real, id=snapshot_id, artifacts=artifacts))
     refused = cli("show", snapshot_id, expect=14).stderr
     assert "the files stream runs past the" in refused
+    staged = 0  # what a reader is handed before the refusal: never a byte past the bound
+    with pytest.raises(IntegrityError, match="runs past"):
+        for block in read_artifact(repository, "web-1", hostile):
+            staged += len(block)
+    assert staged <= stream_limit(hostile) < 2 * BLOB
