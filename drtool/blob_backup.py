@@ -70,7 +70,10 @@ class PackedBackup:
         lists = [self._put(list_kind(kind), plaintext) for plaintext in encode_lists(refs)]
         for ref in (*refs, *lists):
             self._new.blobs[ref.id] = ref
-        return replace(artifact.record(), lists=tuple(lists), stored=self._stored - before)
+        outputs = sum(len(content) for content in artifact.outputs.values())
+        return replace(
+            artifact.record(), lists=tuple(lists), stored=self._stored - before, outputs=outputs
+        )
 
     def _entry(self, kind: str, entry: FileEntry) -> list[BlobRef]:
         """The blobs of ``entry``'s member: the cached ones if the file, directory or link is

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from drtool import progress
 from drtool.blob_lists import decode_list, list_kind
-from drtool.blobs import BlobRef, blob_id
+from drtool.blobs import BLOCK, END_OF_ARCHIVE, BlobRef, blob_id
 from drtool.errors import IntegrityError, ObjectMissing
 from drtool.packs import PACK_TARGET, Pack, pack_name
 from drtool.relocations import read_relocation
@@ -36,6 +36,11 @@ _COPY_BLOCK = 1024 * 1024
 
 # A blob followed through more relocation records than this is refused (a loop).
 MAX_RELOCATIONS = 16
+
+# A member's header blocks and padding in drtool's tar, at most: the ustar block, a pax header
+# block, its records (``path`` and ``linkpath`` each under PATH_MAX, 4,096 bytes; ``mtime``,
+# ``uid``, ``gid``, ``size``) in at most 17 blocks, and the padding of the member's data.
+MAX_MEMBER_OVERHEAD = 20 * BLOCK
 
 
 class PackMissing(IntegrityError):
@@ -131,9 +136,35 @@ def artifact_blob_refs(
         yield from decode_list(plaintext, f"blob list {list_ref.id[:16]} ({record.kind})")
 
 
-def read_artifact(repository: Repository, host: str, record: ArtifactRecord) -> Iterator[bytes]:
-    """Yield ``record``'s tar stream, blob by blob, each verified."""
+def stream_limit(record: ArtifactRecord) -> int:
+    """The most bytes a format-2 ``record``'s tar stream may hold: what it declares (its files'
+    ``size``, its command ``outputs``), each of its ``entries`` members' header blocks and
+    padding, and the end of the archive. (Format 1 declares its stream itself, as its parts'
+    sizes, each held to its size exactly as it is decrypted: drtool/parts.py.)"""
+    declared = record.size + record.outputs + len(END_OF_ARCHIVE)
+    return declared + record.entries * MAX_MEMBER_OVERHEAD
+
+
+def bounded_blob_refs(
+    repository: Repository, host: str, record: ArtifactRecord
+) -> Iterator[BlobRef]:
+    """``record``'s blobs as artifact_blob_refs, refused (IntegrityError) as soon as their
+    sizes pass stream_limit, before that blob is read: a list may name one blob many times,
+    so a pack of a few KiB would otherwise stage any amount."""
+    limit, total = stream_limit(record), 0
     for ref in artifact_blob_refs(repository, host, record):
+        total += ref.size
+        if total > limit:
+            raise IntegrityError(
+                f"the {record.kind} stream runs past the {limit} bytes its record allows "
+                f"({record.entries} entries, {record.size + record.outputs} bytes); refused"
+            )
+        yield ref
+
+
+def read_artifact(repository: Repository, host: str, record: ArtifactRecord) -> Iterator[bytes]:
+    """Yield ``record``'s tar stream, blob by blob, each verified, never past stream_limit."""
+    for ref in bounded_blob_refs(repository, host, record):
         plaintext = read_blob(repository, host, record.kind, ref)
         progress.advance(len(plaintext))
         yield plaintext
@@ -141,6 +172,7 @@ def read_artifact(repository: Repository, host: str, record: ArtifactRecord) -> 
 
 def declared_size(repository: Repository, host: str, record: ArtifactRecord) -> int:
     """The bytes ``record``'s tar stream declares: its parts' sizes (format 1), or its blobs'
-    as its blob lists name them (format 2; the lists are read, the blobs not)."""
+    as its blob lists name them (format 2; the lists are read, the blobs not; IntegrityError
+    past stream_limit)."""
     parts = sum(part.size for part in record.parts)
-    return parts + sum(ref.size for ref in artifact_blob_refs(repository, host, record))
+    return parts + sum(ref.size for ref in bounded_blob_refs(repository, host, record))

@@ -5,6 +5,10 @@ last drill, and the repository's last check, kept up to date by backup, drill an
 A head is rewritten whole (read, change, write): two writers of one host at the same moment (a
 backup and a drill) may lose one update until the next run writes it again; the snapshots
 themselves are never at stake. docs/FORMAT.md describes the names.
+
+Any writer can seal an object for any host, so format 2 signs a head as it signs a manifest
+(drtool/keyring/signatures.py): a head that is not its host's is refused, and `status` shows
+it as a problem of that host, never as a healthy one.
 """
 
 from __future__ import annotations
@@ -17,8 +21,17 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from drtool import format as object_format
-from drtool.errors import DrtoolError, IntegrityError, ObjectMissing
+from drtool.errors import (
+    DrtoolError,
+    IntegrityError,
+    KeyFileRefused,
+    KeyUnavailable,
+    ObjectMissing,
+)
 from drtool.format import Binding
+from drtool.keyring.access import WRITE_ONLY, ReaderKeys
+from drtool.keyring.registration import Registration
+from drtool.keyring.signatures import HEAD, sign_manifest, verified_manifest
 from drtool.repository import Repository
 from drtool.snapshot import Manifest
 from drtool.timeutil import parse_iso, utc_now_iso
@@ -49,25 +62,54 @@ class HostHead:
     updated: str = field(default_factory=utc_now_iso)
 
 
+@dataclass(frozen=True)
+class RefusedHead:
+    """A head `status` cannot trust (damaged, malformed, or not signed by its host): a problem
+    of that host."""
+
+    host: str
+    problem: str
+
+
 def read_head(repository: Repository, host: str) -> HostHead | None:
-    """Return ``host``'s head, None if it has none; raise IntegrityError if it is damaged."""
+    """Return ``host``'s head, None if it has none; raise IntegrityError if it is damaged or
+    (format 2) not signed by a key of ``host``."""
     try:
         with repository.store.open(head_name(host)) as stream:
             payload = object_format.unseal(repository.key, Binding.host_head(host), stream)
     except ObjectMissing:
         return None
+    what = f"the status record of host {host}"
     try:
-        head = HostHead(**json.loads(payload))
+        document = json.loads(payload)
+        if repository.format >= 2:
+            document = _verified(repository, host, document, what)
+        head = HostHead(**document)
         _check_parts(head)
     except (ValueError, TypeError, RecursionError):
-        raise IntegrityError(f"the status record of host {host} is unreadable") from None
+        raise IntegrityError(f"{what} is unreadable") from None
     if head.host != host:
         raise IntegrityError(f"the status record of host {host} names host {head.host}")
     return head
 
 
-# The fields `status` reads of each part of a head, and their types: a head is sealed by any
-# writer (of any host), so it is checked as hostile input before `status` uses a field.
+def _verified(repository: Repository, host: str, envelope: object, what: str) -> dict[str, Any]:
+    keys = repository.key
+    if not isinstance(keys, ReaderKeys):
+        raise KeyUnavailable(WRITE_ONLY)
+    # Only `check`, which needs a reader's key, records the check: no writer signs that record
+    # (not even one an operator registered for a host named like it).
+    registration = repository.writer if host != CHECK_HOST else _no_writer
+    return verified_manifest(keys, host, envelope, registration, what, HEAD)
+
+
+def _no_writer(writer_id: str) -> Registration:
+    raise KeyFileRefused("only an operator key signs the record of the repository's check")
+
+
+# The fields `status` reads of each part of a head, and their types: a head is written by a
+# host (or, in format 1, by anyone with the passphrase), so it is checked as hostile input
+# before `status` uses a field.
 _PARTS: dict[str, dict[str, tuple[type, ...]]] = {
     "snapshot": {"id": (str,), "time": (str,)},
     "backup_failure": {"time": (str,), "exit_code": (int,)},
@@ -99,14 +141,26 @@ def update_head(repository: Repository, host: str, **changes: Any) -> None:
     try:
         # A write-only host cannot read its head: it writes a new one (its drill record is
         # lost until the next drill, which a reader runs).
-        known = read_head(repository, host) if repository.key.can_read else None
-        head = known or HostHead(host)
-        head = replace(head, **changes, updated=utc_now_iso())
-        payload = json.dumps(asdict(head), sort_keys=True).encode()
+        known = _trusted_head(repository, host) if repository.key.can_read else None
+        head = replace(known or HostHead(host), **changes, updated=utc_now_iso())
+        document = asdict(head)
+        if repository.format >= 2:
+            document = sign_manifest(repository.key, host, document, HEAD)
+        payload = json.dumps(document, sort_keys=True).encode()
         sealed = object_format.seal(repository.key, Binding.host_head(host), payload)
         repository.store.put(head_name(host), [sealed])
     except DrtoolError as error:
         log.warning("could not update the status record of host %s: %s", host, error)
+
+
+def _trusted_head(repository: Repository, host: str) -> HostHead | None:
+    """``host``'s head, or None if it has none or one that is refused: a damaged or forged head
+    is replaced by the host's next backup or drill, not kept as a lasting problem."""
+    try:
+        return read_head(repository, host)
+    except IntegrityError as error:
+        log.warning("%s: writing a new one", error)
+        return None
 
 
 def record_backup(repository: Repository, manifest: Manifest) -> None:
@@ -136,10 +190,18 @@ def record_check(repository: Repository, passed: bool, read_data: bool) -> None:
     update_head(repository, CHECK_HOST, check=check)
 
 
-def read_heads(repository: Repository) -> Mapping[str, HostHead]:
+def read_heads(repository: Repository) -> Mapping[str, HostHead | RefusedHead]:
     """Every head in the repository by host: one listing, then one GET per host, in parallel
-    (latency, not bandwidth, is what 1,000 hosts cost)."""
+    (latency, not bandwidth, is what 1,000 hosts cost). A head that is refused is a
+    RefusedHead: the other hosts are still read and shown."""
     hosts = [name.rsplit("/", 1)[1] for name in repository.store.list(HEADS)]
+
+    def read(host: str) -> HostHead | RefusedHead | None:
+        try:
+            return read_head(repository, host)
+        except IntegrityError as error:
+            return RefusedHead(host, str(error))
+
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
-        heads: Iterable[HostHead | None] = pool.map(lambda host: read_head(repository, host), hosts)
+        heads: Iterable[HostHead | RefusedHead | None] = pool.map(read, hosts)
         return {head.host: head for head in heads if head is not None}

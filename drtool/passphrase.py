@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from drtool.errors import ConfigError, KeyUnavailable
+from drtool.redact import withhold
 from drtool.runner import CommandFailed, Runner, operator_environment
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class PassphraseSource:
         secret = self.read_secret(confirm)
         if not secret:
             raise KeyUnavailable(f"the passphrase from {self.describe} is empty")
+        withhold(secret)
         return secret
 
 

@@ -126,9 +126,24 @@ def check_may_print(redactor: Redactor, path: str, content: bytes, secrets: bool
         raise SecretWithheld(f"/{path} holds a secret: not printed (pass --secrets to print it)")
 
 
+# The passphrases this process has read: scrub replaces them wherever a message quotes one.
+# A shorter one is not looked for (it would blank ordinary words, not protect a secret).
+_WITHHELD: set[str] = set()
+_SHORTEST_WITHHELD = 4
+
+
+def withhold(secret: bytes) -> None:
+    """Have scrub replace ``secret`` (a passphrase just read) in every later message."""
+    text = secret.decode(errors="surrogateescape")
+    if len(text) >= _SHORTEST_WITHHELD:
+        _WITHHELD.add(text)
+
+
 def scrub(message: str) -> str:
     """A message (a tool's error, a report line) with key material replaced: PEM private key
-    blocks, WireGuard keys and ``private-key`` arguments."""
+    blocks, WireGuard keys, ``private-key`` arguments and the passphrases read (withhold)."""
+    for secret in sorted(_WITHHELD, key=len, reverse=True):
+        message = message.replace(secret, REDACTED)
     message = _PEM_BLOCK.sub(REDACTED, message)
     message = _WG_KEY.sub(REDACTED, message)
     return _PRIVATE_KEY_ARGUMENT.sub(rf"\1\2{REDACTED}", message)

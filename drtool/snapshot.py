@@ -52,10 +52,13 @@ class ArtifactRecord:
     entries: int = 0
     size: int = 0
     parts: tuple[PartRef, ...] = ()
-    # Format 2: the artifact's list blobs (drtool/blob_lists.py), and the bytes its backup
-    # newly stored (blobs it reused are counted by the snapshot that stored them).
+    # Format 2: the artifact's list blobs (drtool/blob_lists.py), the bytes its backup newly
+    # stored (blobs it reused are counted by the snapshot that stored them), and the bytes of
+    # its command outputs (``size`` counts files only): with ``size`` and ``entries`` they bound
+    # its tar stream (drtool/blob_reader.py).
     lists: tuple[BlobRef, ...] = ()
     stored: int = 0
+    outputs: int = 0
 
     @property
     def stored_size(self) -> int:
@@ -80,7 +83,7 @@ class Manifest:
         document = asdict(self)
         for record in document["artifacts"]:
             if not record["lists"]:  # a format-1 record, as format 1 writes it
-                del record["lists"], record["stored"]
+                del record["lists"], record["stored"], record["outputs"]
         if not document.pop("names_previous"):
             del document["previous"]
         return {"format": MANIFEST_FORMAT, **document}
@@ -155,6 +158,7 @@ def _artifact(fields: Fields) -> ArtifactRecord:
             if "lists" in fields.document
             else (),
             stored=fields.integer("stored") if "stored" in fields.document else 0,
+            outputs=fields.integer("outputs") if "outputs" in fields.document else 0,
         )
     )
 

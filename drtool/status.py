@@ -1,6 +1,6 @@
 """The fleet view: every host's newest snapshot and its age, its last drill, the repository's
 last check, and which hosts need attention (no backup within ``max_age``, a failed backup, a
-failed drill)."""
+failed drill, a status record that is refused)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from drtool.duration import duration_text
 from drtool.errors import FleetNeedsAttention
-from drtool.heads import CHECK_HOST, HostHead
+from drtool.heads import CHECK_HOST, HostHead, RefusedHead
 from drtool.timeutil import parse_iso
 
 
@@ -34,6 +34,7 @@ class FleetStatus:
     max_age_seconds: float
     hosts: list[HostStatus]
     check: dict[str, Any] | None
+    check_problem: str | None = None  # the check's record is refused: why
 
     def describe(self) -> str:
         rows = [("Host", "Newest snapshot", "Age", "Last drill", "Status")]
@@ -52,16 +53,7 @@ class FleetStatus:
             for row in rows
         ]
         lines.insert(1, "-" * len(lines[0]))
-        check = self.check
-        lines.append(
-            "last check: "
-            + (
-                f"{check['time'][:19]}Z {'passed' if check['passed'] else 'FAILED'}"
-                + (" (read data)" if check["read_data"] else "")
-                if check
-                else "never"
-            )
-        )
+        lines.append(f"last check: {self._check_text()}")
         attention = [item.host for item in self.hosts if not item.healthy]
         lines.append(
             f"{len(self.hosts)} host(s), {len(attention)} need(s) attention"
@@ -69,10 +61,21 @@ class FleetStatus:
         )
         return "\n".join(lines)
 
+    def _check_text(self) -> str:
+        check = self.check
+        if self.check_problem:
+            return f"unknown ({self.check_problem})"
+        if not check:
+            return "never"
+        read_data = " (read data)" if check["read_data"] else ""
+        return f"{check['time'][:19]}Z {'passed' if check['passed'] else 'FAILED'}{read_data}"
+
     def raise_for_problems(self) -> None:
         attention = [
             f"{item.host} ({'; '.join(item.problems)})" for item in self.hosts if not item.healthy
         ]
+        if self.check_problem:
+            attention.insert(0, f"{CHECK_HOST} ({self.check_problem})")
         if attention:
             raise FleetNeedsAttention(
                 f"{len(attention)} host(s) need attention: {', '.join(attention[:5])}"
@@ -80,11 +83,16 @@ class FleetStatus:
             )
 
 
-def fleet_status(heads: Mapping[str, HostHead], now: datetime, max_age: timedelta) -> FleetStatus:
+def fleet_status(
+    heads: Mapping[str, HostHead | RefusedHead], now: datetime, max_age: timedelta
+) -> FleetStatus:
     """Given every host's head, return the fleet's status at ``now``."""
     hosts = []
     for host, head in sorted(heads.items()):
         if host == CHECK_HOST:
+            continue
+        if isinstance(head, RefusedHead):
+            hosts.append(HostStatus(host, None, None, None, None, [head.problem]))
             continue
         status = HostStatus(host, head.snapshot, None, head.backup_failure, head.drill)
         if head.snapshot:
@@ -103,4 +111,6 @@ def fleet_status(heads: Mapping[str, HostHead], now: datetime, max_age: timedelt
             status.problems.append("last drill failed")
         hosts.append(status)
     check_head = heads.get(CHECK_HOST)
+    if isinstance(check_head, RefusedHead):
+        return FleetStatus(max_age.total_seconds(), hosts, None, check_head.problem)
     return FleetStatus(max_age.total_seconds(), hosts, check_head.check if check_head else None)

@@ -483,10 +483,15 @@ def run() -> None:
         click.echo("drtool: interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     except Exception as error:  # the last line of defence: one line, not a traceback
+        from drtool.redact import scrub
+
         if debug:
             log.exception("internal error")
+        # A bug's message may quote anything it was handed (a key, a secret line): scrubbed as
+        # the logs are, and kept to one line.
+        message = " ".join(scrub(str(error)).split())
         click.echo(
-            f"drtool: internal error: {error.__class__.__name__}: {error} "
+            f"drtool: internal error: {error.__class__.__name__}: {message} "
             "(run with --debug for a traceback)",
             err=True,
         )

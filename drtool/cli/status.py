@@ -23,7 +23,8 @@ from drtool.duration import Duration
 @pass_context
 def status(context: Context, max_age: timedelta, as_json: bool) -> None:
     """Every host's newest snapshot and its age, last drill, the last check; exit 29 when a
-    host is stale, its last backup failed, or its last drill failed."""
+    host is stale, its last backup or drill failed, or its status record is refused (damaged,
+    or not signed by a key of that host)."""
     from drtool.heads import read_heads
     from drtool.status import fleet_status
     from drtool.timeutil import utc_now

@@ -7,6 +7,9 @@ manifest's canonical JSON, which names its host and id; the signer is
 - ``writer:<writer-id>``: a write-only host, with the key its registration (``writers/<id>``,
   signed by an operator key) gives to the host the manifest names, unless revoked before the
   manifest's time.
+
+A host's status record (``heads/<host>``) is signed the same way under its own tag (``kind``
+``"head"``): its times are its writer's word only, so a revoked writer's head is always refused.
 """
 
 from __future__ import annotations
@@ -25,16 +28,22 @@ from drtool.keyring.registration import Registration
 from drtool.snapshot import snapshot_time
 from drtool.timeutil import parse_iso
 
-_MANIFEST = b"drtool v2 manifest\x00"
+MANIFEST, HEAD = "manifest", "head"  # what an envelope holds, and the tag its signature covers
 
 
 def canonical(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def sign_manifest(keys: RepositoryKeys, host: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The signed envelope of ``manifest`` of ``host``."""
-    message = _MANIFEST + canonical(manifest)
+def _message(kind: str, document: dict[str, Any]) -> bytes:
+    return f"drtool v2 {kind}".encode() + b"\x00" + canonical(document)
+
+
+def sign_manifest(
+    keys: RepositoryKeys, host: str, manifest: dict[str, Any], kind: str = MANIFEST
+) -> dict[str, Any]:
+    """The signed envelope of ``manifest`` (or of a head, by ``kind``) of ``host``."""
+    message = _message(kind, manifest)
     if isinstance(keys, WriterKeys):
         keys.content_id_key(host)  # a writer signs for its own host only: raises otherwise
         signer, signature = f"writer:{keys.writer_id}", keys.signing_key.sign(message)
@@ -45,7 +54,7 @@ def sign_manifest(keys: RepositoryKeys, host: str, manifest: dict[str, Any]) -> 
     else:
         raise TypeError(f"format 2 has no signer for {keys!r}")
     return {
-        "manifest": manifest,
+        kind: manifest,
         "signer": signer,
         "signature": base64.b64encode(signature).decode(),
     }
@@ -70,22 +79,24 @@ def verified_manifest(
     envelope: object,
     registration: Callable[[str], Registration],
     what: str,
+    kind: str = MANIFEST,
 ) -> dict[str, Any]:
-    """The manifest of a signed envelope, once its signature is proven to be ``host``'s; raise
-    IntegrityError otherwise. ``registration`` returns a writer's verified registration."""
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("manifest"), dict):
-        raise IntegrityError(f"{what} is not a signed manifest")
-    manifest = envelope["manifest"]
+    """The manifest (or head, by ``kind``) of a signed envelope, once its signature is proven
+    to be ``host``'s; raise IntegrityError otherwise. ``registration`` returns a writer's
+    verified registration."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get(kind), dict):
+        raise IntegrityError(f"{what} is not a signed {kind}")
+    manifest = envelope[kind]
     signer = envelope.get("signer")
     try:
         signature = base64.b64decode(str(envelope.get("signature")), validate=True)
     except (ValueError, binascii.Error):
         raise IntegrityError(f"{what} has an unreadable signature") from None
-    message = _MANIFEST + canonical(manifest)
-    kind, _, name = str(signer).partition(":")
-    if kind == "operator" and name.isdigit() and int(name) in keys.generations:
+    message = _message(kind, manifest)
+    signer_kind, _, name = str(signer).partition(":")
+    if signer_kind == "operator" and name.isdigit() and int(name) in keys.generations:
         public = raw_public(keys.generations[int(name)].host_signing_key(host))
-    elif kind == "writer":
+    elif signer_kind == "writer":
         try:
             writer = registration(name)
         except KeyFileRefused as error:
@@ -94,7 +105,7 @@ def verified_manifest(
             raise IntegrityError(
                 f"{what} is signed by the writer of host {writer.host}, not of host {host}"
             )
-        if writer.revoked and not _written_before(manifest, writer.revoked):
+        if writer.revoked and (kind != MANIFEST or not _written_before(manifest, writer.revoked)):
             raise IntegrityError(f"{what} was written by writer {name}, revoked {writer.revoked}")
         public = writer.signing_public
     else:

@@ -9,11 +9,18 @@ what a bug there would do. A collector that cannot read (20) is a real firewall 
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
+import os
+import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from drtool.cli.app import Context, run
 from drtool.testpoint import VARIABLE as TESTPOINT
 from tests.conftest import Cli, cli_environment, owned_listing
 from tests.e2e.test_restore_engine import host_root
@@ -123,3 +130,43 @@ def test_a_firewall_that_cannot_be_read_fails_the_backup_with_20_and_writes_noth
     faults.clear()
     failing("backup")
     assert RULE in failing("dump", "latest", "iptables:v4").stdout
+
+
+def test_an_internal_errors_line_withholds_the_secrets_its_message_quotes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """In-process, as `drtool snapshots` runs: a bug whose exception quotes the passphrase it
+    was given, a WireGuard key and a PEM private key (what a library handed a secret may say)
+    prints one line without them, as the logs would."""
+    passphrase = f"passphrase-{os.urandom(8).hex()}"
+    wireguard = base64.b64encode(os.urandom(32)).decode()
+    pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+    def buggy(context: Context, *_: object, **__: object) -> None:
+        given = context.passphrase.read().decode()
+        raise ValueError(f"key {given!r}: cannot parse PrivateKey = {wireguard} near\n{pem}")
+
+    monkeypatch.setattr(Context, "repository", buggy)
+    monkeypatch.delenv("DRTOOL_PASSWORD_FILE", raising=False)
+    monkeypatch.setenv("DRTOOL_PASSWORD", passphrase)
+    monkeypatch.setattr(sys, "argv", ["drtool", "--repo", str(tmp_path), "snapshots"])
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))  # setup_logging
+    with pytest.raises(SystemExit) as ended:
+        run()
+    assert ended.value.code == 1
+    printed = capsys.readouterr().err
+    body = "".join(pem.splitlines()[1:-1])
+    for secret in (passphrase, wireguard, body, "PRIVATE KEY"):
+        assert secret not in printed
+    assert printed == (
+        "drtool: internal error: ValueError: key '<redacted>': cannot parse PrivateKey = "
+        "<redacted> near <redacted> (run with --debug for a traceback)\n"
+    )

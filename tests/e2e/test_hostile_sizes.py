@@ -41,12 +41,14 @@ def test_a_declared_size_larger_than_the_free_disk_is_refused_before_staging(
         writer = PackWriter(repository.key, repository.repository_id, "web-1")
         first = dataclasses.replace(record.lists[0], size=2**20)
         kind = list_kind(record.kind)
+        blobs = huge // 2**20 + 1
         lists = tuple(
             writer.add(kind, blob_id(id_key, kind, plaintext), plaintext)
-            for plaintext in encode_lists([first] * (huge // 2**20 + 1))
+            for plaintext in encode_lists([first] * blobs)
         )
         repository.store.put(pack_name(writer.pack_id), [writer.finish()])
-        return dataclasses.replace(record, lists=lists, size=huge)
+        # Its files' size declares them all (a stream past its record is refused, exit 14).
+        return dataclasses.replace(record, lists=lists, size=blobs * 2**20)
 
     snapshot = rewritten(repository, "nginx", edit_record=declare_huge).id
     before = tree_listing(host)

@@ -65,9 +65,9 @@ def test_a_host_whose_backup_failed_needs_attention(cli: Cli) -> None:
 
 
 @pytest.mark.usefixtures("backed_up")
-def test_a_damaged_head_is_refused_in_one_line(cli: Cli) -> None:
+def test_a_damaged_head_is_a_problem_of_its_host_in_one_line(cli: Cli) -> None:
     head = Path(cli.environment["DRTOOL_REPO"], HEADS, "web-1")
     data = bytearray(head.read_bytes())
     data[-5] ^= 1
     head.write_bytes(bytes(data))
-    assert "status record of host web-1" in cli("status", expect=14).stderr
+    assert "web-1 (status record of host web-1" in cli("status", expect=29).stderr

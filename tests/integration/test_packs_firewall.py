@@ -5,6 +5,8 @@ is the oracle)."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from drtool.host import Host
 from drtool.repository import Repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
+from tests.support.artifacts import artifact_tar
 from tests.support.netns import run_in
 
 SETTINGS = Settings(kinds=("iptables",), iptables_backend="nft")
@@ -55,6 +58,12 @@ def test_one_changed_rule_restores_one_chunk(packed: Repository, netns: str, tmp
     )
     new = [size for blob, size in after.items() if blob not in before]
     assert len(new) == 1 and new[0] < sum(after.values()) / 10, "one chunk, a small one"
+    # The dump is a command output, which `size` does not count: `outputs` does (the stream is
+    # held to what the record declares), as Python's tarfile reads the stream.
+    record = second.artifact("iptables")
+    with tarfile.open(fileobj=io.BytesIO(artifact_tar(packed, "fw-1", record))) as tar:
+        dumps = [item.size for item in tar if item.name.startswith(".drtool/outputs/")]
+    assert record.outputs == sum(dumps) > sum(after.values()) / 2
 
     run_in(netns, "iptables-nft-restore", input_text=ruleset(changed=1))
     fresh = dataclasses.replace(packed)

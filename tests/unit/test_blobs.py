@@ -7,7 +7,9 @@ import random
 
 import pytest
 
+from drtool.archive import EntryType, FileEntry, member_header
 from drtool.blob_lists import decode_list, encode_lists
+from drtool.blob_reader import MAX_MEMBER_OVERHEAD
 from drtool.blobs import (
     BLOCK,
     MAX_CHUNK,
@@ -70,3 +72,21 @@ def test_blob_lists_round_trip_and_refuse_a_partial_record():
     assert [ref for plain in plaintexts for ref in decode_list(plain, "list")] == refs
     with pytest.raises(IntegrityError, match="whole number"):
         decode_list(plaintexts[0][:-1], "list")
+
+
+def test_the_longest_header_drtool_writes_fits_the_stream_bound_per_member() -> None:
+    """What a member may add to a stream beyond its data (stream_limit): its header blocks as
+    tarfile writes them for the longest names Linux gives (PATH_MAX, 4,096 with the NUL), every
+    number past ustar's fields and a name that is not UTF-8, and its data padding."""
+    entry = FileEntry(
+        path="/".join(["\udcff" + "d" * 253] * 16)[:4095],
+        type=EntryType.SYMLINK,
+        mode=0o7777,
+        uid=2**32 - 2,
+        gid=2**32 - 2,
+        mtime_ns=2**62 - 1,
+        link_target="t" * 4095,
+    )
+    header = member_header(entry)
+    assert b"path=" in header and b"linkpath=" in header and b"hdrcharset=" in header
+    assert len(header) + BLOCK - 1 <= MAX_MEMBER_OVERHEAD

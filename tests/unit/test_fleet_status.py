@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from drtool.heads import CHECK_HOST, HostHead
+import pytest
+
+from drtool.errors import FleetNeedsAttention
+from drtool.heads import CHECK_HOST, HostHead, RefusedHead
 from drtool.status import fleet_status
 
 NOW = datetime(2025, 1, 7, 12, 0, tzinfo=UTC)
@@ -44,3 +47,20 @@ def test_an_empty_repository_needs_no_attention() -> None:
     fleet = fleet_status({}, NOW, timedelta(hours=36))
     fleet.raise_for_problems()
     assert "last check: never" in fleet.describe()
+
+
+def test_a_refused_head_is_a_problem_of_its_host_never_a_healthy_one() -> None:
+    heads = {
+        "web-1": RefusedHead("web-1", "the status record of host web-1 is not a signed head"),
+        "web-2": HostHead("web-2", snapshot=snapshot(1)),
+        CHECK_HOST: RefusedHead(CHECK_HOST, "forged"),
+    }
+    fleet = fleet_status(heads, NOW, timedelta(hours=36))
+    problems = {item.host: item.problems for item in fleet.hosts}
+    assert problems == {
+        "web-1": ["the status record of host web-1 is not a signed head"],
+        "web-2": [],
+    }
+    assert fleet.check is None and "last check: unknown (forged)" in fleet.describe()
+    with pytest.raises(FleetNeedsAttention, match=r"^2 host\(s\) need attention: _repository"):
+        fleet.raise_for_problems()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from drtool.passphrase import PassphraseSource
 from drtool.redact import Redactor, is_secret_content, scrub
 
 KEY = "sGMqP0cWiUXmWTCeUmC1FsOSSuE8ox4ugX6ZhYLBM2A="
@@ -56,6 +57,15 @@ def test_scrub_messages() -> None:
     pem = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"
     said = scrub(f"Key is not the correct length or format: `{KEY}` {pem} private-key /x")
     assert KEY not in said and "MIIB" not in said and "/x" not in said
+
+
+def test_a_passphrase_read_is_withheld_from_every_later_message() -> None:
+    source = PassphraseSource("a test", lambda _confirm: b"a 7th passphrase\n"[:-1])
+    assert "a 7th passphrase" in scrub("opened with a 7th passphrase")  # not read yet
+    source.read()
+    assert scrub("opened with 'a 7th passphrase'.") == "opened with '<redacted>'."
+    PassphraseSource("short", lambda _confirm: b"abc").read()
+    assert scrub("abc def") == "abc def"  # too short to look for: it would blank words
 
 
 def test_printing_a_secret_file_whole_needs_consent() -> None:
