@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from drtool import format as object_format
 from drtool import testpoint
@@ -44,6 +45,9 @@ from drtool.keys import KdfParameters, new_key_id
 from drtool.passphrase import PassphraseSource
 from drtool.snapshot import Manifest, SnapshotRef, by_time, is_snapshot_id
 from drtool.store import Store
+
+if TYPE_CHECKING:
+    from drtool.survey import Survey
 from drtool.timeutil import parse_iso, utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -150,6 +154,10 @@ class Repository:
     # Format 2: the packs this command has fetched (drtool/blob_reader.py); a copy made by
     # dataclasses.replace starts with none.
     packs: PackCache = field(default_factory=PackCache, init=False, compare=False, repr=False)
+    # The config as read (or as a writer last verified it, drtool/writer_stamps.py); None: not
+    # read yet. What one listing of the whole repository told a format-2 backup (drtool/survey.py).
+    config: RepositoryConfig | None = field(default=None, compare=False, repr=False)
+    survey: Survey | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def open(cls, store: Store, passphrase: PassphraseSource) -> Repository:
@@ -189,7 +197,11 @@ class Repository:
                 f"writer {writer_id} of host {credential.keys.host} is revoked or unknown in this "
                 "repository: ask an operator for a new credential (drtool key add-writer)"
             )
-        return cls(store, config.repository_id, credential.keys, config.format)
+        return cls(store, config.repository_id, credential.keys, config.format, config=config)
+
+    def settings(self) -> RepositoryConfig:
+        """The config: as this command read it, else read now."""
+        return self.config or read_config(self.store)
 
     def writer(self, writer_id: str) -> Registration:
         """A writer's registration, verified (once per run); raise KeyFileRefused."""
@@ -243,13 +255,13 @@ class Repository:
         """Return every snapshot (of ``host`` if given), oldest first by the time its id records,
         from one listing."""
         prefix = f"snapshots/{host}" if host else "snapshots"
-        return sorted((_snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
+        return sorted((snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
 
     def snapshot_refs_by_host(self) -> Iterator[list[SnapshotRef]]:
         """Every host's snapshots, one host at a time (oldest first), from one streamed listing:
         the store lists in name order, so a host's names come together and memory holds one
         host's, never the fleet's."""
-        refs = (_snapshot_ref(name) for name in self.store.list("snapshots"))
+        refs = (snapshot_ref(name) for name in self.store.list("snapshots"))
         for _, host_refs in itertools.groupby(refs, key=lambda ref: ref.host):
             yield sorted(host_refs, key=by_time)
 
@@ -267,7 +279,7 @@ def named_snapshot(name: str) -> SnapshotRef | None:
     return SnapshotRef(segments[2], segments[1])
 
 
-def _snapshot_ref(name: str) -> SnapshotRef:
+def snapshot_ref(name: str) -> SnapshotRef:
     """The snapshot a listed name ``snapshots/<host>/<id>`` stands for; raise IntegrityError for
     any other name."""
     ref = named_snapshot(name)

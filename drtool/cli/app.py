@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from drtool.collectors import Collector
     from drtool.config import RestorePolicy, Settings
     from drtool.host import Host
+    from drtool.keyring.credential import Credential
     from drtool.notify import NotifySettings
     from drtool.passphrase import PassphraseSource
     from drtool.repository import Repository
@@ -112,15 +113,29 @@ class Context:
             from drtool.keyring.access import WRITE_ONLY
 
             raise KeyUnavailable(WRITE_ONLY)
+        return Repository.open_writer(self.store, self._credential())
+
+    def backup_repository(self) -> Repository:
+        """``repository(write_only=True)`` for one backup: a writer credential opens it with one
+        listing, re-reading the config and its registration only if they changed
+        (drtool/writer_stamps.py)."""
+        if self.key_file is None:
+            return self.repository(write_only=True)
+        from drtool.writer_stamps import open_for_backup
+
+        return open_for_backup(self.store, self._credential(), self.host)
+
+    def _credential(self) -> Credential:
         from drtool.keyring.credential import read_credential
 
+        assert self.key_file is not None
         credential = read_credential(self.key_file)
         if credential.keys.host != self.host_name:
             raise KeyUnavailable(
                 f"the key file is a credential for host {credential.keys.host}, "
                 f"not {self.host_name}: a writer backs up its own host only"
             )
-        return Repository.open_writer(self.store, credential)
+        return credential
 
     def lock(self, purpose: str) -> AbstractContextManager[None]:
         """The repository's exclusive lock, waited for as long as --retry-lock says."""
