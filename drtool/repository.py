@@ -31,7 +31,7 @@ from drtool.errors import (
     UnsupportedFormat,
 )
 from drtool.format import Binding, RepositoryKeys
-from drtool.host import check_host_name
+from drtool.hostname import check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
 from drtool.keyring.credential import Credential
 from drtool.keyring.generation import Generation

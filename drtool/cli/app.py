@@ -56,7 +56,7 @@ class Context:
     config_path: Path | None
     password_command: str | None
     s3_overrides: dict[str, str]
-    runner: Runner
+    netns: str | None
     services: bool | None
     host_network: bool = False
     retry_lock: timedelta = timedelta(0)
@@ -90,10 +90,16 @@ class Context:
         return load_settings(self.config_path)
 
     @cached_property
+    def runner(self) -> Runner:
+        from drtool.runner import Runner
+
+        return Runner(netns=self.netns)
+
+    @cached_property
     def passphrase(self) -> PassphraseSource:
         from drtool.passphrase import passphrase_source
 
-        return passphrase_source(os.environ, self.password_command, self.runner)
+        return passphrase_source(os.environ, self.password_command, lambda: self.runner)
 
     @cached_property
     def host(self) -> Host:
@@ -259,10 +265,9 @@ def cli(
 ) -> None:
     """drtool: encrypted, versioned snapshots of a host's network-security configuration,
     and validated restores."""
-    from drtool.host import check_host_name, default_host_name
+    from drtool.hostname import check_host_name, default_host_name
     from drtool.notify import NotifySettings
     from drtool.redact import ScrubFilter
-    from drtool.runner import Runner
 
     setup_logging(
         logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING, log_format
@@ -293,7 +298,7 @@ def cli(
             )
             if value
         },
-        runner=Runner(netns=netns),
+        netns=netns,
         services=services,
         host_network=host_network,
         retry_lock=retry_lock,
