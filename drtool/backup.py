@@ -15,6 +15,7 @@ from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError, StateDamaged
 from drtool.host import Host
 from drtool.lock import waiting_lock
+from drtool.packs import host_tag
 from drtool.parts import store_part
 from drtool.repository import Repository, Retention
 from drtool.seen import SeenState
@@ -55,9 +56,11 @@ def run_backup(
         lock = _SharedLock(held, repository, host.name, lock_wait)
         packed = None
         if repository.format >= 2:
-            found = repository.survey or survey(repository.store, host.name)
+            found = repository.survey or survey(
+                repository.store, host.name, host_tag(repository.key, host.name)
+            )
             previous = found.snapshot_refs
-            packed = PackedBackup(repository, host, previous, retention, found.packs, lock)
+            packed = PackedBackup(repository, host, previous, retention, found, lock)
         else:
             lock()
             previous = repository.snapshot_refs(host.name)

@@ -28,6 +28,7 @@ from drtool.host import Host
 from drtool.packs import PACK_TARGET, PackWriter, pack_name
 from drtool.repository import Repository, Retention
 from drtool.snapshot import ArtifactRecord, SnapshotRef
+from drtool.survey import Survey
 from drtool.timeutil import iso, parse_iso
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,14 @@ class PackedBackup:
         host: Host,
         previous: Sequence[SnapshotRef],
         retention: Retention | None,
-        present: frozenset[str],
+        found: Survey,
         before_write: Callable[[], None],
     ) -> None:
         """``previous``: the host's snapshots, oldest first; only the newest one's blobs are
         reused (forget always keeps it, so no prune removes them under an unlocked backup).
-        ``present``: the ids of the packs (or relocation records) in the repository: a blob
-        of any other pack is stored again. ``before_write`` runs before the first pack is put
-        (it takes the repository's shared lock)."""
+        ``found``: the packs (or relocation records) listed: a blob of any other pack is stored
+        again. ``before_write`` runs before the first pack is put (it takes the repository's
+        shared lock)."""
         self._repository = repository
         self._host = host
         self._retention = retention
@@ -57,7 +58,7 @@ class PackedBackup:
         self._old = load_cache(host, repository.repository_id, self._id_key, newest)
         if not self._old.blobs and previous:
             self._old.blobs = _blobs_of_snapshot(repository, previous[-1])
-        missing = self._old.drop_missing(present)
+        missing = {pack for pack in self._old.drop_missing(found.packs) if found.covers(pack)}
         if missing:
             log.warning(
                 "%d pack(s) of snapshot %s are gone from the repository (%s): what they held is "

@@ -22,6 +22,7 @@ from drtool.host import Host
 from drtool.keyring.access import WriterKeys
 from drtool.keyring.credential import Credential
 from drtool.keyring.registration import registration_name
+from drtool.packs import host_tag
 from drtool.repository import Repository, RepositoryConfig
 from drtool.store import Store
 from drtool.survey import Stamp, survey
@@ -49,7 +50,7 @@ def open_for_backup(store: Store, credential: Credential, host: Host) -> Reposit
     host verified them (Repository.open_writer's checks, then)."""
     keys = credential.keys
     names = stamped_names(keys)
-    found = survey(store, host.name, names)
+    found = survey(store, host.name, host_tag(keys, host.name), names)
     known = _load(host, credential.repository_id, keys.id_key)
     newest = found.snapshot_refs[-1].id if found.snapshot_refs else None
     if (
