@@ -45,10 +45,10 @@ from drtool.keys import KdfParameters, new_key_id
 from drtool.passphrase import PassphraseSource
 from drtool.snapshot import Manifest, SnapshotRef, by_time, is_snapshot_id
 from drtool.store import Store
+from drtool.timeutil import parse_iso, utc_now_iso
 
 if TYPE_CHECKING:
     from drtool.survey import Survey
-from drtool.timeutil import parse_iso, utc_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Repository:
     # dataclasses.replace starts with none.
     packs: PackCache = field(default_factory=PackCache, init=False, compare=False, repr=False)
     # The config as read (or as a writer last verified it, drtool/writer_stamps.py); None: not
-    # read yet. What one listing of the whole repository told a format-2 backup (drtool/survey.py).
+    # read yet. What the listings told a format-2 backup before it started (drtool/survey.py).
     config: RepositoryConfig | None = field(default=None, compare=False, repr=False)
     survey: Survey | None = field(default=None, compare=False, repr=False)
 
