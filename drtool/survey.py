@@ -4,8 +4,8 @@ asks nothing else before writing its manifest (docs/FORMAT.md, "The files cache"
 The listings answer: the host's snapshots (is the files cache's snapshot still the newest?),
 the packs and relocation records present (are the packs the files cache reuses still there?),
 and the size and time of ``config`` and of the writer's registration (are they as when this host
-last read them?). A small repository (at most ``WHOLE_LISTING`` names) is listed whole, in one
-request on S3. A larger one is listed in part: ``config`` (the first name of any repository),
+last read them?). A small repository (fewer than 1,000 names) is listed whole, in one request
+on S3. A larger one is listed in part: ``config`` (the first name of any repository),
 then ``snapshots/<host>/``, ``writers/``, and the one ``packs/<hh>/`` and ``relocated/<hh>/``
 its host's packs are named under (drtool/packs.py, ``host_tag``): a handful of requests however
 large the fleet. Packs outside those are then not known, so not reused.
@@ -23,7 +23,7 @@ from drtool.store import Store
 from drtool.store.base import ListedObject
 
 Stamp = tuple[int, str]  # (size, modification time, ISO) as a listing tells them
-WHOLE_LISTING = 1000  # names: one page of an S3 listing
+WHOLE_LISTING = 999  # names: fewer than an S3 page (1,000), so deciding costs one request
 _PACK_PREFIXES = ("packs/", "relocated/")
 
 
