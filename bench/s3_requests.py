@@ -1,5 +1,6 @@
 """How many S3 requests a backup, an unchanged backup and a restore of the typical host cost,
-counted by drtool's S3 store against a moto server on 127.0.0.1."""
+counted by drtool's S3 store against a moto server on 127.0.0.1: the backups as a nightly host
+makes them (writer credential, head record), the restore with the passphrase."""
 
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ from bench.dataset import SHAPES, generate, load_firewall
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import Settings
+from drtool.heads import record_backup
 from drtool.host import Host
+from drtool.keyring.credential import read_credential, write_credential
+from drtool.keyring.manage import add_writer
 from drtool.passphrase import PassphraseSource
 from drtool.repository import Repository, init_repository
 from drtool.restore import restore_snapshot
 from drtool.runner import Runner
+from drtool.snapshot import Manifest
 from drtool.store.s3 import S3Store
+from drtool.writer_stamps import open_for_backup
 
 KINDS = ("wireguard", "nginx", "iptables", "fail2ban", "files")
 
@@ -58,10 +64,22 @@ def count_requests() -> dict[str, int]:
             return Repository.open(store, passphrase)
 
         init_repository(store(), passphrase)
+        # The README's nightly set-up: the host backs up with a writer credential (--key-file),
+        # as `drtool backup` does (its head record included).
+        _, credential_bytes = add_writer(opened(store()), "bench", "bench")
+        write_credential(work / "writer.key", credential_bytes)
+        credential = read_credential(work / "writer.key")
+
+        def backup(counted: S3Store) -> Manifest:
+            repository = open_for_backup(counted, credential, host)
+            manifest = run_backup(repository, host, collectors_for(settings))
+            record_backup(repository, manifest)
+            return manifest
+
         first = store()
-        run_backup(opened(first), host, collectors_for(settings))
+        backup(first)
         unchanged = store()
-        manifest = run_backup(opened(unchanged), host, collectors_for(settings))
+        manifest = backup(unchanged)
         restoring = store()
         repository = opened(restoring)
         target = Host(work / "restored", "bench", services=False)

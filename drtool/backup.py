@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 
 from drtool import __version__
@@ -14,11 +15,14 @@ from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError, StateDamaged
 from drtool.host import Host
 from drtool.lock import waiting_lock
+from drtool.packs import host_tag
 from drtool.parts import store_part
-from drtool.repository import Repository, Retention, read_config
+from drtool.repository import Repository, Retention
 from drtool.seen import SeenState
 from drtool.snapshot import ArtifactRecord, Manifest, PartRef, SnapshotRef, new_snapshot_id
+from drtool.survey import survey
 from drtool.timeutil import iso, utc_now
+from drtool.writer_stamps import save_stamps
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +42,28 @@ def run_backup(
 ) -> Manifest:
     """Collect every kind from ``host`` and commit one snapshot; return its manifest.
 
-    The backup holds a shared lock throughout (waiting up to ``lock_wait`` for a prune or a
-    forget to finish): it reuses objects already stored, which no prune may delete before its
-    manifest names them. Raise RepositoryLocked when the wait runs out."""
+    A backup that writes objects or packs holds a shared lock from before its first write to
+    its manifest (waiting up to ``lock_wait`` for a prune or a forget to finish): no prune may
+    delete what it wrote, or (format 1) the objects it reuses, before its manifest names them.
+    A format-2 backup reuses only the blobs of the host's newest snapshot, which forget always
+    keeps and prune only moves (behind a relocation record), and checks that their packs are
+    there in the same listing that finds that snapshot: an unchanged backup, which writes its
+    manifest only, takes no lock. Raise RepositoryLocked when the wait runs out."""
     moment = now or utc_now()
-    retention = read_config(repository.store).retention(moment)
+    retention = repository.settings().retention(moment)
     seen = _seen_state(repository, host)
-    with waiting_lock(repository.store, "backup", host.name, lock_wait, shared=True):
-        previous = repository.snapshot_refs(host.name)
-        packed = (
-            PackedBackup(repository, host, previous, retention) if repository.format >= 2 else None
-        )
+    with ExitStack() as held:
+        lock = _SharedLock(held, repository, host.name, lock_wait)
+        packed = None
+        if repository.format >= 2:
+            found = repository.survey or survey(
+                repository.store, host.name, host_tag(repository.key, host.name)
+            )
+            previous = found.snapshot_refs
+            packed = PackedBackup(repository, host, previous, retention, found, lock)
+        else:
+            lock()
+            previous = repository.snapshot_refs(host.name)
         known = _parts_of_previous_snapshot(repository, previous) if packed is None else {}
         records = []
         for collector in collectors:
@@ -78,10 +93,29 @@ def run_backup(
         repository.write_manifest(manifest)
         if packed is not None:
             packed.commit(manifest.id)
+            save_stamps(repository, host, manifest.id)
     if seen is not None:
         seen.saw(host.name, manifest.id)
         seen.save()
     return manifest
+
+
+class _SharedLock:
+    """The backup's shared lock, taken once, when first asked for, and held by ``stack``."""
+
+    def __init__(
+        self, stack: ExitStack, repository: Repository, host: str, wait: timedelta
+    ) -> None:
+        self._stack, self._repository, self._host, self._wait = stack, repository, host, wait
+        self._held = False
+
+    def __call__(self) -> None:
+        if not self._held:
+            store = self._repository.store
+            self._stack.enter_context(
+                waiting_lock(store, "backup", self._host, self._wait, shared=True)
+            )
+            self._held = True
 
 
 def _seen_state(repository: Repository, host: Host) -> SeenState | None:

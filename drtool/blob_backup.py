@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from drtool.host import Host
 from drtool.packs import PACK_TARGET, PackWriter, pack_name
 from drtool.repository import Repository, Retention
 from drtool.snapshot import ArtifactRecord, SnapshotRef
+from drtool.survey import Survey
 from drtool.timeutil import iso, parse_iso
 
 log = logging.getLogger(__name__)
@@ -40,17 +41,33 @@ class PackedBackup:
         host: Host,
         previous: Sequence[SnapshotRef],
         retention: Retention | None,
+        found: Survey,
+        before_write: Callable[[], None],
     ) -> None:
+        """``previous``: the host's snapshots, oldest first; only the newest one's blobs are
+        reused (forget always keeps it, so no prune removes them under an unlocked backup).
+        ``found``: the packs (or relocation records) listed: a blob of any other pack is stored
+        again. ``before_write`` runs before the first pack is put (it takes the repository's
+        shared lock)."""
         self._repository = repository
         self._host = host
         self._retention = retention
+        self._before_write = before_write
         self._id_key = repository.key.content_id_key(host.name)
-        self._old = load_cache(
-            host, repository.repository_id, self._id_key, {ref.id for ref in previous}
-        )
+        newest = {previous[-1].id} if previous else set()
+        self._old = load_cache(host, repository.repository_id, self._id_key, newest)
+        if not self._old.blobs and previous:
+            self._old.blobs = _blobs_of_snapshot(repository, previous[-1])
+        missing = {pack for pack in self._old.drop_missing(found.packs) if found.covers(pack)}
+        if missing:
+            log.warning(
+                "%d pack(s) of snapshot %s are gone from the repository (%s): what they held is "
+                "stored again from the live files",
+                len(missing),
+                previous[-1].id,
+                ", ".join(sorted(pack[:16] for pack in missing)[:3]),
+            )
         self._known = dict(self._old.blobs)
-        if not self._known and previous:
-            self._known = _blobs_of_snapshot(repository, previous[-1])
         self._new = FilesCache(packs=dict(self._old.packs))
         self._writer: PackWriter | None = None
         self._written: set[str] = set()
@@ -116,6 +133,7 @@ class PackedBackup:
         writer, self._writer = self._writer, None
         if writer is None or writer.empty:
             return
+        self._before_write()
         until = self._retention.extended if self._retention else None
         self._repository.store.put(pack_name(writer.pack_id), [writer.finish()], until)
         self._written.add(writer.pack_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -94,6 +93,8 @@ def fetch_pack(repository: Repository, pack_id: str) -> Pack:
     a missing, oversized or damaged one."""
     if not _PACK_ID.fullmatch(pack_id):
         raise IntegrityError(f"pack id {pack_id[:40]!r} is malformed")
+    import tempfile  # with shutil, bz2 and lzma: what `snapshots` never needs
+
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (owned by the Pack)
     try:
         total = 0

@@ -71,6 +71,20 @@ class FilesCache:
         for ref in refs:
             self.blobs[ref.id] = ref
 
+    def drop_missing(self, present: frozenset[str]) -> set[str]:
+        """Forget every blob whose pack is not in ``present`` (pack ids with a pack or a
+        relocation record) and every entry using one: those files are read and their blobs
+        stored again. Return the missing packs' ids."""
+        missing = {ref.pack for ref in self.blobs.values()} - present
+        if missing:
+            self.blobs = {blob: ref for blob, ref in self.blobs.items() if ref.pack in present}
+            self.files = {
+                path: (key, ids)
+                for path, (key, ids) in self.files.items()
+                if all(blob in self.blobs for blob in ids)
+            }
+        return missing
+
 
 def _entry_key(kind: str, path: str) -> str:
     return f"{kind}:{path}"  # no kind holds a colon
@@ -80,8 +94,11 @@ def cache_path(host: Host, repository_id: str) -> os.PathLike[str]:
     return host.path(f"{CACHE_DIRECTORY}/{repository_id}/{host.name}")
 
 
-def _mac(id_key: bytes, repository_id: str, host_name: str, payload: bytes) -> str:
-    context = f"drtool files cache\x00{repository_id}\x00{host_name}\x00".encode()
+def cache_mac(
+    id_key: bytes, repository_id: str, host_name: str, payload: bytes, what: str = "files cache"
+) -> str:
+    """The MAC of a host-side record ``what`` (docs/FORMAT.md, "The files cache")."""
+    context = f"drtool {what}\x00{repository_id}\x00{host_name}\x00".encode()
     return hmac.new(id_key, context + payload, hashlib.sha256).hexdigest()
 
 
@@ -101,7 +118,7 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
         log.warning("files cache %s is damaged: every file is read again", path)
         return FilesCache()
     mac, _, payload = data[len(_MAGIC) :].partition(b"\n")
-    if not hmac.compare_digest(mac, _mac(id_key, repository_id, host.name, payload).encode()):
+    if not hmac.compare_digest(mac, cache_mac(id_key, repository_id, host.name, payload).encode()):
         log.warning("files cache %s fails authentication: every file is read again", path)
         return FilesCache()
     try:
@@ -130,7 +147,7 @@ def save_cache(host: Host, repository_id: str, id_key: bytes, cache: FilesCache)
     directory = host.path(CACHE_DIRECTORY)
     make_directory(directory, 0o700)
     make_directory(directory / repository_id, 0o700)
-    mac = _mac(id_key, repository_id, host.name, payload).encode()
+    mac = cache_mac(id_key, repository_id, host.name, payload).encode()
     descriptor, temporary = tempfile.mkstemp(dir=directory / repository_id, prefix=".tmp-")
     try:
         with os.fdopen(descriptor, "wb") as handle:

@@ -4,7 +4,6 @@ restore journal and the metrics files."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +21,8 @@ def fsync_directory(directory: Path) -> None:
 def write_temporary(target: Path, chunks: Iterable[bytes], mode: int = 0o600) -> Path:
     """Write ``chunks`` durably to a new temporary file beside ``target`` (``.tmp-*``, so that
     leftovers of a crash can be found); the caller renames or links it into place."""
+    import tempfile  # with shutil, bz2 and lzma: loaded by the commands that write only
+
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     try:
         with os.fdopen(descriptor, "wb") as handle:

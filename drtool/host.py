@@ -7,25 +7,11 @@ Every path drtool reads or writes on a host goes through :meth:`Host.path`, so a
 from __future__ import annotations
 
 import posixpath
-import re
-import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from drtool.errors import ConfigError, UnsafeArchive
+from drtool.errors import UnsafeArchive
 from drtool.runner import Runner
-
-_HOST_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}")
-
-
-def check_host_name(name: str) -> str:
-    if not _HOST_NAME.fullmatch(name):
-        raise ConfigError(f"host name {name!r} is not valid (letters, digits, '.', '_', '-')")
-    return name
-
-
-def default_host_name() -> str:
-    return socket.gethostname().split(".")[0] or "localhost"
 
 
 @dataclass(frozen=True)

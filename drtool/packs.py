@@ -9,6 +9,8 @@ not decrypt.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import struct
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from drtool.format import MAGIC, Binding, ObjectType, RepositoryKeys
 
 PACK_TARGET = 4 * 1024 * 1024
 PACK_ID_BYTES = 16
+HOST_TAG_BYTES = 2  # of the pack id; the other 14 are random
 NONCE = 12
 TAG = 16
 # The most a sealed blob may occupy: zstd's bound for MAX_BLOB_SIZE, nonce and tag, rounded up.
@@ -37,6 +40,14 @@ _decompressor = zstandard.ZstdDecompressor()
 
 def pack_name(pack_id: str) -> str:
     return f"packs/{pack_id[:2]}/{pack_id}"
+
+
+def host_tag(keys: RepositoryKeys, host: str) -> str:
+    """The 4 hex digits every pack id of ``host`` begins with (docs/FORMAT.md, "Packs"): keyed
+    with its content-id key, so the packs of one host sit under one ``packs/<hh>/`` that a
+    backup lists (drtool/survey.py), and nobody without the key tells which host they are."""
+    digest = hmac.new(keys.content_id_key(host), b"drtool pack tag", hashlib.sha256)
+    return digest.hexdigest()[: 2 * HOST_TAG_BYTES]
 
 
 def _binding(pack_id: str, repository_id: str) -> Binding:
@@ -62,7 +73,8 @@ class PackWriter:
 
     def __init__(self, keys: RepositoryKeys, repository_id: str, host: str) -> None:
         self._host = host
-        self._raw_id = os.urandom(PACK_ID_BYTES)
+        tag = bytes.fromhex(host_tag(keys, host))
+        self._raw_id = tag + os.urandom(PACK_ID_BYTES - HOST_TAG_BYTES)
         self.pack_id = self._raw_id.hex()
         data_key = os.urandom(32)
         self._cipher = AESGCM(data_key)

@@ -11,12 +11,15 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from drtool.errors import ConfigError, KeyUnavailable
 from drtool.redact import withhold
-from drtool.runner import CommandFailed, Runner, operator_environment
+
+if TYPE_CHECKING:
+    from drtool.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,11 @@ class PassphraseSource:
 def passphrase_source(
     environment: Mapping[str, str],
     password_command: str | None,
-    runner: Runner,
+    runner: Callable[[], Runner],
     interactive: bool | None = None,
 ) -> PassphraseSource:
-    """Given the environment and options, return the one configured passphrase source.
+    """Given the environment and options, return the one configured passphrase source
+    (``runner`` makes the runner of a password command, only when one is run).
 
     Raise ConfigError if more than one is set.
     """
@@ -71,7 +75,7 @@ def passphrase_source(
     if "--password-command" in chosen:
         command = chosen["--password-command"]
         return PassphraseSource(
-            "--password-command", lambda _confirm: _run_command(runner, command)
+            "--password-command", lambda _confirm: _run_command(runner(), command)
         )
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stderr.isatty()
@@ -126,6 +130,8 @@ def _read_file(path: Path) -> bytes:
 
 
 def _run_command(runner: Runner, command: str) -> bytes:
+    from drtool.runner import CommandFailed, operator_environment
+
     try:
         output = runner.run_shell(
             command,

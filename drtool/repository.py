@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from drtool import format as object_format
 from drtool import testpoint
@@ -31,7 +32,7 @@ from drtool.errors import (
     UnsupportedFormat,
 )
 from drtool.format import Binding, RepositoryKeys
-from drtool.host import Host, check_host_name
+from drtool.hostname import check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
 from drtool.keyring.credential import Credential
 from drtool.keyring.generation import Generation
@@ -48,6 +49,10 @@ from drtool.seen import SeenRevocations
 from drtool.snapshot import Manifest, SnapshotRef, by_time, is_snapshot_id
 from drtool.store import Store
 from drtool.timeutil import parse_iso, utc_now_iso
+
+if TYPE_CHECKING:
+    from drtool.host import Host
+    from drtool.survey import Survey
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +162,10 @@ class Repository:
     # Format 2: the packs this command has fetched (drtool/blob_reader.py); a copy made by
     # dataclasses.replace starts with none.
     packs: PackCache = field(default_factory=PackCache, init=False, compare=False, repr=False)
+    # The config as read (or as a writer last verified it, drtool/writer_stamps.py); None: not
+    # read yet. What the listings told a format-2 backup before it started (drtool/survey.py).
+    config: RepositoryConfig | None = field(default=None, compare=False, repr=False)
+    survey: Survey | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def open(
@@ -203,7 +212,11 @@ class Repository:
                 f"writer {writer_id} of host {credential.keys.host} is revoked or unknown in this "
                 "repository: ask an operator for a new credential (drtool key add-writer)"
             )
-        return cls(store, config.repository_id, credential.keys, config.format)
+        return cls(store, config.repository_id, credential.keys, config.format, config=config)
+
+    def settings(self) -> RepositoryConfig:
+        """The config: as this command read it, else read now."""
+        return self.config or read_config(self.store)
 
     def writer(self, writer_id: str) -> Registration:
         """A writer's registration, verified, revoked as the record of revoked writers says
@@ -277,13 +290,13 @@ class Repository:
         """Return every snapshot (of ``host`` if given), oldest first by the time its id records,
         from one listing."""
         prefix = f"snapshots/{host}" if host else "snapshots"
-        return sorted((_snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
+        return sorted((snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
 
     def snapshot_refs_by_host(self) -> Iterator[list[SnapshotRef]]:
         """Every host's snapshots, one host at a time (oldest first), from one streamed listing:
         the store lists in name order, so a host's names come together and memory holds one
         host's, never the fleet's."""
-        refs = (_snapshot_ref(name) for name in self.store.list("snapshots"))
+        refs = (snapshot_ref(name) for name in self.store.list("snapshots"))
         for _, host_refs in itertools.groupby(refs, key=lambda ref: ref.host):
             yield sorted(host_refs, key=by_time)
 
@@ -301,7 +314,7 @@ def named_snapshot(name: str) -> SnapshotRef | None:
     return SnapshotRef(segments[2], segments[1])
 
 
-def _snapshot_ref(name: str) -> SnapshotRef:
+def snapshot_ref(name: str) -> SnapshotRef:
     """The snapshot a listed name ``snapshots/<host>/<id>`` stands for; raise IntegrityError for
     any other name."""
     ref = named_snapshot(name)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from drtool.errors import ConfigError, IntegrityError, StateDamaged
 from drtool.fsutil import make_directory, write_atomically
-from drtool.host import Host, check_host_name
+from drtool.host import Host
+from drtool.hostname import check_host_name
 from drtool.keyring.revocations import Revocations, parse_writers
 from drtool.snapshot import SnapshotRef, by_time, is_snapshot_id
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from drtool.collectors import Collector
     from drtool.config import RestorePolicy, Settings
     from drtool.host import Host
+    from drtool.keyring.credential import Credential
     from drtool.notify import NotifySettings
     from drtool.passphrase import PassphraseSource
     from drtool.repository import Repository
@@ -55,7 +56,7 @@ class Context:
     config_path: Path | None
     password_command: str | None
     s3_overrides: dict[str, str]
-    runner: Runner
+    netns: str | None
     services: bool | None
     host_network: bool = False
     retry_lock: timedelta = timedelta(0)
@@ -89,10 +90,16 @@ class Context:
         return load_settings(self.config_path)
 
     @cached_property
+    def runner(self) -> Runner:
+        from drtool.runner import Runner
+
+        return Runner(netns=self.netns)
+
+    @cached_property
     def passphrase(self) -> PassphraseSource:
         from drtool.passphrase import passphrase_source
 
-        return passphrase_source(os.environ, self.password_command, self.runner)
+        return passphrase_source(os.environ, self.password_command, lambda: self.runner)
 
     @cached_property
     def host(self) -> Host:
@@ -115,15 +122,29 @@ class Context:
             from drtool.keyring.access import WRITE_ONLY
 
             raise KeyUnavailable(WRITE_ONLY)
+        return Repository.open_writer(self.store, self._credential())
+
+    def backup_repository(self) -> Repository:
+        """``repository(write_only=True)`` for one backup: a writer credential opens it with one
+        listing, re-reading the config and its registration only if they changed
+        (drtool/writer_stamps.py)."""
+        if self.key_file is None:
+            return self.repository(write_only=True)
+        from drtool.writer_stamps import open_for_backup
+
+        return open_for_backup(self.store, self._credential(), self.host)
+
+    def _credential(self) -> Credential:
         from drtool.keyring.credential import read_credential
 
+        assert self.key_file is not None
         credential = read_credential(self.key_file)
         if credential.keys.host != self.host_name:
             raise KeyUnavailable(
                 f"the key file is a credential for host {credential.keys.host}, "
                 f"not {self.host_name}: a writer backs up its own host only"
             )
-        return Repository.open_writer(self.store, credential)
+        return credential
 
     def lock(self, purpose: str) -> AbstractContextManager[None]:
         """The repository's exclusive lock, waited for as long as --retry-lock says."""
@@ -247,10 +268,9 @@ def cli(
 ) -> None:
     """drtool: encrypted, versioned snapshots of a host's network-security configuration,
     and validated restores."""
-    from drtool.host import check_host_name, default_host_name
+    from drtool.hostname import check_host_name, default_host_name
     from drtool.notify import NotifySettings
     from drtool.redact import ScrubFilter
-    from drtool.runner import Runner
 
     setup_logging(
         logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING, log_format
@@ -281,7 +301,7 @@ def cli(
             )
             if value
         },
-        runner=Runner(netns=netns),
+        netns=netns,
         services=services,
         host_network=host_network,
         retry_lock=retry_lock,

@@ -70,7 +70,7 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     started = time.monotonic()
     repository = None
     try:
-        repository = context.repository(write_only=True)
+        repository = context.backup_repository()
         manifest = run_backup(
             repository,
             context.host,

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from drtool.errors import ConfigError, KeyFileRefused, UnsupportedFormat
-from drtool.host import check_host_name
+from drtool.hostname import check_host_name
 from drtool.keyring.access import ReaderKeys, WriterKeys
 from drtool.keyring.primitives import (
     PUBLIC_BYTES,

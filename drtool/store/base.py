@@ -87,8 +87,9 @@ class Store(ABC):
 
     @abstractmethod
     def list_info(self, prefix: str) -> Iterator[ListedObject]:
-        """Like ``list``, with each object's size and modification time. Streamed: memory stays
-        flat however many names there are (S3: one page of 1,000 at a time)."""
+        """Like ``list``, with each object's size and modification time; the prefix "" lists the
+        whole repository. Streamed: memory stays flat however many names there are (S3: one
+        page of 1,000 at a time)."""
 
     @abstractmethod
     def clean_leftovers(self, older_than: datetime) -> int:

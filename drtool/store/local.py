@@ -124,7 +124,8 @@ class LocalStore(Store):
         return (name for name, _ in self._walk(self._path(prefix.rstrip("/"))))
 
     def list_info(self, prefix: str) -> Iterator[ListedObject]:
-        for name, entry in self._walk(self._path(prefix.rstrip("/"))):
+        directory = self._path(prefix.rstrip("/")) if prefix else self.path
+        for name, entry in self._walk(directory):
             try:
                 status = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # deleted since the directory was read: not listed

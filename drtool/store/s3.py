@@ -343,7 +343,8 @@ class S3Store(Store):
         """ListObjectsV2 under ``prefix``, one page (of up to 1,000) at a time, each page's
         request retried on its own: nothing of the listing is held beyond the current page.
         S3 lists in the order of the keys, so the names come sorted."""
-        arguments = {"Bucket": self.bucket, "Prefix": self._key(prefix.rstrip("/")) + "/"}
+        under = self._key(prefix.rstrip("/")) + "/" if prefix else self.prefix
+        arguments = {"Bucket": self.bucket, "Prefix": under}
         while True:
             page = self._call(prefix, self.client.list_objects_v2, **arguments)
             for item in page.get("Contents", []):

@@ -140,6 +140,14 @@ def test_list_info_tells_size_and_time_in_the_order_of_names(store: Store) -> No
     assert list(store.list_info("keys")) == []
 
 
+def test_list_info_of_no_prefix_lists_the_whole_repository(store: Store) -> None:
+    names = ["config", "packs/ab/ab01", "snapshots/a/1", "writers/0f"]
+    for name in reversed(names):
+        store.put(name, [name.encode()])
+    listed = list(store.list_info(""))
+    assert [(item.name, item.size) for item in listed] == [(name, len(name)) for name in names]
+
+
 def test_delete_many(store: Store) -> None:
     names = [f"objects/{index % 3:02x}/{index:04x}" for index in range(12)]
     for name in names:

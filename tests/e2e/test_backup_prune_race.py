@@ -2,7 +2,8 @@
 (deduplication) and not yet written its manifest when a forget + prune would remove the only
 snapshot that referenced them. The backup is held at that moment by drtool's test point
 (SIGSTOP), so the race is run deterministically, not left to timing. The backup's shared lock
-keeps the prune out (exit 21) until its manifest is written; then nothing it references goes."""
+(taken before it writes its first pack) keeps the prune out (exit 21) until its manifest is
+written; then nothing it references goes."""
 
 from __future__ import annotations
 
@@ -54,13 +55,18 @@ def test_a_prune_during_a_backup_keeps_every_object_the_backup_references(cli: C
 
 
 def test_a_backup_while_a_prune_runs_is_refused_or_waits(cli: Cli) -> None:
-    """The other side: a prune holding the exclusive lock keeps a backup out (exit 21, one
-    line), and --retry-lock makes the backup wait for it instead."""
+    """The other side: a prune holding the exclusive lock keeps out a backup that writes a
+    pack (exit 21, one line), and --retry-lock makes the backup wait for it instead. An
+    unchanged backup writes its manifest only, reusing the newest snapshot's packs (which
+    prune keeps): it needs no lock and goes through; check then reads every blob of it."""
     cli("init")
     cli("backup")
     prune = cli.paused_at("prune:listed", "prune", "--grace-minutes", "0")
     waiting = None
     try:
+        unchanged = cli("backup").stdout.strip()
+        conf = host_root(cli) / "etc/redis/redis.conf"
+        conf.write_text(conf.read_text() + "# changed\n")
         refused = cli("backup", expect=21).stderr
         assert "locked by prune on web-1" in refused
         waiting = subprocess.Popen(
@@ -80,4 +86,6 @@ def test_a_backup_while_a_prune_runs_is_refused_or_waits(cli: Cli) -> None:
                 process.kill()
                 process.communicate()
     assert waiting.returncode == 0, err
-    assert out.strip() in [s["id"] for s in json.loads(cli("snapshots", "--json").stdout)]
+    listed = [s["id"] for s in json.loads(cli("snapshots", "--json").stdout)]
+    assert unchanged in listed and out.strip() in listed
+    cli("check", "--read-data")

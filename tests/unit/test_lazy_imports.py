@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 # Heavy, and needed by none of the commands below (a local repository, stderr not a terminal).
-NEVER = ("boto3", "botocore", "docker", "rich", "tarfile", "urllib.request", "drtool.collectors")
+NEVER = (
+    *("boto3", "botocore", "docker", "rich", "tarfile", "urllib.request", "drtool.collectors"),
+    *("subprocess", "drtool.runner", "tempfile"),  # no command run, nothing written
+)
 # Needed by a command that opens the repository, never by one that only parses its arguments.
 REPOSITORY = ("cryptography", "zstandard", "drtool.repository")
 

@@ -10,7 +10,7 @@ from drtool.runner import Runner
 
 
 def read(environment: dict[str, str], command: str | None = None) -> bytes:
-    return passphrase_source(environment, command, Runner(), interactive=False).read()
+    return passphrase_source(environment, command, Runner, interactive=False).read()
 
 
 def test_from_environment() -> None:
