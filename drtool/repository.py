@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drtool import format as object_format
@@ -51,7 +52,6 @@ from drtool.store import Store
 from drtool.timeutil import parse_iso, utc_now_iso
 
 if TYPE_CHECKING:
-    from drtool.host import Host
     from drtool.survey import Survey
 
 log = logging.getLogger(__name__)
@@ -154,9 +154,9 @@ class Repository:
     repository_id: str
     key: RepositoryKeys
     format: int = REPOSITORY_FORMAT  # the repository's format version (docs/FORMAT.md)
-    # The host whose state directory remembers the revocations this reader saw (drtool/seen.py);
-    # None: no memory (the library used on its own).
-    seen_on: Host | None = field(default=None, compare=False, repr=False)
+    # The host root whose state directory remembers the revocations this reader saw
+    # (drtool/seen.py); None: no memory (the library used on its own).
+    seen_on: Path | None = field(default=None, compare=False, repr=False)
     _writers: dict[str, Registration] = field(default_factory=dict, compare=False, repr=False)
     _revocations: list[KnownRevocations] = field(default_factory=list, compare=False, repr=False)
     # Format 2: the packs this command has fetched (drtool/blob_reader.py); a copy made by
@@ -173,7 +173,7 @@ class Repository:
         store: Store,
         passphrase: PassphraseSource,
         kms_key: str | None = None,
-        seen_on: Host | None = None,
+        seen_on: Path | None = None,
     ) -> Repository:
         """Unlock the keys with the passphrase (or KMS key ``kms_key``, the one this host is
         configured with), from the key files alone.

@@ -20,13 +20,16 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drtool.errors import ConfigError, IntegrityError, StateDamaged
 from drtool.fsutil import make_directory, write_atomically
-from drtool.host import Host
 from drtool.hostname import check_host_name
 from drtool.keyring.revocations import Revocations, parse_writers
 from drtool.snapshot import SnapshotRef, by_time, is_snapshot_id
+
+if TYPE_CHECKING:
+    from drtool.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class SeenState:
     def load(cls, host: Host, repository_id: str) -> SeenState:
         """This machine's state for ``repository_id`` (empty if it has none); raise
         StateDamaged if the file is unreadable, malformed, a link, or writable by others."""
-        path = _state_path(host, repository_id, ".json")
+        path = _state_path(host.root, repository_id, ".json")
         text = _read(path)
         newest = {} if text is None else _parse(path, text, repository_id)
         return cls(path, repository_id, newest, dict(newest))
@@ -93,9 +96,10 @@ class SeenRevocations:
     revocations: Revocations
 
     @classmethod
-    def load(cls, host: Host, repository_id: str) -> SeenRevocations:
-        """As SeenState.load, from ``<repository-id>.revocations.json``."""
-        path = _state_path(host, repository_id, ".revocations.json")
+    def load(cls, root: Path, repository_id: str) -> SeenRevocations:
+        """As SeenState.load, from ``<repository-id>.revocations.json`` under the host root
+        ``root`` (a path, not a Host: a reader that only lists needs no runner loaded)."""
+        path = _state_path(root, repository_id, ".revocations.json")
         return cls(path, repository_id, _read_revocations(path, repository_id))
 
     def remember(self, revocations: Revocations) -> None:
@@ -114,10 +118,10 @@ class SeenRevocations:
             self.revocations = merged
 
 
-def _state_path(host: Host, repository_id: str, suffix: str) -> Path:
+def _state_path(root: Path, repository_id: str, suffix: str) -> Path:
     if not _REPOSITORY_ID.fullmatch(repository_id):
         raise IntegrityError(f"the repository's id {repository_id[:64]!r} is malformed")
-    return host.path(SEEN_DIRECTORY) / f"{repository_id}{suffix}"
+    return root / SEEN_DIRECTORY / f"{repository_id}{suffix}"
 
 
 def _write(path: Path, fields: dict[str, object]) -> bool:

@@ -117,7 +117,7 @@ class Context:
             from drtool.keyring.unlock import KMS_KEY_VARIABLE
 
             kms_key = os.environ.get(KMS_KEY_VARIABLE)
-            return Repository.open(self.store, self.passphrase, kms_key, self.host)
+            return Repository.open(self.store, self.passphrase, kms_key, self.root)
         if not write_only:
             from drtool.keyring.access import WRITE_ONLY
 

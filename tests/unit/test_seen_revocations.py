@@ -20,8 +20,10 @@ X, Y = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
 
 
 def test_the_memory_only_grows_and_merges_with_another_drtools(tmp_path: Path) -> None:
-    host = Host(tmp_path, "web-1")
-    first, second = SeenRevocations.load(host, REPOSITORY), SeenRevocations.load(host, REPOSITORY)
+    first, second = (
+        SeenRevocations.load(tmp_path, REPOSITORY),
+        SeenRevocations.load(tmp_path, REPOSITORY),
+    )
     first.remember(Revocations(2, {X: LATE}))
     second.remember(Revocations(1, {Y: LATE}))  # read before the first wrote
     second.remember(Revocations(0, {X: EARLY}))  # a registration's own, earlier time
@@ -29,7 +31,8 @@ def test_the_memory_only_grows_and_merges_with_another_drtools(tmp_path: Path) -
     written = json.loads(path.read_text())
     assert (written["sequence"], written["writers"]) == (2, {X: EARLY, Y: LATE})
     assert path.stat().st_mode & 0o777 == 0o600
-    assert SeenRevocations.load(host, REPOSITORY).revocations == Revocations(2, {X: EARLY, Y: LATE})
+    remembered = SeenRevocations.load(tmp_path, REPOSITORY).revocations
+    assert remembered == Revocations(2, {X: EARLY, Y: LATE})
 
 
 def test_the_seen_state_keeps_its_form(tmp_path: Path) -> None:
@@ -40,7 +43,7 @@ def test_the_seen_state_keeps_its_form(tmp_path: Path) -> None:
     old = {"format": 1, "repository_id": REPOSITORY, "hosts": {"web-1": newest}}
     (seen / f"{REPOSITORY}.json").write_text(json.dumps(old))
     (seen / f"{REPOSITORY}.json").chmod(0o600)
-    SeenRevocations.load(host, REPOSITORY).remember(Revocations(1, {X: EARLY}))
+    SeenRevocations.load(host.root, REPOSITORY).remember(Revocations(1, {X: EARLY}))
     assert json.loads((seen / f"{REPOSITORY}.json").read_text()) == old
     assert SeenState.load(host, REPOSITORY).newest_of("web-1") == newest
 
@@ -61,4 +64,4 @@ def test_a_damaged_memory_is_refused(tmp_path: Path, document: dict) -> None:
     (seen / f"{REPOSITORY}.revocations.json").write_text(json.dumps(document))
     (seen / f"{REPOSITORY}.revocations.json").chmod(0o600)
     with pytest.raises(StateDamaged, match="move it aside"):
-        SeenRevocations.load(Host(tmp_path, "web-1"), REPOSITORY)
+        SeenRevocations.load(tmp_path, REPOSITORY)
