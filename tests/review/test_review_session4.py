@@ -1,0 +1,47 @@
+"""Review of session 4 (issue 14, keys and trust): holes found by an attacker's reading, each a
+strict xfail until fixed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from drtool.keyring.credential import read_credential
+from tests.conftest import Cli
+from tests.e2e.test_key_commands import add_writer, as_writer, repo, root
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="revocations.publish restarts at number 1 (and drops earlier revoked writers) when "
+    "the record was deleted and the operator's machine has no memory of it: every reader that "
+    "saw a higher number then refuses the operator's own new record (exit 14) forever, and a "
+    "fresh reader no longer learns the earlier revocations",
+)
+def test_a_deleted_record_rewritten_from_another_machine_keeps_its_number_and_writers(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli("init")
+    stolen, other, third = (add_writer(cli, tmp_path) for _ in range(3))
+    as_writer(cli, stolen)("backup")
+    stolen_id = read_credential(stolen).keys.writer_id
+    registration = repo(cli) / "writers" / stolen_id
+    kept = registration.read_bytes()
+    cli("key", "remove", stolen_id)  # record number 1
+    cli("key", "remove", read_credential(other).keys.writer_id)  # record number 2
+    (memory,) = (root(cli) / "var/lib/drtool/seen").glob("*.revocations.json")
+    reader_memory = memory.read_bytes()  # this machine, a reader, saw number 2
+    # Someone who can write the storage (the stolen host's credentials) deletes the record and
+    # puts the stolen writer's registration back as it was before its revocation.
+    (repo(cli) / "revocations").unlink()
+    registration.write_bytes(kept)
+    # The operator revokes another writer from a machine that never read the record.
+    memory.unlink()
+    cli("key", "remove", read_credential(third).keys.writer_id)
+    record = json.loads((repo(cli) / "revocations").read_text())
+    memory.write_bytes(reader_memory)
+    assert record["sequence"] > 2, "readers that saw number 2 refuse the operator's record"
+    assert stolen_id in record["writers"], "a fresh reader no longer learns the revocation"
+    cli("snapshots")
