@@ -94,8 +94,11 @@ def verified_manifest(
         raise IntegrityError(f"{what} has an unreadable signature") from None
     message = _message(kind, manifest)
     signer_kind, _, name = str(signer).partition(":")
-    if signer_kind == "operator" and name.isdigit() and int(name) in keys.generations:
-        public = raw_public(keys.generations[int(name)].host_signing_key(host))
+    # ASCII digits only, and few: `isdigit` also takes "²", which `int` refuses (a stolen
+    # writer's manifest would end in the internal-error line, not exit 14).
+    generation = int(name) if name.isascii() and name.isdigit() and len(name) <= 9 else None
+    if signer_kind == "operator" and generation is not None and generation in keys.generations:
+        public = raw_public(keys.generations[generation].host_signing_key(host))
     elif signer_kind == "writer":
         try:
             writer = registration(name)

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from drtool import format as object_format
+from drtool.format import Binding
 from drtool.keyring.credential import read_credential
+from drtool.keyring.signatures import sign_manifest
+from drtool.repository import manifest_name
+from drtool.store.local import LocalStore
 from tests.conftest import Cli
-from tests.e2e.test_key_commands import add_writer, as_writer, repo, root
+from tests.e2e.test_key_commands import _manifest_document, add_writer, as_writer, repo, root
 
 
 @pytest.mark.xfail(
@@ -45,3 +50,27 @@ def test_a_deleted_record_rewritten_from_another_machine_keeps_its_number_and_wr
     assert record["sequence"] > 2, "readers that saw number 2 refuse the operator's record"
     assert stolen_id in record["writers"], "a fresh reader no longer learns the revocation"
     cli("snapshots")
+
+
+@pytest.mark.parametrize("signer", ["operator:\u00b2", "operator:" + "9" * 5000])
+def test_a_manifest_naming_an_odd_operator_generation_is_refused_in_one_line(
+    cli: Cli, tmp_path: Path, signer: str
+) -> None:
+    """A stolen writer (it seals manifests) names a generation `str.isdigit` accepts but `int`
+    does not (a superscript two, more digits than Python converts): refused (exit 14), not the
+    internal-error line (drtool/keyring/signatures.py, verified_manifest)."""
+    cli("init")
+    credential = add_writer(cli, tmp_path)
+    as_writer(cli, credential)("backup")
+    keys = read_credential(credential).keys
+    (path,) = (repo(cli) / "snapshots/web-1").iterdir()
+    snapshot_id = path.name
+    envelope = sign_manifest(keys, "web-1", _manifest_document(cli, snapshot_id))
+    envelope["signer"] = signer
+    payload = json.dumps(envelope, sort_keys=True).encode()
+    LocalStore(repo(cli)).put(
+        manifest_name("web-1", snapshot_id),
+        [object_format.seal(keys, Binding.manifest("web-1", snapshot_id), payload)],
+    )
+    refused = cli("show", snapshot_id, expect=14)
+    assert "unknown signer" in refused.stderr and refused.stderr.count("\n") == 1
