@@ -213,7 +213,7 @@ def parse_key_file(document: dict[str, Any]) -> ReaderKeyFile:
     """Given the JSON object of a format-2 key file, return it parsed; raise KeyFileRefused."""
     kind = document.get("kind")
     if kind not in READER_KINDS:
-        raise UnsupportedFormat(f"key file kind {kind!r} is not supported by this drtool")
+        raise UnsupportedFormat(f"key file kind {str(kind)[:32]!r} is not supported by this drtool")
     if document.get("repository_format") != REPOSITORY_FORMAT:
         raise KeyFileRefused(f"{_WHAT} is damaged (repository_format)")
     anchor = document.get("anchor")

@@ -74,3 +74,14 @@ def test_a_manifest_naming_an_odd_operator_generation_is_refused_in_one_line(
     )
     refused = cli("show", snapshot_id, expect=14)
     assert "unknown signer" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_a_planted_key_files_kind_is_not_quoted_whole(cli: Cli) -> None:
+    """Anyone who can write the storage plants a key file whose `kind` is 500 KB of text: the
+    skipped key file's warning (every command) stays a short line, not the planter's text
+    (drtool/keyring/keyfile.py, parse_key_file)."""
+    cli("init")
+    planted = {"format": 2, "kind": "\u001b[2J" + "x" * 500_000}
+    (repo(cli) / "keys" / f"{0:064x}").write_text(json.dumps(planted))
+    said = cli("snapshots").stderr
+    assert "skipped" in said and len(said) < 2_000 and "\u001b" not in said
