@@ -85,3 +85,18 @@ def test_a_planted_key_files_kind_is_not_quoted_whole(cli: Cli) -> None:
     (repo(cli) / "keys" / f"{0:064x}").write_text(json.dumps(planted))
     said = cli("snapshots").stderr
     assert "skipped" in said and len(said) < 2_000 and "\u001b" not in said
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="read_heads refuses only an IntegrityError per host: a name under heads/ that is not "
+    "a valid object name (plantable on S3 by anyone who can write the bucket) ends the whole "
+    "`status` as a storage error (exit 19) instead of one refused host (exit 29) among the "
+    "fleet shown (drtool/heads.py, read_heads)",
+)
+def test_a_planted_odd_head_name_is_one_refused_host_not_a_blind_fleet(cli: Cli) -> None:
+    cli("init")
+    cli("backup")
+    (repo(cli) / "heads" / "bad name").write_bytes(b"x")
+    refused = cli("status", expect=29)
+    assert "web-1" in refused.stdout and refused.stderr.count("\n") == 1
