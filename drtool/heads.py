@@ -89,7 +89,7 @@ def read_head(repository: Repository, host: str) -> HostHead | None:
     except (ValueError, TypeError, RecursionError):
         raise IntegrityError(f"{what} is unreadable") from None
     if head.host != host:
-        raise IntegrityError(f"the status record of host {host} names host {head.host}")
+        raise IntegrityError(f"the status record of host {host} names host {head.host[:64]!r}")
     return head
 
 

@@ -11,7 +11,7 @@ import pytest
 from drtool import format as object_format
 from drtool.format import Binding
 from drtool.keyring.credential import read_credential
-from drtool.keyring.signatures import sign_manifest
+from drtool.keyring.signatures import HEAD, sign_manifest
 from drtool.repository import manifest_name
 from drtool.store.local import LocalStore
 from tests.conftest import Cli
@@ -115,3 +115,22 @@ def test_many_planted_damaged_key_files_are_counted_not_each_named(cli: Cli) -> 
         (keys / f"{index:064x}").write_text("not json")
     said = cli("snapshots").stderr
     assert said.count("\n") <= 5, f"{said.count(chr(10))} lines"
+
+
+def test_a_stolen_writers_head_naming_another_host_is_one_plain_line(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A stolen web-1 signs its own status record naming a host of several lines and terminal
+    escapes: `status` refuses web-1 in one line and prints none of it raw
+    (drtool/heads.py, read_head)."""
+    cli("init")
+    cli("backup")
+    keys = read_credential(add_writer(cli, tmp_path)).keys
+    head = {"host": "web-1\ndrtool: all hosts healthy\u001b[2J" + "x" * 100_000}
+    payload = json.dumps(sign_manifest(keys, "web-1", head, HEAD)).encode()
+    LocalStore(repo(cli)).put(
+        "heads/web-1", [object_format.seal(keys, Binding.host_head("web-1"), payload)]
+    )
+    refused = cli("status", expect=29)
+    assert refused.stderr.count("\n") == 1 and "\u001b" not in refused.stderr + refused.stdout
+    assert len(refused.stderr) < 2_000
