@@ -33,7 +33,7 @@ from drtool.keyring.access import WRITE_ONLY, ReaderKeys
 from drtool.keyring.registration import Registration
 from drtool.keyring.signatures import HEAD, sign_manifest, verified_manifest
 from drtool.repository import Repository
-from drtool.snapshot import Manifest
+from drtool.snapshot import Manifest, is_snapshot_id
 from drtool.timeutil import parse_iso, utc_now_iso
 
 if TYPE_CHECKING:
@@ -133,6 +133,9 @@ def _check_parts(head: HostHead) -> None:
             if not isinstance(value.get(name), types):
                 raise TypeError(f"{part}.{name}")
         parse_iso(value["time"])
+    # `status` prints the id in its table: only a snapshot id, not a host's own rows and escapes.
+    if head.snapshot is not None and not is_snapshot_id(head.snapshot["id"]):
+        raise ValueError("snapshot.id")
 
 
 def update_head(repository: Repository, host: str, **changes: Any) -> None:

@@ -134,3 +134,24 @@ def test_a_stolen_writers_head_naming_another_host_is_one_plain_line(
     refused = cli("status", expect=29)
     assert refused.stderr.count("\n") == 1 and "\u001b" not in refused.stderr + refused.stdout
     assert len(refused.stderr) < 2_000
+
+
+def test_a_stolen_writers_head_cannot_print_rows_into_the_status_table(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The newest snapshot's id is printed in `status`'s table: a stolen web-1's head whose id
+    holds a line of its own (a healthy web-2) and terminal escapes is refused as unreadable
+    (drtool/heads.py, _check_parts)."""
+    cli("init")
+    cli("backup")
+    keys = read_credential(add_writer(cli, tmp_path)).keys
+    time = "2026-01-01T00:00:00.000000Z"
+    fake = "x\nweb-2  20990101T000000Z-00000000  1m  never  ok\u001b[2J"
+    head = {"host": "web-1", "snapshot": {"id": fake, "time": time}}
+    payload = json.dumps(sign_manifest(keys, "web-1", head, HEAD)).encode()
+    LocalStore(repo(cli)).put(
+        "heads/web-1", [object_format.seal(keys, Binding.host_head("web-1"), payload)]
+    )
+    refused = cli("status", expect=29)
+    assert "web-2" not in refused.stdout and "\u001b" not in refused.stdout
+    assert "web-1 (the status record of host web-1 is unreadable)" in refused.stderr
