@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -171,7 +172,10 @@ class KnownRevocations:
             log.warning("%s: rewritten from what this machine knows", error)
             base = Revocations()
         base = base.merged(self._remembered()).merged(Revocations(0, dict(revoked)))
-        record = Revocations(base.sequence + 1, base.writers)
+        # Knowing no number (the record deleted, no memory of it here): the clock in microseconds,
+        # above any number a reader has seen.
+        number = base.sequence + 1 if base.sequence else time.time_ns() // 1000
+        record = Revocations(number, base.writers)
         signature = self.keys.sign_record(_message(self.repository_id, record))
         document = {
             "format": 2,

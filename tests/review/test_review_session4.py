@@ -18,38 +18,52 @@ from tests.conftest import Cli
 from tests.e2e.test_key_commands import _manifest_document, add_writer, as_writer, repo, root
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="revocations.publish restarts at number 1 (and drops earlier revoked writers) when "
-    "the record was deleted and the operator's machine has no memory of it: every reader that "
-    "saw a higher number then refuses the operator's own new record (exit 14) forever, and a "
-    "fresh reader no longer learns the earlier revocations",
-)
-def test_a_deleted_record_rewritten_from_another_machine_keeps_its_number_and_writers(
-    cli: Cli, tmp_path: Path
-) -> None:
+def record_rewritten_after_deletion(cli: Cli, tmp_path: Path) -> tuple[dict, str, int]:
+    """Two writers revoked (records 1, 2) on a reader that remembers them; someone who can write
+    the storage (the stolen host's credentials) deletes the record and puts the stolen writer's
+    registration back; an operator's machine with no memory of the record revokes a third.
+    Return the record it wrote, the stolen writer's id and the number the reader remembers (its
+    memory is back)."""
     cli("init")
     stolen, other, third = (add_writer(cli, tmp_path) for _ in range(3))
     as_writer(cli, stolen)("backup")
     stolen_id = read_credential(stolen).keys.writer_id
     registration = repo(cli) / "writers" / stolen_id
     kept = registration.read_bytes()
-    cli("key", "remove", stolen_id)  # record number 1
-    cli("key", "remove", read_credential(other).keys.writer_id)  # record number 2
+    cli("key", "remove", stolen_id)  # the first record
+    cli("key", "remove", read_credential(other).keys.writer_id)  # the next
     (memory,) = (root(cli) / "var/lib/drtool/seen").glob("*.revocations.json")
-    reader_memory = memory.read_bytes()  # this machine, a reader, saw number 2
-    # Someone who can write the storage (the stolen host's credentials) deletes the record and
-    # puts the stolen writer's registration back as it was before its revocation.
+    reader_memory = memory.read_bytes()  # this machine, a reader, saw the second
     (repo(cli) / "revocations").unlink()
     registration.write_bytes(kept)
-    # The operator revokes another writer from a machine that never read the record.
     memory.unlink()
     cli("key", "remove", read_credential(third).keys.writer_id)
     record = json.loads((repo(cli) / "revocations").read_text())
     memory.write_bytes(reader_memory)
-    assert record["sequence"] > 2, "readers that saw number 2 refuse the operator's record"
+    return record, stolen_id, json.loads(reader_memory)["sequence"]
+
+
+def test_a_deleted_record_rewritten_from_another_machine_keeps_a_higher_number(
+    cli: Cli, tmp_path: Path
+) -> None:
+    record, _, remembered = record_rewritten_after_deletion(cli, tmp_path)
+    assert record["sequence"] > remembered, "a reader that saw more refuses the operator's record"
+    (snapshot,) = (path.name for path in (repo(cli) / "snapshots/web-1").iterdir())
+    shown = cli("show", snapshot)  # a writer's manifest: the record is read and compared
+    assert snapshot in shown.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="limit: a revocation known only to a deleted record and to other machines' memories "
+    "is not in the record an operator's machine without that memory rewrites; readers that saw "
+    "it keep it, a fresh reader does not learn it (docs/FORMAT.md, 'Revoked writers')",
+)
+def test_a_deleted_record_rewritten_from_another_machine_keeps_its_writers(
+    cli: Cli, tmp_path: Path
+) -> None:
+    record, stolen_id, _ = record_rewritten_after_deletion(cli, tmp_path)
     assert stolen_id in record["writers"], "a fresh reader no longer learns the revocation"
-    cli("snapshots")
 
 
 @pytest.mark.parametrize("signer", ["operator:\u00b2", "operator:" + "9" * 5000])

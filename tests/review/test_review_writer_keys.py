@@ -123,22 +123,23 @@ def test_a_rolled_back_record_of_revoked_writers_is_refused(cli: Cli, tmp_path: 
     writer_id = read_credential(stolen).keys.writer_id
     registration = repo(cli) / "writers" / writer_id
     kept = registration.read_bytes()
-    cli("key", "remove", read_credential(other).keys.writer_id)  # record number 1
+    cli("key", "remove", read_credential(other).keys.writer_id)  # the first record: the clock's
     record = repo(cli) / "revocations"
     older = record.read_bytes()
-    cli("key", "remove", writer_id)  # record number 2
-    assert json.loads(record.read_text())["sequence"] == 2
+    first = json.loads(older)["sequence"]
+    cli("key", "remove", writer_id)  # the next number
+    assert json.loads(record.read_text())["sequence"] == first + 1
     registration.write_bytes(kept)
     record.write_bytes(older)
     late = new_snapshot_id(datetime.now(UTC) + timedelta(seconds=1))
     _forge(cli, stolen, late, iso(snapshot_time(late) or datetime.now(UTC)))
     before = sha256_of_tree(root(cli))
     refused = cli("restore", "latest", "--yes", expect=14)
-    assert "number 1, older than number 2" in refused.stderr
+    assert f"number {first}, older than number {first + 1}" in refused.stderr
     assert refused.stderr.count("\n") == 1
     assert sha256_of_tree(root(cli)) == before
     record.unlink()
-    assert "missing, older than number 2" in cli("show", late, expect=14).stderr
+    assert f"missing, older than number {first + 1}" in cli("show", late, expect=14).stderr
     memory = _revocations_memory(cli)
     assert memory.stat().st_mode & 0o777 == 0o600
     assert writer_id in json.loads(memory.read_text())["writers"]
