@@ -97,23 +97,30 @@ def write_parts(
     part: BinaryIO | None = None
     archive: tarfile.TarFile | None = None
     items: list[FileEntry | tuple[str, bytes]] = sorted((outputs or {}).items())
-    for item in [*items, *entries]:
-        if archive is None:
-            part = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
-            archive = tarfile.open(fileobj=part, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-        if isinstance(item, FileEntry):
-            _add_entry(archive, item, root)
-        else:
-            _add_output(archive, *item)
-        if part.tell() >= PART_TARGET_SIZE:
+    try:
+        for item in [*items, *entries]:
+            if archive is None:
+                part = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+                archive = tarfile.open(fileobj=part, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+            if isinstance(item, FileEntry):
+                _add_entry(archive, item, root)
+            else:
+                _add_output(archive, *item)
+            if part.tell() >= PART_TARGET_SIZE:
+                archive.close()
+                finished, part, archive = part, None, None
+                finished.seek(0)
+                yield finished
+        if archive is not None:
             archive.close()
-            part.seek(0)
-            yield part
-            archive = None
-    if archive is not None:
-        archive.close()
-        part.seek(0)
-        yield part
+            finished, part, archive = part, None, None
+            finished.seek(0)
+            yield finished
+    finally:
+        # A part not yet handed over (a file could not be read, or the caller stopped early) is
+        # ours to close: up to _SPOOL_IN_MEMORY bytes per failed backup, and watch retries.
+        if part is not None:
+            part.close()
 
 
 def _output_info(name: str, size: int) -> tarfile.TarInfo:

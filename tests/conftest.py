@@ -34,6 +34,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require(*marker.args)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (scripts/test), a test module's tests run on one
+    worker, so that its module-scoped fixtures (a live host, a built image) start once per run;
+    a module splits only where its tests name groups of their own (test_failure_matrix.py)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 def fixed_passphrase(secret: str = PASSPHRASE) -> PassphraseSource:
     return PassphraseSource("test", lambda _confirm: secret.encode())
 

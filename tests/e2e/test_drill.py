@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Cli, tree_listing
 from tests.e2e.test_cli import flip_one_byte, host_root, the_object_of
-from tests.support.faults import Faults, shims
+from tests.support.faults import Faults, drill_namespaces_left, shims
 
 
 def recording_ip(cli: Cli, directory: Path) -> Faults:
@@ -21,12 +21,6 @@ def recording_ip(cli: Cli, directory: Path) -> Faults:
     recorder.record("ip")
     cli.environment["PATH"] = recorder.path(cli.environment["PATH"])
     return recorder
-
-
-def namespaces_left(recorder: Faults) -> list[str]:
-    made = [call[2] for call in recorder.calls("ip") if call[:2] == ["netns", "add"]]
-    assert made and all(name.startswith("drtool-drill-") for name in made)
-    return [name for name in made if Path("/run/netns", name).exists()]
 
 
 @pytest.mark.real_parts("nginx")
@@ -50,7 +44,7 @@ def test_a_drill_finds_what_the_backup_lacks_and_changes_nothing(cli: Cli, tmp_p
     assert completed.stderr.startswith("drtool: error: drill failed: validation refused")
     assert 'drtool_drill_success{host="web-1"} 0' in metrics.read_text()
     assert tree_listing(root) == before
-    assert namespaces_left(recorder) == []
+    assert drill_namespaces_left(recorder) == []
 
 
 def test_a_drill_of_a_tampered_snapshot_fails_and_keeps_the_sandbox_when_asked(

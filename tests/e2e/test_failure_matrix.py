@@ -14,6 +14,8 @@ request, failed for real by a snapshot whose site answers 503 (tests/integration
 
 Every case starts from the damaged host the previous one left: a module-wide host keeps the
 suite fast (services start once), and a case that leaves the host changed fails the next too.
+The cases fall in two groups of about the same time (steps that fail, drtool killed), which
+pytest-xdist (scripts/test) runs on two workers, each with a live host of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 from tests.conftest import EXAMPLES
 from tests.support.advice import advised, follow
 from tests.support.dockerd import Dockerd
+from tests.support.faults import drill_namespaces_left
 from tests.support.live_host import FIREWALL_TABLES, WG_IFNAME, LiveHost, differences, live_host
 from tests.support.processes import processes_running
 
@@ -37,6 +40,11 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.real_parts("nginx", "fail2ban", "wireguard", "iptables", "dockerd", "netns"),
 ]
+
+
+# pytest-xdist's groups (--dist loadgroup): one live host per group and worker.
+FAILING_STEPS = pytest.mark.xdist_group("failure matrix: failing steps")
+KILLED = pytest.mark.xdist_group("failure matrix: drtool killed")
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +119,7 @@ REFUSED = [
 ]
 
 
+@FAILING_STEPS
 @pytest.mark.parametrize("case", REFUSED, ids=lambda case: case.kind)
 def test_a_failing_validation_refuses_and_changes_nothing(host: LiveHost, case: Case) -> None:
     before = host.state()
@@ -169,6 +178,7 @@ ROLLED_BACK = [
 ]
 
 
+@FAILING_STEPS
 @pytest.mark.parametrize("case", ROLLED_BACK, ids=lambda case: f"{case.step}-{case.kind}")
 def test_a_failure_after_validation_is_rolled_back(host: LiveHost, case: Case) -> None:
     before = host.state()
@@ -178,6 +188,7 @@ def test_a_failure_after_validation_is_rolled_back(host: LiveHost, case: Case) -
     assert differences(host.state(), before) == []
 
 
+@FAILING_STEPS
 @pytest.mark.parametrize("kind", ["wireguard", "nginx", "fail2ban", "files"])
 def test_a_full_disk_while_applying_a_kind_is_rolled_back(host: LiveHost, kind: str) -> None:
     """The host's /etc is a small tmpfs, filled to the last page."""
@@ -192,6 +203,7 @@ def test_a_full_disk_while_applying_a_kind_is_rolled_back(host: LiveHost, kind: 
     assert differences(host.state(), before) == []
 
 
+@FAILING_STEPS
 def test_a_full_disk_under_the_journal_stops_the_restore_before_it_starts(host: LiveHost) -> None:
     """No room for the journal, the staged copy or the rollback point: nothing may change."""
     before = host.state()
@@ -253,6 +265,7 @@ ROLLBACK_FAILS = [
 ]
 
 
+@FAILING_STEPS
 @pytest.mark.parametrize("case", ROLLBACK_FAILS, ids=lambda case: case.kind)
 def test_a_failing_rollback_says_what_to_do_and_rollback_finishes_it(
     host: LiveHost, case: Case
@@ -299,6 +312,7 @@ KILLED_AT = [
 ]
 
 
+@KILLED
 @pytest.mark.parametrize("step", KILLED_AT)
 def test_killed_at_a_step_rollback_returns_the_host_as_it_was(host: LiveHost, step: str) -> None:
     before = host.state()
@@ -307,6 +321,7 @@ def test_killed_at_a_step_rollback_returns_the_host_as_it_was(host: LiveHost, st
     assert differences(host.state(), before) == []
 
 
+@KILLED
 @pytest.mark.parametrize(
     "step", ["rolling back", "rolled back fail2ban", "rolled back nftables", "rolled back iptables"]
 )
@@ -319,6 +334,7 @@ def test_killed_while_rolling_back_rollback_finishes(host: LiveHost, step: str) 
     assert differences(host.state(), before) == []
 
 
+@KILLED
 @pytest.mark.parametrize("firewall", ["iptables", "nftables"])
 def test_killed_with_the_firewall_applied_the_switch_brings_the_old_rules_back(
     host: LiveHost, firewall: str
@@ -337,6 +353,7 @@ def test_killed_with_the_firewall_applied_the_switch_brings_the_old_rules_back(
     assert differences(host.state(), before) == []
 
 
+@KILLED
 @pytest.mark.parametrize("step", ["applying iptables", "restarted wireguard"])
 def test_killed_at_a_step_resume_finishes_in_the_snapshots_state(host: LiveHost, step: str) -> None:
     host.cli.restore_killed_at(step)
@@ -347,6 +364,7 @@ def test_killed_at_a_step_resume_finishes_in_the_snapshots_state(host: LiveHost,
     host.damage()  # the next case starts from the damaged host again
 
 
+@FAILING_STEPS
 def test_the_whole_restore_succeeds_and_a_dry_run_before_it_changes_nothing(
     host: LiveHost,
 ) -> None:
@@ -369,6 +387,7 @@ def test_the_whole_restore_succeeds_and_a_dry_run_before_it_changes_nothing(
     host.damage()
 
 
+@FAILING_STEPS
 def test_a_drill_restores_every_kind_into_a_sandbox_and_changes_nothing(
     host: LiveHost, tmp_path: Path
 ) -> None:
@@ -377,6 +396,7 @@ def test_a_drill_restores_every_kind_into_a_sandbox_and_changes_nothing(
     live host, its services, its firewall and its docker networks untouched."""
     before = host.state()
     metrics = tmp_path / "drtool.prom"
+    host.faults.record("ip")
     report = json.loads(host.cli("drill", "--json", "--metrics", str(metrics)).stdout)
     assert report["outcome"] == "passed" and report["problems"] == []
     assert report["kinds"] == {
@@ -389,5 +409,4 @@ def test_a_drill_restores_every_kind_into_a_sandbox_and_changes_nothing(
     assert report["seconds"]["total"] > 0
     assert 'drtool_drill_success{host="web-1"} 1' in metrics.read_text()
     assert differences(host.state(), before) == []
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert "drtool-drill-" not in listed
+    assert drill_namespaces_left(host.faults) == []

@@ -93,4 +93,16 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
             process.kill()
             process.wait()
         log.close()
+        _unmount_under(directory)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
+
+
+def _unmount_under(directory: Path) -> None:
+    """What the stopped daemon left mounted under ``directory`` (at times its exec root's
+    netns/default, a bind mount of its namespace): otherwise the next run's pytest cannot remove
+    its --basetemp and stops before the first test."""
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in sorted(points, reverse=True):
+        if point.startswith(f"{directory}/"):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)

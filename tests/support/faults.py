@@ -105,3 +105,12 @@ def shims(directory: Path) -> Faults:
     injected = Faults(directory)
     injected.clear()
     return injected
+
+
+def drill_namespaces_left(recorder: Faults) -> list[str]:
+    """The network namespaces drtool made through ``recorder``'s ``ip`` shim (a drill's, never
+    the machine's whole list: other test runs make drill namespaces of their own at the same
+    time) that still exist."""
+    made = [call[2] for call in recorder.calls("ip") if call[:2] == ["netns", "add"]]
+    assert made and all(name.startswith("drtool-drill-") for name in made)
+    return [name for name in made if Path("/run/netns", name).exists()]

@@ -336,11 +336,6 @@ def test_a_file_gone_since_it_was_listed_fails_the_backup_naming_it(tmp_path: Pa
     assert str(failed.value) == "cannot read /etc/missing: No such file or directory"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: write_parts leaves the part it was writing open when a file cannot be read "
-    "(a spooled temporary file, up to 16 MiB in memory, per failed backup: drtool watch retries)",
-)
 def test_a_failed_write_leaves_no_part_open(tmp_path: Path) -> None:
     _, seen = write_a_file_gone_since_it_was_listed(tmp_path)
     assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
