@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from drtool import format as object_format
 from drtool.errors import (
+    ConfigError,
     DrtoolError,
     IntegrityError,
     KeyFileRefused,
@@ -29,6 +30,7 @@ from drtool.errors import (
     ObjectMissing,
 )
 from drtool.format import Binding
+from drtool.hostname import check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
 from drtool.keyring.registration import Registration
 from drtool.keyring.signatures import HEAD, sign_manifest, verified_manifest
@@ -200,6 +202,11 @@ def read_heads(repository: Repository) -> Mapping[str, HostHead | RefusedHead]:
     hosts = [name.rsplit("/", 1)[1] for name in repository.store.list(HEADS)]
 
     def read(host: str) -> HostHead | RefusedHead | None:
+        try:
+            check_host_name(host)
+        except ConfigError:  # planted by someone who can write the storage: shown, not read
+            label = repr(host[:64])
+            return RefusedHead(label, f"the status record {label} is not named by a host")
         try:
             return read_head(repository, host)
         except IntegrityError as error:

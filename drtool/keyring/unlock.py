@@ -30,6 +30,8 @@ NEWEST_FORMAT = REPOSITORY_FORMAT
 KEYS = "keys"
 # A key file of a thousand generations is about 250 KiB: a larger one is not drtool's.
 MAX_KEY_FILE = 1024 * 1024
+# Key files named in a warning or an error; the rest are counted.
+_NAMED = 4
 # Names the KMS key a KMS-only reader trusts: key files naming another are never tried.
 KMS_KEY_VARIABLE = "DRTOOL_KMS_KEY_ID"
 
@@ -68,8 +70,14 @@ class KeyFiles:
     readable: list[Readable]
     skipped: list[str]
 
+    def skipped_lines(self) -> list[str]:
+        """The first few skipped, then how many more: a planter of many damaged key files does
+        not decide how much every command prints."""
+        more = len(self.skipped) - _NAMED
+        return self.skipped[:_NAMED] + ([f"{more} more key files refused and skipped"] * (more > 0))
+
     def warn(self) -> None:
-        for line in self.skipped:
+        for line in self.skipped_lines():
             log.warning("%s", line)
 
 
@@ -119,7 +127,7 @@ def unlock_with_passphrase(
     except KeyUnavailable as error:
         if not key_files.skipped or isinstance(error, KeyAttemptsExceeded):
             raise
-        raise type(error)(f"{error}; {'; '.join(key_files.skipped)}") from None
+        raise type(error)(f"{error}; {'; '.join(key_files.skipped_lines())}") from None
     key_files.warn()
     return unlocked
 
@@ -183,7 +191,8 @@ def _untried(names: list[str], kms_key: str | None) -> str:
     """Why the KMS key files ``names`` were not tried: none names the configured KMS key."""
     if not names:
         return ""
-    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    more = len(names) - _NAMED
+    shown = ", ".join(names[:_NAMED]) + (f" and {more} more" if more > 0 else "")
     configured = "names none of them" if kms_key else "is not set"
     return (
         f"; KMS key files ({shown}) are tried only for the KMS key {KMS_KEY_VARIABLE} names: "
