@@ -66,13 +66,22 @@ def one_hosts_commands(repository: Repository) -> dict[str, Callable[[], object]
     }
 
 
+def web_and_db(
+    bucket: tuple[object, str], tmp_path: Path, web_snapshots: int
+) -> tuple[object, Repository]:
+    """The bucket's client and repository, holding web-1 (``web_snapshots`` a day apart) and
+    db-1 (two)."""
+    client, name = bucket
+    repository = Repository.open(store_on(client, name), fixed_passphrase())
+    add_host(repository, tmp_path, "web-1", web_snapshots)
+    add_host(repository, tmp_path, "db-1", 2)
+    return client, repository
+
+
 def test_one_hosts_commands_do_not_grow_with_the_fleet(
     bucket: tuple[object, str], tmp_path: Path
 ) -> None:
-    client, name = bucket
-    repository = Repository.open(store_on(client, name), fixed_passphrase())
-    add_host(repository, tmp_path, "web-1", 3)
-    add_host(repository, tmp_path, "db-1", 2)
+    client, repository = web_and_db(bucket, tmp_path, 3)
     requests = Requests(client)
 
     def costs() -> dict[str, dict[str, int]]:
@@ -93,10 +102,7 @@ def test_one_hosts_commands_do_not_grow_with_the_fleet(
 def test_forget_deletes_a_hosts_snapshots_in_one_batch_each_after_its_tombstone(
     bucket: tuple[object, str], tmp_path: Path
 ) -> None:
-    client, name = bucket
-    repository = Repository.open(store_on(client, name), fixed_passphrase())
-    add_host(repository, tmp_path, "web-1", 6)
-    add_host(repository, tmp_path, "db-1", 2)
+    client, repository = web_and_db(bucket, tmp_path, 6)
     before = sorted(repository.store.list("snapshots/web-1/"))
     requests = Requests(client)
 

@@ -16,7 +16,7 @@ from drtool.errors import KeyUnavailable, ObjectLocked
 from drtool.files_cache import CACHE_DIRECTORY
 from drtool.heads import record_backup
 from drtool.host import Host
-from drtool.keyring.credential import read_credential, write_credential
+from drtool.keyring.credential import Credential, read_credential, write_credential
 from drtool.keyring.manage import add_writer, remove_key
 from drtool.packs import host_tag
 from drtool.repository import Repository, init_repository
@@ -85,17 +85,25 @@ def test_object_lock_covers_packs_and_extends_a_reused_one(
     assert store.stat(name).retain_until >= later + timedelta(days=2)
 
 
+def nightly_writer(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> tuple[StoreFactory, str, Credential]:
+    """A new repository on moto, and web-1's writer credential for it: the store factory, the
+    writer's id and the credential read from its file."""
+    stores = make_factory(request, "moto", locked=False)
+    init_repository(stores(), fixed_passphrase(), FAST_KDF)
+    writer_id, credential_bytes = add_writer(opened(stores()), "web-1", "nightly")
+    write_credential(tmp_path / "writer.key", credential_bytes)
+    return stores, writer_id, read_credential(tmp_path / "writer.key")
+
+
 def test_a_writers_unchanged_backup_costs_three_requests(
     request: pytest.FixtureRequest, sample_root: Path, tmp_path: Path
 ):
     """The nightly host (writer credential): one listing of the whole repository, the manifest,
     the head. A forged stamps record is ignored (config and registration read again, two
     requests more); a revocation rewrites the registration, which the next backup reads."""
-    stores = make_factory(request, "moto", locked=False)
-    init_repository(stores(), fixed_passphrase(), FAST_KDF)
-    writer_id, credential_bytes = add_writer(opened(stores()), "web-1", "nightly")
-    write_credential(tmp_path / "writer.key", credential_bytes)
-    credential = read_credential(tmp_path / "writer.key")
+    stores, writer_id, credential = nightly_writer(request, tmp_path)
     host = Host(sample_root, "web-1")
 
     def nightly() -> S3Store:
@@ -124,11 +132,7 @@ def test_a_large_repository_is_listed_in_part_and_gone_packs_are_still_seen(
     writers and the one packs/<hh>/ (and relocated/<hh>/) its pack ids name: a constant
     number of requests however large the fleet. A pack of the host deleted there is seen."""
     monkeypatch.setattr(survey, "WHOLE_LISTING", 3)
-    stores = make_factory(request, "moto", locked=False)
-    init_repository(stores(), fixed_passphrase(), FAST_KDF)
-    _, credential_bytes = add_writer(opened(stores()), "web-1", "nightly")
-    write_credential(tmp_path / "writer.key", credential_bytes)
-    credential = read_credential(tmp_path / "writer.key")
+    stores, _, credential = nightly_writer(request, tmp_path)
     host = Host(sample_root, "web-1")
 
     def nightly() -> tuple[S3Store, str]:
