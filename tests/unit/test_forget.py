@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drtool.errors import StorageError
-from drtool.forget import forget
+from drtool.forget import ForgetReport, forget
 from drtool.repository import Repository, manifest_name
 from drtool.retention import KeepPolicy
 from drtool.store.local import LocalStore
@@ -124,3 +124,18 @@ def test_every_tombstone_is_written_before_any_manifest_goes(
 
     assert listed(repository, "snapshots/web-1/") == web
     assert listed(repository, "forgotten/web-1/") == web[:3]
+
+
+def test_the_report_names_each_snapshot_and_its_reasons() -> None:
+    report = ForgetReport(
+        kept=["web-1/b"],
+        removed=["web-1/a"],
+        locked=["web-1/c"],
+        reasons={"web-1/b": ["last", "daily"], "web-1/a": ["too old", "not tagged"]},
+    )
+    assert report.describe().splitlines() == [
+        "keep   web-1/b  (last, daily)",
+        "remove web-1/a  (too old; not tagged)",
+        "locked web-1/c (Object Lock retention; kept)",
+        "kept 1, removed 1, locked 1 snapshot(s)",
+    ]
