@@ -88,19 +88,26 @@ def test_kms_wraps_the_repository_key(cli: Cli, moto_server: str, tmp_path: Path
 
 def test_a_writer_backs_up_into_a_bucket(cli: Cli, moto_server: str, tmp_path: Path) -> None:  # noqa: F811
     bucket = new_bucket(client("s3", moto_server))
-    writer_round_trip(aws(cli, moto_server, DRTOOL_REPO=f"s3://{bucket}/drtool"), tmp_path)
+    expected, restored = writer_round_trip(
+        aws(cli, moto_server, DRTOOL_REPO=f"s3://{bucket}/drtool"), tmp_path
+    )
+    assert restored == expected
 
 
 @pytest.mark.slow
 @pytest.mark.real_parts("radosgw")
 def test_a_writer_backs_up_into_radosgw(cli: Cli, radosgw: Radosgw, tmp_path: Path) -> None:
     bucket = new_bucket(client_for(radosgw.endpoint))
-    writer_round_trip(on_bucket(cli, radosgw.endpoint, bucket, tmp_path), tmp_path)
+    expected, restored = writer_round_trip(
+        on_bucket(cli, radosgw.endpoint, bucket, tmp_path), tmp_path
+    )
+    assert restored == expected
 
 
-def writer_round_trip(operator: Cli, tmp_path: Path) -> None:
+def writer_round_trip(operator: Cli, tmp_path: Path) -> tuple[str, str]:
     """init, add-writer, a backup with the credential alone, a reader's restore byte for byte,
-    and the credential refused after a rotation."""
+    and the credential refused after a rotation; the passphrase commands on the same store.
+    Return the digest of the backed-up file and of the file a restore after the rotation wrote."""
     operator("init")
     credential = tmp_path / "web-1.key"
     operator("key", "add-writer", "--host", "web-1", "--output", str(credential))
@@ -114,7 +121,9 @@ def writer_round_trip(operator: Cli, tmp_path: Path) -> None:
     assert sha256(root / WG) == expected
     operator("key", "rotate")
     assert "revoked" in writer("backup", expect=12).stderr
+    (root / WG).write_text("changed again\n")
     operator("restore", snapshot, "--yes")
+    restored_after_rotation = sha256(root / WG)
     # the passphrase commands on the bucket too
     new = tmp_path / "second-passphrase"
     new.write_text("second\n")
@@ -132,3 +141,4 @@ def writer_round_trip(operator: Cli, tmp_path: Path) -> None:
         "key", "passwd", added
     )
     assert "wrong passphrase" in second("snapshots", expect=12).stderr
+    return expected, restored_after_rotation
