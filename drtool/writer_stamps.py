@@ -10,6 +10,7 @@ damaged, forged or out-of-date one is ignored (the config and registration are r
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -63,15 +64,7 @@ def open_for_backup(store: Store, credential: Credential, host: Host) -> Reposit
         return Repository(
             store, config.repository_id, keys, config.format, config=config, survey=found
         )
-    repository = Repository.open_writer(store, credential)
-    return Repository(
-        store,
-        repository.repository_id,
-        keys,
-        repository.format,
-        config=repository.config,
-        survey=found,
-    )
+    return dataclasses.replace(Repository.open_writer(store, credential), survey=found)
 
 
 def save_stamps(repository: Repository, host: Host, snapshot_id: str) -> None:
