@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from drtool import testpoint
 from drtool.backup import run_backup
 from drtool.collectors import collectors_for
 from drtool.config import Settings
@@ -160,3 +161,17 @@ def test_leftovers_of_interrupted_writes_older_than_the_grace_are_cleaned(
     report = prune(repository, now=later)
     assert report.leftovers == 1 and not (directory / ".tmp-interrupted").exists()
     assert report.describe().endswith("cleaned 1 leftover(s) of interrupted writes")
+
+
+def test_prune_stops_at_its_listed_point_before_any_deletion(
+    repository: Repository, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/e2e/test_backup_prune_race.py pauses prune at "prune:listed" (every snapshot read,
+    nothing deleted yet) to start a backup there: the point must be reached, and first."""
+    backup(repository, root)
+    repository.store.put(object_name(STRAY[0]), [b"stray"])
+    monkeypatch.setattr(testpoint, "_TARGET", "prune:listed:raise")
+    monkeypatch.setattr(testpoint, "_seen", {})
+    with pytest.raises(testpoint.InjectedBug, match="at the test point prune:listed$"):
+        prune(repository, now=utc_now() + timedelta(hours=2))
+    assert STRAY[0] in objects(repository)
