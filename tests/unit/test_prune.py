@@ -172,6 +172,6 @@ def test_prune_stops_at_its_listed_point_before_any_deletion(
     repository.store.put(object_name(STRAY[0]), [b"stray"])
     monkeypatch.setattr(testpoint, "_TARGET", "prune:listed:raise")
     monkeypatch.setattr(testpoint, "_seen", {})
-    with pytest.raises(testpoint.InjectedBug, match="at the test point prune:listed$"):
+    with pytest.raises(testpoint.InjectedBug, match=r"at the test point prune:listed$"):
         prune(repository, now=utc_now() + timedelta(hours=2))
     assert STRAY[0] in objects(repository)

@@ -108,7 +108,7 @@ class Refusing(LocalStore):
         super().delete(name)
 
 
-def test_a_tombstone_under_retention_is_skipped_and_the_next_still_go(packed: Repository) -> None:
+def test_a_tombstone_under_retention_is_skipped_and_the_others_still_go(packed: Repository) -> None:
     moment = utc_now() - timedelta(days=1)
     ids = sorted(new_snapshot_id(moment + timedelta(seconds=second)) for second in range(3))
     for snapshot in ids:
@@ -134,7 +134,7 @@ def test_an_unreadable_blob_list_stops_prune_before_any_deletion(
     path.write_bytes(bytes(data))
     packs = listed(packed, "packs")
 
-    refused = f"prune refused: snapshot web-1/{manifest.id} is unreadable \\(.+\\)$"
+    refused = rf"prune refused: snapshot web-1/{manifest.id} is unreadable \(.+\)$"
     with pytest.raises(IntegrityError, match=refused):
         prune(packed, now=utc_now() + LATER)
     assert listed(packed, "packs") == packs and stray in packs
