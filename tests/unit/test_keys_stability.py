@@ -5,11 +5,12 @@ key file's associated data and the base64 validation survived every round-trip t
 
 from __future__ import annotations
 
+import hmac
 import json
 
 import pytest
 
-from drtool.errors import KeyUnavailable
+from drtool.errors import IntegrityError, KeyUnavailable
 from drtool.keys import KeyFileHeader, MasterKey, read_key_file_header, unwrap_master_secret
 
 SECRET = bytes(range(32))
@@ -42,6 +43,31 @@ def test_the_derived_keys_are_the_documented_hkdf_outputs() -> None:
     assert key.wrap_key.hex() == "4c8ccacd329ec04322229cc66ddb517401736d8cbbe6adf7afa51bba4184212d"
     assert key.id_key.hex() == "7b14e2ad32eeccac4db46568b91698a4e65f6403942fb1321078c3784433be6f"
     assert repr(key) == "MasterKey(<redacted>)"
+
+
+def hkdf_sha256(secret: bytes, info: bytes) -> bytes:
+    """RFC 5869 with no salt (HashLen zero bytes) and one 32-byte block of output."""
+    pseudorandom_key = hmac.new(bytes(32), secret, "sha256").digest()
+    return hmac.new(pseudorandom_key, info + b"\x01", "sha256").digest()
+
+
+def test_the_derived_keys_are_hkdf_as_format_md_writes_it() -> None:
+    key = MasterKey.from_secret(SECRET)
+    assert key.wrap_key == hkdf_sha256(SECRET, b"drtool v1 object-key wrap")
+    assert key.id_key == hkdf_sha256(SECRET, b"drtool v1 content id")
+
+
+def test_an_operator_record_is_hmac_sha256_under_its_documented_subkey() -> None:
+    """FORMAT.md, "Operator records": format 1 authenticates a tombstone with
+    HMAC-SHA256(HKDF(master key, "drtool v1 record authentication"), message)."""
+    record_key = hkdf_sha256(SECRET, b"drtool v1 record authentication")
+    expected = hmac.new(record_key, b"tombstone", "sha256").digest()
+    key = MasterKey.from_secret(SECRET)
+    assert key.sign_record(b"tombstone") == expected
+    key.verify_record(b"tombstone", expected)
+    with pytest.raises(IntegrityError) as refused:
+        key.verify_record(b"tombstone", hmac.new(key.id_key, b"tombstone", "sha256").digest())
+    assert str(refused.value) == "an operator record failed authentication"
 
 
 def test_the_repository_format_this_drtool_reads_is_accepted() -> None:

@@ -50,6 +50,17 @@ def test_the_associated_data_tells_every_field_apart() -> None:
     assert one.associated_data().endswith(b"\x00\x01c")
 
 
+def test_a_status_record_is_bound_to_its_host() -> None:
+    """heads/<host>: type 7, associated data the host and `head` (FORMAT.md, "Layout")."""
+    head = Binding.host_head("web-1")
+    assert head.associated_data() == b"DRTOOL\x01\x07" + b"\x00\x05web-1" + b"\x00\x04head"
+    sealed = object_format.seal(KEY, head, b'{"newest": null}')
+    assert object_format.unseal(KEY, head, io.BytesIO(sealed)) == b'{"newest": null}'
+    refusal = r"^status record of host web-2 failed authentication \(header\)$"
+    with pytest.raises(IntegrityError, match=refusal):
+        object_format.unseal(KEY, Binding.host_head("web-2"), io.BytesIO(sealed))
+
+
 def test_an_object_read_under_another_kind_names_it(tmp_path: Path) -> None:
     sealed = object_format.seal(KEY, Binding.artifact_part("ab" * 32, "nginx"), b"payload")
     with pytest.raises(IntegrityError, match=r"object abababababababab \(wireguard\) failed"):
