@@ -343,13 +343,25 @@ class S3Store(Store):
         """ListObjectsV2 under ``prefix``, one page (of up to 1,000) at a time, each page's
         request retried on its own: nothing of the listing is held beyond the current page.
         S3 lists in the order of the keys, so the names come sorted."""
-        under = self._key(prefix.rstrip("/")) + "/" if prefix else self.prefix
-        arguments = {"Bucket": self.bucket, "Prefix": under}
-        while True:
-            page = self._call(prefix, self.client.list_objects_v2, **arguments)
+        for page in self._pages(prefix):
             for item in page.get("Contents", []):
                 name = item["Key"][len(self.prefix) :]
                 yield ListedObject(name, item["Size"], item["LastModified"])
+
+    def list_folders(self, prefix: str) -> Iterator[str]:
+        under = self._under(prefix)
+        for page in self._pages(prefix, Delimiter="/"):
+            for item in page.get("CommonPrefixes", []):
+                yield item["Prefix"][len(under) :].removesuffix("/")
+
+    def _under(self, prefix: str) -> str:
+        return self._key(prefix.rstrip("/")) + "/" if prefix else self.prefix
+
+    def _pages(self, prefix: str, **extra: str) -> Iterator[dict[str, Any]]:
+        arguments = {"Bucket": self.bucket, "Prefix": self._under(prefix), **extra}
+        while True:
+            page = self._call(prefix, self.client.list_objects_v2, **arguments)
+            yield page
             if not page.get("IsTruncated"):
                 return
             arguments["ContinuationToken"] = page["NextContinuationToken"]
