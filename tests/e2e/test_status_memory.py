@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from drtool import format as object_format
+from drtool.format import Binding
 from drtool.heads import record_backup_failure
 from drtool.keyring.credential import read_credential
+from drtool.keyring.signatures import HEAD, sign_manifest
 from tests.conftest import Cli
 from tests.e2e.test_hostile_repository import open_repository
 from tests.e2e.test_key_commands import add_writer, as_writer, repo
@@ -71,6 +74,26 @@ def test_an_older_head_is_refused_where_a_newer_one_was_read_until_the_next_back
     cli("backup")  # the host's next head is newer than the one remembered
     cli("status")
     assert remembered(cli)["web-1"] > after
+
+
+def test_a_head_dated_ahead_is_remembered_at_this_clocks_time(backed_up: Cli) -> None:
+    """Signed by a key of its host, yet dated in 2099: remembered no later than the reading
+    machine's clock, so the host's next honest head is not taken for an older one."""
+    cli = backed_up
+    (listed,) = json.loads(cli("status", "--json").stdout)["hosts"]
+    keys = open_repository(cli).key
+    head = {
+        "host": "web-1",
+        "snapshot": listed["snapshot"],
+        "updated": "2099-01-01T00:00:00.000000Z",
+    }
+    signed = sign_manifest(keys, "web-1", head, HEAD)  # type: ignore[arg-type]
+    sealed = object_format.seal(keys, Binding.host_head("web-1"), json.dumps(signed).encode())
+    (repo(cli) / "heads/web-1").write_bytes(sealed)
+    cli("status")
+    assert remembered(cli)["web-1"] <= datetime.now(UTC)
+    cli("backup")
+    cli("status")
 
 
 def test_a_deleted_head_is_a_problem_with_or_without_its_snapshots(backed_up: Cli) -> None:
