@@ -1,6 +1,6 @@
 """What `drtool status` costs on a fleet: N hosts in one bucket (moto on 127.0.0.1), each with
-a head and several snapshots; status reads the heads only, so its cost follows the number of
-hosts, not of snapshots.
+a head and several snapshots; status reads the heads and the names of the host folders only,
+so its cost follows the number of hosts, not of snapshots.
 
     python -m bench.fleet_status [--hosts 1000] [--snapshots 5]
 
