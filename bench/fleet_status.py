@@ -1,6 +1,6 @@
 """What `drtool status` costs on a fleet: N hosts in one bucket (moto on 127.0.0.1), each with
-a head and several snapshots; status reads the heads only, so its cost follows the number of
-hosts, not of snapshots.
+a head and several snapshots; status reads the heads and the names of the host folders only,
+so its cost follows the number of hosts, not of snapshots.
 
     python -m bench.fleet_status [--hosts 1000] [--snapshots 5]
 
@@ -22,7 +22,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from drtool.heads import read_heads, update_head
+from drtool.fleet_heads import read_heads
+from drtool.heads import update_head
 from drtool.keys import KdfParameters
 from drtool.passphrase import PassphraseSource
 from drtool.repository import Repository, init_repository
@@ -71,7 +72,8 @@ def measure(hosts: int, snapshots: int) -> dict[str, Any]:
         reader = Repository.open(store, passphrase)
         opened = store.requests
         started = time.perf_counter()
-        fleet = fleet_status(read_heads(reader), datetime.now(UTC), timedelta(hours=36))
+        now = datetime.now(UTC)
+        fleet = fleet_status(read_heads(reader, now), now, timedelta(hours=36))
         seconds = time.perf_counter() - started
         assert len(fleet.hosts) == hosts and all(item.healthy for item in fleet.hosts)
         return {

@@ -1,6 +1,7 @@
 """Each host's head: a small encrypted record of its newest snapshot, last backup failure and
 last drill, and the repository's last check, kept up to date by backup, drill and check so that
-`drtool status` reads one object per host however many snapshots each has.
+`drtool status` reads one object per host however many snapshots each has
+(drtool/fleet_heads.py).
 
 A head is rewritten whole (read, change, write): two writers of one host at the same moment (a
 backup and a drill) may lose one update until the next run writes it again; the snapshots
@@ -15,14 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from drtool import format as object_format
 from drtool.errors import (
-    ConfigError,
     DrtoolError,
     IntegrityError,
     KeyFileRefused,
@@ -30,7 +28,6 @@ from drtool.errors import (
     ObjectMissing,
 )
 from drtool.format import Binding
-from drtool.hostname import check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
 from drtool.keyring.registration import Registration
 from drtool.keyring.signatures import HEAD, sign_manifest, verified_manifest
@@ -45,7 +42,6 @@ log = logging.getLogger(__name__)
 
 HEADS = "heads"
 CHECK_HOST = "_repository"  # the check covers every host: its record is kept apart
-_READERS = 16
 
 
 def head_name(host: str) -> str:
@@ -86,6 +82,8 @@ def read_head(repository: Repository, host: str) -> HostHead | None:
         document = json.loads(payload)
         if repository.format >= 2:
             document = _verified(repository, host, document, what)
+        if "updated" not in document:  # when it was written: drtool/fleet_heads.py needs it
+            raise TypeError("updated")
         head = HostHead(**document)
         _check_parts(head)
     except (ValueError, TypeError, RecursionError):
@@ -123,8 +121,9 @@ _PARTS: dict[str, dict[str, tuple[type, ...]]] = {
 def _check_parts(head: HostHead) -> None:
     """Raise TypeError or ValueError unless every part ``status`` reads is typed as drtool
     writes it (times in ISO form)."""
-    if not isinstance(head.host, str):
+    if not isinstance(head.host, str) or not isinstance(head.updated, str):
         raise TypeError("host")
+    parse_iso(head.updated)
     for part, fields in _PARTS.items():
         value = getattr(head, part)
         if value is None:
@@ -193,25 +192,3 @@ def record_drill(repository: Repository, report: DrillReport) -> None:
 def record_check(repository: Repository, passed: bool, read_data: bool) -> None:
     check = {"time": utc_now_iso(), "passed": passed, "read_data": read_data}
     update_head(repository, CHECK_HOST, check=check)
-
-
-def read_heads(repository: Repository) -> Mapping[str, HostHead | RefusedHead]:
-    """Every head in the repository by host: one listing, then one GET per host, in parallel
-    (latency, not bandwidth, is what 1,000 hosts cost). A head that is refused is a
-    RefusedHead: the other hosts are still read and shown."""
-    hosts = [name.rsplit("/", 1)[1] for name in repository.store.list(HEADS)]
-
-    def read(host: str) -> HostHead | RefusedHead | None:
-        try:
-            check_host_name(host)
-        except ConfigError:  # planted by someone who can write the storage: shown, not read
-            label = repr(host[:64])
-            return RefusedHead(label, f"the status record {label} is not named by a host")
-        try:
-            return read_head(repository, host)
-        except IntegrityError as error:
-            return RefusedHead(host, str(error))
-
-    with ThreadPoolExecutor(max_workers=_READERS) as pool:
-        heads: Iterable[HostHead | RefusedHead | None] = pool.map(read, hosts)
-        return {head.host: head for head in heads if head is not None}

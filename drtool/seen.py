@@ -6,7 +6,8 @@ registration put back, or that record rolled back, is refused (drtool/keyring/re
 One file per repository, ``var/lib/drtool/seen/<repository-id>.json`` under the host root (the
 directory 0700, the file 0600), rewritten atomically and only when it changes; the revocations
 beside it, ``<repository-id>.revocations.json`` (so that a drtool without them reads the first
-as before). The file is this
+as before); and per host the newest status record it read, ``<repository-id>.heads.json``
+(drtool/fleet_heads.py). Each file is this
 machine's own memory, yet it is read as hostile input: a damaged one is refused in one line
 (exit 55), never trusted and never silently replaced; the operator moves it aside to start over.
 """
@@ -18,6 +19,7 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +29,7 @@ from drtool.fsutil import make_directory, write_atomically
 from drtool.hostname import check_host_name
 from drtool.keyring.revocations import Revocations, parse_writers
 from drtool.snapshot import SnapshotRef, by_time, is_snapshot_id
+from drtool.timeutil import parse_iso
 
 if TYPE_CHECKING:
     from drtool.host import Host
@@ -118,6 +121,56 @@ class SeenRevocations:
             self.revocations = merged
 
 
+@dataclass
+class SeenHeads:
+    """When the newest status record (``heads/<host>``) this machine read of each host of one
+    repository was written (its ``updated``, UTC ISO 8601); only ever grows."""
+
+    path: Path
+    repository_id: str
+    written: dict[str, str]
+
+    @classmethod
+    def load(cls, root: Path, repository_id: str) -> SeenHeads:
+        """As SeenRevocations.load, from ``<repository-id>.heads.json``."""
+        path = _state_path(root, repository_id, ".heads.json")
+        return cls(path, repository_id, _read_heads(path, repository_id))
+
+    def remember(self, written: Mapping[str, str]) -> None:
+        """Keep the later of each host's time and ``written``'s, merged with the file as it is
+        now (another drtool of this machine may have added to it); write it if that changes."""
+        merged = _later(self.written, written)
+        if merged == self.written:
+            return
+        merged = _later(merged, _read_heads(self.path, self.repository_id))
+        document = {"repository_id": self.repository_id, "hosts": dict(sorted(merged.items()))}
+        if _write(self.path, document):
+            self.written = merged
+
+
+def _later(first: Mapping[str, str], second: Mapping[str, str]) -> dict[str, str]:
+    merged = dict(first)
+    for host, written in second.items():
+        if host not in merged or parse_iso(written) > parse_iso(merged[host]):
+            merged[host] = written
+    return merged
+
+
+def _read_heads(path: Path, repository_id: str) -> dict[str, str]:
+    text = _read(path)
+    if text is None:
+        return {}
+    return _hosts(path, _document(path, text, repository_id), "time", _is_time)
+
+
+def _is_time(value: str) -> bool:
+    try:
+        parse_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _state_path(root: Path, repository_id: str, suffix: str) -> Path:
     if not _REPOSITORY_ID.fullmatch(repository_id):
         raise IntegrityError(f"the repository's id {repository_id[:64]!r} is malformed")
@@ -195,14 +248,21 @@ def _document(path: Path, text: str, repository_id: str) -> dict[str, object]:
 
 
 def _parse(path: Path, text: str, repository_id: str) -> dict[str, str]:
-    hosts = _document(path, text, repository_id).get("hosts")
+    return _hosts(path, _document(path, text, repository_id), "snapshot", is_snapshot_id)
+
+
+def _hosts(
+    path: Path, document: dict[str, object], what: str, valid: Callable[[str], bool]
+) -> dict[str, str]:
+    """The document's ``hosts``: host names mapped to strings that are ``valid``."""
+    hosts = document.get("hosts")
     if not isinstance(hosts, dict):
         raise _damaged(path, "'hosts' is not an object")
-    for host, snapshot_id in hosts.items():
+    for host, value in hosts.items():
         try:
             check_host_name(host)
         except ConfigError:
             raise _damaged(path, "a host name is malformed") from None
-        if not isinstance(snapshot_id, str) or not is_snapshot_id(snapshot_id):
-            raise _damaged(path, f"the snapshot of host {host} is malformed")
+        if not isinstance(value, str) or not valid(value):
+            raise _damaged(path, f"the {what} of host {host} is malformed")
     return dict(hosts)

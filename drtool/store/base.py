@@ -92,6 +92,12 @@ class Store(ABC):
         page of 1,000 at a time)."""
 
     @abstractmethod
+    def list_folders(self, prefix: str) -> Iterator[str]:
+        """Yield, sorted, the names one level below ``prefix`` that hold at least one object
+        (``snapshots`` -> its hosts), whatever they hold: S3 lists them with a delimiter, one
+        request per 1,000 names."""
+
+    @abstractmethod
     def clean_leftovers(self, older_than: datetime) -> int:
         """Remove what interrupted writes left behind before ``older_than``; return how many."""
 

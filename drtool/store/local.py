@@ -132,6 +132,12 @@ class LocalStore(Store):
                 continue
             yield ListedObject(name, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
 
+    def list_folders(self, prefix: str) -> Iterator[str]:
+        for entry in self._entries(self._path(prefix.rstrip("/"))):
+            # An emptied directory (the local store leaves them) holds nothing, as on S3.
+            if entry.is_dir(follow_symlinks=False) and next(self._walk(entry.path), None):
+                yield entry.name
+
     def _walk(self, directory: Path | str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """Every file below ``directory`` with its entry, in the order of the full names (as S3
         lists them), holding one directory's entries per level at a time."""

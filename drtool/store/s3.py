@@ -46,6 +46,7 @@ from drtool.errors import (
 from drtool.store.base import ListedObject, ObjectInfo, Store, check_name
 from drtool.store.s3_delete import delete_in_batches
 from drtool.store.s3_errors import is_transient, storage_error
+from drtool.store.s3_list import list_folders, list_objects
 from drtool.store.s3_reader import ResumingReader
 
 log = logging.getLogger(__name__)
@@ -340,19 +341,10 @@ class S3Store(Store):
         return (item.name for item in self.list_info(prefix))
 
     def list_info(self, prefix: str) -> Iterator[ListedObject]:
-        """ListObjectsV2 under ``prefix``, one page (of up to 1,000) at a time, each page's
-        request retried on its own: nothing of the listing is held beyond the current page.
-        S3 lists in the order of the keys, so the names come sorted."""
-        under = self._key(prefix.rstrip("/")) + "/" if prefix else self.prefix
-        arguments = {"Bucket": self.bucket, "Prefix": under}
-        while True:
-            page = self._call(prefix, self.client.list_objects_v2, **arguments)
-            for item in page.get("Contents", []):
-                name = item["Key"][len(self.prefix) :]
-                yield ListedObject(name, item["Size"], item["LastModified"])
-            if not page.get("IsTruncated"):
-                return
-            arguments["ContinuationToken"] = page["NextContinuationToken"]
+        return list_objects(self, prefix)
+
+    def list_folders(self, prefix: str) -> Iterator[str]:
+        return list_folders(self, prefix)
 
     def delete(self, name: str) -> None:
         key = self._key(name)

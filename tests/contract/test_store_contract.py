@@ -71,6 +71,21 @@ def test_list_is_sorted_and_scoped(store: Store) -> None:
     assert list(store.list("keys")) == []
 
 
+def test_list_folders_names_those_that_hold_an_object(store: Store) -> None:
+    for name in [
+        "snapshots/b/2",
+        "snapshots/a.1/x/y",
+        "snapshots/b/1",
+        "snapshots/c",
+        "objects/d/x",
+    ]:
+        store.put(name, [b"."])
+    store.put("snapshots/gone/1", [b"."])
+    store.delete("snapshots/gone/1")  # a local directory stays behind, empty: not a folder
+    assert list(store.list_folders("snapshots")) == ["a.1", "b"]
+    assert list(store.list_folders("keys")) == []
+
+
 def test_delete(store: Store) -> None:
     store.put("objects/aa/x", [b"."])
     store.delete("objects/aa/x")

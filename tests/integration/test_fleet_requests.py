@@ -16,7 +16,9 @@ import pytest
 from drtool.check import check_repository
 from drtool.cli.snapshot_table import snapshot_groups
 from drtool.errors import RepositoryLocked
+from drtool.fleet_heads import read_heads
 from drtool.forget import KeepPolicy, forget
+from drtool.heads import HostHead
 from drtool.lock import LOCK_NAME, exclusive_lock
 from drtool.manifests import find_snapshot
 from drtool.parts import object_ids, object_name
@@ -97,6 +99,42 @@ def test_one_hosts_commands_do_not_grow_with_the_fleet(
         add_host(repository, tmp_path, f"{'ab'[index % 2]}-{index}", 4)
     requests.take()
     assert costs() == small
+
+
+def test_status_requests_grow_with_hosts_not_with_snapshots(
+    bucket: tuple[object, str], tmp_path: Path
+) -> None:
+    """Two listings (heads/, and snapshots/ with a delimiter) and one GET per host."""
+    client, repository = web_and_db(bucket, tmp_path, 2)
+    requests = Requests(client)
+
+    def cost() -> dict[str, int]:
+        heads = read_heads(repository, datetime.now(UTC))
+        assert all(isinstance(head, HostHead) for head in heads.values()), heads
+        return requests.take()
+
+    assert cost() == {"ListObjectsV2": 2, "GetObject": 2}
+    add_host(repository, tmp_path / "again", "web-1", 6)
+    requests.take()
+    assert cost() == {"ListObjectsV2": 2, "GetObject": 2}
+    add_host(repository, tmp_path, "web-2", 1)
+    requests.take()
+    assert cost() == {"ListObjectsV2": 2, "GetObject": 3}
+
+
+def test_the_hosts_folders_are_listed_a_thousand_a_request(moto_client: object) -> None:
+    name = new_bucket(moto_client)
+    store = store_on(moto_client, name)
+    hosts = [f"host-{index:04d}" for index in range(1001)]
+    for host in hosts:
+        for snapshot in ("20250107T021500Z-3fa2c1d0", "20250108T021500Z-3fa2c1d0"):
+            moto_client.put_object(
+                Bucket=name, Key=f"drtool/snapshots/{host}/{snapshot}", Body=b"x"
+            )
+    moto_client.put_object(Bucket=name, Key="drtool/snapshots/not-a-folder", Body=b"x")
+    requests = Requests(moto_client)
+    assert list(store.list_folders("snapshots")) == hosts
+    assert requests.take() == {"ListObjectsV2": 2}
 
 
 def test_forget_deletes_a_hosts_snapshots_in_one_batch_each_after_its_tombstone(
