@@ -47,6 +47,8 @@ def make_source(root: Path) -> None:
         os.utime(path, ns=(MTIME, MTIME), follow_symlinks=False)
     os.utime(app, ns=(MTIME, MTIME))
     os.chown(app / "main.conf", 1234, 2345)
+    os.lchown(app / "conf.d", 1234, 2345)  # a directory and a link owned by someone else too
+    os.lchown(app / "current", 3456, 4567)
 
 
 def staged_from(source: Path, work: Path, **changes: object) -> StagedArtifact:
@@ -184,7 +186,9 @@ def test_a_file_behind_a_link_of_the_same_name_is_never_written_through_it(
         (tar_member("etc/app/x", tarfile.SYMTYPE, linkname=str(victim)), b""),
         (tar_member("etc/app/x", size=len(data)), data),
     )
-    record = ArtifactRecord("files", True, ("etc/app",))
+    # A second root, whose build the failure comes before: removing a build never made is no
+    # error of its own (the install's error is the one raised).
+    record = ArtifactRecord("files", True, ("etc/app", "etc/app.conf"))
     target = tmp_path / "target"
     (target / "etc").mkdir(parents=True)
     with pytest.raises(FileExistsError):
