@@ -268,3 +268,20 @@ def test_an_old_tree_that_cannot_be_removed_fails_no_install_and_goes_with_the_n
     subprocess.run(["chattr", "-i", str(left / "old.d/locked.conf")], check=True)
     install_roots(Host(target, "dst"), staged_from(source, tmp_path / "again"))
     assert sorted(path.name for path in (target / "etc").iterdir()) == ["app", "app.conf"]
+
+
+def test_a_removed_root_that_cannot_be_removed_whole_goes_with_the_next_install(
+    source: Path, tmp_path: Path, make_immutable: Callable[[Path], None]
+) -> None:
+    """remove_roots sets the root aside, then removes it: what it could not remove stays aside,
+    under a name the next install knows for a leftover of its root."""
+    target = tmp_path / "target"
+    (target / "etc/app").mkdir(parents=True)
+    (target / "etc/app/locked.conf").write_text("old\n")
+    make_immutable(target / "etc/app/locked.conf")
+    remove_roots(Host(target, "dst"), ["etc/app"])
+    (left,) = (target / "etc").iterdir()
+    assert [path.name for path in left.iterdir()] == ["locked.conf"]
+    subprocess.run(["chattr", "-i", str(left / "locked.conf")], check=True)
+    install_roots(Host(target, "dst"), staged_from(source, tmp_path))
+    assert sorted(path.name for path in (target / "etc").iterdir()) == ["app", "app.conf"]
