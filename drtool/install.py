@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import os
 import posixpath
+import re
 import secrets
 import shutil
 import stat
@@ -36,6 +38,9 @@ from drtool.snapshot import ArtifactRecord
 from drtool.tarread import PartData, opened_part
 
 SETID_BITS = stat.S_ISUID | stat.S_ISGID
+# A build's or an aside's name is ".<stem>.drtool-new-<8 hex>" (or -old-): at most NAME_MAX
+# (255) bytes with a stem of 234. A longer name is cut to 200 bytes and told apart by its hash.
+_STEM_BYTES = 234
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ def remove_roots(host: Host, roots: Iterable[str]) -> None:
         live = host.path(root)
         if os.path.lexists(live):
             host.checked_parent(root)
-            aside = live.with_name(f".{live.name}.drtool-old-{secrets.token_hex(4)}")
+            aside = _beside(live, "old")
             os.rename(live, aside)
             fsync_directory(live.parent)
             _remove(aside)
@@ -160,7 +165,21 @@ def remove_roots(host: Host, roots: Iterable[str]) -> None:
 
 def _build_path(host: Host, root: str) -> Path:
     parent = host.checked_parent(root)
-    return parent / f".{posixpath.basename(root)}.drtool-new-{secrets.token_hex(4)}"
+    return _beside(parent / posixpath.basename(root), "new")
+
+
+def _stem(name: str) -> str:
+    """``name``, or for a name too long to have a build beside it, a shorter one (a cut and a
+    hash: two long names alike for 200 bytes still get builds and asides of their own)."""
+    encoded = os.fsencode(name)
+    if len(encoded) <= _STEM_BYTES:
+        return name
+    return os.fsdecode(encoded[:200]) + "~" + hashlib.sha256(encoded).hexdigest()[:16]
+
+
+def _beside(live: Path, role: str) -> Path:
+    """A new name beside ``live`` for its build (``role`` "new") or its old self ("old")."""
+    return live.with_name(f".{_stem(live.name)}.drtool-{role}-{secrets.token_hex(4)}")
 
 
 def _write_entry(
@@ -201,7 +220,7 @@ def _swap_into_place(build: Path, live: Path) -> None:
     """Put ``build`` at ``live``: one rename for a file, two (old aside, new in) for a directory."""
     live_is_directory = live.is_dir() and not live.is_symlink()
     if os.path.lexists(live) and (live_is_directory or build.is_dir()):
-        old = live.with_name(f".{live.name}.drtool-old-{secrets.token_hex(4)}")
+        old = _beside(live, "old")
         os.rename(live, old)
         testpoint.reached("install:aside")
         try:
@@ -218,10 +237,12 @@ def _swap_into_place(build: Path, live: Path) -> None:
 
 def _remove_leftovers(live: Path) -> None:
     """Builds and asides of ``live`` that a killed install left beside it: the new tree is in
-    place, so they are garbage (and may hold old secrets)."""
-    for pattern in (f".{live.name}.drtool-new-*", f".{live.name}.drtool-old-*"):
-        for leftover in live.parent.glob(pattern):
-            _remove(leftover)
+    place, so they are garbage (and may hold old secrets). Matched by their exact shape, never as
+    a glob: a root named ``a*`` must not take the build of a root ``ab`` for its own."""
+    leftover = re.compile(re.escape(f".{_stem(live.name)}.drtool-") + "(new|old)-[0-9a-f]{8}")
+    for name in os.listdir(live.parent):
+        if leftover.fullmatch(name):
+            _remove(live.parent / name)
 
 
 def _remove(path: Path) -> None:

@@ -64,6 +64,24 @@ def test_large_trees_split_into_parts(tmp_path: Path, monkeypatch: pytest.Monkey
     assert [path for part in parts for path in part] == [e.path for e in entries]
 
 
+def test_a_part_that_reaches_the_target_size_exactly_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/FORMAT.md: a part is split "once it reaches" its target. Three blocks (a directory's
+    header, a 512-byte file's header and data) make a part of exactly 1,536 bytes."""
+    monkeypatch.setattr(archive, "PART_TARGET_SIZE", 1536)
+    (tmp_path / "etc").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "etc" / name).write_bytes(b"x" * 512)
+    directory = FileEntry("etc", EntryType.DIRECTORY, 0o755, 0, 0, 0)
+    files = [FileEntry(f"etc/{name}", EntryType.FILE, 0o644, 0, 0, 0, 512) for name in "ab"]
+    names = []
+    for part in write_parts([directory, *files], tmp_path):
+        with part, tarfile.open(fileobj=part, mode="r:") as opened:
+            names.append(opened.getnames())
+    assert names == [["etc", "etc/a"], ["etc/b"]]
+
+
 def test_special_files_are_skipped_and_reported(tmp_path: Path) -> None:
     (tmp_path / "etc/app").mkdir(parents=True)
     os.mkfifo(tmp_path / "etc/app/fifo")

@@ -244,12 +244,18 @@ def test_an_entry_outside_the_roots_is_refused_by_name() -> None:
     )
 
 
-def test_an_entry_below_a_link_deeper_up_is_refused() -> None:
-    link = entry("etc/app/l", EntryType.SYMLINK, "x")
+@pytest.mark.parametrize(
+    ("root", "link", "below"),
+    [
+        ("etc/app", "etc/app/l", "etc/app/l/sub/deeper/a"),
+        ("e", "e", "e/a"),  # a link one letter long, at the top
+    ],
+)
+def test_an_entry_below_a_link_deeper_up_is_refused(root: str, link: str, below: str) -> None:
     with pytest.raises(UnsafeArchive) as refused:
-        check_entries([link, entry("etc/app/l/sub/deeper/a")], ["etc/app"])
+        check_entries([entry(link, EntryType.SYMLINK, "x"), entry(below)], [root])
     assert str(refused.value) == (
-        "archive entry 'etc/app/l/sub/deeper/a' lies below the symlink 'etc/app/l'; nothing written"
+        f"archive entry {below!r} lies below the symlink {link!r}; nothing written"
     )
 
 

@@ -12,7 +12,9 @@ import dataclasses
 import io
 import os
 import stat
+import subprocess
 import tarfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,8 @@ def make_source(root: Path) -> None:
         os.utime(path, ns=(MTIME, MTIME), follow_symlinks=False)
     os.utime(app, ns=(MTIME, MTIME))
     os.chown(app / "main.conf", 1234, 2345)
+    os.lchown(app / "conf.d", 1234, 2345)  # a directory and a link owned by someone else too
+    os.lchown(app / "current", 3456, 4567)
 
 
 def staged_from(source: Path, work: Path, **changes: object) -> StagedArtifact:
@@ -184,7 +188,9 @@ def test_a_file_behind_a_link_of_the_same_name_is_never_written_through_it(
         (tar_member("etc/app/x", tarfile.SYMTYPE, linkname=str(victim)), b""),
         (tar_member("etc/app/x", size=len(data)), data),
     )
-    record = ArtifactRecord("files", True, ("etc/app",))
+    # A second root, whose build the failure comes before: removing a build never made is no
+    # error of its own (the install's error is the one raised).
+    record = ArtifactRecord("files", True, ("etc/app", "etc/app.conf"))
     target = tmp_path / "target"
     (target / "etc").mkdir(parents=True)
     with pytest.raises(FileExistsError):
@@ -214,3 +220,68 @@ def test_outputs_and_set_id_files_are_read_from_the_parts(tmp_path: Path) -> Non
     dropped = dataclasses.replace(staged, keep_setid=False)
     assert dropped.setid_paths() == ["etc/app/tool", "etc/app/group"], "named, kept or not"
     assert [entry.mode for _, _, entry in dropped.members()] == [0o755, 0o755, 0o755]
+
+
+def test_the_entries_listed_carry_the_modes_an_install_gives(source: Path, tmp_path: Path) -> None:
+    """StagedArtifact.members (what drtool ls, inspect and diff show, what is installed): each
+    mode as os.lstat reports it, less write-for-others; a link keeps its own (0777 on Linux)."""
+    staged = staged_from(source, tmp_path)
+    listed = {entry.path: entry.mode for _, _, entry in staged.members()}
+    for path, mode in listed.items():
+        status = os.lstat(source / path)
+        own = stat.S_IMODE(status.st_mode)
+        assert mode == (own if stat.S_ISLNK(status.st_mode) else own & ~stat.S_IWOTH), path
+    assert listed["etc/app/current"] == 0o777
+
+
+@pytest.fixture
+def make_immutable(tmp_path: Path) -> Iterator[Callable[[Path], None]]:
+    """chattr +i on a file (not even root may remove it), undone at the end wherever it went."""
+
+    def immutable(path: Path) -> None:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"no immutable flag on this file system: {done.stderr.strip()}")
+
+    yield immutable
+    subprocess.run(["chattr", "-R", "-f", "-i", str(tmp_path)], capture_output=True, check=False)
+
+
+def test_an_old_tree_that_cannot_be_removed_fails_no_install_and_goes_with_the_next(
+    source: Path, tmp_path: Path, make_immutable: Callable[[Path], None]
+) -> None:
+    """The new tree is in place when the old one is removed: a file in it that cannot be
+    removed leaves that much of the old tree beside the root, for the next install to remove."""
+    target = tmp_path / "target"
+    (target / "etc/app/old.d").mkdir(parents=True)
+    locked = target / "etc/app/old.d/locked.conf"
+    locked.write_text("old\n")
+    (target / "etc/app/old.d/other.conf").write_text("old\n")
+    make_immutable(locked)
+    install_roots(Host(target, "dst"), staged_from(source, tmp_path))
+    assert (target / "etc/app/main.conf").read_text() == "listen 443\n"
+    (left,) = (target / "etc").glob(".app.drtool-old-*")
+    assert sorted(p.relative_to(left).as_posix() for p in left.rglob("*")) == [
+        "old.d",
+        "old.d/locked.conf",
+    ]
+    subprocess.run(["chattr", "-i", str(left / "old.d/locked.conf")], check=True)
+    install_roots(Host(target, "dst"), staged_from(source, tmp_path / "again"))
+    assert sorted(path.name for path in (target / "etc").iterdir()) == ["app", "app.conf"]
+
+
+def test_a_removed_root_that_cannot_be_removed_whole_goes_with_the_next_install(
+    source: Path, tmp_path: Path, make_immutable: Callable[[Path], None]
+) -> None:
+    """remove_roots sets the root aside, then removes it: what it could not remove stays aside,
+    under a name the next install knows for a leftover of its root."""
+    target = tmp_path / "target"
+    (target / "etc/app").mkdir(parents=True)
+    (target / "etc/app/locked.conf").write_text("old\n")
+    make_immutable(target / "etc/app/locked.conf")
+    remove_roots(Host(target, "dst"), ["etc/app"])
+    (left,) = (target / "etc").iterdir()
+    assert [path.name for path in left.iterdir()] == ["locked.conf"]
+    subprocess.run(["chattr", "-i", str(left / "locked.conf")], check=True)
+    install_roots(Host(target, "dst"), staged_from(source, tmp_path))
+    assert sorted(path.name for path in (target / "etc").iterdir()) == ["app", "app.conf"]
