@@ -93,7 +93,7 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
                 for tool in among:  # alternating, so drift hits every tool alike
                     samples[tool].append(step(tool, repetition))
             for tool, taken in samples.items():
-                named = metric + tool.suffix
+                named = metric.removesuffix("_s") + tool.suffix + "_s"  # unchanged_backup_writer_s
                 figures[tool.name][named] = summary([s.seconds for s in taken])
                 figures[tool.name][f"{named}_peak_mib"] = max(s.peak_mib for s in taken)
                 figures[tool.name][f"{named}_cpu"] = summary([s.cpu_seconds for s in taken])
@@ -141,6 +141,13 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def compile_drtool() -> None:
+    """Byte-compile drtool, as an installed package is: with PYTHONDONTWRITEBYTECODE set (as on
+    this project's machines) every drtool command would otherwise compile its modules again."""
+    package = Path(__file__).resolve().parent.parent / "drtool"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
 
 
 def s3_requests() -> dict[str, int]:
@@ -269,6 +276,7 @@ def main() -> None:
             if name not in hosts
         },
     }
+    compile_drtool()
     for host in hosts:
         data = bench_host(host, arguments.repetitions, arguments.nightly)
         data.update(ratios=ratios(data["figures"]), date=date, command=command)
