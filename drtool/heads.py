@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -211,6 +210,8 @@ def read_heads(repository: Repository) -> Mapping[str, HostHead | RefusedHead]:
             return read_head(repository, host)
         except IntegrityError as error:
             return RefusedHead(host, str(error))
+
+    from concurrent.futures import ThreadPoolExecutor  # status only: a backup writes one head
 
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
         heads: Iterable[HostHead | RefusedHead | None] = pool.map(read, hosts)
