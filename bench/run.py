@@ -29,8 +29,8 @@ from typing import Any, NamedTuple
 
 from bench.dataset import SHAPES, churn, generate, load_firewall
 from bench.startup import startup_times
+from bench.tools import DrtoolWriter, Tool, available_tools
 
-PASSPHRASE = "bench passphrase, not a secret"
 RESULTS = Path(__file__).with_name("results.json")
 
 
@@ -63,124 +63,6 @@ def directory_size(path: Path) -> int:
     return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
 
 
-class Tool:
-    name: str
-
-    def __init__(self, work: Path, root: Path, netns: str) -> None:
-        self.work, self.root, self.netns = work, root, netns
-        self.env = {**os.environ}
-
-    def repository(self, label: str) -> Path:
-        return self.work / f"{self.name}-{label}"
-
-    def init(self, repo: Path) -> None: ...
-    def backup(self, repo: Path) -> list[str]: ...
-    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]: ...
-
-
-class Drtool(Tool):
-    name = "drtool"
-
-    def __init__(self, work: Path, root: Path, netns: str) -> None:
-        super().__init__(work, root, netns)
-        config = work / "drtool.toml"
-        config.write_text(
-            '[backup]\nkinds = ["wireguard", "nginx", "iptables", "fail2ban", "files"]\n'
-            '[files]\npaths = ["/var/lib/bench-dumps/docker-networks.json"]\n'
-        )
-        self.env.update(
-            DRTOOL_ROOT=str(root),
-            DRTOOL_NETNS=netns,
-            DRTOOL_CONFIG=str(config),
-            DRTOOL_PASSWORD=PASSPHRASE,
-            DRTOOL_HOST="bench",
-        )
-
-    def _drtool(self, repo: Path, *arguments: str) -> list[str]:
-        return [sys.executable, "-m", "drtool", "--repo", str(repo), *arguments]
-
-    def init(self, repo: Path) -> None:
-        subprocess.run(self._drtool(repo, "init"), env=self.env, check=True, capture_output=True)
-
-    def backup(self, repo: Path) -> list[str]:
-        return self._drtool(repo, "backup")
-
-    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
-        return self._drtool(repo, "restore", "latest", "--target", str(target)), None
-
-
-# drtool's own state under the host root (format 2's files cache): not the peers' to back up.
-STATE = "var/lib/drtool"
-
-
-class Restic(Tool):
-    name = "restic"
-
-    def __init__(self, work: Path, root: Path, netns: str) -> None:
-        super().__init__(work, root, netns)
-        self.env.update(RESTIC_PASSWORD=PASSPHRASE, RESTIC_CACHE_DIR=str(work / "restic-cache"))
-
-    def init(self, repo: Path) -> None:
-        subprocess.run(
-            ["restic", "init", "--repo", str(repo)], env=self.env, check=True, capture_output=True
-        )
-
-    def backup(self, repo: Path) -> list[str]:
-        return [
-            "restic", "--repo", str(repo), "backup", "--quiet",
-            "--exclude", str(self.root / STATE), str(self.root),
-        ]  # fmt: skip
-
-    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
-        return ["restic", "--repo", str(repo), "restore", "latest", "--target", str(target)], None
-
-
-class Borg(Tool):
-    name = "borg"
-
-    def __init__(self, work: Path, root: Path, netns: str) -> None:
-        super().__init__(work, root, netns)
-        self.env.update(
-            BORG_PASSPHRASE=PASSPHRASE,
-            BORG_BASE_DIR=str(work / "borg-home"),
-            BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes",
-        )
-
-    def init(self, repo: Path) -> None:
-        subprocess.run(
-            ["borg", "init", "--encryption=repokey", str(repo)],
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
-
-    def backup(self, repo: Path) -> list[str]:
-        return [
-            "borg", "create", "--exclude", str(self.root / STATE),
-            f"{repo}::{secrets.token_hex(6)}", str(self.root),
-        ]  # fmt: skip
-
-    def restore(self, repo: Path, target: Path) -> tuple[list[str], Path | None]:
-        listing = subprocess.run(
-            ["borg", "list", "--last", "1", "--short", str(repo)],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return ["borg", "extract", f"{repo}::{listing.stdout.strip()}"], target
-
-
-def available_tools(work: Path, root: Path, netns: str) -> list[Tool]:
-    tools: list[Tool] = [Drtool(work, root, netns)]
-    tools += [
-        kind(work, root, netns)
-        for kind, binary in ((Restic, "restic"), (Borg, "borg"))
-        if shutil.which(binary)
-    ]
-    return tools
-
-
 def summary(samples: list[float]) -> dict[str, float]:
     return {
         "median": round(statistics.median(samples), 4),
@@ -199,18 +81,22 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
         generate(shape, root)
         load_firewall(netns, root)
         tools = available_tools(work, root, netns)
-        figures: dict[str, dict[str, Any]] = {tool.name: {} for tool in tools}
+        # The writer set-up is measured on the backups only (it cannot restore), and not nightly.
+        default_tools = [tool for tool in tools if not tool.suffix]
+        figures: dict[str, dict[str, Any]] = {tool.name: {} for tool in default_tools}
 
-        def measure(metric: str, step: Callable[[Tool, int], Sample]) -> None:
-            samples: dict[str, list[Sample]] = {tool.name: [] for tool in tools}
+        def measure(
+            metric: str, step: Callable[[Tool, int], Sample], among: list[Tool] = tools
+        ) -> None:
+            samples: dict[Tool, list[Sample]] = {tool: [] for tool in among}
             for repetition in range(repetitions):
-                for tool in tools:  # alternating, so drift hits every tool alike
-                    samples[tool.name].append(step(tool, repetition))
-            for tool in tools:
-                taken = samples[tool.name]
-                figures[tool.name][metric] = summary([s.seconds for s in taken])
-                figures[tool.name][f"{metric}_peak_mib"] = max(s.peak_mib for s in taken)
-                figures[tool.name][f"{metric}_cpu"] = summary([s.cpu_seconds for s in taken])
+                for tool in among:  # alternating, so drift hits every tool alike
+                    samples[tool].append(step(tool, repetition))
+            for tool, taken in samples.items():
+                named = metric.removesuffix("_s") + tool.suffix + "_s"  # unchanged_backup_writer_s
+                figures[tool.name][named] = summary([s.seconds for s in taken])
+                figures[tool.name][f"{named}_peak_mib"] = max(s.peak_mib for s in taken)
+                figures[tool.name][f"{named}_cpu"] = summary([s.cpu_seconds for s in taken])
 
         def first_backup(tool: Tool, repetition: int) -> Sample:
             repo = tool.repository(f"first{repetition}")
@@ -237,17 +123,17 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
             command, cwd = tool.restore(tool.repository("first0"), target)
             return timed(command, tool.env, cwd)
 
-        measure("restore_s", restore)
+        measure("restore_s", restore, default_tools)
 
-        for tool in tools:
+        for tool in default_tools:
             repo = tool.repository("nightly")
             tool.init(repo)
         for night in range(nightly):
             churn(root, 0.01, seed=1000 + night)
             load_firewall(netns, root)
-            for tool in tools:
+            for tool in default_tools:
                 timed(tool.backup(tool.repository("nightly")), tool.env)
-        for tool in tools:
+        for tool in default_tools:
             figures[tool.name][f"repository_bytes_after_{nightly}_nights"] = directory_size(
                 tool.repository("nightly")
             )
@@ -255,6 +141,13 @@ def bench_host(shape_name: str, repetitions: int, nightly: int) -> dict[str, Any
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def compile_drtool() -> None:
+    """Byte-compile drtool, as an installed package is: with PYTHONDONTWRITEBYTECODE set (as on
+    this project's machines) every drtool command would otherwise compile its modules again."""
+    package = Path(__file__).resolve().parent.parent / "drtool"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
 
 
 def s3_requests() -> dict[str, int]:
@@ -276,18 +169,25 @@ def versions() -> dict[str, str]:
     return found
 
 
+def peer_metric(metric: str) -> str:
+    """The peer's figure a drtool metric compares with: a set-up of drtool's own (the writer
+    credential) against the peer's one set-up."""
+    return metric.replace(DrtoolWriter.suffix, "")
+
+
 def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     result: dict[str, dict[str, float]] = {}
     for ours in ("drtool",):  # the tool measured, against each peer
         for other in ("restic", "borg"):
             if other not in figures or ours not in figures:
                 continue
+            theirs = figures[other]
             result[f"{ours}/{other}"] = {
-                metric: round(value["median"] / figures[other][metric]["median"], 3)
+                metric: round(value["median"] / theirs[peer_metric(metric)]["median"], 3)
                 if isinstance(value, dict)
-                else round(value / figures[other][metric], 3)
+                else round(value / theirs[peer_metric(metric)], 3)
                 for metric, value in figures[ours].items()
-                if not metric.endswith("_peak_mib") and metric in figures[other]
+                if not metric.endswith("_peak_mib") and peer_metric(metric) in theirs
             }
     return result
 
@@ -305,7 +205,9 @@ def table(results: dict[str, Any]) -> str:
             cells = []
             for tool in tools:
                 value = data["figures"][tool].get(metric)
-                if isinstance(value, dict):
+                if value is None:  # drtool's writer set-up: the peers have one set-up
+                    cells.append(f"{'-':>14}")
+                elif isinstance(value, dict):
                     cells.append(f"{value['median']:>12.3f} s")
                 elif "bytes" in metric:
                     cells.append(f"{value / 2**20:>10.2f} MiB")
@@ -334,9 +236,9 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _previous_hosts() -> dict[str, Any]:
+def _previous_hosts(output: Path) -> dict[str, Any]:
     try:
-        return dict(json.loads(RESULTS.read_text()).get("hosts", {}))
+        return dict(json.loads(output.read_text()).get("hosts", {}))
     except (OSError, ValueError):
         return {}
 
@@ -348,6 +250,12 @@ def main() -> None:
     )
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--nightly", type=int, default=30)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help="Where the figures go (default bench/results.json; elsewhere for a loaded machine).",
+    )
     arguments = parser.parse_args()
     hosts = arguments.hosts.split(",")
     command = " ".join(["python", "-m", "bench", *sys.argv[1:]])
@@ -362,18 +270,24 @@ def main() -> None:
         "command": command,
         "tools": versions(),
         # A host not measured in this run (huge, run on its own) keeps its figures, dated.
-        "hosts": {name: data for name, data in _previous_hosts().items() if name not in hosts},
+        "hosts": {
+            name: data
+            for name, data in _previous_hosts(arguments.output).items()
+            if name not in hosts
+        },
     }
+    compile_drtool()
     for host in hosts:
         data = bench_host(host, arguments.repetitions, arguments.nightly)
         data.update(ratios=ratios(data["figures"]), date=date, command=command)
         results["hosts"][host] = data
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")  # a late failure loses nothing
+        # Written after each host: a late failure loses nothing.
+        arguments.output.write_text(json.dumps(results, indent=2) + "\n")
     results["startup"] = startup_times()  # bench/startup.py: hyperfine's way, 30 runs
     results["s3_requests"] = s3_requests()
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    arguments.output.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"\nwritten to {RESULTS}")
+    print(f"\nwritten to {arguments.output}")
 
 
 if __name__ == "__main__":

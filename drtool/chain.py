@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,6 +96,8 @@ def readable_manifests(
         except DrtoolError as error:
             log.info("snapshot %s of %s skipped in its chain: %s", ref.id, ref.host, error)
             return None
+
+    from concurrent.futures import ThreadPoolExecutor  # not for a backup the files cache answers
 
     wanted = [ref for ref in refs if not is_future(ref, now)]
     with ThreadPoolExecutor(max_workers=_READERS) as pool:

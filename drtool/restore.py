@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drtool import deadman
-from drtool.backup import WAIT_FOR_PRUNE, run_backup
 from drtool.capture import capture, load_staged
 from drtool.collectors import Collector
 from drtool.config import DEFAULT_CONFIRM_TIMEOUT, RestorePolicy
@@ -192,6 +191,8 @@ def _not_started_on_os_error() -> Iterator[None]:
 
 def _pre_restore_snapshot(repository: Repository, host: Host, plan: Plan) -> str:
     """The current state of the kinds about to change, as a snapshot that can be restored."""
+    from drtool.backup import WAIT_FOR_PRUNE, run_backup  # not for a --target restore
+
     manifest = run_backup(
         repository,
         host,

@@ -4,7 +4,6 @@ the tool's own syntax (iptables-save lines, nft statements) with a line of conte
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 
 _CONTEXT = 1
@@ -25,6 +24,8 @@ def ordered_changes(
 
 
 def _lines(old: list[str], new: list[str]) -> list[str]:
+    import difflib  # only a diff compares; a backup loads the firewall collector without it
+
     lines: list[str] = []
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
     for group in matcher.get_grouped_opcodes(_CONTEXT):

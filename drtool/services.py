@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,6 +85,10 @@ def probe_url_from(host: Host, url: str, timeout: float = HEALTH_TIMEOUT) -> str
 
 def probe_url(url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:
     """Ask ``url`` until it answers below 400 or ``timeout`` passes; return the problem or None."""
+    # urllib.request (http.client, email, ssl) loads here, not with every backup and restore.
+    import urllib.error
+    import urllib.request
+
     deadline = time.monotonic() + timeout
     problem = "no answer"
     while time.monotonic() < deadline:

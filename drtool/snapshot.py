@@ -13,7 +13,7 @@ from typing import Any
 from drtool.blobs import BlobRef
 from drtool.errors import IntegrityError, SnapshotNotFound, UnsupportedFormat, UsageError
 from drtool.jsonfields import Fields
-from drtool.timeutil import iso, parse_iso, utc_now
+from drtool.timeutil import iso, parse_iso, utc_fields, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +252,9 @@ PRE_RESTORE_MARK = "-pre-"
 # Ids carry microseconds (two backups in one second are told apart); older ids carry whole
 # seconds and are still read.
 _ID_TIME_FORMATS = ("%Y%m%dT%H%M%S.%fZ", "%Y%m%dT%H%M%SZ")
+_ID_TIME = re.compile(
+    r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})(?:\.([0-9]{6}))?Z"
+)
 # A snapshot dated further ahead than this is a clock gone wrong (or a forged name): it never
 # becomes ``latest`` and never fills a retention slot.
 FUTURE_TOLERANCE = timedelta(hours=1)
@@ -269,6 +272,12 @@ def new_snapshot_id(moment: datetime, pre_restore: bool = False) -> str:
 def snapshot_time(snapshot_id: str) -> datetime | None:
     """The UTC time an id records (either id format), or None if it records none."""
     stamp = snapshot_id.split("-", 1)[0]
+    canonical = _ID_TIME.fullmatch(stamp)  # either format, read as strptime would read it
+    if canonical:
+        try:
+            return utc_fields(canonical.groups(default="0"))
+        except ValueError:
+            return None
     for layout in _ID_TIME_FORMATS:
         try:
             return datetime.strptime(stamp, layout).replace(tzinfo=UTC)
@@ -285,13 +294,7 @@ def by_time(ref: SnapshotRef) -> tuple[datetime, str]:
 
 def is_snapshot_id(text: str) -> bool:
     """Whether ``text`` is a snapshot id as new_snapshot_id makes them (a real UTC time)."""
-    if not _SNAPSHOT_ID.fullmatch(text):
-        return False
-    try:
-        datetime.strptime(text[:15], "%Y%m%dT%H%M%S")
-    except ValueError:
-        return False
-    return True
+    return bool(_SNAPSHOT_ID.fullmatch(text)) and snapshot_time(text) is not None
 
 
 def is_pre_restore(ref: SnapshotRef) -> bool:

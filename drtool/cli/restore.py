@@ -79,15 +79,14 @@ def restore(
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
-    from drtool.abandon import abandon as abandon_restore
-    from drtool.dry_run import describe_plan, dry_run_plan
     from drtool.host import Host
-    from drtool.redact import Redactor
     from drtool.restore import restore_snapshot, roll_back
     from drtool.restore import resume as resume_restore
 
     collectors = all_collectors(context)
     if abandon:
+        from drtool.abandon import abandon as abandon_restore
+
         if resume or rollback or snapshot or date or target:
             raise UsageError(
                 "--abandon takes no snapshot, --date, --target, --resume or --rollback"
@@ -127,7 +126,10 @@ def restore(
         Host(target, context.host_name, context.runner, services=False) if target else context.host,
         allow_hooks=policy.allow_hooks,
     )
-    if dry_run:
+    if dry_run:  # the diff (difflib, the redactor) loads for a dry run only
+        from drtool.dry_run import describe_plan, dry_run_plan
+        from drtool.redact import Redactor
+
         redactor = Redactor.configured(context.settings.secret_keys, context.settings.secret_paths)
         plan = dry_run_plan(repository, manifest, destination, collectors, kinds, redactor, policy)
         emit(as_json, plan, lambda: click.echo(describe_plan(plan)))

@@ -149,13 +149,13 @@ class IptablesCollector(Collector):
         """
         if backend == "nft":
             return shutil.which(tool(backend, "v4", "save")) is not None
-        for names in LEGACY_TABLE_LISTS:
-            try:
-                if host.runner.run(["cat", names], in_netns=True).strip():
-                    return True
-            except CommandFailed:
-                continue  # no legacy module loaded: no legacy table
-        return False
+        # One command for both lists (each costs a process in the namespace and the host's
+        # view): grep exits 0 if either holds a name, even when the other is missing (-s).
+        try:
+            host.runner.run(["grep", "-qs", "[^[:space:]]", *LEGACY_TABLE_LISTS], in_netns=True)
+        except CommandFailed:
+            return False  # no legacy module loaded, or no table: no legacy table
+        return True
 
     def collect(self, host: Host) -> Artifact:
         reason = self.unavailable_reason(host)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -29,6 +30,10 @@ class Generation:
 
     number: int
     secret: bytes = field(repr=False)
+    # Derived once per host: a restore verifies each of its hundreds of blobs with these.
+    _content_id_keys: dict[str, bytes] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def new(cls, number: int) -> Generation:
@@ -42,7 +47,7 @@ class Generation:
     def reader_public(self) -> bytes:
         return raw_public(self.reader_key)
 
-    @property
+    @cached_property
     def id_secret(self) -> bytes:
         return hkdf(self.secret, b"drtool v2 id secret")
 
@@ -60,7 +65,9 @@ class Generation:
         return Ed25519PrivateKey.from_private_bytes(seed)
 
     def content_id_key(self, host: str) -> bytes:
-        return content_id_key(self.id_secret, host)
+        if host not in self._content_id_keys:
+            self._content_id_keys[host] = content_id_key(self.id_secret, host)
+        return self._content_id_keys[host]
 
     def __repr__(self) -> str:
         return f"Generation({self.number}, <redacted>)"

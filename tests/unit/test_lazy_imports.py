@@ -71,3 +71,36 @@ def test_snapshots_of_a_local_repository_loads_what_it_uses_only(tmp_path: Path)
     assert code == 0
     assert loaded(modules, NEVER) == []
     assert loaded(modules, REPOSITORY) == list(REPOSITORY)  # the probe sees real imports
+
+
+def test_backup_and_restore_load_no_notification_diff_or_strptime(tmp_path: Path) -> None:
+    """A backup and a restore --target load neither urllib.request (a health probe's),
+    difflib (a diff's) nor _strptime (the repository's own times are read field by field); the
+    restore loads no backup code (only a restore onto the host saves its current state)."""
+    root, config = tmp_path / "root", tmp_path / "drtool.toml"
+    (root / "etc/nginx").mkdir(parents=True)
+    (root / "etc/nginx/nginx.conf").write_text("events {}\n")
+    config.write_text('[backup]\nkinds = ["nginx", "iptables"]\n')
+    env = {
+        "DRTOOL_REPO": str(tmp_path / "repo"),
+        "DRTOOL_PASSWORD": "lazy imports",
+        "DRTOOL_ROOT": str(root),
+        "DRTOOL_CONFIG": str(config),
+        "DRTOOL_HOST": "lazy",
+    }
+    for command in (["init"], ["backup"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "drtool", *command],
+            env={**os.environ, **env},
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    unwanted = ("urllib.request", "difflib", "_strptime")
+    for arguments in (["backup"], ["restore", "latest", "--target", str(tmp_path / "look")]):
+        modules, code = loaded_modules(arguments, env)
+        assert code == 0
+        assert loaded(modules, unwanted) == []
+        assert loaded(modules, ("drtool.collectors.nginx",)) == ["drtool.collectors.nginx"]
+        if arguments[0] == "restore":
+            assert loaded(modules, ("drtool.backup", "drtool.blob_backup")) == []
