@@ -5,7 +5,10 @@ what someone who can write the storage, or who holds one host's writer credentia
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from drtool import format as object_format
 from drtool.format import Binding
@@ -38,3 +41,52 @@ def test_a_head_dated_before_the_year_1000_does_not_damage_the_memory(
     stored = json.loads(memory_file(cli).read_text())["hosts"]
     assert stored == {"web-1": "0999-01-01T00:00:00.000000Z"}
     assert "web-1 (never backed up)" in attention(cli)
+
+
+def nest(directory: Path, depth: int) -> None:
+    """``depth`` directories "a" one in the other below ``directory``, a file at the bottom; by
+    descriptors, as a hostile host makes them (no path is ever longer than one name)."""
+    directory.mkdir(parents=True)
+    level = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("a", dir_fd=level)
+        level, parent = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=level), level
+        os.close(parent)
+    os.close(os.open("x", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=level))
+    os.close(level)
+
+
+def unnest(directory: Path) -> None:
+    """Remove what ``nest`` made, without recursion (pytest's cleanup of its temporary
+    directories recurses, and fails on it)."""
+    level = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    depth = 0
+    while "a" in os.listdir(level):
+        level, parent = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=level), level
+        os.close(parent)
+        depth += 1
+    os.unlink("x", dir_fd=level)
+    for _ in range(depth):
+        level, child = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=level), level
+        os.close(child)
+        os.rmdir("a", dir_fd=level)
+    os.close(level)
+    directory.rmdir()
+
+
+# Within PATH_MAX (2 characters a level): a problem of its folder; beyond: refused (exit 14).
+# Both were an internal error (a RecursionError, an OSError quoting the 4 KiB path).
+@pytest.mark.parametrize(("depth", "code"), [(1500, 29), (2100, 14)])
+def test_a_deeply_nested_folder_under_snapshots_is_one_line(
+    backed_up: Cli, depth: int, code: int
+) -> None:
+    deep = repo(backed_up) / "snapshots/deep"
+    nest(deep, depth)
+    try:
+        error = backed_up("status", expect=code).stderr
+    finally:
+        unnest(deep)
+    assert len(error) < 400
+    if code == 29:
+        assert "deep (the status record of host deep is missing, though it has snapshots" in error
+    assert backed_up("status").returncode == 0
