@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from drtool import format as object_format
+from drtool.fleet_heads import read_heads
 from drtool.format import Binding
+from drtool.heads import RefusedHead
 from drtool.keyring.credential import read_credential
 from drtool.keyring.signatures import HEAD, sign_manifest
-from tests.conftest import Cli
+from drtool.repository import Repository, init_repository
+from drtool.seen import SEEN_DIRECTORY, SeenHeads
+from drtool.store.s3 import S3Store
+from tests.conftest import FAST_KDF, Cli, fixed_passphrase
 from tests.e2e.test_key_commands import add_writer, repo
 from tests.e2e.test_status_memory import attention, memory_file
+from tests.support.s3 import TEST_OPTIONS, new_bucket
 
 
 def plant_head(cli: Cli, keys: object, host: str, head: dict[str, object]) -> None:
@@ -90,3 +97,68 @@ def test_a_deeply_nested_folder_under_snapshots_is_one_line(
     if code == 29:
         assert "deep (the status record of host deep is missing, though it has snapshots" in error
     assert backed_up("status").returncode == 0
+
+
+ODD_FOLDERS = [
+    "..",
+    ".",
+    "",  # snapshots//x
+    "héllo",
+    "a\nb",
+    "\x1b[31mred",
+    "web-1%2F",
+    "x" * 900,
+    "‮evil",
+]
+
+
+def test_odd_folder_names_on_s3_are_problems_never_read_nor_remembered(
+    moto_client: object, tmp_path: Path
+) -> None:
+    """Names S3 takes and no host has: each a one-line problem labelled printably, none read
+    as a host's head, none remembered."""
+    name = new_bucket(moto_client)
+    store = S3Store(f"s3://{name}/drtool", TEST_OPTIONS, client=moto_client)
+    init_repository(store, fixed_passphrase(), FAST_KDF)
+    for folder in ODD_FOLDERS:
+        key = f"drtool/snapshots/{folder}/20250107T021500Z-3fa2c1d0"
+        moto_client.put_object(Bucket=name, Key=key, Body=b"x")  # type: ignore[attr-defined]
+    for head in ("../x", "a/b", "", "é"):
+        moto_client.put_object(Bucket=name, Key=f"drtool/heads/{head}", Body=b"x")  # type: ignore[attr-defined]
+    repository = Repository.open(store, fixed_passphrase())
+    memory = SeenHeads.load(tmp_path, repository.repository_id)
+    heads = read_heads(repository, datetime.now(UTC), memory)
+    assert all(isinstance(head, RefusedHead) for head in heads.values()), heads
+    for head in heads.values():
+        assert head.host.isprintable() and len(head.host) < 80, head
+        assert head.problem.isprintable() and len(head.problem) < 200, head
+    assert {"'..'", "'.'", "''", "'a\\nb'", "'web-1%2F'"} <= set(heads)
+    assert not (tmp_path / SEEN_DIRECTORY).exists()
+
+
+@pytest.mark.real_parts("faketime")
+def test_a_check_from_a_machine_whose_clock_is_behind_is_not_a_put_back_head(
+    backed_up: Cli,
+) -> None:
+    """Two operators' machines run `check` (or a drill), one's clock ten minutes behind: each
+    reads the head it replaces, and the record it writes is not dated before that head."""
+    cli = backed_up
+    cli("check")
+    cli("status")
+    Cli(cli.environment, wrapper=("faketime", "-f", "-10m"))("check")
+    cli("status")
+
+
+def test_a_head_dated_at_the_end_of_time_does_not_stop_the_next_backup(
+    backed_up: Cli, tmp_path: Path
+) -> None:
+    """A writer of web-1 signs a head dated 9999-12-31T23:59:59.999999Z: the next head, written
+    just after it, cannot be dated later; it keeps that time, and the backup succeeds."""
+    cli = backed_up
+    keys = read_credential(add_writer(cli, tmp_path)).keys
+    last = "9999-12-31T23:59:59.999999Z"
+    plant_head(cli, keys, "web-1", {"host": "web-1", "updated": last})
+    cli("status", expect=29)  # never backed up, as the head says
+    cli("backup")
+    cli("status")
+    assert json.loads(memory_file(cli).read_text())["hosts"]["web-1"] < last
