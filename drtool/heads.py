@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from drtool import format as object_format
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 
 HEADS = "heads"
 CHECK_HOST = "_repository"  # the check covers every host: its record is kept apart
-_LAST = datetime.max.replace(tzinfo=UTC)  # a head a host signed may claim it: nothing is after
+# How far ahead of this clock a head's `updated` may be and still be followed (_written_after):
+# clocks a NTP-less machine lets drift, not a date a stolen writer key put years ahead.
+_SKEW = timedelta(hours=1)
 
 
 def head_name(host: str) -> str:
@@ -160,16 +162,19 @@ def update_head(repository: Repository, host: str, **changes: Any) -> None:
 
 
 def _written_after(known: HostHead | None) -> str:
-    """Now, or just after ``known`` was written if that is later: a writer whose clock is
-    behind (an operator's drill or check after the host's backup) does not date its head before
-    the one it replaces, which `status` would take for an older head put back
-    (drtool/fleet_heads.py)."""
+    """Now, or just after ``known`` was written if that is later by less than _SKEW: a writer
+    whose clock is behind (an operator's drill or check after the host's backup) does not date
+    its head before the one it replaces, which `status` would take for an older head put back
+    (drtool/fleet_heads.py). A head dated further ahead is not followed: its date, signed again
+    by this writer, would outlive the revocation of the writer that claimed it, and every head
+    of that host then put back would look newer than the one `status` remembers."""
     now = utc_now()
     if known is None:
         return iso(now)
     before = parse_iso(known.updated)
-    step = timedelta(microseconds=1) if before < _LAST else timedelta(0)
-    return iso(max(now, before + step))
+    if before - now >= _SKEW:
+        return iso(now)
+    return iso(max(now, before + timedelta(microseconds=1)))
 
 
 def _trusted_head(repository: Repository, host: str) -> HostHead | None:
