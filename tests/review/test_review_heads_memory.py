@@ -24,6 +24,7 @@ from drtool.store.s3 import S3Store
 from tests.conftest import FAST_KDF, Cli, fixed_passphrase
 from tests.e2e.test_key_commands import add_writer, repo
 from tests.e2e.test_status_memory import attention, memory_file
+from tests.support.fleet import Requests
 from tests.support.s3 import TEST_OPTIONS, new_bucket
 
 
@@ -234,3 +235,20 @@ def test_a_host_whose_snapshots_were_replaced_by_junk_needs_attention(backed_up:
         snapshot.write_bytes(b"junk")
     cli("check", expect=14, one_line=False)  # the oracle that reads them
     cli("status", expect=29)
+
+
+def test_planted_host_folders_cost_listings_not_a_request_each(moto_client: object) -> None:
+    """2,000 folders planted under snapshots/, named as hosts, no head: `status` knows from the
+    listing of heads/ that none has a head, and sends no GET for them (it sent 2,000)."""
+    name = new_bucket(moto_client)
+    store = S3Store(f"s3://{name}/drtool", TEST_OPTIONS, client=moto_client)
+    init_repository(store, fixed_passphrase(), FAST_KDF)
+    for index in range(2000):
+        key = f"drtool/snapshots/planted-{index:04d}/20250107T021500Z-3fa2c1d0"
+        moto_client.put_object(Bucket=name, Key=key, Body=b"x")  # type: ignore[attr-defined]
+    repository = Repository.open(store, fixed_passphrase())
+    requests = Requests(moto_client)
+    heads = read_heads(repository, datetime.now(UTC))
+    assert len(heads) == 2000
+    assert all("is missing, though it has snapshots" in head.problem for head in heads.values())  # type: ignore[union-attr]
+    assert requests.take() == {"ListObjectsV2": 3}
