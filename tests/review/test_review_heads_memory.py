@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from drtool import format as object_format
+from drtool.errors import IntegrityError
 from drtool.fleet_heads import read_heads
 from drtool.format import Binding
 from drtool.heads import RefusedHead
@@ -252,3 +253,29 @@ def test_planted_host_folders_cost_listings_not_a_request_each(moto_client: obje
     assert len(heads) == 2000
     assert all("is missing, though it has snapshots" in head.problem for head in heads.values())  # type: ignore[union-attr]
     assert requests.take() == {"ListObjectsV2": 3}
+
+
+def test_a_host_retired_on_purpose_leaves_status_once_its_line_is_deleted(
+    backed_up: Cli,
+) -> None:
+    """The honest path README gives: head and snapshots deleted, then the host's line deleted
+    from the memory by hand (an editor keeps the file's mode)."""
+    cli = backed_up
+    cli("status")
+    (repo(cli) / "heads/web-1").unlink()
+    for snapshot in (repo(cli) / "snapshots/web-1").iterdir():
+        snapshot.unlink()
+    assert "web-1 (the status record of host web-1 is gone" in attention(cli)
+    path = memory_file(cli)
+    document = json.loads(path.read_text())
+    del document["hosts"]["web-1"]
+    path.write_text(json.dumps(document))
+    assert "0 host(s)" in cli("status").stdout
+    assert json.loads(path.read_text())["hosts"] == {}
+
+
+@pytest.mark.parametrize("repository_id", ["../../../tmp/x", "a/b", "", "x" * 65, "é"])
+def test_a_hostile_repository_id_names_no_memory_file(tmp_path: Path, repository_id: str) -> None:
+    with pytest.raises(IntegrityError, match="is malformed"):
+        SeenHeads.load(tmp_path / "root", repository_id)
+    assert list(tmp_path.iterdir()) == []
