@@ -279,3 +279,17 @@ def test_a_hostile_repository_id_names_no_memory_file(tmp_path: Path, repository
     with pytest.raises(IntegrityError, match="is malformed"):
         SeenHeads.load(tmp_path / "root", repository_id)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_memory_is_never_written_larger_than_it_is_read(tmp_path: Path) -> None:
+    """16,000 hosts of 253 characters (format 1: every host holds the passphrase and may write
+    a head under any name): the memory it wrote was 4.5 MiB, which the next `status` refused as
+    damaged (exit 55). It keeps what it held instead."""
+    first = {"web-1": "2025-01-07T02:15:00.000000Z"}
+    SeenHeads.load(tmp_path, "a" * 32).remember(first)
+    path = tmp_path / SEEN_DIRECTORY / f"{'a' * 32}.heads.json"
+    kept = path.read_bytes()
+    many = {f"h{index:0252d}": "2025-01-07T02:15:00.000000Z" for index in range(16_000)}
+    SeenHeads.load(tmp_path, "a" * 32).remember(many)
+    assert path.read_bytes() == kept
+    assert SeenHeads.load(tmp_path, "a" * 32).written == first
