@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from drtool.errors import ConfigError, IntegrityError
-from drtool.heads import HEADS, HostHead, RefusedHead, read_head
+from drtool.heads import CLOCK_SKEW, HEADS, HostHead, RefusedHead, read_head
 from drtool.hostname import check_host_name
 from drtool.repository import Repository
 from drtool.seen import SeenHeads
@@ -35,8 +35,10 @@ def read_heads(
     """Every host's head by host: two listings, then one GET per head listed, in parallel
     (latency, not bandwidth, is what 1,000 hosts cost). A head that is refused, missing or
     older than ``memory`` remembers is a RefusedHead: the other hosts are still read and shown.
-    Each head shown is remembered in ``memory``, as written no later than ``now`` (a head dated
-    ahead of this clock cannot make its host's next honest one look older)."""
+    Each head shown is remembered in ``memory``, as written no later than CLOCK_SKEW after
+    ``now``: a head dated further ahead cannot make its host's next honest one look older for
+    longer, and an older head put back of a host whose clock is ahead by less is still
+    refused."""
     with_snapshots = set(repository.store.list_folders(SNAPSHOTS))
     remembered = memory.written if memory is not None else {}
     listed = {name.rsplit("/", 1)[1] for name in repository.store.list(HEADS)}
@@ -51,7 +53,7 @@ def read_heads(
     if memory is not None:
         memory.remember(
             {
-                host: iso(min(parse_iso(head.updated), now))
+                host: iso(min(parse_iso(head.updated), now + CLOCK_SKEW))
                 for host, head in heads.items()
                 if isinstance(head, HostHead)
             }

@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 
 HEADS = "heads"
 CHECK_HOST = "_repository"  # the check covers every host: its record is kept apart
-# How far ahead of this clock a head's `updated` may be and still be followed (_written_after):
-# clocks a NTP-less machine lets drift, not a date a stolen writer key put years ahead.
-_SKEW = timedelta(hours=1)
+# How far apart two machines' clocks may be: a head's `updated` is followed (_written_after) and
+# remembered (drtool/fleet_heads.py) up to this far ahead of the clock of the one reading it;
+# what an NTP-less machine drifts, not a date a stolen writer key put years ahead.
+CLOCK_SKEW = timedelta(hours=1)
 
 
 def head_name(host: str) -> str:
@@ -162,18 +163,16 @@ def update_head(repository: Repository, host: str, **changes: Any) -> None:
 
 
 def _written_after(known: HostHead | None) -> str:
-    """Now, or just after ``known`` was written if that is later by less than _SKEW: a writer
-    whose clock is behind (an operator's drill or check after the host's backup) does not date
-    its head before the one it replaces, which `status` would take for an older head put back
-    (drtool/fleet_heads.py). A head dated further ahead is not followed: its date, signed again
-    by this writer, would outlive the revocation of the writer that claimed it, and every head
-    of that host then put back would look newer than the one `status` remembers."""
+    """Now, or just after ``known`` was written if that is later (up to CLOCK_SKEW ahead): a
+    writer whose clock is behind (an operator's drill or check after the host's backup) does
+    not date its head before the one it replaces, which `status` would take for an older head
+    put back (drtool/fleet_heads.py). A date further ahead is not followed: signed again by this
+    writer, it would outlive the revocation of the writer that claimed it, and that head put
+    back later would look newer than any `status` remembers."""
     now = utc_now()
     if known is None:
         return iso(now)
-    before = parse_iso(known.updated)
-    if before - now >= _SKEW:
-        return iso(now)
+    before = min(parse_iso(known.updated), now + CLOCK_SKEW)
     return iso(max(now, before + timedelta(microseconds=1)))
 
 

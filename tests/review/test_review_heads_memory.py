@@ -188,39 +188,33 @@ def test_a_head_signed_for_another_host_is_refused_and_not_remembered(
 
 
 @pytest.mark.real_parts("faketime")
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a head is remembered no later than the reading machine's clock, so an older "
-    "head put back of a host whose clock is ahead is accepted while it is dated after that time",
+@pytest.mark.parametrize(
+    "ahead",
+    [
+        "+50m",
+        pytest.param(
+            "+2h",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="hole: a head is remembered no later than an hour past the reading "
+                "machine's clock (drtool.heads.CLOCK_SKEW), so an older head put back of a host "
+                "whose clock is further ahead is accepted while it is dated after that time",
+            ),
+        ),
+    ],
 )
-def test_an_older_head_of_a_host_whose_clock_is_ahead_is_refused(backed_up: Cli) -> None:
-    cli = backed_up
-    ahead = Cli(cli.environment, wrapper=("faketime", "-f", "+1h"))
-    ahead("backup")
-    kept = (repo(cli) / "heads/web-1").read_bytes()
-    newest = ahead("backup").stdout.strip()
-    assert newest in cli("status").stdout
-    (repo(cli) / "heads/web-1").write_bytes(kept)  # validly signed, an hour "ahead"
-    assert "is older than one this machine read" in attention(cli)
-
-
-def test_a_head_dated_years_ahead_is_not_followed_by_the_next_head(
-    backed_up: Cli, tmp_path: Path
+def test_an_older_head_of_a_host_whose_clock_is_ahead_is_refused(
+    backed_up: Cli, ahead: str
 ) -> None:
-    """A stolen writer key of web-1 signs a head dated 2099. The operator's next backup (which
-    reads the head it replaces) must not date its own head after it: that head, signed by the
-    operator, would stay valid after the writer's revocation, and put back later it would look
-    newer than any head `status` remembers."""
+    """A host's clock fifty minutes ahead of the reader's (it was remembered at the reader's
+    time, and the head put back accepted: exit 0, an older snapshot shown)."""
     cli = backed_up
-    credential = add_writer(cli, tmp_path)
-    keys = read_credential(credential).keys
-    plant_head(cli, keys, "web-1", {"host": "web-1", "updated": "2099-01-01T00:00:00.000000Z"})
-    cli("backup")
-    laundered = (repo(cli) / "heads/web-1").read_bytes()
-    cli("key", "remove", keys.writer_id)
-    cli("backup")
-    cli("status")
-    (repo(cli) / "heads/web-1").write_bytes(laundered)  # put back: the operator signed it
+    host = Cli(cli.environment, wrapper=("faketime", "-f", ahead))
+    host("backup")
+    kept = (repo(cli) / "heads/web-1").read_bytes()
+    newest = host("backup").stdout.strip()
+    assert newest in cli("status").stdout
+    (repo(cli) / "heads/web-1").write_bytes(kept)  # validly signed, dated ahead
     assert "is older than one this machine read" in attention(cli)
 
 
