@@ -287,3 +287,23 @@ def test_the_memory_is_never_written_larger_than_it_is_read(tmp_path: Path) -> N
     SeenHeads.load(tmp_path, "a" * 32).remember(many)
     assert path.read_bytes() == kept
     assert SeenHeads.load(tmp_path, "a" * 32).written == first
+
+
+def test_a_head_dated_years_ahead_is_not_followed_by_the_next_head(
+    backed_up: Cli, tmp_path: Path
+) -> None:
+    """A stolen writer key of web-1 signs a head dated 2099. The operator's next backup (which
+    reads the head it replaces) must not date its own head after it: that head, signed by the
+    operator, would stay valid after the writer's revocation, and put back later it would look
+    newer than any head `status` remembers."""
+    cli = backed_up
+    credential = add_writer(cli, tmp_path)
+    keys = read_credential(credential).keys
+    plant_head(cli, keys, "web-1", {"host": "web-1", "updated": "2099-01-01T00:00:00.000000Z"})
+    cli("backup")
+    laundered = (repo(cli) / "heads/web-1").read_bytes()
+    cli("key", "remove", keys.writer_id)
+    cli("backup")
+    cli("status")
+    (repo(cli) / "heads/web-1").write_bytes(laundered)  # put back: the operator signed it
+    assert "is older than one this machine read" in attention(cli)
