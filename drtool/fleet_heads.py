@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from drtool.errors import ConfigError, IntegrityError
-from drtool.heads import HEADS, HostHead, RefusedHead, read_head
+from drtool.heads import CLOCK_SKEW, HEADS, HostHead, RefusedHead, read_head
 from drtool.hostname import check_host_name
 from drtool.repository import Repository
 from drtool.seen import SeenHeads
@@ -32,11 +32,13 @@ Head = HostHead | RefusedHead
 def read_heads(
     repository: Repository, now: datetime, memory: SeenHeads | None = None
 ) -> dict[str, Head]:
-    """Every host's head by host: two listings, then one GET per host, in parallel (latency,
-    not bandwidth, is what 1,000 hosts cost). A head that is refused, missing or older than
-    ``memory`` remembers is a RefusedHead: the other hosts are still read and shown. Each head
-    shown is remembered in ``memory``, as written no later than ``now`` (a head dated ahead of
-    this clock cannot make its host's next honest one look older)."""
+    """Every host's head by host: two listings, then one GET per head listed, in parallel
+    (latency, not bandwidth, is what 1,000 hosts cost). A head that is refused, missing or
+    older than ``memory`` remembers is a RefusedHead: the other hosts are still read and shown.
+    Each head shown is remembered in ``memory``, as written no later than CLOCK_SKEW after
+    ``now``: a head dated further ahead cannot make its host's next honest one look older for
+    longer, and an older head put back of a host whose clock is ahead by less is still
+    refused."""
     with_snapshots = set(repository.store.list_folders(SNAPSHOTS))
     remembered = memory.written if memory is not None else {}
     listed = {name.rsplit("/", 1)[1] for name in repository.store.list(HEADS)}
@@ -51,7 +53,7 @@ def read_heads(
     if memory is not None:
         memory.remember(
             {
-                host: iso(min(parse_iso(head.updated), now))
+                host: iso(min(parse_iso(head.updated), now + CLOCK_SKEW))
                 for host, head in heads.items()
                 if isinstance(head, HostHead)
             }
@@ -66,6 +68,8 @@ def _read(repository: Repository, host: str, has_head: bool) -> Head | None:
         label = repr(host[:64])
         what = "the status record" if has_head else f"the folder of {SNAPSHOTS}/"
         return RefusedHead(label, f"{what} {label} is not named by a host")
+    if not has_head:  # the listing said so: a planted folder costs no request of its own
+        return None
     try:
         return read_head(repository, host)
     except IntegrityError as error:

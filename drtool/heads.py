@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from drtool import format as object_format
@@ -33,7 +34,7 @@ from drtool.keyring.registration import Registration
 from drtool.keyring.signatures import HEAD, sign_manifest, verified_manifest
 from drtool.repository import Repository
 from drtool.snapshot import Manifest, is_snapshot_id
-from drtool.timeutil import parse_iso, utc_now_iso
+from drtool.timeutil import iso, parse_iso, utc_now, utc_now_iso
 
 if TYPE_CHECKING:
     from drtool.drill import DrillReport
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 HEADS = "heads"
 CHECK_HOST = "_repository"  # the check covers every host: its record is kept apart
+# How far apart two machines' clocks may be: a head's `updated` is followed (_written_after) and
+# remembered (drtool/fleet_heads.py) up to this far ahead of the clock of the one reading it;
+# what an NTP-less machine drifts, not a date a stolen writer key put years ahead.
+CLOCK_SKEW = timedelta(hours=1)
 
 
 def head_name(host: str) -> str:
@@ -146,7 +151,7 @@ def update_head(repository: Repository, host: str, **changes: Any) -> None:
         # A write-only host cannot read its head: it writes a new one (its drill record is
         # lost until the next drill, which a reader runs).
         known = _trusted_head(repository, host) if repository.key.can_read else None
-        head = replace(known or HostHead(host), **changes, updated=utc_now_iso())
+        head = replace(known or HostHead(host), **changes, updated=_written_after(known))
         document = asdict(head)
         if repository.format >= 2:
             document = sign_manifest(repository.key, host, document, HEAD)
@@ -155,6 +160,20 @@ def update_head(repository: Repository, host: str, **changes: Any) -> None:
         repository.store.put(head_name(host), [sealed])
     except DrtoolError as error:
         log.warning("could not update the status record of host %s: %s", host, error)
+
+
+def _written_after(known: HostHead | None) -> str:
+    """Now, or just after ``known`` was written if that is later (up to CLOCK_SKEW ahead): a
+    writer whose clock is behind (an operator's drill or check after the host's backup) does
+    not date its head before the one it replaces, which `status` would take for an older head
+    put back (drtool/fleet_heads.py). A date further ahead is not followed: signed again by this
+    writer, it would outlive the revocation of the writer that claimed it, and that head put
+    back later would look newer than any `status` remembers."""
+    now = utc_now()
+    if known is None:
+        return iso(now)
+    before = min(parse_iso(known.updated), now + CLOCK_SKEW)
+    return iso(max(now, before + timedelta(microseconds=1)))
 
 
 def _trusted_head(repository: Repository, host: str) -> HostHead | None:

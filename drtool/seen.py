@@ -179,10 +179,14 @@ def _state_path(root: Path, repository_id: str, suffix: str) -> Path:
 
 def _write(path: Path, fields: dict[str, object]) -> bool:
     document = {"format": STATE_FORMAT, **fields}
+    data = json.dumps(document, indent=2).encode() + b"\n"
+    if len(data) > MAX_STATE_SIZE:  # the next load would refuse it as damaged (exit 55)
+        log.warning("not recorded what this machine saw in %s: it would exceed its size", path)
+        return False
     try:
         make_directory(path.parent.parent, 0o700)  # var/lib/drtool
         make_directory(path.parent, 0o700)
-        write_atomically(path, json.dumps(document, indent=2).encode() + b"\n")
+        write_atomically(path, data)
     except OSError as error:
         log.warning("could not record what this machine saw in %s: %s", path, error)
         return False

@@ -140,10 +140,15 @@ class LocalStore(Store):
 
     def _walk(self, directory: Path | str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """Every file below ``directory`` with its entry, in the order of the full names (as S3
-        lists them), holding one directory's entries per level at a time."""
-        for entry in self._entries(directory):
-            if entry.is_dir(follow_symlinks=False):
-                yield from self._walk(entry.path)
+        lists them), holding one directory's entries per level at a time. A loop, not a
+        recursion: a host can nest directories deeper than Python's stack."""
+        levels = [iter(self._entries(directory))]
+        while levels:
+            entry = next(levels[-1], None)
+            if entry is None:
+                levels.pop()
+            elif entry.is_dir(follow_symlinks=False):
+                levels.append(iter(self._entries(entry.path)))
             elif not entry.name.startswith("."):
                 yield self._relative(entry), entry
 
@@ -155,6 +160,13 @@ class LocalStore(Store):
                 entries = list(scan)
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as error:
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            where = Path(directory).relative_to(self.path).as_posix()
+            raise IntegrityError(
+                f"the repository nests directories deeper than a path can name, at {where[:64]}…"
+            ) from None
         for entry in entries:
             if entry.is_symlink():
                 raise _planted_link(self._relative(entry))
