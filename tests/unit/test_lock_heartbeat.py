@@ -1,0 +1,154 @@
+"""The heartbeat of a held lock: a beat rewrites nothing but the refresh time, a beat that fails
+is said and tried again, a lock taken over or removed while held is said and left alone, and the
+heartbeat never keeps a process alive."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import drtool
+from drtool.errors import StorageError
+from drtool.lock import LOCK_NAME, STALE_AFTER, Heartbeat, exclusive_lock
+from drtool.store.local import LocalStore
+from tests.support.locks import NOON, Clock, holder, wait_for
+
+HELD = {
+    "purpose": "prune",
+    "host": "web-1",
+    "pid": 12,
+    "created": "2025-01-07T12:00:00.000000Z",
+    "refreshed": "2025-01-07T12:00:00.000000Z",
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "repo")
+
+
+def test_a_beat_rewrites_the_refresh_time_and_nothing_else(store: LocalStore) -> None:
+    body = json.dumps(HELD).encode()
+    store.put_new(LOCK_NAME, body)
+    clock = Clock(NOON + timedelta(minutes=5))
+    heartbeat = Heartbeat(store, LOCK_NAME, body, STALE_AFTER, clock)  # never started
+    heartbeat.beat()
+    assert holder(store) == {**HELD, "refreshed": "2025-01-07T12:05:00.000000Z"}
+    clock.moment += timedelta(minutes=5)
+    heartbeat.beat()  # the lock it wrote last is still its own
+    assert holder(store) == {**HELD, "refreshed": "2025-01-07T12:10:00.000000Z"}
+    assert not heartbeat.lost
+
+
+class FailingOnce(LocalStore):
+    """A store whose first rewrite of the lock fails (a timeout, a 503)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.failed = False
+
+    def put(self, name: str, chunks, retain_until=None) -> int:  # type: ignore[no-untyped-def]
+        if not self.failed:
+            self.failed = True
+            raise StorageError(f"cannot access {name} in the repository: timed out")
+        return super().put(name, chunks, retain_until)
+
+
+def warnings(caplog: pytest.LogCaptureFixture, level: str) -> list[tuple[str, str]]:
+    return [(r.threadName, r.getMessage()) for r in caplog.records if r.levelname == level]
+
+
+def test_a_failed_beat_is_said_and_the_next_one_refreshes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FailingOnce(tmp_path / "repo")
+    clock = Clock(NOON)
+    with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=timedelta(0)):
+        clock.moment = NOON + timedelta(hours=3)
+        wait_for(lambda: warnings(caplog, "WARNING"))
+        assert warnings(caplog, "WARNING") == [
+            (
+                f"heartbeat {LOCK_NAME}",
+                f"could not refresh the lock {LOCK_NAME}: "
+                f"cannot access {LOCK_NAME} in the repository: timed out",
+            )
+        ]
+        wait_for(lambda: holder(store)["refreshed"] == "2025-01-07T15:00:00.000000Z")
+    assert not store.contains(LOCK_NAME)
+
+
+THIEF = b'{"purpose": "forget", "host": "web-2", "pid": 1}'
+
+
+class LostAtNextBeat(LocalStore):
+    """A store where, once ``armed``, the lock is taken over (``THIEF`` written) or removed
+    right before the next read of it: the heartbeat's, as it never races the test's own write."""
+
+    def __init__(self, path: Path, taken: bool) -> None:
+        super().__init__(path)
+        self.taken, self.armed = taken, False
+
+    def get(self, name: str) -> bytes:
+        if self.armed and name == LOCK_NAME:
+            self.armed = False
+            if self.taken:
+                self.put(name, [THIEF])
+            else:
+                self.delete(name)
+        return super().get(name)
+
+
+@pytest.mark.parametrize("taken", [True, False], ids=["taken over", "removed"])
+def test_a_lock_lost_while_held_is_said_and_left_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, taken: bool
+) -> None:
+    store = LostAtNextBeat(tmp_path / "repo", taken)
+    with exclusive_lock(store, "prune", "web-1", clock=Clock(NOON), refresh_every=timedelta(0)):
+        store.armed = True
+        wait_for(lambda: warnings(caplog, "ERROR"))
+        assert warnings(caplog, "ERROR") == [
+            (
+                f"heartbeat {LOCK_NAME}",
+                f"the lock {LOCK_NAME} was taken over or removed while held",
+            )
+        ]
+    if taken:
+        assert store.get(LOCK_NAME) == THIEF, "the new holder's lock is left alone"
+    else:
+        assert not store.contains(LOCK_NAME), "the lock is not written again"
+
+
+def test_the_heartbeat_stops_with_the_lock(store: LocalStore) -> None:
+    with exclusive_lock(store, "prune", "web-1", refresh_every=timedelta(0)):
+        assert f"heartbeat {LOCK_NAME}" in [thread.name for thread in threading.enumerate()]
+    assert f"heartbeat {LOCK_NAME}" not in [thread.name for thread in threading.enumerate()]
+
+
+def test_a_process_that_ends_holding_a_lock_is_not_kept_alive(tmp_path: Path) -> None:
+    """The heartbeat is a daemon thread: a program that returns without leaving the lock's
+    ``with`` (the lock left to go stale) still ends, instead of beating every five minutes."""
+    code = (
+        "import sys\n"
+        "from drtool.lock import exclusive_lock\n"
+        "from drtool.store.local import LocalStore\n"
+        "held = exclusive_lock(LocalStore(sys.argv[1]), 'prune', 'web-1')\n"
+        "held.__enter__()\n"
+        "print('holding')\n"
+    )
+    source = Path(drtool.__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "repo")],
+        env={**os.environ, "PYTHONPATH": str(source)},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "holding\n", "")
