@@ -47,6 +47,14 @@ def lock_body(host: str, pid: int, **times: str) -> bytes:
     return json.dumps({"purpose": "backup", "host": host, "pid": pid, **times}).encode()
 
 
+def running(pid: int, host: str = "web-1") -> str:
+    """A prune's refusal beside a backup."""
+    return (
+        f"backup on {host} (pid {pid}) is running; try again when it is done "
+        "(--retry-lock DURATION)"
+    )
+
+
 @pytest.mark.parametrize(
     ("host", "alive", "kept"),
     [("web-1", False, False), ("web-1", True, True), ("web-2", False, True)],
@@ -68,10 +76,7 @@ def test_a_backup_keeps_a_prune_out_until_its_process_is_gone_from_this_host(
             exclusive_lock(store, "prune", "web-1", clock=at(NOON)),
         ):
             pytest.fail("the prune ran beside a backup")
-        assert str(refused.value) == (
-            f"backup on {host} (pid {pid}) is running; try again when it is done "
-            "(--retry-lock DURATION)"
-        )
+        assert str(refused.value) == running(pid, host)
         assert list(store.list("locks")) == [SHARED]
     else:
         with exclusive_lock(store, "prune", "web-1", clock=at(NOON)):
@@ -140,9 +145,23 @@ def test_a_stale_shared_lock_that_goes_while_being_removed_is_no_error(tmp_path:
     assert list(store.list("locks")) == []
 
 
-def python_with_drtool(*prefix: str, code: str, **run: object) -> subprocess.CompletedProcess:
-    """Run ``code`` in a new Python importing this drtool, in a session of its own (a signal
-    to its process group reaches nothing else)."""
+def prune_elsewhere(store: LocalStore, *prefix: str) -> subprocess.CompletedProcess:
+    """A prune of web-1 at noon, in a new Python (run under ``prefix``) importing this drtool,
+    in a session of its own (a signal to its process group reaches nothing else); it prints
+    "ran" or why it was refused."""
+    code = (
+        "import datetime\n"
+        "from drtool.errors import RepositoryLocked\n"
+        "from drtool.lock import exclusive_lock\n"
+        "from drtool.store.local import LocalStore\n"
+        f"noon = datetime.datetime.fromisoformat({NOON.isoformat()!r})\n"
+        f"store = LocalStore({str(store.path)!r})\n"
+        "try:\n"
+        "    with exclusive_lock(store, 'prune', 'web-1', clock=lambda: noon):\n"
+        "        print('ran')\n"
+        "except RepositoryLocked as error:\n"
+        "    print(error)\n"
+    )
     source = Path(drtool.__file__).resolve().parents[1]
     return subprocess.run(
         [*prefix, sys.executable, "-c", code],
@@ -152,12 +171,11 @@ def python_with_drtool(*prefix: str, code: str, **run: object) -> subprocess.Com
         timeout=60,
         start_new_session=True,
         check=False,
-        **run,
     )
 
 
 needs_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="a PID namespace and another user need root"
+    os.geteuid() != 0, reason="a PID namespace and dropping CAP_KILL need root"
 )
 
 
@@ -167,40 +185,24 @@ def test_pid_1_of_a_namespace_lives_and_pid_0_names_no_process(store: LocalStore
     a lock naming pid 0 (the caller's own process group, never a holder) keeps nothing out."""
     store.put_new(f"{SHARED_PREFIX}/0000000000000000", lock_body("web-1", 0))
     store.put_new(f"{SHARED_PREFIX}/1111111111111111", lock_body("web-1", 1))
-    prune = (
-        "import sys, datetime\n"
-        "from drtool.errors import RepositoryLocked\n"
-        "from drtool.lock import exclusive_lock\n"
-        "from drtool.store.local import LocalStore\n"
-        f"noon = datetime.datetime.fromisoformat({NOON.isoformat()!r})\n"
-        "try:\n"
-        f"    with exclusive_lock(LocalStore({str(store.path)!r}), 'prune', 'web-1',"
-        " clock=lambda: noon):\n"
-        "        print('ran')\n"
-        "except RepositoryLocked as error:\n"
-        "    print(error)\n"
-    )
-    done = python_with_drtool("unshare", "--pid", "--fork", code=prune)
-    assert done.returncode == 0
+    done = prune_elsewhere(store, "unshare", "--pid", "--fork")
+    assert (done.returncode, done.stdout) == (0, running(1) + "\n")
     assert done.stderr == (
         f"removing a stale or unreadable shared lock {SHARED_PREFIX}/0000000000000000\n"
-    )
-    assert done.stdout == (
-        "backup on web-1 (pid 1) is running; try again when it is done (--retry-lock DURATION)\n"
     )
     assert list(store.list("locks")) == [f"{SHARED_PREFIX}/1111111111111111"]
 
 
 @needs_root
-def test_a_live_process_of_another_user_counts_as_alive() -> None:
-    """Signal 0 to another user's process is refused (EPERM), yet it lives: a prune run as
-    another user than the backup must not take the backup's lock for a dead one's."""
-    code = (
-        "import os\n"
-        "from drtool.lock import _process_alive\n"
-        "os.setgid(65534)\n"
-        "os.setuid(65534)  # nobody, from here on\n"
-        f"print(_process_alive({os.getpid()}))\n"
-    )
-    done = python_with_drtool(code=code)
-    assert (done.returncode, done.stderr, done.stdout) == (0, "", "True\n")
+def test_a_live_backup_the_prune_may_not_signal_keeps_it_out(store: LocalStore) -> None:
+    """A backup of another user, and a prune without CAP_KILL: signal 0 is refused (EPERM), yet
+    the backup lives and its lock stays."""
+    backup = subprocess.Popen(["sleep", "300"], user=65534, group=65534)
+    try:
+        store.put_new(SHARED, lock_body("web-1", backup.pid))
+        done = prune_elsewhere(store, "setpriv", "--bounding-set", "-kill", "--inh-caps", "-kill")
+        assert (done.returncode, done.stdout, done.stderr) == (0, running(backup.pid) + "\n", "")
+        assert list(store.list("locks")) == [SHARED]
+    finally:
+        backup.kill()
+        backup.wait()
