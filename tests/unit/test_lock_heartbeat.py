@@ -125,15 +125,19 @@ def test_a_lock_lost_while_held_is_said_and_left_alone(
         assert not store.contains(LOCK_NAME), "the lock is not written again"
 
 
-def test_the_heartbeat_stops_with_the_lock(store: LocalStore) -> None:
+def heartbeats() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == f"heartbeat {LOCK_NAME}"]
+
+
+def test_the_heartbeat_is_a_daemon_thread_that_stops_with_the_lock(store: LocalStore) -> None:
     with exclusive_lock(store, "prune", "web-1", refresh_every=timedelta(0)):
-        assert f"heartbeat {LOCK_NAME}" in [thread.name for thread in threading.enumerate()]
-    assert f"heartbeat {LOCK_NAME}" not in [thread.name for thread in threading.enumerate()]
+        assert [thread.daemon for thread in heartbeats()] == [True]
+    assert heartbeats() == []
 
 
 def test_a_process_that_ends_holding_a_lock_is_not_kept_alive(tmp_path: Path) -> None:
-    """The heartbeat is a daemon thread: a program that returns without leaving the lock's
-    ``with`` (the lock left to go stale) still ends, instead of beating every five minutes."""
+    """Why the heartbeat is a daemon thread: a program that returns without leaving the lock's
+    ``with`` still ends, instead of beating every five minutes for ever."""
     code = (
         "import sys\n"
         "from drtool.lock import exclusive_lock\n"

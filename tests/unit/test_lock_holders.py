@@ -180,26 +180,44 @@ needs_root = pytest.mark.skipif(
 
 
 @needs_root
-def test_pid_1_of_a_namespace_lives_and_pid_0_names_no_process(store: LocalStore) -> None:
-    """A backup that is its container's init (pid 1) keeps a prune of the same namespace out;
-    a lock naming pid 0 (the caller's own process group, never a holder) keeps nothing out."""
-    store.put_new(f"{SHARED_PREFIX}/0000000000000000", lock_body("web-1", 0))
-    store.put_new(f"{SHARED_PREFIX}/1111111111111111", lock_body("web-1", 1))
-    done = prune_elsewhere(store, "unshare", "--pid", "--fork")
+def test_pid_1_of_a_namespace_lives_and_pid_0_names_no_process(
+    tmp_path: Path, backup: subprocess.Popen[bytes]
+) -> None:
+    """A backup that is its container's init (pid 1) keeps a prune of the same PID namespace
+    out, as a backup of this namespace (a child of the test) keeps out a prune here; a lock
+    naming pid 0 (the caller's own process group, never a holder) keeps nothing out."""
+    here = LocalStore(tmp_path / "here")
+    here.put_new(SHARED, lock_body("web-1", backup.pid))
+    with (
+        pytest.raises(RepositoryLocked) as refused,
+        exclusive_lock(here, "prune", "web-1", clock=at(NOON)),
+    ):
+        pytest.fail("the prune ran beside a backup")
+    assert str(refused.value) == running(backup.pid)
+    there = LocalStore(tmp_path / "there")
+    there.put_new(f"{SHARED_PREFIX}/0000000000000000", lock_body("web-1", 0))
+    there.put_new(f"{SHARED_PREFIX}/1111111111111111", lock_body("web-1", 1))
+    done = prune_elsewhere(there, "unshare", "--pid", "--fork")
     assert (done.returncode, done.stdout) == (0, running(1) + "\n")
     assert done.stderr == (
         f"removing a stale or unreadable shared lock {SHARED_PREFIX}/0000000000000000\n"
     )
-    assert list(store.list("locks")) == [f"{SHARED_PREFIX}/1111111111111111"]
+    assert list(there.list("locks")) == [f"{SHARED_PREFIX}/1111111111111111"]
 
 
 @needs_root
 def test_a_live_backup_the_prune_may_not_signal_keeps_it_out(store: LocalStore) -> None:
-    """A backup of another user, and a prune without CAP_KILL: signal 0 is refused (EPERM), yet
-    the backup lives and its lock stays."""
+    """A backup of another user keeps out a prune that may signal it (this test's, as root) and
+    one that may not (no CAP_KILL): signal 0 is refused (EPERM), yet the backup lives."""
     backup = subprocess.Popen(["sleep", "300"], user=65534, group=65534)
     try:
         store.put_new(SHARED, lock_body("web-1", backup.pid))
+        with (
+            pytest.raises(RepositoryLocked) as refused,
+            exclusive_lock(store, "prune", "web-1", clock=at(NOON)),
+        ):
+            pytest.fail("the prune ran beside a backup")
+        assert str(refused.value) == running(backup.pid)
         done = prune_elsewhere(store, "setpriv", "--bounding-set", "-kill", "--inh-caps", "-kill")
         assert (done.returncode, done.stdout, done.stderr) == (0, running(backup.pid) + "\n", "")
         assert list(store.list("locks")) == [SHARED]
