@@ -20,7 +20,7 @@ from drtool.lock import (
     shared_lock,
 )
 from drtool.store.local import LocalStore
-from tests.support.locks import NOON, Clock, at, holder, wait_for
+from tests.support.locks import NOON, Clock, at, holder
 
 
 @pytest.fixture
@@ -199,14 +199,6 @@ def beat(store: LocalStore, clock: Clock) -> None:
     """One heartbeat, as the holder's thread does it."""
     current = store.get(LOCK_NAME)
     Heartbeat(store, LOCK_NAME, current, STALE_AFTER, clock).beat()
-
-
-def test_the_heartbeat_thread_refreshes_the_lock(store: LocalStore) -> None:
-    clock = Clock(NOON)
-    with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=timedelta(0)):
-        clock.moment = NOON + timedelta(hours=3)
-        wait_for(lambda: holder(store)["refreshed"] == "2025-01-07T15:00:00.000000Z")
-    assert not store.contains(LOCK_NAME)
 
 
 def test_a_heartbeat_leaves_another_holders_lock_alone(store: LocalStore) -> None:

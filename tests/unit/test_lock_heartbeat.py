@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,8 +62,37 @@ class FailingOnce(LocalStore):
         return super().put(name, chunks, retain_until)
 
 
-def warnings(caplog: pytest.LogCaptureFixture, level: str) -> list[tuple[str, str]]:
-    return [(r.threadName, r.getMessage()) for r in caplog.records if r.levelname == level]
+def said(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
+    """What was logged: (thread, level, message)."""
+    return [(r.threadName, r.levelname, r.getMessage()) for r in caplog.records]
+
+
+def heartbeats() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == f"heartbeat {LOCK_NAME}"]
+
+
+def until(
+    condition: Callable[[], object], caplog: pytest.LogCaptureFixture, said_before: int = 0
+) -> None:
+    """Wait for ``condition``, or for the heartbeat to say something more or to stop: a broken
+    heartbeat fails the test at once, not at the wait's bound."""
+    wait_for(lambda: condition() or len(caplog.records) > said_before or not heartbeats())
+
+
+def test_the_heartbeat_thread_refreshes_the_lock(
+    store: LocalStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(NOON)
+    with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=timedelta(0)):
+        held = store.get(LOCK_NAME)
+        clock.moment = NOON + timedelta(hours=3)
+        until(lambda: store.get(LOCK_NAME) != held, caplog)
+        assert said(caplog) == []
+        assert holder(store) == {
+            **json.loads(held),
+            "refreshed": "2025-01-07T15:00:00.000000Z",
+        }
+    assert not store.contains(LOCK_NAME)
 
 
 def test_a_failed_beat_is_said_and_the_next_one_refreshes(
@@ -72,15 +102,18 @@ def test_a_failed_beat_is_said_and_the_next_one_refreshes(
     clock = Clock(NOON)
     with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=timedelta(0)):
         clock.moment = NOON + timedelta(hours=3)
-        wait_for(lambda: warnings(caplog, "WARNING"))
-        assert warnings(caplog, "WARNING") == [
-            (
-                f"heartbeat {LOCK_NAME}",
-                f"could not refresh the lock {LOCK_NAME}: "
-                f"cannot access {LOCK_NAME} in the repository: timed out",
-            )
-        ]
-        wait_for(lambda: holder(store)["refreshed"] == "2025-01-07T15:00:00.000000Z")
+        failed = (
+            f"heartbeat {LOCK_NAME}",
+            "WARNING",
+            f"could not refresh the lock {LOCK_NAME}: "
+            f"cannot access {LOCK_NAME} in the repository: timed out",
+        )
+        until(lambda: False, caplog)
+        assert said(caplog) == [failed]
+        refreshed = "2025-01-07T15:00:00.000000Z"
+        until(lambda: holder(store)["refreshed"] == refreshed, caplog, said_before=1)
+        assert said(caplog) == [failed]
+        assert holder(store)["refreshed"] == refreshed
     assert not store.contains(LOCK_NAME)
 
 
@@ -112,10 +145,11 @@ def test_a_lock_lost_while_held_is_said_and_left_alone(
     store = LostAtNextBeat(tmp_path / "repo", taken)
     with exclusive_lock(store, "prune", "web-1", clock=Clock(NOON), refresh_every=timedelta(0)):
         store.armed = True
-        wait_for(lambda: warnings(caplog, "ERROR"))
-        assert warnings(caplog, "ERROR") == [
+        until(lambda: False, caplog)
+        assert said(caplog) == [
             (
                 f"heartbeat {LOCK_NAME}",
+                "ERROR",
                 f"the lock {LOCK_NAME} was taken over or removed while held",
             )
         ]
@@ -123,10 +157,6 @@ def test_a_lock_lost_while_held_is_said_and_left_alone(
         assert store.get(LOCK_NAME) == THIEF, "the new holder's lock is left alone"
     else:
         assert not store.contains(LOCK_NAME), "the lock is not written again"
-
-
-def heartbeats() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == f"heartbeat {LOCK_NAME}"]
 
 
 def test_the_heartbeat_is_a_daemon_thread_that_stops_with_the_lock(store: LocalStore) -> None:
