@@ -29,9 +29,12 @@ HELD = {
     "refreshed": "2025-01-07T12:00:00.000000Z",
 }
 
-# The lock exclusive_lock writes at NOON (what the tests' beats start from; a beat at NOON
-# rewrites the same).
-MINE = {**HELD, "pid": os.getpid()}
+
+def mine() -> dict:
+    """The lock exclusive_lock writes at NOON in this process (what the tests' beats start from;
+    a beat at NOON rewrites the same). The pid is asked at each call: mutmut forks the process
+    that imported this module."""
+    return {**HELD, "pid": os.getpid()}
 
 
 @pytest.fixture
@@ -89,9 +92,9 @@ def test_the_heartbeat_thread_refreshes_the_lock(
     clock = Clock(NOON)
     with exclusive_lock(store, "prune", "web-1", clock=clock, refresh_every=timedelta(0)):
         clock.moment = NOON + timedelta(hours=3)
-        until(lambda: holder(store) != MINE, caplog)
+        until(lambda: holder(store) != mine(), caplog)
         assert said(caplog) == []
-        assert holder(store) == {**MINE, "refreshed": "2025-01-07T15:00:00.000000Z"}
+        assert holder(store) == {**mine(), "refreshed": "2025-01-07T15:00:00.000000Z"}
     assert not store.contains(LOCK_NAME)
 
 
@@ -110,9 +113,9 @@ def test_a_failed_beat_is_said_and_the_next_one_refreshes(
         )
         until(lambda: False, caplog)
         assert said(caplog) == [failed]
-        until(lambda: holder(store) != MINE, caplog, said_before=1)
+        until(lambda: holder(store) != mine(), caplog, said_before=1)
         assert said(caplog) == [failed]
-        assert holder(store) == {**MINE, "refreshed": "2025-01-07T15:00:00.000000Z"}
+        assert holder(store) == {**mine(), "refreshed": "2025-01-07T15:00:00.000000Z"}
     assert not store.contains(LOCK_NAME)
 
 
