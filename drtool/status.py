@@ -70,12 +70,21 @@ class FleetStatus:
         read_data = " (read data)" if check["read_data"] else ""
         return f"{check['time'][:19]}Z {'passed' if check['passed'] else 'FAILED'}{read_data}"
 
+    def _check_attention(self) -> str | None:
+        """Why the repository's own check needs attention: its record refused, or it failed."""
+        if self.check_problem:
+            return self.check_problem
+        if self.check and not self.check["passed"]:
+            return f"last check failed at {self.check['time'][:19]}Z"
+        return None
+
     def raise_for_problems(self) -> None:
         attention = [
             f"{item.host} ({'; '.join(item.problems)})" for item in self.hosts if not item.healthy
         ]
-        if self.check_problem:
-            attention.insert(0, f"{CHECK_HOST} ({self.check_problem})")
+        check_problem = self._check_attention()
+        if check_problem:
+            attention.insert(0, f"{CHECK_HOST} ({check_problem})")
         if attention:
             raise FleetNeedsAttention(
                 f"{len(attention)} host(s) need attention: {', '.join(attention[:5])}"

@@ -71,3 +71,19 @@ def test_a_damaged_head_is_a_problem_of_its_host_in_one_line(cli: Cli) -> None:
     data[-5] ^= 1
     head.write_bytes(bytes(data))
     assert "web-1 (status record of host web-1" in cli("status", expect=29).stderr
+
+
+@pytest.mark.usefixtures("backed_up")
+def test_a_failed_check_needs_attention(cli: Cli) -> None:
+    """A check that found a pack gone is recorded; status says so and exits 29 until a check
+    passes, though every host's own backup is fresh."""
+    cli("check")
+    cli("status")
+    packs = sorted(Path(cli.environment["DRTOOL_REPO"], "packs").rglob("*"))
+    next(path for path in packs if path.is_file()).unlink()
+    cli("check", expect=14, one_line=False)
+    failed = cli("status", expect=29)
+    assert failed.stderr.startswith(
+        "drtool: error: 1 host(s) need attention: _repository (last check failed at "
+    )
+    assert " FAILED" in failed.stdout.split("last check: ", 1)[1].splitlines()[0]

@@ -64,3 +64,18 @@ def test_a_refused_head_is_a_problem_of_its_host_never_a_healthy_one() -> None:
     assert fleet.check is None and "last check: unknown (forged)" in fleet.describe()
     with pytest.raises(FleetNeedsAttention, match=r"^2 host\(s\) need attention: _repository"):
         fleet.raise_for_problems()
+
+
+def test_a_failed_check_needs_attention_though_every_host_is_fresh() -> None:
+    failed = {"time": "2025-01-07T03:00:00.000000Z", "passed": False, "read_data": True}
+    heads = {
+        "web-1": HostHead("web-1", snapshot=snapshot(1)),
+        CHECK_HOST: HostHead(CHECK_HOST, check=failed),
+    }
+    fleet = fleet_status(heads, NOW, timedelta(hours=36))
+    assert "last check: 2025-01-07T03:00:00Z FAILED (read data)" in fleet.describe()
+    with pytest.raises(FleetNeedsAttention) as raised:
+        fleet.raise_for_problems()
+    assert str(raised.value) == (
+        "1 host(s) need attention: _repository (last check failed at 2025-01-07T03:00:00Z)"
+    )
