@@ -42,7 +42,12 @@ _SERVICE_KEYS = {
     "pid_file",
     "error_log",
     "compose_projects",
+    "timeout",
 }
+
+# Seconds a reload is given to take (nginx: new workers) and a health URL to answer
+# ([services.<kind>] timeout).
+SERVICE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class ServiceSettings:
     pid_file: str | None = None
     error_log: str | None = None
     compose_projects: tuple[str, ...] = ()
+    timeout: float = SERVICE_TIMEOUT
 
 
 # Seconds the restored firewall's dead-man's switch waits for `drtool confirm` (restore's
@@ -162,10 +168,15 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     for kind in services_table:
         service = _table(services_table, kind, _SERVICE_KEYS, path)
         projects = tuple(_string_list(service, "compose_projects", path))
+        timeout = service.get("timeout", SERVICE_TIMEOUT)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(f"{path}: [services.{kind}] timeout must be a positive number")
         for key, value in service.items():
-            if key != "compose_projects" and not isinstance(value, str):
+            if key not in ("compose_projects", "timeout") and not isinstance(value, str):
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
-        services[kind] = ServiceSettings(**{**service, "compose_projects": projects})
+        services[kind] = ServiceSettings(
+            **{**service, "compose_projects": projects, "timeout": float(timeout)}
+        )
     diff = _table(document, "diff", {"secret_keys", "secret_paths"}, path)
     restore = _table(
         document, "restore", {"keep_setid", "include_roots", "allow_hooks", "network_parents"}, path

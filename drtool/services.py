@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drtool.config import ServiceSettings
+from drtool.config import SERVICE_TIMEOUT, ServiceSettings
 
 if TYPE_CHECKING:
     from drtool.collectors.base import Collector
@@ -20,8 +20,6 @@ from drtool.host import Host
 
 # Where the drtool package is, for the probe child (``-I`` ignores the environment's paths).
 _DRTOOL_PATH = str(Path(__file__).resolve().parent.parent)
-
-HEALTH_TIMEOUT = 10.0
 
 
 def systemd_runs(host: Host) -> bool:
@@ -69,7 +67,7 @@ print(problem or "", end="")
 """
 
 
-def probe_url_from(host: Host, url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:
+def probe_url_from(host: Host, url: str, timeout: float = SERVICE_TIMEOUT) -> str | None:
     """Probe ``url`` from where the host's services run: its network namespace (with
     ``--netns``, a child in it asks), else drtool's own."""
     if host.runner.netns is None:
@@ -83,7 +81,7 @@ def probe_url_from(host: Host, url: str, timeout: float = HEALTH_TIMEOUT) -> str
     return answer.decode(errors="replace").strip() or None
 
 
-def probe_url(url: str, timeout: float = HEALTH_TIMEOUT) -> str | None:
+def probe_url(url: str, timeout: float = SERVICE_TIMEOUT) -> str | None:
     """Ask ``url`` until it answers below 400 or ``timeout`` passes; return the problem or None."""
     # urllib.request (http.client, email, ssl) loads here, not with every backup and restore.
     import urllib.error

@@ -20,7 +20,12 @@ from drtool.store.local import LocalStore
 from drtool.testpoint import VARIABLE as TESTPOINT
 from tests.support.real_parts import require
 
-pytest_plugins = ["tests.support.s3", "tests.support.netns", "tests.support.dockerd"]
+pytest_plugins = [
+    "tests.support.s3",
+    "tests.support.netns",
+    "tests.support.dockerd",
+    "tests.support.xdist_groups",
+]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PASSPHRASE = "correct horse battery staple"
@@ -32,18 +37,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """``@pytest.mark.real_parts(...)``: skipped without them, a failure under CI."""
     for marker in item.iter_markers("real_parts"):
         require(*marker.args)
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist's ``--dist loadgroup`` (scripts/test), a test module's tests run on one
-    worker, so that its module-scoped fixtures (a live host, a built image) start once per run;
-    a module splits only where its tests name groups of their own (test_failure_matrix.py)."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def fixed_passphrase(secret: str = PASSPHRASE) -> PassphraseSource:

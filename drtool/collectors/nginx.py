@@ -45,7 +45,6 @@ from drtool.services import (
 )
 from drtool.validation import StagedTree, staged_tree
 
-RELOAD_TIMEOUT = 10.0
 # nginx -t as root in its sandbox: it creates its temp directories and chowns them to its
 # worker user, reads files owned by others, binds its listen ports (in a fresh namespace).
 _CAPABILITIES = ("CAP_CHOWN", "CAP_DAC_READ_SEARCH", "CAP_NET_BIND_SERVICE")
@@ -118,7 +117,8 @@ class NginxCollector(PathsCollector):
             else start_command(host, self.service, "nginx", "nginx")
         )
         host.runner.run_shell(command, in_netns=True)
-        deadline = time.monotonic() + RELOAD_TIMEOUT
+        timeout = self.service.timeout
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             emergency = _emergencies(error_log, log_offset)
             if emergency:
@@ -132,7 +132,7 @@ class NginxCollector(PathsCollector):
                 return
             time.sleep(0.1)
         raise RestoreFailed(
-            f"nginx did not reload within {RELOAD_TIMEOUT:g} s (its workers were not replaced)"
+            f"nginx did not reload within {timeout:g} s (its workers were not replaced)"
         )
 
     def running(self, host: Host) -> bool | None:
@@ -165,7 +165,7 @@ class NginxCollector(PathsCollector):
     def healthcheck(self, host: Host, staged: StagedArtifact) -> list[str]:
         if not self.service.health_url or self.tool_missing("nginx"):
             return []
-        problem = probe_url_from(host, self.service.health_url)
+        problem = probe_url_from(host, self.service.health_url, self.service.timeout)
         return [f"nginx: {problem}"] if problem else []
 
     def describe(self, staged: StagedArtifact) -> dict[str, Any]:

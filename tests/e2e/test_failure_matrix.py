@@ -14,8 +14,10 @@ request, failed for real by a snapshot whose site answers 503 (tests/integration
 
 Every case starts from the damaged host the previous one left: a module-wide host keeps the
 suite fast (services start once), and a case that leaves the host changed fails the next too.
-The cases fall in two groups of about the same time (steps that fail, drtool killed), which
-pytest-xdist (scripts/test) runs on two workers, each with a live host of its own.
+The cases fall in three groups of about the same time (a step fails; the rollback fails, or the
+disk is full; drtool killed), which pytest-xdist (scripts/test) hands out as any other group,
+each worker with a live host of its own: a whole matrix on one worker, or half of it, would
+leave the other idle at the end of the run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ pytestmark = [
 
 # pytest-xdist's groups (--dist loadgroup): one live host per group and worker.
 FAILING_STEPS = pytest.mark.xdist_group("failure matrix: failing steps")
+FAILING_ROLLBACK = pytest.mark.xdist_group("failure matrix: failing rollback, full disk")
 KILLED = pytest.mark.xdist_group("failure matrix: drtool killed")
 
 
@@ -188,7 +191,7 @@ def test_a_failure_after_validation_is_rolled_back(host: LiveHost, case: Case) -
     assert differences(host.state(), before) == []
 
 
-@FAILING_STEPS
+@FAILING_ROLLBACK
 @pytest.mark.parametrize("kind", ["wireguard", "nginx", "fail2ban", "files"])
 def test_a_full_disk_while_applying_a_kind_is_rolled_back(host: LiveHost, kind: str) -> None:
     """The host's /etc is a small tmpfs, filled to the last page."""
@@ -203,7 +206,7 @@ def test_a_full_disk_while_applying_a_kind_is_rolled_back(host: LiveHost, kind: 
     assert differences(host.state(), before) == []
 
 
-@FAILING_STEPS
+@FAILING_ROLLBACK
 def test_a_full_disk_under_the_journal_stops_the_restore_before_it_starts(host: LiveHost) -> None:
     """No room for the journal, the staged copy or the rollback point: nothing may change."""
     before = host.state()
@@ -265,7 +268,7 @@ ROLLBACK_FAILS = [
 ]
 
 
-@FAILING_STEPS
+@FAILING_ROLLBACK
 @pytest.mark.parametrize("case", ROLLBACK_FAILS, ids=lambda case: case.kind)
 def test_a_failing_rollback_says_what_to_do_and_rollback_finishes_it(
     host: LiveHost, case: Case
@@ -364,7 +367,7 @@ def test_killed_at_a_step_resume_finishes_in_the_snapshots_state(host: LiveHost,
     host.damage()  # the next case starts from the damaged host again
 
 
-@FAILING_STEPS
+@FAILING_ROLLBACK
 def test_the_whole_restore_succeeds_and_a_dry_run_before_it_changes_nothing(
     host: LiveHost,
 ) -> None:
@@ -387,7 +390,7 @@ def test_the_whole_restore_succeeds_and_a_dry_run_before_it_changes_nothing(
     host.damage()
 
 
-@FAILING_STEPS
+@FAILING_ROLLBACK
 def test_a_drill_restores_every_kind_into_a_sandbox_and_changes_nothing(
     host: LiveHost, tmp_path: Path
 ) -> None:

@@ -34,21 +34,10 @@ def image(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> str:
         pytest.skip("mmdebstrap is not installed; scripts/test installs it")
     work = tmp_path_factory.mktemp("image")
     base = work / "base.tar"
-    subprocess.run(
-        [
-            "mmdebstrap",
-            "--variant=apt",
-            "--quiet",
-            f"--include={','.join(dockerfile_packages())}",
-            "bookworm",
-            str(base),
-        ],
-        check=True,
-        capture_output=True,
-    )
     context = work / "context"
     (context / "wheels").mkdir(parents=True)
-    subprocess.run(
+    # The wheels are built while mmdebstrap makes the base: neither needs the other.
+    wheels = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -59,9 +48,25 @@ def image(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> str:
             str(context / "wheels"),
             str(REPOSITORY),
         ],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
+    try:
+        subprocess.run(
+            [
+                "mmdebstrap",
+                "--variant=apt",
+                "--quiet",
+                f"--include={','.join(dockerfile_packages())}",
+                "bookworm",
+                str(base),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        output, _ = wheels.communicate()
+    assert wheels.returncode == 0, f"pip wheel failed: {output.decode(errors='replace')}"
     shutil.copy(REPOSITORY / "Dockerfile", context / "Dockerfile")
     client = dockerd.client()
     try:

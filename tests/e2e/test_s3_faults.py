@@ -20,7 +20,7 @@ from tests.support.s3 import client_for, new_bucket
 
 S3_SETTINGS = """
 [s3]
-max_attempts = 8
+max_attempts = {attempts}
 max_retry_seconds = 20
 backoff_seconds = 0.02
 backoff_max_seconds = 0.3
@@ -43,7 +43,6 @@ def proxied(request: pytest.FixtureRequest, radosgw: Radosgw) -> Iterator[FaultP
 def s3_cli(cli: Cli, proxied: FaultPlan, radosgw: Radosgw, tmp_path: Path) -> Cli:
     bucket = new_bucket(client_for(radosgw.endpoint))
     config = tmp_path / "drtool.toml"
-    config.write_text((EXAMPLES / "drtool.toml").read_text() + S3_SETTINGS)
     for variable in [name for name in cli.environment if name.startswith("AWS_")]:
         del cli.environment[variable]
     cli.environment.update(
@@ -56,8 +55,18 @@ def s3_cli(cli: Cli, proxied: FaultPlan, radosgw: Radosgw, tmp_path: Path) -> Cl
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
+    give_up_after(cli, attempts=8)
     cli("init")
     return cli
+
+
+def give_up_after(cli: Cli, attempts: int) -> None:
+    """drtool.toml for ``cli``: the example's, with S3 settings that give up after ``attempts``
+    (a stalled answer costs a read timeout each)."""
+    config = Path(cli.environment["DRTOOL_CONFIG"])
+    config.write_text(
+        (EXAMPLES / "drtool.toml").read_text() + S3_SETTINGS.format(attempts=attempts)
+    )
 
 
 def test_backup_and_restore_complete_under_a_20_percent_fault_rate(
@@ -77,6 +86,7 @@ def test_everything_fails_cleanly_under_a_100_percent_fault_rate(
     s3_cli: Cli, proxied: FaultPlan, tmp_path: Path
 ) -> None:
     s3_cli("backup")
+    give_up_after(s3_cli, attempts=3)  # a fault every time: the retries are all struck alike
     proxied.rate = 1.0
     assert "S3" in s3_cli("backup", expect=19).stderr
     s3_cli("restore", "--target", str(tmp_path / "restored"), expect=19)

@@ -4,7 +4,7 @@ restored into, reloaded (and the reload verified) and asked over HTTP."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from drtool.backup import run_backup
 from drtool.capture import stage_artifact
 from drtool.collectors import collectors_for
-from drtool.config import Settings
+from drtool.config import SERVICE_TIMEOUT, Settings
 from drtool.errors import RestoreRolledBack, RollbackIncomplete, ValidationRefused
 from drtool.host import Host
 from drtool.repository import Repository
@@ -21,11 +21,16 @@ from tests.support.services import Nginx
 
 pytestmark = pytest.mark.real_parts("nginx")
 
+# [services.nginx] timeout where a reload or a health check is meant to fail: it is waited out,
+# and a reload that does take (the rollback's) takes well within it.
+SHORT_TIMEOUT = 3.0
+
 
 @dataclass
 class Sandbox(Nginx):
-    def settings(self, restart: str | None = None) -> Settings:
-        return Settings(kinds=("nginx",), services={"nginx": self.service(restart)})
+    def settings(self, restart: str | None = None, timeout: float = SERVICE_TIMEOUT) -> Settings:
+        service = replace(self.service(restart), timeout=timeout)
+        return Settings(kinds=("nginx",), services={"nginx": service})
 
 
 @pytest.fixture
@@ -46,9 +51,15 @@ def etc_files(sandbox: Sandbox) -> dict[Path, bytes]:
     }
 
 
-def restore(repository: Repository, sandbox: Sandbox, manifest, restart: str | None = None):
+def restore(
+    repository: Repository,
+    sandbox: Sandbox,
+    manifest,
+    restart: str | None = None,
+    timeout: float = SERVICE_TIMEOUT,
+):
     host = Host(sandbox.root, "web-1", services=True)
-    collectors = collectors_for(sandbox.settings(restart))
+    collectors = collectors_for(sandbox.settings(restart, timeout))
     return restore_snapshot(repository, manifest, host, collectors)
 
 
@@ -103,8 +114,10 @@ def test_a_reload_that_does_not_take_is_caught(repository: Repository, sandbox: 
     """A restart command that does nothing: the reload is seen not to take, the rollback's
     reload neither, and the operator is told what to do."""
     manifest = backup(repository, sandbox)
-    with pytest.raises(RollbackIncomplete, match="did not reload") as raised:
-        restore(repository, sandbox, manifest, restart="true")
+    with pytest.raises(
+        RollbackIncomplete, match=f"did not reload within {SHORT_TIMEOUT:g} s"
+    ) as raised:
+        restore(repository, sandbox, manifest, restart="true", timeout=SHORT_TIMEOUT)
     assert "drtool restore --rollback" in raised.value.report.operator_actions[0]
 
 
@@ -141,8 +154,9 @@ def test_a_failing_health_check_rolls_the_files_and_nginx_back(
     sandbox.write_site("v4")
     sandbox.reload_until("v4")
     before = etc_files(sandbox)
-    with pytest.raises(RestoreRolledBack, match="HTTP 503") as raised:
-        restore(repository, sandbox, broken)
+    answered = f"did not answer in {SHORT_TIMEOUT:g} s .HTTP 503"
+    with pytest.raises(RestoreRolledBack, match=answered) as raised:
+        restore(repository, sandbox, broken, timeout=SHORT_TIMEOUT)
     assert raised.value.report.rolled_back == ["nginx"]
     after = etc_files(sandbox)
     assert after == before

@@ -36,6 +36,8 @@ def chunks(data: bytes) -> list[bytes]:
 @pytest.mark.parametrize(
     "data",
     [b"", b"x", text(10_000), os.urandom(300_000), b"\n" * 200_000, text(50) + os.urandom(99_999)],
+    # named: ids made of random bytes differ from one pytest-xdist worker's collection to another's
+    ids=["empty", "one byte", "rules", "random", "newlines", "rules then random"],
 )
 def test_chunks_cover_the_data_and_stay_bounded(data: bytes):
     pieces = chunks(data)

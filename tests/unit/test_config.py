@@ -45,11 +45,20 @@ def test_full_config(tmp_path: Path) -> None:
         ('[restore]\nkeep_setid = "yes"\n', "keep_setid must be true or false"),
         ('[restore]\ninclude_roots = ["opt/app"]\n', "must be absolute"),
         ("[restore]\nkeepsetid = true\n", "unknown setting 'keepsetid'"),
+        ("[services.nginx]\ntimeout = 0\n", "timeout must be a positive number"),
+        ('[services.nginx]\ntimeout = "10"\n', "timeout must be a positive number"),
+        ("[services.nginx]\ntimeout = true\n", "timeout must be a positive number"),
     ],
 )
 def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, text))
+
+
+def test_a_service_timeout_is_read_and_defaults_to_ten_seconds(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "[services.nginx]\ntimeout = 2.5\n"))
+    assert settings.service("nginx").timeout == 2.5
+    assert settings.service("fail2ban").timeout == 10
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
