@@ -218,13 +218,11 @@ def test_an_older_head_of_a_host_whose_clock_is_ahead_is_refused(
     assert "is older than one this machine read" in attention(cli)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (docs/FORMAT.md, 'Signed heads', limits): status does not read the snapshot a "
-    "head names; any object named like it stands for it (an existence check would not do), so "
-    "a host whose snapshots were all replaced by junk looks healthy until `check`",
-)
-def test_a_host_whose_snapshots_were_replaced_by_junk_needs_attention(backed_up: Cli) -> None:
+def test_a_host_whose_snapshots_were_replaced_by_junk_needs_attention_once_checked(
+    backed_up: Cli,
+) -> None:
+    """status reads no manifest (README, limits): junk named like a host's snapshots is found by
+    `check`, and the failed check is then a problem status shows."""
     cli = backed_up
     for snapshot in (repo(cli) / "snapshots/web-1").iterdir():
         snapshot.write_bytes(b"junk")
