@@ -79,8 +79,9 @@ def test_an_older_generations_operator_signature_is_accepted() -> None:
     signature = host_signing_key(FIRST, "web-1").sign(b"drtool v2 manifest\x00" + CANONICAL)
     envelope = {"manifest": MANIFEST, "signer": "operator:1", "signature": b64(signature)}
     assert verified(envelope) == MANIFEST
-    for signer in ("operator:2", "operator:01"):  # another generation's key; the same, padded
-        result = "accepted" if signer == "operator:01" else "refused"
+    # another generation's key; the same generation with leading zeros, up to 9 digits
+    for signer in ("operator:2", "operator:01", "operator:000000001"):
+        result = "refused" if signer == "operator:2" else "accepted"
         try:
             verified({**envelope, "signer": signer})
             outcome = "accepted"
@@ -202,6 +203,14 @@ def test_a_writer_ids_quoted_at_most_32_characters() -> None:
     with pytest.raises(IntegrityError) as refused:
         verified_manifest(KEYS, "web-1", envelope, _raise(missing), "m")
     assert str(refused.value) == f"m is signed by writer '{'a' * 32}': x"
+
+
+def test_a_writer_id_is_everything_after_the_first_colon() -> None:
+    envelope = {"manifest": MANIFEST, "signer": "writer:0123:4567", "signature": ""}
+    refusal = KeyFileRefused("'0123:4567' is not a key id")
+    with pytest.raises(IntegrityError) as refused:
+        verified_manifest(KEYS, "web-1", envelope, _raise(refusal), "m")
+    assert str(refused.value) == "m is signed by writer '0123:4567': '0123:4567' is not a key id"
 
 
 def _raise(error: Exception):
