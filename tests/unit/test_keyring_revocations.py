@@ -82,8 +82,15 @@ def test_the_record_written_is_signed_over_the_bytes_format_md_gives(tmp_path: P
         b"drtool v2 operator record\x00drtool revocations\x00"
         b'{"format":2,"kind":"revocations","repository_id":"' + REPOSITORY.encode() + b'",'
         b'"sequence":' + str(sequence).encode() + b","
-        b'"writers":{"' + X.encode() + b'":"' + EARLY.encode() + b'","' + Y.encode() + b'":"'
-        + LATE.encode() + b'"}}'
+        b'"writers":{"'
+        + X.encode()
+        + b'":"'
+        + EARLY.encode()
+        + b'","'
+        + Y.encode()
+        + b'":"'
+        + LATE.encode()
+        + b'"}}'
     )
     check_signature(operator_key(SECOND).public_key(), signature, message)
     assert memory_file(tmp_path) == {
@@ -163,8 +170,12 @@ def signed_with(sequence: object, writers: object = None, *, repository: str = R
         (lambda document: json.dumps({**document, "writers": {X: 1}}).encode(), DAMAGED),
         (lambda document: json.dumps({"sequence": 1, "writers": {}}).encode(), DAMAGED),
         (lambda document: json.dumps({"sequence": 1, "signature": ""}).encode(), DAMAGED),
-        (lambda document: json.dumps({**document, "signature": "*" + document["signature"]})
-         .encode(), DAMAGED),
+        (
+            lambda document: json.dumps(
+                {**document, "signature": "*" + document["signature"]}
+            ).encode(),
+            DAMAGED,
+        ),
         (lambda document: json.dumps({**document, "signature": None}).encode(), UNSIGNED),
         (lambda document: json.dumps({**document, "writers": {}}).encode(), UNSIGNED),
         (lambda document: json.dumps({**document, "sequence": 10**18}).encode(), UNSIGNED),
@@ -318,3 +329,33 @@ def test_a_writer_cannot_publish_and_a_damaged_record_is_rewritten(
     assert f"{DAMAGED}: rewritten from what this machine knows" in caplog.messages
     document = json.loads((tmp_path / "repo/revocations").read_text())
     assert (document["sequence"], document["writers"]) == (sequence + 1, {X: EARLY, Y: LATE})
+
+
+def test_a_registrations_revocation_is_remembered_with_no_record_number(tmp_path: Path) -> None:
+    reader = known(tmp_path)
+    assert reader.applied(registration(X, revoked=EARLY)).revoked == EARLY
+    # number 0: a record this machine never saw is not expected (none exists)
+    assert memory_file(tmp_path)["sequence"] == 0
+    assert known(tmp_path).current() == Revocations(0, {X: EARLY})
+
+
+def test_a_machine_with_no_memory_writes_on_top_of_the_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = LocalStore(tmp_path / "repo")
+    store.path.mkdir()
+    KnownRevocations(store, KEYS, REPOSITORY).publish({X: EARLY})
+    sequence = json.loads((tmp_path / "repo/revocations").read_text())["sequence"]
+    with caplog.at_level(logging.WARNING):
+        KnownRevocations(store, KEYS, REPOSITORY).publish({Y: LATE})
+    assert not caplog.messages
+    document = json.loads((tmp_path / "repo/revocations").read_text())
+    assert (document["sequence"], document["writers"]) == (sequence + 1, {X: EARLY, Y: LATE})
+
+
+def test_the_record_published_is_the_one_the_command_goes_on_with(tmp_path: Path) -> None:
+    reader = known(tmp_path)
+    reader.publish({X: EARLY})
+    sequence = json.loads((tmp_path / "repo/revocations").read_text())["sequence"]
+    (tmp_path / "repo/revocations").unlink()  # not read again in this command
+    assert reader.current() == Revocations(sequence, {X: EARLY})

@@ -188,7 +188,9 @@ def test_a_writers_refusals_word_for_word() -> None:
     )
     with pytest.raises(IntegrityError) as refused:
         verified(envelope, registration=registration(host="web-2"))
-    assert str(refused.value) == "manifest m is signed by the writer of host web-2, not of host web-1"
+    assert (
+        str(refused.value) == "manifest m is signed by the writer of host web-2, not of host web-1"
+    )
     forged = {**envelope, "signature": sign_manifest(KEYS, "web-1", MANIFEST)["signature"]}
     with pytest.raises(IntegrityError, match="^manifest m is not signed by a key of host web-1$"):
         verified(forged)

@@ -32,12 +32,16 @@ ARN = "arn:aws:kms:eu-west-1:111122223333:key/planted"
 
 def format_2(key_id: str = "00" * 8, passphrase: bytes = b"right") -> bytes:
     kek, fields = passphrase_kek(passphrase, CHEAP)
-    return new_key_file(REPOSITORY, key_id, "passphrase", "t", kek, {1: Generation(1, SECRET)}, fields)
+    return new_key_file(
+        REPOSITORY, key_id, "passphrase", "t", kek, {1: Generation(1, SECRET)}, fields
+    )
 
 
 def kms_file(key_id: str = "11" * 8, arn: str = ARN) -> bytes:
     fields = {"kms": {"key_id": arn, "encrypted_kek": "AAAA"}}
-    return new_key_file(REPOSITORY, key_id, "kms", "t", bytes(32), {1: Generation(1, SECRET)}, fields)
+    return new_key_file(
+        REPOSITORY, key_id, "kms", "t", bytes(32), {1: Generation(1, SECRET)}, fields
+    )
 
 
 def format_1(passphrase: bytes = b"right") -> bytes:
@@ -218,9 +222,9 @@ def test_a_kms_file_is_told_by_its_format_kind_and_fields(tmp_path: Path) -> Non
     for number, change in enumerate(({"kms": ARN}, {"kms": {"key_id": 5}})):
         data = json.dumps({**json.loads(kms_file()), **change}).encode()
         # not a KMS key file: no line saying why it was not tried
-        assert refusal(tmp_path / str(number), {"keys/k": data}, NONE).startswith(
-            "no key file"
-        ), change
+        assert refusal(tmp_path / str(number), {"keys/k": data}, NONE).startswith("no key file"), (
+            change
+        )
 
 
 def test_an_empty_passphrase_with_only_passphrase_files(tmp_path: Path) -> None:
