@@ -181,7 +181,7 @@ def test_an_anchor_names_the_operator_key_of_each_generation_it_holds() -> None:
     # authenticated by the wrapped key, so they would need our kek
     theirs = made({1: SECOND})
     theirs["anchor"] = made({1: FIRST})["anchor"]
-    with pytest.raises(KeyUnavailable, match="^wrong passphrase$"):
+    with pytest.raises(KeyUnavailable, match=r"^wrong passphrase$"):
         parse_key_file(theirs).unlock(KEK)
     # anyone can seal to the file's public key: a generation 1 the anchor does not name
     document = made({1: FIRST})
@@ -229,7 +229,7 @@ def test_1000_generations_are_read() -> None:
 
 def test_a_wrong_kek_or_a_changed_clear_field_is_a_wrong_passphrase() -> None:
     document = made({1: FIRST})
-    with pytest.raises(KeyUnavailable, match="^wrong passphrase$"):
+    with pytest.raises(KeyUnavailable, match=r"^wrong passphrase$"):
         parse_key_file(document).unlock(bytes(32))
     for change in (
         {"repository_id": "f" * 32},
@@ -238,7 +238,7 @@ def test_a_wrong_kek_or_a_changed_clear_field_is_a_wrong_passphrase() -> None:
         {"public_key": made({1: FIRST})["public_key"]},
         {"anchor": made({1: SECOND})["anchor"]},
     ):
-        with pytest.raises(KeyUnavailable, match="^wrong passphrase$"):
+        with pytest.raises(KeyUnavailable, match=r"^wrong passphrase$"):
             parse_key_file({**document, **change}).unlock(KEK)
 
 

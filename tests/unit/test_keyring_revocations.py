@@ -319,7 +319,7 @@ def test_a_writer_cannot_publish_and_a_damaged_record_is_rewritten(
     store = LocalStore(tmp_path / "repo")
     store.path.mkdir()
     writer = WriterKeys("web-1", X, 1, b"\x00" * 32, b"\x00" * 32, None)  # type: ignore[arg-type]
-    with pytest.raises(KeyUnavailable, match="^only an operator key signs the record of revoked"):
+    with pytest.raises(KeyUnavailable, match=r"^only an operator key signs the record of revoked"):
         KnownRevocations(store, writer, REPOSITORY).publish({X: EARLY})  # type: ignore[arg-type]
     known(tmp_path).publish({X: EARLY})
     sequence = json.loads((tmp_path / "repo/revocations").read_text())["sequence"]

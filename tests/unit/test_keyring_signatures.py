@@ -71,7 +71,7 @@ def test_a_writer_signs_with_its_own_key_for_its_own_host_only() -> None:
     assert verified(envelope) == MANIFEST
     with pytest.raises(Exception, match="for host web-1 only, not web-2"):
         sign_manifest(WRITER, "web-2", MANIFEST)
-    with pytest.raises(TypeError, match="^format 2 has no signer for 'x'$"):
+    with pytest.raises(TypeError, match=r"^format 2 has no signer for 'x'$"):
         sign_manifest("x", "web-1", MANIFEST)  # type: ignore[arg-type]
 
 
@@ -168,13 +168,13 @@ def test_refused_word_for_word(envelope: object, line: str) -> None:
 
 def test_a_padded_base64_signature_with_junk_is_refused_not_cleaned() -> None:
     envelope = sign_manifest(KEYS, "web-1", MANIFEST)
-    with pytest.raises(IntegrityError, match="^manifest m has an unreadable signature$"):
+    with pytest.raises(IntegrityError, match=r"^manifest m has an unreadable signature$"):
         verified({**envelope, "signature": "*" + envelope["signature"]})
 
 
 def test_another_hosts_operator_signature_is_refused() -> None:
     envelope = sign_manifest(KEYS, "web-2", MANIFEST)
-    with pytest.raises(IntegrityError, match="^manifest m is not signed by a key of host web-1$"):
+    with pytest.raises(IntegrityError, match=r"^manifest m is not signed by a key of host web-1$"):
         verified(envelope)
 
 
@@ -192,7 +192,7 @@ def test_a_writers_refusals_word_for_word() -> None:
         str(refused.value) == "manifest m is signed by the writer of host web-2, not of host web-1"
     )
     forged = {**envelope, "signature": sign_manifest(KEYS, "web-1", MANIFEST)["signature"]}
-    with pytest.raises(IntegrityError, match="^manifest m is not signed by a key of host web-1$"):
+    with pytest.raises(IntegrityError, match=r"^manifest m is not signed by a key of host web-1$"):
         verified(forged)
 
 

@@ -179,7 +179,7 @@ def test_a_format_1_key_file_of_a_newer_repository_is_skipped(tmp_path: Path) ->
     data = wrap_master_secret(SECRET, b"right", KeyFileHeader(REPOSITORY, 2, "22" * 8), CHEAP)
     store, names = repository(tmp_path, {"keys/a": data})
     # a format-1 key file names its repository format: 2 is not format 1's
-    with pytest.raises(UnsupportedFormat, match="^keys/a: repository format 2 is newer"):
+    with pytest.raises(UnsupportedFormat, match=r"^keys/a: repository format 2 is newer"):
         unlock_with_passphrase(store, PASSPHRASE, names)
 
 
