@@ -140,6 +140,22 @@ def refusal(data: bytes, writer_id: str = WRITER) -> str:
             "writer registration is damaged (host missing or not text)",
         ),
         (
+            hand_signed(changed={"repository_id": None}),
+            "writer registration is damaged (repository_id missing or not text)",
+        ),
+        (
+            hand_signed(changed={"writer_id": 5}),
+            "writer registration is damaged (writer_id missing or not text)",
+        ),
+        (
+            hand_signed(changed={"created": "x" * 257}),
+            "writer registration is damaged (created missing or not text)",
+        ),
+        (
+            hand_signed(changed={"generation": 0}),
+            "writer registration is damaged (generation is not a positive integer)",
+        ),
+        (
             hand_signed(changed={"signed_by": True}),
             "writer registration is damaged (signed_by is not a positive integer)",
         ),
@@ -161,6 +177,10 @@ def refusal(data: bytes, writer_id: str = WRITER) -> str:
         "a-short-signature",
         "a-short-key",
         "no-host",
+        "no-repository",
+        "writer-id-not-text",
+        "time-too-long",
+        "generation-0",
         "signer-a-boolean",
     ],
 )

@@ -209,22 +209,58 @@ def test_a_kms_key_file_naming_another_kms_key_is_never_tried(tmp_path: Path) ->
     )
 
 
-def test_many_planted_kms_key_files_are_counted(tmp_path: Path) -> None:
-    files = {f"keys/k{n}": kms_file(f"{n}{n}" * 8) for n in range(6)} | {"keys/a": format_2()}
-    assert refusal(tmp_path, files, NONE) == (
+@pytest.mark.parametrize("count", [4, 5, 6])
+def test_many_planted_kms_key_files_are_counted(tmp_path: Path, count: int) -> None:
+    files = {f"keys/k{n}": kms_file(f"{n}{n}" * 8) for n in range(count)}
+    more = f" and {count - 4} more" if count > 4 else ""
+    assert refusal(tmp_path, {**files, "keys/a": format_2()}, NONE) == (
         "the passphrase from DRTOOL_PASSWORD is empty; KMS key files (keys/k0, keys/k1, "
-        "keys/k2, keys/k3 and 2 more) are tried only for the KMS key DRTOOL_KMS_KEY_ID names: "
+        f"keys/k2, keys/k3{more}) are tried only for the KMS key DRTOOL_KMS_KEY_ID names: "
         "it is not set"
     )
 
 
 def test_a_kms_file_is_told_by_its_format_kind_and_fields(tmp_path: Path) -> None:
-    for number, change in enumerate(({"kms": ARN}, {"kms": {"key_id": 5}})):
-        data = json.dumps({**json.loads(kms_file()), **change}).encode()
+    planted = json.loads(kms_file())
+    not_kms = [
+        {**planted, "kms": ARN},
+        {**planted, "kms": {"key_id": 5}},
+        {**json.loads(format_2()), "kms": planted["kms"]},  # a passphrase key file
+        {**json.loads(format_1()), "kind": "kms", "kms": planted["kms"]},  # format 1
+    ]
+    for number, document in enumerate(not_kms):
+        files = {"keys/k": json.dumps(document).encode()}
         # not a KMS key file: no line saying why it was not tried
-        assert refusal(tmp_path / str(number), {"keys/k": data}, NONE).startswith("no key file"), (
-            change
-        )
+        assert refusal(tmp_path / str(number), files, NONE) in (
+            "no key file opens",
+            "the passphrase from DRTOOL_PASSWORD is empty",
+        ), number
+
+
+def test_the_configured_kms_key_file_is_tried_first_and_its_failure_said(tmp_path: Path) -> None:
+    # damaged before KMS is asked anything: no AWS request is made
+    damaged = json.loads(kms_file())
+    damaged["kms"]["encrypted_kek"] = ""
+    files = {"keys/k": json.dumps(damaged).encode(), "keys/a": format_2()}
+    said = "keys/k: KMS key file 1111111111111111 is damaged"
+    assert refusal(tmp_path / "1", files, NONE, ARN) == (
+        f"{said}; the passphrase from DRTOOL_PASSWORD is empty"
+    )
+    assert refusal(tmp_path / "2", files, WRONG, ARN) == (
+        f"wrong passphrase (no key file of the repository accepts it); {said}"
+    )
+    # the first failure is the one said
+    files["keys/j"] = json.dumps({**damaged, "key_id": "22" * 8}).encode()
+    assert refusal(tmp_path / "3", files, WRONG, ARN) == (
+        "wrong passphrase (no key file of the repository accepts it); keys/j: KMS key file "
+        "2222222222222222 is damaged"
+    )
+    assert unlock(tmp_path / "4", files, PASSPHRASE, ARN).keys.key_id == "00" * 8
+    # not configured: never tried, so never said damaged
+    assert refusal(tmp_path / "5", {"keys/k": files["keys/k"]}, NONE) == (
+        "no key file opens; KMS key files (keys/k) are tried only for the KMS key "
+        "DRTOOL_KMS_KEY_ID names: it is not set"
+    )
 
 
 def test_an_empty_passphrase_with_only_passphrase_files(tmp_path: Path) -> None:
