@@ -217,6 +217,9 @@ def test_generations_numbered_from_1_without_a_gap() -> None:
     document = rotated()
     del document["generations"][0]
     assert refused(document) == f"key file {KEY_ID} is damaged (generations out of order)"
+    document = rotated()
+    document["generations"][0]["generation"] = 0
+    assert refused(document) == "key file is damaged (generation is not a positive integer)"
 
 
 def test_1000_generations_are_read() -> None:
