@@ -156,3 +156,30 @@ def test_a_planted_registration_is_skipped_with_its_name(
         f"writer registration {PLANTED} is not signed by the keyring: skipped (remove "
         f"writers/{PLANTED})"
     ) in caplog.messages
+
+
+def test_a_rotation_keeps_a_revoked_writer_in_the_record_at_its_time(
+    repository: Repository,
+) -> None:
+    writer_id, _ = add_writer(repository, "web-1", "")
+    remove_key(repository, writer_id)
+    revoked = on_disk(repository, f"writers/{writer_id}")["revoked"]
+    rotation = rotate(Repository.open(repository.store, fixed_passphrase()))
+    assert rotation.revoked_hosts == ()
+    assert on_disk(repository, "revocations")["writers"] == {writer_id: revoked}
+
+
+def test_a_damaged_record_is_said_and_rewritten_when_a_writer_is_removed(
+    repository: Repository, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer_id, _ = add_writer(repository, "web-1", "")
+    (Path(repository.store.location) / "revocations").write_text("damaged")
+    with caplog.at_level(logging.WARNING):
+        remove_key(repository, writer_id)
+    damaged = (
+        "the record of revoked writers (revocations) is damaged (`drtool key remove` of a revoked "
+        "writer, or `key rotate`, writes a new one)"
+    )
+    assert caplog.messages == [damaged, f"{damaged}: rewritten from what this machine knows"]
+    revoked = on_disk(repository, f"writers/{writer_id}")["revoked"]
+    assert on_disk(repository, "revocations")["writers"] == {writer_id: revoked}
