@@ -29,7 +29,8 @@ pytest_plugins = [
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PASSPHRASE = "correct horse battery staple"
-# Tests that do not exercise the KDF itself use cheap parameters; the CLI always uses the defaults.
+# Tests that do not exercise the KDF itself use cheap parameters; so does the CLI the tests run
+# (tests/support/fast_kdf.py), unless a test asks for the defaults (Cli.fast_kdf).
 FAST_KDF = KdfParameters(iterations=1, lanes=1, memory_kib=8 * 1024)
 
 
@@ -149,6 +150,13 @@ class Cli:
 
     environment: dict[str, str]
     wrapper: tuple[str, ...] = ()
+    fast_kdf: bool = True  # key files it writes ask a cheap Argon2id (tests/support/fast_kdf.py)
+
+    @property
+    def command(self) -> list[str]:
+        """``python -m drtool``, or its cheap-KDF twin."""
+        module = "tests.support.fast_kdf" if self.fast_kdf else "drtool"
+        return [sys.executable, "-m", module]
 
     def __call__(
         self, *arguments: str, expect: int = 0, one_line: bool = True
@@ -167,7 +175,7 @@ class Cli:
     def run(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``drtool ARGUMENTS``, whatever its exit status (the caller judges it)."""
         return subprocess.run(
-            [*self.wrapper, sys.executable, "-m", "drtool", *arguments],
+            [*self.wrapper, *self.command, *arguments],
             env=self.environment,
             capture_output=True,
             text=True,
@@ -180,7 +188,7 @@ class Cli:
         """``drtool ARGUMENTS`` started and held (SIGSTOP, by drtool/testpoint.py) at the test
         point ``point``. The caller sends SIGCONT, and kills it in a ``finally``."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "drtool", *arguments],
+            [*self.command, *arguments],
             env={**self.environment, TESTPOINT: f"{point}:stop"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -197,7 +205,7 @@ class Cli:
     def restore_killed_at(self, step: str, *arguments: str) -> None:
         """``drtool restore --yes``, killed (SIGKILL) by the test seam (drtool/testpoint.py) at
         the journal step ``step``, as a crash or a dropped session would."""
-        killed = Cli({**self.environment, TESTPOINT: f"restore:{step}"})
+        killed = Cli({**self.environment, TESTPOINT: f"restore:{step}"}, fast_kdf=self.fast_kdf)
         killed("restore", "--yes", *arguments, expect=-9, one_line=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -497,3 +498,31 @@ def test_a_host_with_all_five_kinds_stores_all_five(cli: Cli, dockerd) -> None:
     finally:
         client.networks.get("toolboxai_frontend").remove()
         client.close()
+
+
+def test_init_writes_rfc_9106s_argon2id_cost(cli: Cli) -> None:
+    """The real ``python -m drtool`` (the other CLI tests write cheap key files,
+    tests/support/fast_kdf.py): a new key file asks FORMAT.md's 3 passes, 4 lanes, 64 MiB, and
+    the repository opens with them; the cheap twin's key file asks 1, 1, 8 MiB."""
+    real = dataclasses.replace(cli, fast_kdf=False)
+    real("init")
+    real("snapshots")
+    (key_file,) = Path(cli.environment["DRTOOL_REPO"], "keys").iterdir()
+    kdf = json.loads(key_file.read_bytes())["kdf"]
+    assert (kdf["name"], kdf["iterations"], kdf["lanes"], kdf["memory_kib"]) == (
+        "argon2id",
+        3,
+        4,
+        65536,
+    )
+    cheap = dataclasses.replace(
+        cli,
+        environment={
+            **cli.environment,
+            "DRTOOL_REPO": str(Path(cli.environment["DRTOOL_REPO"]).with_name("cheap-repo")),
+        },
+    )
+    cheap("init")
+    (cheap_key,) = Path(cheap.environment["DRTOOL_REPO"], "keys").iterdir()
+    kdf = json.loads(cheap_key.read_bytes())["kdf"]
+    assert (kdf["iterations"], kdf["lanes"], kdf["memory_kib"]) == (1, 1, 8192)
