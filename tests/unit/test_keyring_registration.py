@@ -52,34 +52,16 @@ def test_the_registration_written_is_signed_by_the_newest_operator_key() -> None
     document = json.loads(data)
     assert data == json.dumps(document, indent=2).encode() + b"\n"
     signature = document.pop("signature")
-    assert document == {
-        "repository_id": "repo",
-        "writer_id": WRITER,
-        "host": "web-1",
-        "label": "rack 4",
-        "created": "2026-01-01T00:00:00.000000Z",
-        "generation": 1,
-        "signing_public": PUBLIC_B64,
-        "revoked": None,
-        "signed_by": 2,
-        "format": 2,
-        "kind": "writer",
-    }
+    assert document == unsigned_document(revoked=None, signed_by=2)
     check_signature(operator_key(SECOND).public_key(), signature, message())
     assert parse_registration(data, KEYS, WRITER) == Registration(
         "repo", WRITER, "web-1", "rack 4", "2026-01-01T00:00:00.000000Z", 1, PUBLIC, signed_by=2
     )
 
 
-def hand_signed(
-    revoked: object = None, signed_by: int = 1, changed: dict | None = None, **fields: object
-) -> bytes:
-    """A registration signed by generation ``signed_by``'s operator key by hand, then
-    ``fields`` and ``changed`` put in."""
-    text = "null" if revoked is None else json.dumps(revoked)
-    secret = {1: FIRST, 2: SECOND}[signed_by]
-    signature = operator_key(secret).sign(message(text, signed_by))
-    document = {
+def unsigned_document(revoked: object, signed_by: int) -> dict:
+    """The fields of web-1's registration as FORMAT.md lists them, written out by hand."""
+    return {
         "repository_id": "repo",
         "writer_id": WRITER,
         "host": "web-1",
@@ -91,6 +73,19 @@ def hand_signed(
         "signed_by": signed_by,
         "format": 2,
         "kind": "writer",
+    }
+
+
+def hand_signed(
+    revoked: object = None, signed_by: int = 1, changed: dict | None = None, **fields: object
+) -> bytes:
+    """A registration signed by generation ``signed_by``'s operator key by hand, then
+    ``fields`` and ``changed`` put in."""
+    text = "null" if revoked is None else json.dumps(revoked)
+    secret = {1: FIRST, 2: SECOND}[signed_by]
+    signature = operator_key(secret).sign(message(text, signed_by))
+    document = {
+        **unsigned_document(revoked, signed_by),
         "signature": base64.b64encode(signature).decode(),
     }
     return json.dumps({**document, **fields, **(changed or {})}).encode()
