@@ -278,3 +278,27 @@ def test_a_skipped_writers_name_is_cut_at_32_characters(
     with caplog.at_level(logging.WARNING):
         assert list_keys(repository)[1:] == []
     assert caplog.messages == [f"{'y' * 40!r} is not a key id: skipped (remove writers/{'y' * 32})"]
+
+
+def test_a_nested_copy_of_a_registration_is_no_second_writer(
+    repository: Repository, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer_id, _ = add_writer(repository, "web-1", "")
+    copy = (Path(repository.store.location) / f"writers/{writer_id}").read_bytes()
+    repository.store.put(f"writers/extra/{writer_id}", [copy])
+    skipped = f"'extra/{writer_id}' is not a key id: skipped (remove writers/extra/{writer_id})"
+    with caplog.at_level(logging.WARNING):
+        assert [row["id"] for row in list_keys(repository)][1:] == [writer_id]
+        assert rotate(repository).revoked_hosts == ("web-1",)
+    assert caplog.messages == [skipped, skipped]
+
+
+def test_a_nested_key_file_is_removed_by_its_whole_name_only(repository: Repository) -> None:
+    nested = Path(repository.store.location) / f"keys/extra/{PLANTED}"
+    repository.store.put(f"keys/extra/{PLANTED}", [b"{}"])
+    with pytest.raises(KeyUnavailable) as refused:
+        remove_key(repository, PLANTED)
+    assert str(refused.value) == f"no key {PLANTED!r} in this repository (see `drtool key list`)"
+    assert nested.exists()
+    assert remove_key(repository, f"extra/{PLANTED}") == f"removed key extra/{PLANTED}"
+    assert not nested.exists()
