@@ -58,7 +58,9 @@ def registrations(repository: Repository) -> Iterator[Registration]:
     allowed to stop a rotation halfway, its new generation written and the writers after it not
     revoked."""
     for name in repository.store.list(WRITERS):
-        writer_id = name.rsplit("/", 1)[1]
+        # the whole rest of the name: a nested one (writers/x/<id>) is no writer id, so it is
+        # named and skipped, never read as a second copy of writer <id>
+        writer_id = name.removeprefix(f"{WRITERS}/")
         try:
             yield repository.registration(writer_id)
         except KeyFileRefused as error:
@@ -167,8 +169,8 @@ def remove_key(repository: Repository, key_id: str) -> str:
     can read is never removed."""
     keys = reader_keys(repository)
     key_files = list(reader_key_files(repository))
-    # every key file, a damaged one included
-    readers = [name.rsplit("/", 1)[1] for name in repository.store.list(KEYS)]
+    # every key file, a damaged one included, by the rest of its name (keys/x/<id> is not <id>)
+    readers = [name.removeprefix(f"{KEYS}/") for name in repository.store.list(KEYS)]
     # a key file no reader made (planted in keys/) does not count as one that can read
     endorsed = [key_file.key_id for key_file in key_files if key_file.endorsed_by(keys)]
     if key_id in readers:

@@ -10,22 +10,18 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from drtool.errors import KeyFileRefused, KeyUnavailable, UnsupportedFormat
 from drtool.keyring.access import ReaderKeys
 from drtool.keyring.generation import Generation
 from drtool.keyring.keyfile import new_key_file, parse_key_file
-from tests.support.keyring_oracle import check_signature, hkdf, operator_key
+from tests.support import keyring_oracle as oracle
+from tests.support.keyring_oracle import b64, check_signature, operator_key
 
 REPOSITORY, KEY_ID = "0123456789abcdef0123456789abcdef", "fedcba9876543210"
 KEK = bytes(range(32))
 FIRST, SECOND, THIRD = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
-
-
-def b64(text: str) -> bytes:
-    return base64.b64decode(text, validate=True)
 
 
 def raw(public: X25519PublicKey) -> bytes:
@@ -44,44 +40,17 @@ def made(generations: dict[int, bytes], kind: str = "passphrase") -> dict:
 
 
 def entry_aad(number: int) -> bytes:
-    return (
-        b"drtool v2 generation\x00"
-        + REPOSITORY.encode()
-        + b"\x00"
-        + KEY_ID.encode()
-        + b"\x00"
-        + number.to_bytes(4, "big")
-    )
+    return oracle.entry_aad(REPOSITORY, KEY_ID, number)
 
 
 def private_of(document: dict) -> X25519PrivateKey:
     """The key file's private key, unwrapped by hand with the AAD FORMAT.md gives."""
-    aad = (
-        b"drtool key v2\x00"
-        + REPOSITORY.encode()
-        + b"\x002\x00"
-        + KEY_ID.encode()
-        + b"\x00"
-        + document["kind"].encode()
-        + b"\x00"
-        + b64(document["public_key"])
-        + b"".join(b64(item) for item in document["anchor"])
-    )
-    private_bytes = AESGCM(KEK).decrypt(b64(document["nonce"]), b64(document["wrapped_key"]), aad)
-    private = X25519PrivateKey.from_private_bytes(private_bytes)
-    assert raw(private.public_key()) == b64(document["public_key"])
-    return private
+    return oracle.key_file_private(document, REPOSITORY, KEY_ID, KEK)
 
 
 def unsealed(document: dict, number: int) -> bytes:
     """Generation ``number``'s secret, unsealed by hand."""
-    private = private_of(document)
-    sealed = b64(document["generations"][number - 1]["sealed"])
-    assert len(sealed) == 80
-    ephemeral = sealed[:32]
-    shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral))
-    key = hkdf(shared, b"drtool v2 generation seal" + ephemeral + b64(document["public_key"]))
-    return AESGCM(key).decrypt(bytes(12), sealed[32:], entry_aad(number))
+    return oracle.unsealed(document, REPOSITORY, KEY_ID, KEK, number)
 
 
 def test_a_new_key_file_is_built_as_format_md_says() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from drtool.errors import KeyFileRefused, KeyUnavailable
+from drtool.keyring.credential import read_credential
 from drtool.keyring.generation import Generation
 from drtool.keyring.keyfile import new_key_file
 from drtool.keyring.manage import (
@@ -22,7 +23,9 @@ from drtool.keyring.manage import (
     remove_key,
     rotate,
 )
+from drtool.keys import KeyFileHeader, wrap_master_secret
 from drtool.repository import Repository
+from drtool.timeutil import utc_now_iso
 from tests.conftest import FAST_KDF, fixed_passphrase
 
 PLANTED = "0000000000000000"
@@ -183,3 +186,119 @@ def test_a_damaged_record_is_said_and_rewritten_when_a_writer_is_removed(
     assert caplog.messages == [damaged, f"{damaged}: rewritten from what this machine knows"]
     revoked = on_disk(repository, f"writers/{writer_id}")["revoked"]
     assert on_disk(repository, "revocations")["writers"] == {writer_id: revoked}
+
+
+def test_key_commands_refuse_a_format_1_repository_and_a_writer_word_for_word(
+    repository: Repository, format1_repository: Repository, tmp_path: Path
+) -> None:
+    with pytest.raises(KeyUnavailable) as refused:
+        list_keys(format1_repository)
+    assert str(refused.value) == (
+        "this repository is format 1 (one master key): `drtool key` manages format 2; make a new "
+        "repository with `drtool init` to use it"
+    )
+    _writer_id, credential = add_writer(repository, "web-1", "")
+    (tmp_path / "credential").write_bytes(credential)
+    writer = Repository.open_writer(repository.store, read_credential(tmp_path / "credential"))
+    with pytest.raises(KeyUnavailable) as refused:
+        list_keys(writer)
+    assert str(refused.value) == "this host's credential can only write: it cannot manage keys"
+
+
+def test_a_format_1_key_file_in_a_format_2_repository_is_named_and_skipped(
+    repository: Repository, caplog: pytest.LogCaptureFixture
+) -> None:
+    header = KeyFileHeader(repository.repository_id, 1, "22" * 8)
+    repository.store.put(
+        f"keys/{'22' * 8}", [wrap_master_secret(b"\x05" * 32, b"x", header, FAST_KDF)]
+    )
+    with caplog.at_level(logging.WARNING):
+        rows = list_keys(repository)
+    assert [row["id"] for row in rows] == [reader_keys(repository).key_id]
+    assert caplog.messages == [
+        f"keys/{'22' * 8} refused and skipped: a format-1 key file in a format-2 repository"
+    ]
+
+
+def test_key_list_rows(repository: Repository) -> None:
+    """Every field `drtool key list` prints, against the files on disk; a writer's last use is
+    its host's newest snapshot (not another host's)."""
+    writer_id, _ = add_writer(repository, "web-1", "rack")
+    for name in (
+        "web-1/20250101T000000Z-00000001",
+        "web-1/20250103T000000Z-00000003",
+        "web-1/20250102T000000Z-00000002",
+        "web-2/20260101T000000Z-0000000a",
+    ):
+        repository.store.put(f"snapshots/{name}", [b"x"])
+    own = reader_keys(repository).key_id
+    key_file = on_disk(repository, f"keys/{own}")
+    before = utc_now_iso()
+    rows = list_keys(repository)
+    after = utc_now_iso()
+    last_used = rows[0].pop("last_used")
+    assert before <= last_used <= after
+    registration = on_disk(repository, f"writers/{writer_id}")
+    assert rows == [
+        {
+            "id": own,
+            "label": key_file["label"],
+            "kind": "passphrase",
+            "host": None,
+            "created": key_file["created"],
+            "generations": 1,
+            "revoked": None,
+            "endorsed": True,
+        },
+        {
+            "id": writer_id,
+            "label": "rack",
+            "kind": "writer",
+            "host": "web-1",
+            "created": registration["created"],
+            "last_used": "20250103T000000Z-00000003",
+            "generations": 1,
+            "revoked": None,
+            "endorsed": True,
+        },
+    ]
+    remove_key(repository, writer_id)
+    writer = list_keys(Repository.open(repository.store, fixed_passphrase()))[1]
+    assert writer["revoked"] == on_disk(repository, f"writers/{writer_id}")["revoked"]
+    repository.store.delete("snapshots/web-1/20250103T000000Z-00000003")
+    repository.store.delete("snapshots/web-1/20250102T000000Z-00000002")
+    repository.store.delete("snapshots/web-1/20250101T000000Z-00000001")
+    assert list_keys(repository)[1]["last_used"] is None
+
+
+def test_a_skipped_writers_name_is_cut_at_32_characters(
+    repository: Repository, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository.store.put(f"writers/{'y' * 40}", [b"{}"])
+    with caplog.at_level(logging.WARNING):
+        assert list_keys(repository)[1:] == []
+    assert caplog.messages == [f"{'y' * 40!r} is not a key id: skipped (remove writers/{'y' * 32})"]
+
+
+def test_a_nested_copy_of_a_registration_is_no_second_writer(
+    repository: Repository, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer_id, _ = add_writer(repository, "web-1", "")
+    copy = (Path(repository.store.location) / f"writers/{writer_id}").read_bytes()
+    repository.store.put(f"writers/extra/{writer_id}", [copy])
+    skipped = f"'extra/{writer_id}' is not a key id: skipped (remove writers/extra/{writer_id})"
+    with caplog.at_level(logging.WARNING):
+        assert [row["id"] for row in list_keys(repository)][1:] == [writer_id]
+        assert rotate(repository).revoked_hosts == ("web-1",)
+    assert caplog.messages == [skipped, skipped]
+
+
+def test_a_nested_key_file_is_removed_by_its_whole_name_only(repository: Repository) -> None:
+    nested = Path(repository.store.location) / f"keys/extra/{PLANTED}"
+    repository.store.put(f"keys/extra/{PLANTED}", [b"{}"])
+    with pytest.raises(KeyUnavailable) as refused:
+        remove_key(repository, PLANTED)
+    assert str(refused.value) == f"no key {PLANTED!r} in this repository (see `drtool key list`)"
+    assert nested.exists()
+    assert remove_key(repository, f"extra/{PLANTED}") == f"removed key extra/{PLANTED}"
+    assert not nested.exists()
