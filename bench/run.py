@@ -236,9 +236,9 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _previous_hosts(output: Path) -> dict[str, Any]:
+def _previous(output: Path) -> dict[str, Any]:
     try:
-        return dict(json.loads(output.read_text()).get("hosts", {}))
+        return dict(json.loads(output.read_text()))
     except (OSError, ValueError):
         return {}
 
@@ -260,7 +260,10 @@ def main() -> None:
     hosts = arguments.hosts.split(",")
     command = " ".join(["python", "-m", "bench", *sys.argv[1:]])
     date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    previous = _previous(arguments.output)
     results: dict[str, Any] = {
+        # What other runs wrote (the fleet's figures, an earlier run's notes) stays.
+        **previous,
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
@@ -271,9 +274,7 @@ def main() -> None:
         "tools": versions(),
         # A host not measured in this run (huge, run on its own) keeps its figures, dated.
         "hosts": {
-            name: data
-            for name, data in _previous_hosts(arguments.output).items()
-            if name not in hosts
+            name: data for name, data in previous.get("hosts", {}).items() if name not in hosts
         },
     }
     compile_drtool()
