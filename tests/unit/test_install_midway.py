@@ -157,7 +157,7 @@ def test_a_file_is_private_while_its_data_is_written(
     }
 
 
-def install_and_remove(tmp_path: Path, *names: str) -> None:
+def assert_installed_and_removed(tmp_path: Path, *names: str) -> None:
     """Roots etc/NAME, a tree and a file for each name, installed over older ones in one
     install, then removed."""
     roots = [f"etc/{name}{suffix}" for name in names for suffix in ("", "-f")]
@@ -200,11 +200,11 @@ def test_roots_named_up_to_the_longest_file_name_are_installed_and_removed(
     """Found by the mutants of the builds' random names (a longer one than 8 hex digits
     survived): a root named with more than 234 bytes had no room for its build's name, and its
     restore failed with "File name too long"."""
-    install_and_remove(tmp_path, name)
+    assert_installed_and_removed(tmp_path, name)
 
 
 def test_roots_whose_names_look_alike_each_get_their_own_build(tmp_path: Path) -> None:
     """A root named ``a*`` took the build of the root ``ab`` for its own leftover (a glob) and
     removed it before it was swapped in: the restore failed half done. Long names alike for
     their first 200 bytes are told apart too."""
-    install_and_remove(tmp_path, "a*", "ab", "a[b]", "x" * 240 + "1", "x" * 240 + "2")
+    assert_installed_and_removed(tmp_path, "a*", "ab", "a[b]", "x" * 240 + "1", "x" * 240 + "2")
