@@ -1,16 +1,6 @@
-"""The command line: a thin click layer over the library (see drtool.cli.app)."""
+"""The command line: a thin click layer over the library (see drtool.cli.app). A command's
+module is imported when that command runs (drtool.cli.commands)."""
 
-from drtool.cli import (  # noqa: F401 - registers commands
-    contents,
-    diff,
-    drill,
-    keys,
-    maintenance,
-    restore,
-    snapshots,
-    status,
-    watch,
-)
 from drtool.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -24,6 +24,7 @@ import click
 
 from drtool import __version__, progress
 from drtool.cli.argv import hoist_global_options
+from drtool.cli.commands import COMMANDS, LazyGroup
 from drtool.duration import Duration
 from drtool.errors import DrtoolError, ExitCode, KeyUnavailable, UsageError
 from drtool.logs import JSON, TEXT, say, setup_logging
@@ -156,7 +157,11 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    table=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option("--repo", envvar="DRTOOL_REPO", metavar="PATH", help="Repository (DRTOOL_REPO).")
 @click.option(
     "--root",
@@ -473,7 +478,7 @@ def run() -> None:
     if not sys.argv[1:]:
         click.echo(
             f"Usage: drtool [OPTIONS] COMMAND [ARGS]...\n"
-            f"Commands: {', '.join(sorted(cli.commands))}\n"
+            f"Commands: {', '.join(sorted(COMMANDS))}\n"
             "Try 'drtool --help' for help.",
             err=True,
         )

@@ -42,15 +42,17 @@ def hoist_global_options(group: click.Group, arguments: list[str]) -> list[str]:
         index += 2 if global_options.get(name) and not attached else 1
     if index >= len(arguments):
         return arguments
-    command = group.commands.get(arguments[index])
+    context = click.Context(group)
+    command = group.get_command(context, arguments[index])  # a lazy group imports its module
     if command is None:
         return arguments
     own_options = _options(command)
     before, after = arguments[: index + 1], arguments[index + 1 :]
     if isinstance(command, click.Group):  # `drtool key add-writer --host H`: the subcommand's
         named = next((token for token in after if not token.startswith("-")), None)
-        if named in command.commands:
-            own_options.update(_options(command.commands[named]))
+        subcommand = command.get_command(context, named) if named else None
+        if subcommand is not None:
+            own_options.update(_options(subcommand))
     hoisted: list[str] = []
     kept: list[str] = []
     position = 0

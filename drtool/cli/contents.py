@@ -10,7 +10,6 @@ import click
 from drtool.cli.app import (
     Context,
     all_collectors,
-    cli,
     emit,
     json_option,
     load_snapshot,
@@ -18,7 +17,7 @@ from drtool.cli.app import (
 )
 
 
-@cli.command("ls")
+@click.command("ls")
 @click.argument("snapshot")
 @click.argument("path", required=False)
 @json_option
@@ -39,7 +38,7 @@ def ls_command(context: Context, snapshot: str, path: str | None, as_json: bool)
     )
 
 
-@cli.command("dump")
+@click.command("dump")
 @click.argument("snapshot")
 @click.argument("path")
 @click.option("--secrets", is_flag=True, help="Print the file even if it holds a secret.")

@@ -9,7 +9,6 @@ import click
 from drtool.cli.app import (
     Context,
     all_collectors,
-    cli,
     emit,
     json_option,
     load_snapshot,
@@ -19,7 +18,7 @@ from drtool.cli.restore import parse_kinds
 from drtool.errors import ExitCode
 
 
-@cli.command("diff")
+@click.command("diff")
 @click.argument("old")
 @click.argument("new", required=False)
 @click.option("--only", metavar="KINDS", help="Comma-separated kinds.")

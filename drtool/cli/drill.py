@@ -12,7 +12,6 @@ from drtool.cli.app import (
     accept_missing_option,
     all_collectors,
     allow_hooks_option,
-    cli,
     emit,
     include_roots_option,
     json_option,
@@ -23,7 +22,7 @@ from drtool.cli.app import (
 from drtool.errors import DrillFailed
 
 
-@cli.command()
+@click.command()
 @click.argument("snapshot", required=False)
 @click.option("--date", metavar="YYYYMMDD", help="Newest snapshot of this UTC day for this host.")
 @click.option(

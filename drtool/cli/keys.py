@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from drtool.cli.app import Context, cli, emit, json_option, pass_context
+from drtool.cli.app import Context, emit, json_option, pass_context
 
 
-@cli.group()
+@click.group()
 def key() -> None:
     """List, add, change, remove and rotate the repository's keys (format 2)."""
 

@@ -9,7 +9,6 @@ import click
 
 from drtool.cli.app import (
     Context,
-    cli,
     emit,
     json_option,
     pass_context,
@@ -17,7 +16,7 @@ from drtool.cli.app import (
 from drtool.retention import DEFAULT_PRE_RESTORE, Duration, KeepPolicy
 
 
-@cli.command()
+@click.command()
 @click.option("--read-data", is_flag=True, help="Also decrypt every object and verify its hash.")
 @click.option(
     "--read-data-subset",
@@ -55,7 +54,7 @@ def _percentage(value: str | None) -> float:
     return percent
 
 
-@cli.command()
+@click.command()
 @click.option("--keep-last", type=int, default=0, metavar="N", help="Keep the N newest.")
 @click.option("--keep-daily", type=int, default=0, metavar="N", help="Keep one a day, N days.")
 @click.option("--keep-weekly", type=int, default=0, metavar="N", help="Keep one a week, N weeks.")
@@ -128,7 +127,7 @@ def forget(
     )
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--grace-minutes",
     type=click.IntRange(min=0),

@@ -15,7 +15,6 @@ from drtool.cli.app import (
     accept_missing_option,
     all_collectors,
     allow_hooks_option,
-    cli,
     emit,
     include_roots_option,
     json_option,
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from drtool.restore import RestoreReport
 
 
-@cli.command()
+@click.command()
 @click.argument("snapshot", required=False)
 @click.option("--date", metavar="YYYYMMDD", help="Newest snapshot of this UTC day for this host.")
 @click.option("--only", metavar="KINDS", help=f"Comma-separated kinds ({', '.join(ALL_KINDS)}).")
@@ -178,7 +177,7 @@ def _print_report(as_json: bool, report: object) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @pass_context
 def confirm(context: Context) -> None:
     """Keep the restored firewall: stop its dead-man's switch from putting the old rules back."""

@@ -10,7 +10,6 @@ import click
 from drtool.cli.app import (
     Context,
     all_collectors,
-    cli,
     emit,
     json_option,
     load_snapshot,
@@ -21,7 +20,7 @@ from drtool.cli.snapshot_table import print_snapshot_table, snapshot_groups
 from drtool.errors import DrtoolError, StorageError
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--object-lock-days",
     type=click.IntRange(min=0),
@@ -51,7 +50,7 @@ def init(context: Context, object_lock_days: int, kms_key_id: str | None) -> Non
     click.echo(f"keep {secret} safe: without it no snapshot can be restored", err=True)
 
 
-@cli.command()
+@click.command()
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
 @click.option(
     "--metrics",
@@ -101,7 +100,7 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     emit(as_json, manifest.summary(), lambda: click.echo(manifest.id))
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--latest", type=click.IntRange(min=1), metavar="N", help="Only the N newest of each host."
 )
@@ -145,7 +144,7 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
     emit(as_json, document, human)
 
 
-@cli.command()
+@click.command()
 @click.argument("snapshot")
 @json_option
 @pass_context

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import click
 
-from drtool.cli.app import Context, cli, emit, json_option, pass_context
+from drtool.cli.app import Context, emit, json_option, pass_context
 from drtool.duration import Duration
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--max-age",
     type=Duration(),

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import click
 
-from drtool.cli.app import Context, cli, pass_context
+from drtool.cli.app import Context, pass_context
 from drtool.duration import Duration
 from drtool.errors import DrtoolError, StorageError
 
 log = logging.getLogger(__name__)
 
 
-@cli.command("watch")
+@click.command("watch")
 @click.option("--tag", "tags", multiple=True, help="Tag each snapshot (repeatable).")
 @click.option(
     "--debounce",
