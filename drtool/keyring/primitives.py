@@ -12,7 +12,7 @@ import binascii
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -32,7 +32,7 @@ def hkdf(secret: bytes, info: bytes) -> bytes:
 
 
 def raw_public(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key.public_key().public_bytes_raw()  # not .public_bytes(): no serialization module
 
 
 def seal(secret: bytes, recipient: bytes, info: bytes, aad: bytes) -> bytes:
