@@ -35,7 +35,6 @@ from drtool.errors import (
 from drtool.format import Binding, RepositoryKeys
 from drtool.hostname import check_host_name
 from drtool.keyring.access import WRITE_ONLY, ReaderKeys
-from drtool.keyring.credential import Credential
 from drtool.keyring.generation import Generation
 from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import new_key_file
@@ -52,6 +51,7 @@ from drtool.store import Store
 from drtool.timeutil import parse_iso, utc_now_iso
 
 if TYPE_CHECKING:
+    from drtool.keyring.credential import Credential  # a writer's only: not imported to read
     from drtool.survey import Survey
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ the variable is read once, at import. A test seam, and only that.
 from __future__ import annotations
 
 import os
-import signal
 
 VARIABLE = "DRTOOL_TESTPOINT"
 _TARGET = os.environ.get(VARIABLE, "")
@@ -50,4 +49,6 @@ def _act(name: str) -> None:
         return
     if action == "raise":
         raise InjectedBug(f"injected at the test point {name}")
+    import signal  # not at the top: `drtool snapshots` imports this module too (start-up)
+
     os.kill(os.getpid(), signal.SIGSTOP if action == "stop" else signal.SIGKILL)
