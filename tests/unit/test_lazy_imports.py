@@ -126,9 +126,8 @@ def defined_commands() -> dict[str, tuple[str, str]]:
     for module_info in pkgutil.iter_modules(drtool.cli.__path__):
         module = importlib.import_module(f"drtool.cli.{module_info.name}")
         for value in vars(module).values():
-            if isinstance(value, click.Command) and value is not drtool.cli.cli:
-                if getattr(value.callback, "__module__", None) == module.__name__:
-                    found[id(value)] = value
+            if isinstance(value, click.Command) and module_of(value) == module.__name__:
+                found[id(value)] = value
     subcommands = {
         id(sub)
         for group in found.values()
@@ -138,7 +137,7 @@ def defined_commands() -> dict[str, tuple[str, str]]:
     return {
         command.name or "": (module_of(command), " ".join((command.help or "").split()))
         for command in found.values()
-        if id(command) not in subcommands
+        if id(command) not in subcommands and command is not drtool.cli.cli
     }
 
 
@@ -188,6 +187,6 @@ def test_a_command_imports_its_own_module_only() -> None:
     ],
 )
 def test_an_unknown_command_is_clicks_one_line_usage_error(typed: str, said: str) -> None:
-    modules, code, stdout, stderr = loaded_modules([typed, "--json"], {})
+    _, code, stdout, stderr = loaded_modules([typed, "--json"], {})
     assert (code, stdout) == (2, "")
     assert stderr == f"drtool: error: {said} (see drtool --help)\n"
