@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from drtool.errors import CollectError, UnsafeArchive
 from drtool.hostpath import is_under
+from drtool.tarheader import fast_header
 from drtool.tarread import read_part
 
 PART_TARGET_SIZE = 8 * 1024 * 1024
@@ -48,6 +49,9 @@ class FileEntry:
     mtime_ns: int
     size: int = 0
     link_target: str = ""
+
+
+_TAR_TYPES = {EntryType.FILE: b"0", EntryType.DIRECTORY: b"5", EntryType.SYMLINK: b"2"}
 
 
 def check_relative_path(path: str) -> str:
@@ -135,11 +139,22 @@ def _add_output(archive: tarfile.TarFile, name: str, content: bytes) -> None:
 
 def member_header(entry: FileEntry) -> bytes:
     """The tar header block(s) write_parts writes for ``entry`` (format 2 cuts at them)."""
+    kind = _TAR_TYPES[entry.type]
+    size = entry.size if entry.type is EntryType.FILE else 0
+    link = entry.link_target if entry.type is EntryType.SYMLINK else ""
+    fast = fast_header(
+        entry.path, kind, entry.mode, entry.uid, entry.gid, size, entry.mtime_ns, link
+    )
+    if fast is not None:
+        return fast
     return _tar_info(entry).tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
 
 
 def output_header(name: str, size: int) -> bytes:
     """The tar header block(s) write_parts writes for the command output ``name``."""
+    fast = fast_header(OUTPUT_PREFIX + check_output_name(name), b"0", 0o600, 0, 0, size, 0, "")
+    if fast is not None:
+        return fast
     info = _output_info(name, size)
     return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
 
