@@ -12,7 +12,7 @@ import stat
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import BinaryIO
@@ -49,6 +49,24 @@ class FileEntry:
     mtime_ns: int
     size: int = 0
     link_target: str = ""
+    # The lstat the walk saw (stat_key): the files cache's key, so a backup stats a file once.
+    seen: StatKey | None = field(default=None, compare=False, repr=False)
+
+
+StatKey = tuple[int, int, int, int, int, int, int]
+
+
+def stat_key(status: os.stat_result) -> StatKey:
+    """What the files cache compares: (size, mtime_ns, ctime_ns, inode, st_mode, uid, gid)."""
+    return (
+        status.st_size,
+        status.st_mtime_ns,
+        status.st_ctime_ns,
+        status.st_ino,
+        status.st_mode,
+        status.st_uid,
+        status.st_gid,
+    )
 
 
 _TAR_TYPES = {EntryType.FILE: b"0", EntryType.DIRECTORY: b"5", EntryType.SYMLINK: b"2"}
@@ -321,10 +339,12 @@ def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str
     """
     entries: list[FileEntry] = []
     skipped: list[str] = []
+    base = os.fspath(root)  # strings, not Paths: a host's tens of thousands of files
 
     def visit(relative: str) -> None:
+        path = f"{base}/{relative}"
         try:
-            status = os.lstat(root / relative)
+            status = os.lstat(path)
         except OSError as error:
             raise CollectError(f"cannot read /{relative}: {error.strerror}") from None
         mode = status.st_mode
@@ -334,15 +354,16 @@ def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str
             "uid": status.st_uid,
             "gid": status.st_gid,
             "mtime_ns": status.st_mtime_ns,
+            "seen": stat_key(status),
         }
         if stat.S_ISREG(mode):
             entries.append(FileEntry(type=EntryType.FILE, size=status.st_size, **common))
         elif stat.S_ISLNK(mode):
-            target = os.readlink(root / relative)
+            target = os.readlink(path)
             entries.append(FileEntry(type=EntryType.SYMLINK, link_target=target, **common))
         elif stat.S_ISDIR(mode):
             entries.append(FileEntry(type=EntryType.DIRECTORY, **common))
-            for name in sorted(os.listdir(root / relative)):
+            for name in sorted(os.listdir(path)):
                 visit(f"{relative}/{name}")
         else:
             skipped.append(relative)

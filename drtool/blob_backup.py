@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 
 from drtool import progress, testpoint
-from drtool.archive import EntryType, FileEntry, member_header, output_header
+from drtool.archive import EntryType, FileEntry, StatKey, member_header, output_header, stat_key
 from drtool.blob_lists import encode_lists, list_kind
 from drtool.blob_reader import artifact_blob_refs
 from drtool.blobs import END_OF_ARCHIVE, BlobRef, blob_id, member_blobs
 from drtool.collectors import Artifact
 from drtool.errors import CollectError, DrtoolError
-from drtool.files_cache import FilesCache, StatKey, load_cache, save_cache, stat_key
+from drtool.files_cache import FilesCache, load_cache, save_cache
 from drtool.host import Host
 from drtool.packs import PACK_TARGET, PackWriter, pack_name
 from drtool.repository import Repository, Retention
@@ -96,10 +96,7 @@ class PackedBackup:
         """The blobs of ``entry``'s member: the cached ones if the file, directory or link is
         as it was (its stat agrees with the cache and with the entry listed), else new."""
         path = self._host.path(entry.path)
-        try:
-            key = stat_key(os.lstat(path))
-        except OSError as error:
-            raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
+        key = entry.seen or _lstat(path, entry)
         refs = self._old.lookup(kind, entry.path, key) if _agrees(key, entry) else None
         if refs is None:
             data = _read_file(path, entry) if entry.type is EntryType.FILE else b""
@@ -180,6 +177,13 @@ def _agrees(key: StatKey, entry: FileEntry) -> bool:
         uid,
         gid,
     ) == (entry.mtime_ns, entry.mode, entry.uid, entry.gid)
+
+
+def _lstat(path: Path, entry: FileEntry) -> StatKey:
+    try:
+        return stat_key(os.lstat(path))
+    except OSError as error:
+        raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
 
 
 def _read_file(path: Path, entry: FileEntry) -> bytes:
