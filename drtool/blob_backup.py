@@ -51,6 +51,7 @@ class PackedBackup:
         shared lock)."""
         self._repository = repository
         self._host = host
+        self._root = os.fspath(host.root)  # host.path's, as a string: read for every new file
         self._retention = retention
         self._before_write = before_write
         self._id_key = repository.key.content_id_key(host.name)
@@ -95,11 +96,11 @@ class PackedBackup:
     def _entry(self, kind: str, entry: FileEntry) -> list[BlobRef]:
         """The blobs of ``entry``'s member: the cached ones if the file, directory or link is
         as it was (its stat agrees with the cache and with the entry listed), else new."""
-        path = self._host.path(entry.path)
-        key = entry.seen or _lstat(path, entry)
+        key = entry.seen or _lstat(self._host.path(entry.path), entry)
         refs = self._old.lookup(kind, entry.path, key) if _agrees(key, entry) else None
         if refs is None:
-            data = _read_file(path, entry) if entry.type is EntryType.FILE else b""
+            is_file = entry.type is EntryType.FILE
+            data = _read_file(f"{self._root}/{entry.path}", entry) if is_file else b""
             refs = self._member(kind, member_header(entry), data)
         else:
             progress.advance(entry.size)
@@ -186,11 +187,18 @@ def _lstat(path: Path, entry: FileEntry) -> StatKey:
         raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
 
 
-def _read_file(path: Path, entry: FileEntry) -> bytes:
+def _read_file(path: str, entry: FileEntry) -> bytes:
     """The first ``entry.size`` bytes of the file, as tar would store them."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(entry.size)
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(descriptor, entry.size)  # one read, unless the kernel splits it
+            while 0 < len(data) < entry.size and (
+                more := os.read(descriptor, entry.size - len(data))
+            ):
+                data += more
+        finally:
+            os.close(descriptor)
     except OSError as error:
         raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
     if len(data) != entry.size:
