@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from drtool.collectors import Artifact, Collector
 from drtool.host import Host
@@ -32,18 +33,26 @@ class _Collecting(threading.Thread):
             self.error = error
 
 
-def collected(collectors: Sequence[Collector], host: Host) -> Iterator[tuple[Collector, Artifact]]:
-    """Each collector with its artifact, in the collectors' order."""
+@contextmanager
+def collecting(
+    collectors: Sequence[Collector], host: Host
+) -> Iterator[Iterator[tuple[Collector, Artifact]]]:
+    """Start every collector now; give each with its artifact, in the collectors' order; join
+    every thread on the way out, whatever happened meanwhile."""
     threads = [_Collecting(collector, host) for collector in collectors]
     for thread in threads:
         thread.start()
     try:
-        for thread in threads:
-            thread.join()
-            if thread.error is not None:
-                raise thread.error
-            assert thread.artifact is not None
-            yield thread.collector, thread.artifact
+        yield _in_order(threads)
     finally:
         for thread in threads:
             thread.join()
+
+
+def _in_order(threads: Sequence[_Collecting]) -> Iterator[tuple[Collector, Artifact]]:
+    for thread in threads:
+        thread.join()
+        if thread.error is not None:
+            raise thread.error
+        assert thread.artifact is not None
+        yield thread.collector, thread.artifact

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from drtool.collect_ahead import collected
+from drtool.collect_ahead import collecting
 from drtool.collectors import Artifact, Collector
 from drtool.errors import CollectError
 from drtool.host import Host
@@ -38,15 +38,18 @@ class Waiting(Collector):
 def test_artifacts_come_in_order_though_read_together(tmp_path: Path) -> None:
     last = Waiting("last")
     collectors = [Waiting("first", until=last), Waiting("fast"), last]
-    kinds = [artifact.kind for _, artifact in collected(collectors, Host(tmp_path, "h"))]
+    with collecting(collectors, Host(tmp_path, "h")) as artifacts:
+        kinds = [artifact.kind for _, artifact in artifacts]
     assert kinds == ["first", "fast", "last"]
 
 
 def test_an_error_is_raised_in_its_turn_once_every_thread_is_done(tmp_path: Path) -> None:
     collectors = [Waiting("first"), Waiting("broken", fails=True), Waiting("late", 0.3)]
     handed = []
-    with pytest.raises(CollectError, match="broken: cannot read"):
-        for _, artifact in collected(collectors, Host(tmp_path, "h")):
-            handed.append(artifact.kind)
+    with (
+        pytest.raises(CollectError, match="broken: cannot read"),
+        collecting(collectors, Host(tmp_path, "h")) as artifacts,
+    ):
+        handed.extend(artifact.kind for _, artifact in artifacts)
     assert handed == ["first"]
     assert collectors[2].finished.is_set()  # joined: nothing left running behind the error
