@@ -110,7 +110,7 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
         return FilesCache()
     try:
         cache = _parse(json.loads(payload))
-    except (ValueError, TypeError, KeyError, RecursionError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         log.warning("files cache %s is malformed: every file is read again", path)
         return FilesCache()
     if cache.snapshot_id not in snapshot_ids:
@@ -172,20 +172,20 @@ def _iso(value: Any) -> str | None:
 
 
 def _parse(document: dict[str, Any]) -> FilesCache:
-    places = document["blobs"]
+    """Every field checked, in bulk (a host's cache holds tens of thousands of entries)."""
+    places, listed = document["blobs"], document["files"]
+    if any(type(value) is not list or len(value) != 4 for value in places.values()):
+        raise ValueError("a blob's place is not its pack, offset, length and size")
+    if any(type(value) is not list or len(value) != 8 for value in listed.values()):
+        raise ValueError("a file's record is not 7 numbers and its blobs")
     _all_hex(list(places), 64)
-    blobs = {}
-    for blob, place in places.items():
-        pack, offset, length, size = place
-        _all_counts((offset, length, size))
-        blobs[blob] = BlobRef(blob, pack, offset, length, size)
+    blobs = {blob: BlobRef(blob, *place) for blob, place in places.items()}
     _all_hex([ref.pack for ref in blobs.values()], 32)
-    files = {}
-    for path, (*key, ids) in document["files"].items():
-        if len(key) != 7 or any(blob not in blobs for blob in ids):
-            raise ValueError(path)
-        _all_counts(key)
-        files[path] = (tuple(key), tuple(ids))
+    _all_counts([number for ref in blobs.values() for number in (ref.offset, ref.length, ref.size)])
+    files = {path: (tuple(value[:7]), tuple(value[7])) for path, value in listed.items()}
+    _all_counts([number for key, _ in files.values() for number in key])
+    if not {blob for _, ids in files.values() for blob in ids} <= blobs.keys():
+        raise ValueError("a file names a blob the cache does not place")
     packs = {_hex(pack, 32): _iso(until) for pack, until in document["packs"].items()}
     snapshot = document["snapshot"]
     if not isinstance(snapshot, str):
