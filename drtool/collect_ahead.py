@@ -11,26 +11,13 @@ it was when collectors ran in turn; every thread is joined before the caller goe
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from drtool.background import Background
 from drtool.collectors import Artifact, Collector
 from drtool.host import Host
-
-
-class _Collecting(threading.Thread):
-    def __init__(self, collector: Collector, host: Host) -> None:
-        super().__init__(name=f"collect {collector.kind}", daemon=True)
-        self.collector, self._host = collector, host
-        self.artifact: Artifact | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.artifact = self.collector.collect(self._host)
-        except BaseException as error:  # raised in the caller's thread, in its turn
-            self.error = error
 
 
 @contextmanager
@@ -39,20 +26,15 @@ def collecting(
 ) -> Iterator[Iterator[tuple[Collector, Artifact]]]:
     """Start every collector now; give each with its artifact, in the collectors' order; join
     every thread on the way out, whatever happened meanwhile."""
-    threads = [_Collecting(collector, host) for collector in collectors]
-    for thread in threads:
-        thread.start()
+    threads = [
+        Background(functools.partial(collector.collect, host), f"collect {collector.kind}")
+        for collector in collectors
+    ]
     try:
-        yield _in_order(threads)
+        yield (
+            (collector, thread.result())
+            for collector, thread in zip(collectors, threads, strict=True)
+        )
     finally:
         for thread in threads:
             thread.join()
-
-
-def _in_order(threads: Sequence[_Collecting]) -> Iterator[tuple[Collector, Artifact]]:
-    for thread in threads:
-        thread.join()
-        if thread.error is not None:
-            raise thread.error
-        assert thread.artifact is not None
-        yield thread.collector, thread.artifact
