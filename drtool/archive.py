@@ -12,13 +12,14 @@ import stat
 import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import BinaryIO
 
 from drtool.errors import CollectError, UnsafeArchive
 from drtool.hostpath import is_under
+from drtool.tarheader import fast_header
 from drtool.tarread import read_part
 
 PART_TARGET_SIZE = 8 * 1024 * 1024
@@ -48,6 +49,27 @@ class FileEntry:
     mtime_ns: int
     size: int = 0
     link_target: str = ""
+    # The lstat the walk saw (stat_key): the files cache's key, so a backup stats a file once.
+    seen: StatKey | None = field(default=None, compare=False, repr=False)
+
+
+StatKey = tuple[int, int, int, int, int, int, int]
+
+
+def stat_key(status: os.stat_result) -> StatKey:
+    """What the files cache compares: (size, mtime_ns, ctime_ns, inode, st_mode, uid, gid)."""
+    return (
+        status.st_size,
+        status.st_mtime_ns,
+        status.st_ctime_ns,
+        status.st_ino,
+        status.st_mode,
+        status.st_uid,
+        status.st_gid,
+    )
+
+
+_TAR_TYPES = {EntryType.FILE: b"0", EntryType.DIRECTORY: b"5", EntryType.SYMLINK: b"2"}
 
 
 def check_relative_path(path: str) -> str:
@@ -135,11 +157,22 @@ def _add_output(archive: tarfile.TarFile, name: str, content: bytes) -> None:
 
 def member_header(entry: FileEntry) -> bytes:
     """The tar header block(s) write_parts writes for ``entry`` (format 2 cuts at them)."""
+    kind = _TAR_TYPES[entry.type]
+    size = entry.size if entry.type is EntryType.FILE else 0
+    link = entry.link_target if entry.type is EntryType.SYMLINK else ""
+    fast = fast_header(
+        entry.path, kind, entry.mode, entry.uid, entry.gid, size, entry.mtime_ns, link
+    )
+    if fast is not None:
+        return fast
     return _tar_info(entry).tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
 
 
 def output_header(name: str, size: int) -> bytes:
     """The tar header block(s) write_parts writes for the command output ``name``."""
+    fast = fast_header(OUTPUT_PREFIX + check_output_name(name), b"0", 0o600, 0, 0, size, 0, "")
+    if fast is not None:
+        return fast
     info = _output_info(name, size)
     return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
 
@@ -306,10 +339,12 @@ def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str
     """
     entries: list[FileEntry] = []
     skipped: list[str] = []
+    base = os.fspath(root)  # strings, not Paths: a host's tens of thousands of files
 
     def visit(relative: str) -> None:
+        path = f"{base}/{relative}"
         try:
-            status = os.lstat(root / relative)
+            status = os.lstat(path)
         except OSError as error:
             raise CollectError(f"cannot read /{relative}: {error.strerror}") from None
         mode = status.st_mode
@@ -319,15 +354,16 @@ def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str
             "uid": status.st_uid,
             "gid": status.st_gid,
             "mtime_ns": status.st_mtime_ns,
+            "seen": stat_key(status),
         }
         if stat.S_ISREG(mode):
             entries.append(FileEntry(type=EntryType.FILE, size=status.st_size, **common))
         elif stat.S_ISLNK(mode):
-            target = os.readlink(root / relative)
+            target = os.readlink(path)
             entries.append(FileEntry(type=EntryType.SYMLINK, link_target=target, **common))
         elif stat.S_ISDIR(mode):
             entries.append(FileEntry(type=EntryType.DIRECTORY, **common))
-            for name in sorted(os.listdir(root / relative)):
+            for name in sorted(os.listdir(path)):
                 visit(f"{relative}/{name}")
         else:
             skipped.append(relative)

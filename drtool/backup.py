@@ -11,6 +11,7 @@ from drtool import __version__
 from drtool.archive import write_parts
 from drtool.blob_backup import PackedBackup
 from drtool.chain import previous_snapshot
+from drtool.collect_ahead import collecting
 from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError, StateDamaged
 from drtool.host import Host
@@ -53,6 +54,8 @@ def run_backup(
     retention = repository.settings().retention(moment)
     seen = _seen_state(repository, host)
     with ExitStack() as held:
+        # Read the host meanwhile: its commands (iptables-save) wait on other cores.
+        artifacts = held.enter_context(collecting(collectors, host))
         lock = _SharedLock(held, repository, host.name, lock_wait)
         packed = None
         if repository.format >= 2:
@@ -66,8 +69,7 @@ def run_backup(
             previous = repository.snapshot_refs(host.name)
         known = _parts_of_previous_snapshot(repository, previous) if packed is None else {}
         records = []
-        for collector in collectors:
-            artifact = collector.collect(host)
+        for collector, artifact in artifacts:
             if collector.warn_if_missing and not pre_restore:
                 for root in artifact.missing:
                     log.warning("%s: /%s does not exist: not in this snapshot", artifact.kind, root)

@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 
 from drtool import progress, testpoint
-from drtool.archive import EntryType, FileEntry, member_header, output_header
+from drtool.archive import EntryType, FileEntry, StatKey, member_header, output_header, stat_key
 from drtool.blob_lists import encode_lists, list_kind
 from drtool.blob_reader import artifact_blob_refs
 from drtool.blobs import END_OF_ARCHIVE, BlobRef, blob_id, member_blobs
 from drtool.collectors import Artifact
 from drtool.errors import CollectError, DrtoolError
-from drtool.files_cache import FilesCache, StatKey, load_cache, save_cache, stat_key
+from drtool.files_cache import FilesCache, load_cache, save_cache
 from drtool.host import Host
 from drtool.packs import PACK_TARGET, PackWriter, pack_name
 from drtool.repository import Repository, Retention
@@ -51,6 +51,7 @@ class PackedBackup:
         shared lock)."""
         self._repository = repository
         self._host = host
+        self._root = os.fspath(host.root)  # host.path's, as a string: read for every new file
         self._retention = retention
         self._before_write = before_write
         self._id_key = repository.key.content_id_key(host.name)
@@ -95,14 +96,11 @@ class PackedBackup:
     def _entry(self, kind: str, entry: FileEntry) -> list[BlobRef]:
         """The blobs of ``entry``'s member: the cached ones if the file, directory or link is
         as it was (its stat agrees with the cache and with the entry listed), else new."""
-        path = self._host.path(entry.path)
-        try:
-            key = stat_key(os.lstat(path))
-        except OSError as error:
-            raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
+        key = entry.seen or _lstat(self._host.path(entry.path), entry)
         refs = self._old.lookup(kind, entry.path, key) if _agrees(key, entry) else None
         if refs is None:
-            data = _read_file(path, entry) if entry.type is EntryType.FILE else b""
+            is_file = entry.type is EntryType.FILE
+            data = _read_file(f"{self._root}/{entry.path}", entry) if is_file else b""
             refs = self._member(kind, member_header(entry), data)
         else:
             progress.advance(entry.size)
@@ -182,11 +180,25 @@ def _agrees(key: StatKey, entry: FileEntry) -> bool:
     ) == (entry.mtime_ns, entry.mode, entry.uid, entry.gid)
 
 
-def _read_file(path: Path, entry: FileEntry) -> bytes:
+def _lstat(path: Path, entry: FileEntry) -> StatKey:
+    try:
+        return stat_key(os.lstat(path))
+    except OSError as error:
+        raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
+
+
+def _read_file(path: str, entry: FileEntry) -> bytes:
     """The first ``entry.size`` bytes of the file, as tar would store them."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(entry.size)
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(descriptor, entry.size)  # one read, unless the kernel splits it
+            while 0 < len(data) < entry.size and (
+                more := os.read(descriptor, entry.size - len(data))
+            ):
+                data += more
+        finally:
+            os.close(descriptor)
     except OSError as error:
         raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
     if len(data) != entry.size:

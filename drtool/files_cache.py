@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from drtool.archive import StatKey
 from drtool.blobs import BlobRef
 from drtool.fsutil import make_directory
 from drtool.host import Host
@@ -35,20 +36,6 @@ _MAGIC = b"drtool files cache 1\n"
 _HEX = re.compile(r"[0-9a-f]*")
 
 log = logging.getLogger(__name__)
-
-StatKey = tuple[int, int, int, int, int, int, int]
-
-
-def stat_key(status: os.stat_result) -> StatKey:
-    return (
-        status.st_size,
-        status.st_mtime_ns,
-        status.st_ctime_ns,
-        status.st_ino,
-        status.st_mode,
-        status.st_uid,
-        status.st_gid,
-    )
 
 
 @dataclass
@@ -123,7 +110,7 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
         return FilesCache()
     try:
         cache = _parse(json.loads(payload))
-    except (ValueError, TypeError, KeyError, RecursionError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         log.warning("files cache %s is malformed: every file is read again", path)
         return FilesCache()
     if cache.snapshot_id not in snapshot_ids:
@@ -164,10 +151,18 @@ def _hex(value: Any, length: int) -> str:
     return value
 
 
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(value)
-    return value
+def _all_hex(values: Sequence[Any], length: int) -> None:
+    """Check every value is ``length`` hex digits: one match over them all (a cache names tens of
+    thousands of blobs)."""
+    if not all(type(value) is str and len(value) == length for value in values):
+        raise ValueError("not hex")
+    if not _HEX.fullmatch("".join(values)):
+        raise ValueError("not hex")
+
+
+def _all_counts(values: Sequence[Any]) -> None:
+    if not all(type(value) is int and value >= 0 for value in values):  # no bool, no float
+        raise ValueError("not a count")
 
 
 def _iso(value: Any) -> str | None:
@@ -177,15 +172,20 @@ def _iso(value: Any) -> str | None:
 
 
 def _parse(document: dict[str, Any]) -> FilesCache:
-    blobs = {
-        _hex(blob, 64): BlobRef(blob, _hex(pack, 32), _count(offset), _count(length), _count(size))
-        for blob, (pack, offset, length, size) in document["blobs"].items()
-    }
-    files = {}
-    for path, (*key, ids) in document["files"].items():
-        if len(key) != 7 or not isinstance(path, str) or any(blob not in blobs for blob in ids):
-            raise ValueError(path)
-        files[path] = (tuple(_count(item) for item in key), tuple(ids))
+    """Every field checked, in bulk (a host's cache holds tens of thousands of entries)."""
+    places, listed = document["blobs"], document["files"]
+    if any(type(value) is not list or len(value) != 4 for value in places.values()):
+        raise ValueError("a blob's place is not its pack, offset, length and size")
+    if any(type(value) is not list or len(value) != 8 for value in listed.values()):
+        raise ValueError("a file's record is not 7 numbers and its blobs")
+    _all_hex(list(places), 64)
+    blobs = {blob: BlobRef(blob, *place) for blob, place in places.items()}
+    _all_hex([ref.pack for ref in blobs.values()], 32)
+    _all_counts([number for ref in blobs.values() for number in (ref.offset, ref.length, ref.size)])
+    files = {path: (tuple(value[:7]), tuple(value[7])) for path, value in listed.items()}
+    _all_counts([number for key, _ in files.values() for number in key])
+    if not {blob for _, ids in files.values() for blob in ids} <= blobs.keys():
+        raise ValueError("a file names a blob the cache does not place")
     packs = {_hex(pack, 32): _iso(until) for pack, until in document["packs"].items()}
     snapshot = document["snapshot"]
     if not isinstance(snapshot, str):

@@ -54,6 +54,11 @@ def parse(text: str) -> list[Table]:
     tables: list[Table] = []
     current: Table | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
+        # A rule as iptables-save prints it (tens of thousands a table): as below, done inline.
+        if current is not None and raw.startswith("-A ") and not raw[-1].isspace():
+            _, chain, *rest = raw.split(" ", 2)
+            current.rules.append((chain, rest[0] if rest else ""))
+            continue
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -297,6 +297,19 @@ def test_odd_but_valid_lines_parse_as_iptables_restore_reads_them() -> None:
     )
 
 
+def test_a_rule_reads_the_same_with_or_without_surrounding_whitespace() -> None:
+    """Rules as iptables-save prints them take a quicker way than the rest: both give one
+    reading, padded or not, with or without a rule after the chain."""
+    rules = ["-A INPUT -s 10.0.0.0/8 -j DROP", "-A INPUT", "-A  INPUT -j X", "-A INPUT -j  Y"]
+    plain = parse("*filter\n" + "\n".join(rules) + "\nCOMMIT\n")
+    padded = parse("*filter\n" + "\n".join(f" {rule}\t " for rule in rules) + "\nCOMMIT\n")
+    expected = [("INPUT", "-s 10.0.0.0/8 -j DROP"), ("INPUT", ""), ("", "INPUT -j X"),
+                ("INPUT", "-j  Y")]  # fmt: skip
+    assert plain[0].rules == padded[0].rules == expected
+    with pytest.raises(RulesetError, match="outside of a table"):
+        parse("-A INPUT -j DROP\n")
+
+
 def test_a_refused_line_is_quoted_to_80_characters() -> None:
     long_rule = "-I INPUT " + "x" * 200
     with pytest.raises(RulesetError) as refused:
