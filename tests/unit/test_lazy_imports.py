@@ -131,7 +131,7 @@ def defined_commands() -> dict[str, tuple[str, str]]:
     subcommands = {
         id(sub)
         for group in found.values()
-        if isinstance(group, click.Group)
+        if isinstance(group, click.Group) and group is not drtool.cli.cli  # holds those run
         for sub in group.commands.values()
     }
     return {
