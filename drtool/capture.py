@@ -11,7 +11,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from drtool.archive import check_entries, check_roots_are_not_links, write_parts
+from drtool.archive import write_parts
 from drtool.blob_reader import read_artifact
 from drtool.collectors import Collector
 from drtool.errors import IntegrityError
@@ -57,8 +57,7 @@ def load_staged(directory: Path, kind: str, keep_setid: bool = True) -> StagedAr
     record = artifact_record_from_json(document, str(path))
     staged = StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))), keep_setid)
     # Checked again, as at staging: what is on disk may not be what was checked then.
-    check_entries([entry for _, _, entry in staged.members()], record.roots)
-    staged.outputs()
+    staged.check()
     return staged
 
 
@@ -91,10 +90,7 @@ def stage_artifact(
                 output.write(block)
         paths.append(path)
     staged = StagedArtifact(record, tuple(paths), keep_setid)
-    entries = [entry for _, _, entry in staged.members()]
-    check_entries(entries, record.roots)
-    check_roots_are_not_links(entries, record.roots)
-    setid = staged.setid_paths()
+    setid = staged.check(refuse_linked_roots=True)
     if setid and not keep_setid:
         log.warning(
             "%s: set-uid/set-gid bits dropped from %d file(s), e.g. /%s "
@@ -103,6 +99,5 @@ def stage_artifact(
             len(setid),
             setid[0],
         )
-    staged.outputs()  # raises UnsafeArchive on an invalid output name
     save_record(staging, record)
     return staged
