@@ -36,7 +36,7 @@ class EntryType(Enum):
     SYMLINK = "symlink"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     """One file, directory or link, named relative to the host root."""
 

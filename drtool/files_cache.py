@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ from drtool.timeutil import parse_iso
 
 CACHE_DIRECTORY = "var/lib/drtool/cache"
 _MAGIC = b"drtool files cache 1\n"
+_MAC_LINE = 65  # 64 hex digits and a newline
+_BATCH = 1000  # entries encoded at a time
 _HEX = re.compile(r"[0-9a-f]*")
 
 log = logging.getLogger(__name__)
@@ -98,8 +101,15 @@ def cache_mac(
     id_key: bytes, repository_id: str, host_name: str, payload: bytes, what: str = "files cache"
 ) -> str:
     """The MAC of a host-side record ``what`` (docs/FORMAT.md, "The files cache")."""
+    digest = _mac_of(id_key, repository_id, host_name, what)
+    digest.update(payload)
+    return digest.hexdigest()
+
+
+def _mac_of(id_key: bytes, repository_id: str, host_name: str, what: str) -> hmac.HMAC:
+    """cache_mac's HMAC before its payload (fed piece by piece by save_cache)."""
     context = f"drtool {what}\x00{repository_id}\x00{host_name}\x00".encode()
-    return hmac.new(id_key, context + payload, hashlib.sha256).hexdigest()
+    return hmac.new(id_key, context, hashlib.sha256)
 
 
 def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[str]) -> FilesCache:
@@ -108,21 +118,24 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
     path = cache_path(host, repository_id)
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            magic, mac = handle.read(len(_MAGIC)), handle.readline(_MAC_LINE)
+            payload = handle.read()
     except FileNotFoundError:
         return FilesCache()
     except OSError as error:
         log.warning("files cache %s unreadable (%s): every file is read again", path, error)
         return FilesCache()
-    if not data.startswith(_MAGIC):
+    if magic != _MAGIC or not mac.endswith(b"\n"):
         log.warning("files cache %s is damaged: every file is read again", path)
         return FilesCache()
-    mac, _, payload = data[len(_MAGIC) :].partition(b"\n")
-    if not hmac.compare_digest(mac, cache_mac(id_key, repository_id, host.name, payload).encode()):
+    expected = cache_mac(id_key, repository_id, host.name, payload).encode()
+    if not hmac.compare_digest(mac[:-1], expected):
         log.warning("files cache %s fails authentication: every file is read again", path)
         return FilesCache()
     try:
-        cache = _parse(json.loads(payload))
+        document = json.loads(payload)
+        del payload  # the document's objects and the cache's are what a large host's take
+        cache = _parse(document)
     except (ValueError, TypeError, KeyError, RecursionError):
         log.warning("files cache %s is malformed: every file is read again", path)
         return FilesCache()
@@ -135,27 +148,47 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
 def save_cache(host: Host, repository_id: str, id_key: bytes, cache: FilesCache) -> None:
     """Write the cache atomically (a temporary file renamed), 0600 in directories 0700. Not
     synced: a cache a crash truncates fails its MAC and costs re-reading, nothing else."""
-    document = {
-        "snapshot": cache.snapshot_id,
-        "files": {path: [*key, list(ids)] for path, (key, ids) in cache.files.items()},
-        "blobs": {
-            blob: [ref.pack, ref.offset, ref.length, ref.size] for blob, ref in cache.blobs.items()
-        },
-        "packs": cache.packs,
-    }
-    payload = json.dumps(document, separators=(",", ":")).encode()
     directory = host.path(CACHE_DIRECTORY)
     make_directory(directory, 0o700)
     make_directory(directory / repository_id, 0o700)
-    mac = cache_mac(id_key, repository_id, host.name, payload).encode()
+    digest = _mac_of(id_key, repository_id, host.name, "files cache")
     descriptor, temporary = tempfile.mkstemp(dir=directory / repository_id, prefix=".tmp-")
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(_MAGIC + mac + b"\n" + payload)
+            handle.write(_MAGIC + bytes(_MAC_LINE))  # the MAC's place, written once it is known
+            for piece in _payload(cache):
+                digest.update(piece)
+                handle.write(piece)
+            handle.seek(len(_MAGIC))
+            handle.write(digest.hexdigest().encode() + b"\n")
         os.replace(temporary, directory / repository_id / host.name)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _payload(cache: FilesCache) -> Iterator[bytes]:
+    """The cache's JSON as ``json.dumps(document, separators=(",", ":"))`` writes it, in pieces:
+    a large host's whole document is never one string (its copies were a backup's peak)."""
+    yield b'{"snapshot":' + _json(cache.snapshot_id) + b',"files":{'
+    yield from _json_members((path, [*key, list(ids)]) for path, (key, ids) in cache.files.items())
+    yield b'},"blobs":{'
+    yield from _json_members(
+        (blob, [ref.pack, ref.offset, ref.length, ref.size]) for blob, ref in cache.blobs.items()
+    )
+    yield b'},"packs":' + _json(cache.packs) + b"}"
+
+
+def _json_members(items: Iterable[tuple[str, Any]]) -> Iterator[bytes]:
+    """The members of a JSON object, ``_BATCH`` at a time, comma-separated."""
+    separator, iterator = b"", iter(items)
+    while batch := dict(itertools.islice(iterator, _BATCH)):
+        yield separator + _json(batch)[1:-1]
+        separator = b","
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _hex(value: Any, length: int) -> str:
