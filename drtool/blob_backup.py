@@ -100,7 +100,9 @@ class PackedBackup:
             key = stat_key(os.lstat(path))
         except OSError as error:
             raise CollectError(f"cannot read /{entry.path}: {error.strerror or error}") from None
-        refs = self._old.lookup(kind, entry.path, key) if _agrees(key, entry) else None
+        refs = self._old.take(kind, entry.path, key)
+        if not _agrees(key, entry):
+            refs = None
         if refs is None:
             data = _read_file(path, entry) if entry.type is EntryType.FILE else b""
             refs = self._member(kind, member_header(entry), data)

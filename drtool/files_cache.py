@@ -61,10 +61,11 @@ class FilesCache:
     blobs: dict[str, BlobRef] = field(default_factory=dict)
     packs: dict[str, str | None] = field(default_factory=dict)  # pack -> locked until (ISO)
 
-    def lookup(self, kind: str, path: str, key: StatKey) -> list[BlobRef] | None:
+    def take(self, kind: str, path: str, key: StatKey) -> list[BlobRef] | None:
         """The blobs of ``path``'s member in ``kind``'s tar if the file is as cached, else None
-        (a path two kinds hold has two entries: a blob's id binds its kind)."""
-        cached = self.files.get(_entry_key(kind, path))
+        (a path two kinds hold has two entries: a blob's id binds its kind). The entry is
+        forgotten: a backup asks once per file, so the old cache shrinks as the new one grows."""
+        cached = self.files.pop(_entry_key(kind, path), None)
         if cached is None or cached[0] != key:
             return None
         return [self.blobs[blob] for blob in cached[1]]
