@@ -211,15 +211,24 @@ def _iso(value: Any) -> str | None:
 
 
 def _parse(document: dict[str, Any]) -> FilesCache:
+    # JSON makes a string of each occurrence: a pack's id (one per blob) and a blob's (one per
+    # file using it) are kept once each, as a backup's own cache holds them.
+    pack_ids: dict[str, str] = {}
     blobs = {
-        _hex(blob, 64): BlobRef(blob, _hex(pack, 32), _count(offset), _count(length), _count(size))
+        _hex(blob, 64): BlobRef(
+            blob,
+            pack_ids.setdefault(pack, _hex(pack, 32)),
+            _count(offset),
+            _count(length),
+            _count(size),
+        )
         for blob, (pack, offset, length, size) in document["blobs"].items()
     }
     files = {}
     for path, (*key, ids) in document["files"].items():
         if len(key) != 7 or not isinstance(path, str) or any(blob not in blobs for blob in ids):
             raise ValueError(path)
-        files[path] = (tuple(_count(item) for item in key), tuple(ids))
+        files[path] = (tuple(_count(item) for item in key), tuple(blobs[blob].id for blob in ids))
     packs = {_hex(pack, 32): _iso(until) for pack, until in document["packs"].items()}
     snapshot = document["snapshot"]
     if not isinstance(snapshot, str):
