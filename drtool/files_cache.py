@@ -134,9 +134,7 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
         log.warning("files cache %s fails authentication: every file is read again", path)
         return FilesCache()
     try:
-        document = json.loads(payload)
-        del payload  # the document's objects and the cache's are what a large host's take
-        cache = _parse(document)
+        cache = _parse(payload.decode())
     except (ValueError, TypeError, KeyError, RecursionError):
         log.warning("files cache %s is malformed: every file is read again", path)
         return FilesCache()
@@ -210,9 +208,24 @@ def _iso(value: Any) -> str | None:
     return value
 
 
-def _parse(document: dict[str, Any]) -> FilesCache:
-    # JSON makes a string of each occurrence: a pack's id (one per blob) and a blob's (one per
-    # file using it) are kept once each, as a backup's own cache holds them.
+def _parse(text: str) -> FilesCache:
+    """The cache from its JSON, as ``_payload`` writes it, read entry by entry (json's own
+    scanner for each key and value): the whole document is never built, which took four times
+    the file's size in objects on top of the cache's own. Raise ValueError (or TypeError,
+    KeyError) for anything else."""
+    reader = _Reader(text)
+    reader.expect('{"snapshot":')
+    snapshot = reader.value()
+    if not isinstance(snapshot, str):
+        raise ValueError(snapshot)
+    reader.expect(',"files":')
+    files = {}
+    for path, (*key, ids) in reader.members():
+        if len(key) != 7 or not isinstance(ids, list):
+            raise ValueError(path)
+        files[path] = (tuple(_count(item) for item in key), tuple(ids))
+    reader.expect(',"blobs":')
+    # A pack's id (one per blob) and a blob's (one per file using it) are kept once each.
     pack_ids: dict[str, str] = {}
     blobs = {
         _hex(blob, 64): BlobRef(
@@ -222,15 +235,51 @@ def _parse(document: dict[str, Any]) -> FilesCache:
             _count(length),
             _count(size),
         )
-        for blob, (pack, offset, length, size) in document["blobs"].items()
+        for blob, (pack, offset, length, size) in reader.members()
     }
-    files = {}
-    for path, (*key, ids) in document["files"].items():
-        if len(key) != 7 or not isinstance(path, str) or any(blob not in blobs for blob in ids):
-            raise ValueError(path)
-        files[path] = (tuple(_count(item) for item in key), tuple(blobs[blob].id for blob in ids))
-    packs = {_hex(pack, 32): _iso(until) for pack, until in document["packs"].items()}
-    snapshot = document["snapshot"]
-    if not isinstance(snapshot, str):
-        raise ValueError(snapshot)
-    return FilesCache(snapshot, files, blobs, packs)  # type: ignore[arg-type]
+    for path, (key, ids) in files.items():
+        files[path] = (key, tuple(blobs[blob].id for blob in ids))  # KeyError: an unknown blob
+    reader.expect(',"packs":')
+    packs = {_hex(pack, 32): _iso(until) for pack, until in reader.members()}
+    reader.expect("}")
+    if reader.position != len(text):
+        raise ValueError("trailing data")
+    return FilesCache(snapshot, files, blobs, packs)
+
+
+class _Reader:
+    """A JSON text read a value at a time, at ``position``."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._scan = json.JSONDecoder().scan_once
+        self.position = 0
+
+    def expect(self, literal: str) -> None:
+        if not self._text.startswith(literal, self.position):
+            raise ValueError(f"expected {literal!r} at {self.position}")
+        self.position += len(literal)
+
+    def value(self) -> Any:
+        try:
+            value, self.position = self._scan(self._text, self.position)
+        except StopIteration:
+            raise ValueError(f"no value at {self.position}") from None
+        return value
+
+    def members(self) -> Iterator[tuple[str, Any]]:
+        """The members of the object at ``position``, each read as it is reached."""
+        self.expect("{")
+        if self._text.startswith("}", self.position):
+            self.position += 1
+            return
+        while True:
+            name = self.value()
+            if not isinstance(name, str):
+                raise ValueError(name)
+            self.expect(":")
+            yield name, self.value()
+            if not self._text.startswith(",", self.position):
+                break
+            self.position += 1
+        self.expect("}")
