@@ -20,7 +20,7 @@ from typing import BinaryIO
 from drtool.errors import CollectError, UnsafeArchive
 from drtool.hostpath import is_under
 from drtool.tarheader import fast_header
-from drtool.tarread import read_part
+from drtool.tarread import PartData
 
 PART_TARGET_SIZE = 8 * 1024 * 1024
 OUTPUT_PREFIX = ".drtool/outputs/"
@@ -37,7 +37,7 @@ class EntryType(Enum):
     SYMLINK = "symlink"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     """One file, directory or link, named relative to the host root."""
 
@@ -267,21 +267,34 @@ def _type_name(member: tarfile.TarInfo) -> str:
     return "special file"
 
 
-def check_entries(entries: Sequence[FileEntry], roots: Sequence[str]) -> None:
+def check_entries(entries: Iterable[FileEntry], roots: Sequence[str]) -> None:
     """Refuse, before anything is written, an entry that could land outside its roots.
 
     Raise UnsafeArchive naming the first offending entry.
     """
-    for root in roots:
-        check_relative_path(root)
-    links: set[str] = set()
+    check = EntryCheck(roots)
     for entry in entries:
+        check(entry)
+
+
+class EntryCheck:
+    """check_entries one entry at a time, in the order they are written: what an entry is
+    checked against (the links before it) is all that is kept, so entries can be checked as
+    they are parsed, and again by whatever writes them."""
+
+    def __init__(self, roots: Sequence[str]) -> None:
+        for root in roots:
+            check_relative_path(root)
+        self._roots = roots
+        self._links: set[str] = set()
+
+    def __call__(self, entry: FileEntry) -> None:
         check_relative_path(entry.path)
-        if not any(is_under(entry.path, root) for root in roots):
+        if not any(is_under(entry.path, root) for root in self._roots):
             raise UnsafeArchive(
                 f"archive entry {entry.path!r} lies outside the artifact's roots; nothing written"
             )
-        parent = entry.path
+        links, parent = self._links, entry.path
         while links and (cut := parent.rfind("/")) > 0:  # each ancestor (the path is checked)
             parent = parent[:cut]
             if parent in links:
@@ -294,7 +307,7 @@ def check_entries(entries: Sequence[FileEntry], roots: Sequence[str]) -> None:
             links.add(entry.path)
 
 
-def check_roots_are_not_links(entries: Sequence[FileEntry], roots: Sequence[str]) -> None:
+def check_roots_are_not_links(entries: Iterable[FileEntry], roots: Sequence[str]) -> None:
     """Refuse a snapshot whose root itself is a symlink: restored, it would hand the kind's whole
     configuration to wherever it points (a world-writable directory, the machine's secrets bound
     into the validators' view). A root is restored as a directory or a file, never as a link."""
@@ -325,10 +338,11 @@ def _check_link_target(entry: FileEntry) -> None:
             depth += 1
 
 
-def read_members(part: Path) -> list[tuple[tarfile.TarInfo, FileEntry]]:
-    """Return every member of the tar part at ``part`` with its checked FileEntry (the strict
-    reader of drtool.tarread: what drtool does not write is refused)."""
-    return [(member, entry_from_member(member)) for member in read_part(part)]
+def read_members(part: PartData) -> Iterator[tuple[tarfile.TarInfo, FileEntry]]:
+    """Yield every member of the open tar ``part`` with its checked FileEntry, as it is read
+    (the strict reader of drtool.tarread: what drtool does not write is refused)."""
+    for member in part.members():
+        yield member, entry_from_member(member)
 
 
 def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str]]:

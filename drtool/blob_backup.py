@@ -97,7 +97,9 @@ class PackedBackup:
         """The blobs of ``entry``'s member: the cached ones if the file, directory or link is
         as it was (its stat agrees with the cache and with the entry listed), else new."""
         key = entry.seen or _lstat(self._host.path(entry.path), entry)
-        refs = self._old.lookup(kind, entry.path, key) if _agrees(key, entry) else None
+        refs = self._old.take(kind, entry.path, key)
+        if not _agrees(key, entry):
+            refs = None
         if refs is None:
             is_file = entry.type is EntryType.FILE
             data = _read_file(f"{self._root}/{entry.path}", entry) if is_file else b""

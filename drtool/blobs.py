@@ -84,7 +84,7 @@ def chunk_boundaries(data: bytes) -> Iterator[tuple[int, int]]:
         yield start, size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlobRef:
     """Where a blob is: its id, its pack, its place in the pack (offset and stored length, the
     sealed bytes), and its plaintext size. Ids in hex, as a manifest's JSON holds them."""

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from drtool.archive import check_entries, check_roots_are_not_links, write_parts
+from drtool.archive import write_parts
 from drtool.blob_reader import read_artifact
 from drtool.collectors import Collector
 from drtool.errors import IntegrityError
@@ -45,10 +45,15 @@ def save_record(directory: Path, record: ArtifactRecord) -> None:
         output.write(json.dumps(asdict(record)).encode())
 
 
-def load_staged(directory: Path, kind: str, keep_setid: bool = True) -> StagedArtifact:
+def load_staged(
+    directory: Path, kind: str, keep_setid: bool = True, *, check: bool = True
+) -> StagedArtifact:
     """The staged artifact (snapshot or rollback point) of ``kind`` kept in ``directory``, its
     record type-checked as a manifest's and its entries checked again; raise UnsafeArchive as
-    staging does."""
+    staging does. ``check`` False: the caller checked these parts itself (the restore that
+    staged them, moments before), and whatever reads them checks what it uses as it reads it
+    (install_roots each entry before it writes it, ``outputs`` each name): one parse of every
+    header less, a third of a large tree's restore."""
     path = directory / f"{kind}.json"
     try:
         document = json.loads(path.read_text())
@@ -56,9 +61,8 @@ def load_staged(directory: Path, kind: str, keep_setid: bool = True) -> StagedAr
         raise IntegrityError(f"{path} is not readable JSON") from None
     record = artifact_record_from_json(document, str(path))
     staged = StagedArtifact(record, tuple(sorted(directory.glob(f"{kind}-*.tar"))), keep_setid)
-    # Checked again, as at staging: what is on disk may not be what was checked then.
-    check_entries([entry for _, _, entry in staged.members()], record.roots)
-    staged.outputs()
+    if check:  # again, as at staging: what is on disk may not be what was checked then
+        staged.check()
     return staged
 
 
@@ -91,10 +95,7 @@ def stage_artifact(
                 output.write(block)
         paths.append(path)
     staged = StagedArtifact(record, tuple(paths), keep_setid)
-    entries = [entry for _, _, entry in staged.members()]
-    check_entries(entries, record.roots)
-    check_roots_are_not_links(entries, record.roots)
-    setid = staged.setid_paths()
+    setid = staged.check(refuse_linked_roots=True)
     if setid and not keep_setid:
         log.warning(
             "%s: set-uid/set-gid bits dropped from %d file(s), e.g. /%s "
@@ -103,6 +104,5 @@ def stage_artifact(
             len(setid),
             setid[0],
         )
-    staged.outputs()  # raises UnsafeArchive on an invalid output name
     save_record(staging, record)
     return staged

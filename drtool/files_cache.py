@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ from drtool.timeutil import parse_iso
 
 CACHE_DIRECTORY = "var/lib/drtool/cache"
 _MAGIC = b"drtool files cache 1\n"
+_MAC_LINE = 65  # 64 hex digits and a newline
+_BATCH = 1000  # entries encoded at a time
 _HEX = re.compile(r"[0-9a-f]*")
 
 log = logging.getLogger(__name__)
@@ -45,10 +48,11 @@ class FilesCache:
     blobs: dict[str, BlobRef] = field(default_factory=dict)
     packs: dict[str, str | None] = field(default_factory=dict)  # pack -> locked until (ISO)
 
-    def lookup(self, kind: str, path: str, key: StatKey) -> list[BlobRef] | None:
+    def take(self, kind: str, path: str, key: StatKey) -> list[BlobRef] | None:
         """The blobs of ``path``'s member in ``kind``'s tar if the file is as cached, else None
-        (a path two kinds hold has two entries: a blob's id binds its kind)."""
-        cached = self.files.get(_entry_key(kind, path))
+        (a path two kinds hold has two entries: a blob's id binds its kind). The entry is
+        forgotten: a backup asks once per file, so the old cache shrinks as the new one grows."""
+        cached = self.files.pop(_entry_key(kind, path), None)
         if cached is None or cached[0] != key:
             return None
         return [self.blobs[blob] for blob in cached[1]]
@@ -85,8 +89,15 @@ def cache_mac(
     id_key: bytes, repository_id: str, host_name: str, payload: bytes, what: str = "files cache"
 ) -> str:
     """The MAC of a host-side record ``what`` (docs/FORMAT.md, "The files cache")."""
+    digest = _mac_of(id_key, repository_id, host_name, what)
+    digest.update(payload)
+    return digest.hexdigest()
+
+
+def _mac_of(id_key: bytes, repository_id: str, host_name: str, what: str) -> hmac.HMAC:
+    """cache_mac's HMAC before its payload (fed piece by piece by save_cache)."""
     context = f"drtool {what}\x00{repository_id}\x00{host_name}\x00".encode()
-    return hmac.new(id_key, context + payload, hashlib.sha256).hexdigest()
+    return hmac.new(id_key, context, hashlib.sha256)
 
 
 def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[str]) -> FilesCache:
@@ -95,21 +106,22 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
     path = cache_path(host, repository_id)
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            magic, mac = handle.read(len(_MAGIC)), handle.readline(_MAC_LINE)
+            payload = handle.read()
     except FileNotFoundError:
         return FilesCache()
     except OSError as error:
         log.warning("files cache %s unreadable (%s): every file is read again", path, error)
         return FilesCache()
-    if not data.startswith(_MAGIC):
+    if magic != _MAGIC or not mac.endswith(b"\n"):
         log.warning("files cache %s is damaged: every file is read again", path)
         return FilesCache()
-    mac, _, payload = data[len(_MAGIC) :].partition(b"\n")
-    if not hmac.compare_digest(mac, cache_mac(id_key, repository_id, host.name, payload).encode()):
+    expected = cache_mac(id_key, repository_id, host.name, payload).encode()
+    if not hmac.compare_digest(mac[:-1], expected):
         log.warning("files cache %s fails authentication: every file is read again", path)
         return FilesCache()
     try:
-        cache = _parse(json.loads(payload))
+        cache = _parse(payload.decode())
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         log.warning("files cache %s is malformed: every file is read again", path)
         return FilesCache()
@@ -122,27 +134,47 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
 def save_cache(host: Host, repository_id: str, id_key: bytes, cache: FilesCache) -> None:
     """Write the cache atomically (a temporary file renamed), 0600 in directories 0700. Not
     synced: a cache a crash truncates fails its MAC and costs re-reading, nothing else."""
-    document = {
-        "snapshot": cache.snapshot_id,
-        "files": {path: [*key, list(ids)] for path, (key, ids) in cache.files.items()},
-        "blobs": {
-            blob: [ref.pack, ref.offset, ref.length, ref.size] for blob, ref in cache.blobs.items()
-        },
-        "packs": cache.packs,
-    }
-    payload = json.dumps(document, separators=(",", ":")).encode()
     directory = host.path(CACHE_DIRECTORY)
     make_directory(directory, 0o700)
     make_directory(directory / repository_id, 0o700)
-    mac = cache_mac(id_key, repository_id, host.name, payload).encode()
+    digest = _mac_of(id_key, repository_id, host.name, "files cache")
     descriptor, temporary = tempfile.mkstemp(dir=directory / repository_id, prefix=".tmp-")
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(_MAGIC + mac + b"\n" + payload)
+            handle.write(_MAGIC + bytes(_MAC_LINE))  # the MAC's place, written once it is known
+            for piece in _payload(cache):
+                digest.update(piece)
+                handle.write(piece)
+            handle.seek(len(_MAGIC))
+            handle.write(digest.hexdigest().encode() + b"\n")
         os.replace(temporary, directory / repository_id / host.name)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _payload(cache: FilesCache) -> Iterator[bytes]:
+    """The cache's JSON as ``json.dumps(document, separators=(",", ":"))`` writes it, in pieces:
+    a large host's whole document is never one string (its copies were a backup's peak)."""
+    yield b'{"snapshot":' + _json(cache.snapshot_id) + b',"files":{'
+    yield from _json_members((path, [*key, list(ids)]) for path, (key, ids) in cache.files.items())
+    yield b'},"blobs":{'
+    yield from _json_members(
+        (blob, [ref.pack, ref.offset, ref.length, ref.size]) for blob, ref in cache.blobs.items()
+    )
+    yield b'},"packs":' + _json(cache.packs) + b"}"
+
+
+def _json_members(items: Iterable[tuple[str, Any]]) -> Iterator[bytes]:
+    """The members of a JSON object, ``_BATCH`` at a time, comma-separated."""
+    separator, iterator = b"", iter(items)
+    while batch := dict(itertools.islice(iterator, _BATCH)):
+        yield separator + _json(batch)[1:-1]
+        separator = b","
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _hex(value: Any, length: int) -> str:
@@ -151,18 +183,10 @@ def _hex(value: Any, length: int) -> str:
     return value
 
 
-def _all_hex(values: Sequence[Any], length: int) -> None:
-    """Check every value is ``length`` hex digits: one match over them all (a cache names tens of
-    thousands of blobs)."""
-    if not all(type(value) is str and len(value) == length for value in values):
-        raise ValueError("not hex")
-    if not _HEX.fullmatch("".join(values)):
-        raise ValueError("not hex")
-
-
-def _all_counts(values: Sequence[Any]) -> None:
-    if not all(type(value) is int and value >= 0 for value in values):  # no bool, no float
-        raise ValueError("not a count")
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(value)
+    return value
 
 
 def _iso(value: Any) -> str | None:
@@ -171,23 +195,78 @@ def _iso(value: Any) -> str | None:
     return value
 
 
-def _parse(document: dict[str, Any]) -> FilesCache:
-    """Every field checked, in bulk (a host's cache holds tens of thousands of entries)."""
-    places, listed = document["blobs"], document["files"]
-    if any(type(value) is not list or len(value) != 4 for value in places.values()):
-        raise ValueError("a blob's place is not its pack, offset, length and size")
-    if any(type(value) is not list or len(value) != 8 for value in listed.values()):
-        raise ValueError("a file's record is not 7 numbers and its blobs")
-    _all_hex(list(places), 64)
-    blobs = {blob: BlobRef(blob, *place) for blob, place in places.items()}
-    _all_hex([ref.pack for ref in blobs.values()], 32)
-    _all_counts([number for ref in blobs.values() for number in (ref.offset, ref.length, ref.size)])
-    files = {path: (tuple(value[:7]), tuple(value[7])) for path, value in listed.items()}
-    _all_counts([number for key, _ in files.values() for number in key])
-    if not {blob for _, ids in files.values() for blob in ids} <= blobs.keys():
-        raise ValueError("a file names a blob the cache does not place")
-    packs = {_hex(pack, 32): _iso(until) for pack, until in document["packs"].items()}
-    snapshot = document["snapshot"]
+def _parse(text: str) -> FilesCache:
+    """The cache from its JSON, as ``_payload`` writes it, read entry by entry (json's own
+    scanner for each key and value): the whole document is never built, which took four times
+    the file's size in objects on top of the cache's own. Raise ValueError (or TypeError,
+    KeyError) for anything else."""
+    reader = _Reader(text)
+    reader.expect('{"snapshot":')
+    snapshot = reader.value()
     if not isinstance(snapshot, str):
         raise ValueError(snapshot)
-    return FilesCache(snapshot, files, blobs, packs)  # type: ignore[arg-type]
+    reader.expect(',"files":')
+    files = {}
+    for path, (*key, ids) in reader.members():
+        if len(key) != 7 or not isinstance(ids, list):
+            raise ValueError(path)
+        files[path] = (tuple(_count(item) for item in key), tuple(ids))
+    reader.expect(',"blobs":')
+    # A pack's id (one per blob) and a blob's (one per file using it) are kept once each.
+    pack_ids: dict[str, str] = {}
+    blobs = {
+        _hex(blob, 64): BlobRef(
+            blob,
+            pack_ids.setdefault(pack, _hex(pack, 32)),
+            _count(offset),
+            _count(length),
+            _count(size),
+        )
+        for blob, (pack, offset, length, size) in reader.members()
+    }
+    for path, (key, ids) in files.items():
+        files[path] = (key, tuple(blobs[blob].id for blob in ids))  # KeyError: an unknown blob
+    reader.expect(',"packs":')
+    packs = {_hex(pack, 32): _iso(until) for pack, until in reader.members()}
+    reader.expect("}")
+    if reader.position != len(text):
+        raise ValueError("trailing data")
+    return FilesCache(snapshot, files, blobs, packs)
+
+
+class _Reader:
+    """A JSON text read a value at a time, at ``position``."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._scan = json.JSONDecoder().scan_once
+        self.position = 0
+
+    def expect(self, literal: str) -> None:
+        if not self._text.startswith(literal, self.position):
+            raise ValueError(f"expected {literal!r} at {self.position}")
+        self.position += len(literal)
+
+    def value(self) -> Any:
+        try:
+            value, self.position = self._scan(self._text, self.position)
+        except StopIteration:
+            raise ValueError(f"no value at {self.position}") from None
+        return value
+
+    def members(self) -> Iterator[tuple[str, Any]]:
+        """The members of the object at ``position``, each read as it is reached."""
+        self.expect("{")
+        if self._text.startswith("}", self.position):
+            self.position += 1
+            return
+        while True:
+            name = self.value()
+            if not isinstance(name, str):
+                raise ValueError(name)
+            self.expect(":")
+            yield name, self.value()
+            if not self._text.startswith(",", self.position):
+                break
+            self.position += 1
+        self.expect("}")

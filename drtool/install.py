@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import os
 import posixpath
@@ -26,9 +25,12 @@ from pathlib import Path
 from drtool import testpoint
 from drtool.archive import (
     OUTPUT_PREFIX,
+    EntryCheck,
     EntryType,
     FileEntry,
+    check_entries,
     check_output_name,
+    check_roots_are_not_links,
     is_under,
     read_members,
 )
@@ -56,19 +58,19 @@ class StagedArtifact:
     part_paths: tuple[Path, ...]
     keep_setid: bool = True
 
-    @functools.cached_property
-    def _index(self) -> dict[Path, list[tuple[tarfile.TarInfo, FileEntry]]]:
-        """Each part's members, parsed once (drtool.tarread): tar headers cost more than the
-        data they carry."""
-        return {part_path: read_members(part_path) for part_path in self.part_paths}
+    def _read(self) -> Iterator[tuple[PartData, tarfile.TarInfo, FileEntry]]:
+        """Every member of every part, parsed as it is read (drtool.tarread). Nothing is kept:
+        a tree of any size is read in the same memory, each pass parsing the headers again."""
+        for part_path in self.part_paths:
+            with opened_part(part_path) as archive:
+                for member, entry in read_members(archive):
+                    yield archive, member, entry
 
     def _members(self, outputs: bool) -> Iterator[tuple[PartData, tarfile.TarInfo, FileEntry]]:
-        for part_path, members in self._index.items():
-            with opened_part(part_path) as archive:
-                for member, entry in members:
-                    if entry.path.startswith(OUTPUT_PREFIX) == outputs:
-                        entry = not_world_writable(entry)
-                        yield archive, member, entry if self.keep_setid else without_setid(entry)
+        for archive, member, entry in self._read():
+            if entry.path.startswith(OUTPUT_PREFIX) == outputs:
+                entry = not_world_writable(entry)
+                yield archive, member, entry if self.keep_setid else without_setid(entry)
 
     def members(self) -> Iterator[tuple[PartData, tarfile.TarInfo, FileEntry]]:
         """Every file entry (command outputs are not files of the host)."""
@@ -83,14 +85,29 @@ class StagedArtifact:
                 found[name] = archive.extractfile(member).read()
         return found
 
-    def setid_paths(self) -> list[str]:
-        """The files whose entries carry a set-uid or set-gid bit (kept or not)."""
-        return [
-            entry.path
-            for members in self._index.values()
-            for _, entry in members
-            if entry.mode & SETID_BITS
-        ]
+    def check(self, refuse_linked_roots: bool = False) -> list[str]:
+        """Check everything a restore checks before it writes, in one pass over the parts (tar
+        headers cost more than the data they carry): every entry (archive.check_entries), each
+        output's name, and, where ``refuse_linked_roots``, that no root is a link. Return the
+        paths of the files whose entries carry a set-uid or set-gid bit (kept or not); raise
+        UnsafeArchive."""
+        roots = self.record.roots
+        setid: list[str] = []
+
+        def files() -> Iterator[FileEntry]:
+            for _, _, entry in self._read():
+                if entry.path.startswith(OUTPUT_PREFIX):
+                    if entry.type is EntryType.FILE:
+                        check_output_name(entry.path.removeprefix(OUTPUT_PREFIX))
+                    continue
+                if entry.mode & SETID_BITS:
+                    setid.append(entry.path)
+                if refuse_linked_roots:
+                    check_roots_are_not_links((entry,), roots)
+                yield entry
+
+        check_entries(files(), roots)
+        return setid
 
     def installed_roots(self) -> tuple[str, ...]:
         return tuple(root for root in self.record.roots if root not in self.record.missing)
@@ -128,9 +145,13 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
     """Install every root of ``staged`` under ``host.root``; on error the host is unchanged."""
     roots = staged.installed_roots()
     builds = {root: _build_path(host, root) for root in roots}
+    # The parts are read again here: each entry is checked again before it is written (a part
+    # changed on disk since its check is refused, its builds removed, the host unchanged).
+    check = EntryCheck(staged.record.roots)
     try:
         directories: list[tuple[Path, FileEntry]] = []
         for archive, member, entry in staged.members():
+            check(entry)
             root = next(root for root in roots if is_under(entry.path, root))
             destination = builds[root] / entry.path[len(root) + 1 :]  # "" for the root itself
             _write_entry(archive, member, entry, destination)

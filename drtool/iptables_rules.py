@@ -9,8 +9,9 @@ Kubernetes node kube-proxy's, Calico's and Cilium's chains.
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 # Kubernetes nodes too: kube-proxy's KUBE-*, Calico's cali-*, Cilium's CILIUM_* chains.
@@ -38,11 +39,16 @@ class Table:
     rules: list[tuple[str, str]] = field(default_factory=list)
 
     def render(self) -> str:
-        lines = [f"*{self.name}"]
-        lines += [f":{chain} {policy} [0:0]" for chain, policy in self.chains.items()]
-        lines += [f"-A {chain} {rule}" if rule else f"-A {chain}" for chain, rule in self.rules]
-        lines.append("COMMIT")
-        return "\n".join(lines) + "\n"
+        return _rendered(self.name, self.chains, "".join(_rule_line(*rule) for rule in self.rules))
+
+
+def _rendered(name: str, chains: dict[str, str], rule_lines: str) -> str:
+    declared = "".join(f":{chain} {policy} [0:0]\n" for chain, policy in chains.items())
+    return f"*{name}\n{declared}{rule_lines}COMMIT\n"
+
+
+def _rule_line(chain: str, rule: str) -> str:
+    return f"-A {chain} {rule}\n" if rule else f"-A {chain}\n"
 
 
 class RulesetError(ValueError):
@@ -52,36 +58,76 @@ class RulesetError(ValueError):
 def parse(text: str) -> list[Table]:
     """Parse iptables-save output; comments, blank lines and counters are dropped."""
     tables: list[Table] = []
-    current: Table | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for what, name, value in _statements(text):
+        if what == "table":
+            tables.append(Table(name))
+        elif what == "chain":
+            tables[-1].chains[name] = value
+        elif what == "rule":
+            tables[-1].rules.append((name, value))
+    return tables
+
+
+def own_normalised(text: str) -> str:
+    """``own_tables(text)``, rendered: the tables iptables owns, normalised. Each rule is
+    rendered as it is read, none kept as data (a host of 500,000 rules per family)."""
+    foreign = incompatible(text)
+    tables, chains, rules = [], {}, io.StringIO()
+    for what, name, value in _statements(text):
+        if what == "chain":
+            chains[name] = value
+        elif what == "rule":
+            rules.write(_rule_line(name, value))
+        elif what == "commit":
+            if name not in foreign:
+                tables.append(_rendered(name, chains, rules.getvalue()))
+            chains, rules = {}, io.StringIO()
+    return "".join(tables)
+
+
+def _statements(text: str) -> Iterator[tuple[str, str, str]]:
+    """iptables-save text as ``("table", name, "")``, ``("chain", name, policy)``, ``("rule",
+    chain, rule text after "-A CHAIN ")`` and ``("commit", table name, "")``, line by line;
+    raise RulesetError."""
+    table: str | None = None
+    for number, raw in enumerate(_lines(text), start=1):
         # A rule as iptables-save prints it (tens of thousands a table): as below, done inline.
-        if current is not None and raw.startswith("-A ") and not raw[-1].isspace():
+        if table is not None and raw.startswith("-A ") and not raw[-1].isspace():
             _, chain, *rest = raw.split(" ", 2)
-            current.rules.append((chain, rest[0] if rest else ""))
+            yield "rule", chain, rest[0] if rest else ""
             continue
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("*"):
-            current = Table(line[1:])
-            tables.append(current)
-        elif current is None:
+            table = line[1:]
+            yield "table", table, ""
+        elif table is None:
             raise RulesetError(f'line {number}: "{line[:80]}" outside of a table')
         elif line == "COMMIT":
-            current = None
+            yield "commit", table, ""
+            table = None
         elif line.startswith(":"):
             name, _, rest = line[1:].partition(" ")
-            current.chains[name] = rest.split(" ")[0] or "-"
+            yield "chain", name, rest.split(" ")[0] or "-"
         elif line.startswith("[") and "] -A " in line:  # iptables-save -c counters
-            chain, rule = _split_rule(line.split("] ", 1)[1])
-            current.rules.append((chain, rule))
+            yield "rule", *_split_rule(line.split("] ", 1)[1])
         elif line.startswith("-A "):
-            current.rules.append(_split_rule(line))
+            yield "rule", *_split_rule(line)
         else:
             raise RulesetError(f'line {number}: cannot parse "{line[:80]}"')
-    if current is not None:
-        raise RulesetError(f"table {current.name} has no COMMIT")
-    return tables
+    if table is not None:
+        raise RulesetError(f"table {table} has no COMMIT")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text``, one at a time (``splitlines`` would hold them all)."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        end = size if end < 0 else end
+        yield text[start:end]
+        start = end + 1
 
 
 def incompatible(text: str) -> set[str]:

@@ -162,7 +162,8 @@ def _set_up(
     managed); return the plan as the journal holds it."""
     with _not_started_on_os_error():
         try:
-            plan = _plan_from_journal(journal, collectors, keep_setid)
+            # Checked at staging by this restore; the install checks each entry as it writes.
+            plan = _plan_from_journal(journal, collectors, keep_setid, check=False)
             journal.record("validated", CAPTURING)
             if host.manages_services:
                 journal.state.down_before = services_down(host, plan.staged)
@@ -444,11 +445,13 @@ def _started(journal: Journal) -> list[str]:
     ]
 
 
-def _plan_from_journal(journal: Journal, collectors: Sequence[Collector], keep_setid: bool) -> Plan:
+def _plan_from_journal(
+    journal: Journal, collectors: Sequence[Collector], keep_setid: bool, check: bool = True
+) -> Plan:
     by_kind = {collector.kind: collector for collector in collectors}
     return Plan(
         staged=[
-            (by_kind[kind], load_staged(journal.staged_directory, kind, keep_setid))
+            (by_kind[kind], load_staged(journal.staged_directory, kind, keep_setid, check=check))
             for kind in journal.state.kinds
         ]
     )

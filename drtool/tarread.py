@@ -22,7 +22,6 @@ come back as ``tarfile.TarInfo`` (with ``offset_data``), so everything downstrea
 from __future__ import annotations
 
 import io
-import mmap
 import os
 import tarfile
 from collections.abc import Iterator
@@ -42,6 +41,10 @@ _MEMBER_TYPES = _NO_DATA | {tarfile.REGTYPE}
 _ENCODING = "utf-8"  # names as tarfile decodes them on a UTF-8 system, bytes kept by escapes
 _ERRORS = "surrogateescape"
 _CHECKSUM_SPACES = 8 * ord(" ")
+_WINDOW = 1024 * 1024
+# The records of one pax header drtool writes fit in 17 blocks (``path`` and ``linkpath`` under
+# PATH_MAX each, then ``mtime``, ``uid``, ``gid``, ``size``): a longer one is refused unread.
+MAX_PAX_RECORDS = 17 * BLOCK
 
 
 def _invalid(reason: str) -> UnsafeArchive:
@@ -65,31 +68,50 @@ def _text(field: bytes) -> str:
 
 def read_part(path: Path) -> list[tarfile.TarInfo]:
     """Every member of the tar part at ``path``, parsed strictly; raise UnsafeArchive for
-    anything drtool does not write."""
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            raise _invalid("empty file")
-        if size % BLOCK:
-            raise _invalid("its size is not a whole number of blocks")
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _members(data, size)
+    anything drtool does not write. (A restore streams its parts: PartData.members.)"""
+    with opened_part(path) as part:
+        return list(part.members())
 
 
-def _members(data: mmap.mmap, size: int) -> list[tarfile.TarInfo]:
-    members = []
+class _Window:
+    """Reads of a part in order, through one buffer of _WINDOW bytes: what a part's members
+    cost in memory, whatever its size (a part mapped whole stayed resident: 66 MiB of a
+    large host's restore)."""
+
+    def __init__(self, descriptor: int) -> None:
+        self._descriptor = descriptor
+        self._start = 0
+        self._buffer = b""
+
+    def read(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` (within the part, as the caller checked)."""
+        start = offset - self._start
+        if start < 0 or start + length > len(self._buffer):
+            self._start, start = offset, 0
+            self._buffer = os.pread(self._descriptor, max(length, _WINDOW), offset)
+            if len(self._buffer) < length:
+                raise _invalid("unexpected end of data")
+        return self._buffer[start : start + length]
+
+
+def _members(descriptor: int) -> Iterator[tarfile.TarInfo]:
+    size = os.fstat(descriptor).st_size
+    if size == 0:
+        raise _invalid("empty file")
+    if size % BLOCK:
+        raise _invalid("its size is not a whole number of blocks")
+    data = _Window(descriptor)
     offset = 0
     pax: dict[str, str] | None = None
     while True:
         if offset >= size:
             raise _invalid("unexpected end of data (no end-of-archive block)")
-        header = data[offset : offset + BLOCK]
+        header = data.read(offset, BLOCK)
         if header == _ZERO_BLOCK:
             if pax is not None:
                 raise _invalid("a pax header is followed by no member")
-            if data[offset:size].count(0) != size - offset:
-                raise _invalid("data after the end-of-archive block")
-            return members
+            _check_zeros(data, offset, size)
+            return
         if sum(header) - sum(header[148:156]) + _CHECKSUM_SPACES != _number(header[148:156]):
             raise _invalid("bad checksum")
         if header[257:265] != _MAGIC or header[345:500].strip(b"\x00"):
@@ -100,15 +122,26 @@ def _members(data: mmap.mmap, size: int) -> list[tarfile.TarInfo]:
             if pax is not None:
                 raise _invalid("two pax headers in a row")
             length = _number(header[124:136])
+            if length > MAX_PAX_RECORDS:
+                raise _invalid("a pax header longer than any drtool writes")
             offset = _after(data_offset, length, size)
-            pax = _pax_records(data[data_offset : data_offset + length], header)
+            pax = _pax_records(data.read(data_offset, length), header)
             continue
         member = _member(header, kind, data_offset, pax or {})
         pax = None
         if member.type in _NO_DATA and member.size:
             raise _invalid(f"entry {member.name!r} carries data its type cannot have")
         offset = _after(data_offset, member.size, size)
-        members.append(member)
+        yield member
+
+
+def _check_zeros(data: _Window, offset: int, size: int) -> None:
+    """Nothing but zeros from ``offset`` to the end, read a window at a time."""
+    while offset < size:
+        block = data.read(offset, min(_WINDOW, size - offset))
+        if block.count(0) != len(block):
+            raise _invalid("data after the end-of-archive block")
+        offset += len(block)
 
 
 def _after(data_offset: int, length: int, size: int) -> int:
@@ -186,6 +219,12 @@ class PartData:
 
     def __init__(self, descriptor: int) -> None:
         self._descriptor = descriptor
+
+    def members(self) -> Iterator[tarfile.TarInfo]:
+        """The part's members, each parsed strictly as it is read (nothing is kept: a part of
+        any size costs one window of memory); raise UnsafeArchive for anything drtool does
+        not write, when the reader reaches it."""
+        return _members(self._descriptor)
 
     def extractfile(self, member: tarfile.TarInfo) -> BinaryIO:
         """A member's data as a file (read whole for outputs and diffs)."""

@@ -185,13 +185,13 @@ class IptablesCollector(Collector):
         other = "legacy" if primary == "nft" else "nft"
         if self._holds_tables(host, other):
             others = self._save_families(host, other)
-            if any(_tables(text, other, family) for family, text in others.items()):
+            if any(_own_rules(text, other, family) for family, text in others.items()):
                 backends.append(other)
                 saved.update({f"{other}-{family}": text for family, text in others.items()})
         outputs = {}
         for ruleset in rulesets_of(backends):
-            tables = _tables(saved[ruleset.name], ruleset.backend, ruleset.family)
-            outputs[ruleset.output] = "".join(table.render() for table in tables).encode()
+            text = saved.pop(ruleset.name)  # each dump dropped once normalised
+            outputs[ruleset.output] = _own_rules(text, ruleset.backend, ruleset.family).encode()
         metadata: dict[str, Any] = {"backend": primary, "backends": backends, "version": version}
         if not any(outputs.values()):
             metadata["empty"] = True  # read, and deliberately recorded as empty
@@ -351,9 +351,9 @@ class IptablesCollector(Collector):
         return summary
 
 
-def _tables(text: str, backend: str, family: str) -> list[rules.Table]:
+def _own_rules(text: str, backend: str, family: str) -> str:
     try:
-        return rules.own_tables(text)
+        return rules.own_normalised(text)
     except rules.RulesetError as error:
         raise CollectError(
             f"iptables: {tool(backend, family, 'save')} printed something unexpected: {error}"

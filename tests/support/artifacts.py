@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import tarfile
+from pathlib import Path
 
+from drtool.archive import FileEntry, read_members
 from drtool.blob_lists import encode_lists, list_kind
 from drtool.blob_reader import read_artifact
 from drtool.blobs import blob_id, chunk_boundaries
@@ -14,6 +17,7 @@ from drtool.packs import PackWriter, pack_name
 from drtool.parts import read_part, store_part
 from drtool.repository import Repository
 from drtool.snapshot import ArtifactRecord, Manifest, SnapshotRef
+from drtool.tarread import opened_part
 from drtool.tombstones import write_tombstone
 
 
@@ -62,3 +66,10 @@ def forget_one(repository: Repository, manifest: Manifest) -> None:
     ref = SnapshotRef(manifest.id, manifest.host)
     write_tombstone(repository, ref)
     repository.store.delete(f"snapshots/{ref.host}/{ref.id}")
+
+
+def members_at(path: Path) -> list[tuple[tarfile.TarInfo, FileEntry]]:
+    """Every member of the tar part at ``path`` and its entry, read whole (a restore streams
+    them: archive.read_members)."""
+    with opened_part(path) as part:
+        return list(read_members(part))

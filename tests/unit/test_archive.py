@@ -11,6 +11,7 @@ import pytest
 from drtool import archive
 from drtool.archive import EntryType, FileEntry, check_entries, list_tree, write_parts
 from drtool.errors import UnsafeArchive
+from tests.support.artifacts import members_at
 
 
 def entry(path: str, kind: EntryType = EntryType.FILE, target: str = "") -> FileEntry:
@@ -43,7 +44,7 @@ def test_nanosecond_mtime_survives(tmp_path: Path) -> None:
     build_tree(tmp_path)
     (data,) = parts_bytes(tmp_path)
     (tmp_path / "part.tar").write_bytes(data)
-    entries = {e.path: e for _, e in archive.read_members(tmp_path / "part.tar")}
+    entries = {e.path: e for _, e in members_at(tmp_path / "part.tar")}
     assert entries["etc/app/a.conf"].mtime_ns == 1_700_000_000_123_456_789
     assert entries["etc/app/link"].link_target == "a.conf"
 
@@ -59,7 +60,7 @@ def test_large_trees_split_into_parts(tmp_path: Path, monkeypatch: pytest.Monkey
     for index, part in enumerate(write_parts(entries, root)):
         with part:
             (tmp_path / f"{index}.tar").write_bytes(part.read())
-        parts.append([e.path for _, e in archive.read_members(tmp_path / f"{index}.tar")])
+        parts.append([e.path for _, e in members_at(tmp_path / f"{index}.tar")])
     assert len(parts) > 1
     assert [path for part in parts for path in part] == [e.path for e in entries]
 

@@ -27,10 +27,10 @@ from drtool.archive import (
     check_relative_path,
     check_roots_are_not_links,
     list_tree,
-    read_members,
     write_parts,
 )
 from drtool.errors import CollectError, UnsafeArchive
+from tests.support.artifacts import members_at
 
 MAX_ID = 2**32 - 2  # docs/FORMAT.md: (uid_t)-1 means "unchanged" to chown
 MTIME_NS = 1_700_000_000_987_654_321
@@ -46,12 +46,12 @@ def part_with(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
 
 
 def members_of(part: bytes) -> list[tuple[tarfile.TarInfo, FileEntry]]:
-    """What drtool's reader (read_members, from a file as restore reads its staged parts) makes
+    """What drtool's reader (members_at, from a file as restore reads its staged parts) makes
     of the tar part ``part``."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory, "part.tar")
         path.write_bytes(part)
-        return read_members(path)
+        return members_at(path)
 
 
 def member(name: str, **fields: object) -> tarfile.TarInfo:

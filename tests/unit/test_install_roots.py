@@ -174,6 +174,33 @@ def tar_member(name: str, kind: bytes = tarfile.REGTYPE, **fields: object) -> ta
     return info
 
 
+def test_a_part_changed_after_its_check_is_refused_as_it_is_installed(tmp_path: Path) -> None:
+    """The install reads the parts again (nothing is kept from the check): a part replaced on
+    disk by one writing through a link is refused before that write, its build removed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    part = part_file(
+        tmp_path / "files-0000.tar",
+        (tar_member("etc/app", tarfile.DIRTYPE), b""),
+        (tar_member("etc/app/d", tarfile.DIRTYPE), b""),
+    )
+    staged = StagedArtifact(ArtifactRecord("files", True, ("etc/app",)), (part,))
+    assert staged.check() == []
+    data = b"written through the link\n"
+    part_file(
+        part,
+        (tar_member("etc/app", tarfile.DIRTYPE), b""),
+        (tar_member("etc/app/d", tarfile.SYMTYPE, linkname=str(outside)), b""),
+        (tar_member("etc/app/d/x", size=len(data)), data),
+    )
+    target = tmp_path / "target"
+    (target / "etc").mkdir(parents=True)
+    with pytest.raises(UnsafeArchive, match="below the symlink"):
+        install_roots(Host(target, "dst"), staged)
+    assert list(outside.iterdir()) == []
+    assert list((target / "etc").iterdir()) == [], "the build was removed"
+
+
 def test_a_file_behind_a_link_of_the_same_name_is_never_written_through_it(
     tmp_path: Path,
 ) -> None:
@@ -217,9 +244,9 @@ def test_outputs_and_set_id_files_are_read_from_the_parts(tmp_path: Path) -> Non
         "etc/app/tool",
         "etc/app/group",
     ]
-    assert staged.setid_paths() == ["etc/app/tool", "etc/app/group"]
+    assert staged.check() == ["etc/app/tool", "etc/app/group"]
     dropped = dataclasses.replace(staged, keep_setid=False)
-    assert dropped.setid_paths() == ["etc/app/tool", "etc/app/group"], "named, kept or not"
+    assert dropped.check() == ["etc/app/tool", "etc/app/group"], "named, kept or not"
     assert [entry.mode for _, _, entry in dropped.members()] == [0o755, 0o755, 0o755]
 
 

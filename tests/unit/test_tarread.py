@@ -16,11 +16,12 @@ from drtool.archive import (
     FileEntry,
     entry_from_member,
     list_tree,
-    read_members,
+    member_header,
     write_parts,
 )
 from drtool.errors import UnsafeArchive
 from drtool.tarread import opened_part, read_part
+from tests.support.artifacts import members_at
 
 # mtime aside: tarfile makes the pax record a float, drtool reads the record's text (below).
 FIELDS = ("name", "type", "mode", "uid", "gid", "size", "linkname", "offset_data")
@@ -85,7 +86,7 @@ def test_every_shape_drtool_writes_reads_as_tarfile_reads_it(tmp_path: Path) -> 
 
 def test_entries_are_those_of_tarfile(tmp_path: Path) -> None:
     path = drtool_part(tmp_path)
-    entries = [entry for _, entry in read_members(path)]
+    entries = [entry for _, entry in members_at(path)]
     with tarfile.open(path) as oracle:
         assert entries == [entry_from_member(m) for m in oracle.getmembers()]
     assert any(e.type is EntryType.SYMLINK and e.link_target == "x" * 150 for e in entries)
@@ -114,7 +115,7 @@ def refused(tmp_path: Path, data: bytes) -> str:
     path = tmp_path / "hostile.tar"
     path.write_bytes(data)
     with pytest.raises(UnsafeArchive) as raised:
-        read_members(path)
+        members_at(path)
     return str(raised.value)
 
 
@@ -145,6 +146,10 @@ GOOD = tar_bytes((member("etc/app/a"), b"a\n"), format=PAX)
         (tar_bytes((member("etc/app/h", tarfile.LNKTYPE, linkname="etc/app/a"), b"")), "hard link"),
         (tar_bytes((member("etc/app/f", tarfile.FIFOTYPE), b"")), "fifo"),
         (tar_bytes((member("etc/app/c", tarfile.CHRTYPE), b"")), "device file"),
+        (
+            tar_bytes((member("etc/app/" + "a" * 9000), b""), format=PAX),
+            "pax header longer than any drtool writes",
+        ),
     ],
 )
 def test_what_drtool_never_writes_is_refused(tmp_path: Path, data: bytes, words: str) -> None:
@@ -190,3 +195,16 @@ def test_malformed_pax_records_are_refused(tmp_path: Path) -> None:
         data[148:156] = b"        "
         data[148:156] = b"%06o\x00 " % sum(data[:512])
         assert "pax record" in refused(tmp_path, bytes(data))
+
+
+def test_the_longest_pax_header_drtool_writes_is_read(tmp_path: Path) -> None:
+    """Names of 4,095 bytes, not UTF-8, a large owner and nanoseconds: the most pax records
+    drtool's writer emits for one member stay under the reader's bound."""
+    name = "etc/" + os.fsdecode(b"\xff" * 4091)
+    entry = FileEntry(
+        name, EntryType.SYMLINK, 0o777, 3_000_000, 4_000_000, 1_700_000_000_123_456_789,
+        link_target="/" + os.fsdecode(b"\xfe" * 4094),
+    )  # fmt: skip
+    path = tmp_path / "part.tar"
+    path.write_bytes(member_header(entry) + bytes(1024))
+    assert [read for _, read in members_at(path)] == [entry]
