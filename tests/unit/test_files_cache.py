@@ -31,7 +31,7 @@ def load(tmp_path: Path, written: dict[str, Any]):
     host = Host(tmp_path, "web-1")
     path = Path(cache_path(host, REPOSITORY))
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(written).encode()
+    payload = json.dumps(written, separators=(",", ":")).encode()  # as drtool writes it
     mac = cache_mac(KEY, REPOSITORY, host.name, payload).encode()
     path.write_bytes(_MAGIC + mac + b"\n" + payload)
     return load_cache(host, REPOSITORY, KEY, {SNAPSHOT})
