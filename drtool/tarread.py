@@ -175,7 +175,7 @@ def _member(header: bytes, kind: bytes, data_offset: int, pax: dict[str, str]) -
             member.linkname = pax["linkpath"]
         for field in ("uid", "gid", "size"):
             if field in pax:
-                if not pax[field].isdigit():
+                if not (pax[field].isascii() and pax[field].isdigit()):  # "²" is a digit
                     raise _invalid(f"pax record {field} is not a decimal number")
                 setattr(member, field, int(pax[field]))
     return member
