@@ -30,6 +30,7 @@ from drtool.archive import (
     FileEntry,
     check_entries,
     check_output_name,
+    check_relative_path,
     check_roots_are_not_links,
     is_under,
     read_members,
@@ -88,10 +89,13 @@ class StagedArtifact:
     def check(self, refuse_linked_roots: bool = False) -> list[str]:
         """Check everything a restore checks before it writes, in one pass over the parts (tar
         headers cost more than the data they carry): every entry (archive.check_entries), each
-        output's name, and, where ``refuse_linked_roots``, that no root is a link. Return the
+        output's name, and, where ``refuse_linked_roots``, that no root is a link (entries lie
+        under the roots that are not missing: install_roots builds no other). Return the
         paths of the files whose entries carry a set-uid or set-gid bit (kept or not); raise
         UnsafeArchive."""
-        roots = self.record.roots
+        for root in self.record.roots:
+            check_relative_path(root)
+        roots = self.installed_roots()  # an entry under a root the record calls missing: refused
         setid: list[str] = []
 
         def files() -> Iterator[FileEntry]:
@@ -147,7 +151,7 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
     builds = {root: _build_path(host, root) for root in roots}
     # The parts are read again here: each entry is checked again before it is written (a part
     # changed on disk since its check is refused, its builds removed, the host unchanged).
-    check = EntryCheck(staged.record.roots)
+    check = EntryCheck(roots)
     try:
         directories: list[tuple[Path, FileEntry]] = []
         for archive, member, entry in staged.members():

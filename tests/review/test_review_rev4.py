@@ -4,6 +4,7 @@ reading, each fixed with its test or a strict xfail naming it."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tarfile
 from pathlib import Path
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from drtool.errors import UnsafeArchive
+from drtool.host import Host
+from drtool.install import install_roots
 from tests.support.artifacts import members_at
+from tests.unit.test_install_roots import make_source, staged_from
 
 
 @pytest.mark.parametrize("field", ["uid", "gid", "size"])
@@ -27,3 +31,23 @@ def test_a_pax_number_of_unicode_digits_is_refused_in_one_line(tmp_path: Path, f
     path.write_bytes(buffer.getvalue())
     with pytest.raises(UnsafeArchive, match=f"pax record {field} is not a decimal number"):
         members_at(path)
+
+
+def test_an_entry_under_a_root_the_record_calls_missing_is_refused_before_anything_changes(
+    tmp_path: Path,
+) -> None:
+    """A writer's record lists a root as missing and still carries entries under it: the install
+    (which builds only the roots that are not missing) found no root for the entry and raised
+    StopIteration, a traceback, midway; it is refused at the staging check, in one line."""
+    source = tmp_path / "source"
+    make_source(source)
+    staged = staged_from(source, tmp_path / "work")
+    record = dataclasses.replace(staged.record, missing=(*staged.record.missing, "etc/app.conf"))
+    hostile = dataclasses.replace(staged, record=record)
+    with pytest.raises(UnsafeArchive, match="etc/app.conf"):
+        hostile.check()
+    target = tmp_path / "target"
+    (target / "etc").mkdir(parents=True)
+    with pytest.raises(UnsafeArchive, match="etc/app.conf"):
+        install_roots(Host(target, "dst"), hostile)
+    assert sorted(path.name for path in (target / "etc").iterdir()) == []
