@@ -93,10 +93,12 @@ def _tar_info(entry: FileEntry) -> tarfile.TarInfo:
     info.mode = entry.mode
     info.uid, info.gid = entry.uid, entry.gid
     info.uname = info.gname = ""
-    seconds, nanoseconds = divmod(entry.mtime_ns, 1_000_000_000)
-    info.mtime = seconds
-    if nanoseconds:
-        info.pax_headers = {"mtime": f"{seconds}.{nanoseconds:09d}"}
+    info.mtime = entry.mtime_ns // 1_000_000_000
+    if entry.mtime_ns % 1_000_000_000:
+        # The time as a decimal number: before 1970, "-0.5" (divmod's "-1.500000000" is -1.5 s)
+        whole, nanoseconds = divmod(abs(entry.mtime_ns), 1_000_000_000)
+        sign = "-" if entry.mtime_ns < 0 else ""
+        info.pax_headers = {"mtime": f"{sign}{whole}.{nanoseconds:09d}"}
     if entry.type is EntryType.FILE:
         info.type, info.size = tarfile.REGTYPE, entry.size
     elif entry.type is EntryType.DIRECTORY:

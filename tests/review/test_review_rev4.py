@@ -7,10 +7,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import tarfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from drtool.archive import EntryType, FileEntry, member_header
 from drtool.errors import UnsafeArchive
 from drtool.host import Host
 from drtool.install import install_roots
@@ -20,7 +22,7 @@ from tests.unit.test_install_roots import make_source, staged_from
 
 @pytest.mark.parametrize("field", ["uid", "gid", "size"])
 def test_a_pax_number_of_unicode_digits_is_refused_in_one_line(tmp_path: Path, field: str) -> None:
-    """"²" is a digit to str.isdigit, not to int(): a writer's pax record ``uid=²`` made the
+    """ "²" is a digit to str.isdigit, not to int(): a writer's pax record ``uid=²`` made the
     staging check raise ValueError (a traceback) instead of UnsafeArchive."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
@@ -44,10 +46,25 @@ def test_an_entry_under_a_root_the_record_calls_missing_is_refused_before_anythi
     staged = staged_from(source, tmp_path / "work")
     record = dataclasses.replace(staged.record, missing=(*staged.record.missing, "etc/app.conf"))
     hostile = dataclasses.replace(staged, record=record)
-    with pytest.raises(UnsafeArchive, match="etc/app.conf"):
+    with pytest.raises(UnsafeArchive, match=r"etc/app\.conf"):
         hostile.check()
     target = tmp_path / "target"
     (target / "etc").mkdir(parents=True)
-    with pytest.raises(UnsafeArchive, match="etc/app.conf"):
+    with pytest.raises(UnsafeArchive, match=r"etc/app\.conf"):
         install_roots(Host(target, "dst"), hostile)
     assert sorted(path.name for path in (target / "etc").iterdir()) == []
+
+
+@pytest.mark.parametrize("mtime_ns", [-500_000_000, -1, -1_000_000_001, -86_400_123_456_789])
+def test_a_time_before_1970_with_nanoseconds_is_written_as_the_pax_decimal_it_is(
+    tmp_path: Path, mtime_ns: int
+) -> None:
+    """Half a second before 1970 was written ``mtime=-1.500000000`` (divmod's floor), which
+    tarfile, GNU tar and drtool's own reader take for -1.5 s: restored a second early."""
+    entry = FileEntry("etc/app", EntryType.DIRECTORY, 0o755, 0, 0, mtime_ns)
+    path = tmp_path / "part.tar"
+    path.write_bytes(member_header(entry) + bytes(1024))
+    with tarfile.open(path) as archive:  # the oracle: tarfile's reading of the pax record
+        (member,) = archive.getmembers()
+    assert Decimal(member.pax_headers["mtime"]) * 10**9 == mtime_ns
+    assert [read.mtime_ns for _, read in members_at(path)] == [mtime_ns]

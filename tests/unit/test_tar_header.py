@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import tarfile
+from decimal import Decimal
 
 import pytest
 
@@ -22,8 +23,8 @@ def tarfile_header(entry: FileEntry) -> bytes:
     info.uname = info.gname = ""
     seconds, nanoseconds = divmod(entry.mtime_ns, 10**9)
     info.mtime = seconds
-    if nanoseconds:
-        info.pax_headers = {"mtime": f"{seconds}.{nanoseconds:09d}"}
+    if nanoseconds:  # the time as a decimal number, nine places (-0.500000000 before 1970)
+        info.pax_headers = {"mtime": f"{Decimal(entry.mtime_ns).scaleb(-9):f}"}
     info.type = _TYPES.get(entry.type, tarfile.SYMTYPE)
     if entry.type is EntryType.FILE:
         info.size = entry.size
