@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ _ENCODING = "utf-8"  # names as tarfile decodes them on a UTF-8 system, bytes ke
 _ERRORS = "surrogateescape"
 _CHECKSUM_SPACES = 8 * ord(" ")
 _WINDOW = 1024 * 1024
+_PAX_NUMBER = re.compile(r"[0-9]{1,20}")  # past any id or size; int() refuses 4,301 digits
 # The records of one pax header drtool writes fit in 17 blocks (``path`` and ``linkpath`` under
 # PATH_MAX each, then ``mtime``, ``uid``, ``gid``, ``size``): a longer one is refused unread.
 MAX_PAX_RECORDS = 17 * BLOCK
@@ -175,7 +177,7 @@ def _member(header: bytes, kind: bytes, data_offset: int, pax: dict[str, str]) -
             member.linkname = pax["linkpath"]
         for field in ("uid", "gid", "size"):
             if field in pax:
-                if not (pax[field].isascii() and pax[field].isdigit()):  # "²" is a digit
+                if not _PAX_NUMBER.fullmatch(pax[field]):  # not "²", not 5,000 digits
                     raise _invalid(f"pax record {field} is not a decimal number")
                 setattr(member, field, int(pax[field]))
     return member

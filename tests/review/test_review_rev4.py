@@ -20,14 +20,18 @@ from tests.support.artifacts import members_at
 from tests.unit.test_install_roots import make_source, staged_from
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "1" * 5000])
 @pytest.mark.parametrize("field", ["uid", "gid", "size"])
-def test_a_pax_number_of_unicode_digits_is_refused_in_one_line(tmp_path: Path, field: str) -> None:
-    """ "²" is a digit to str.isdigit, not to int(): a writer's pax record ``uid=²`` made the
-    staging check raise ValueError (a traceback) instead of UnsafeArchive."""
+def test_a_pax_number_int_cannot_read_is_refused_in_one_line(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    """A digit to str.isdigit ("²") is not one to int(), and int() refuses 4,301 digits: a
+    writer's pax record ``uid=²`` or ``size=111...`` (5,000 digits fit the 17 blocks a pax
+    header may take) made the staging check raise ValueError (a traceback)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         info = tarfile.TarInfo("etc/app/a")
-        info.pax_headers = {field: "\u00b2"}
+        info.pax_headers = {field: value}
         archive.addfile(info, io.BytesIO(b""))
     path = tmp_path / "hostile.tar"
     path.write_bytes(buffer.getvalue())
