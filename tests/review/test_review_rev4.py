@@ -102,8 +102,4 @@ def test_a_damaged_files_cache_with_a_valid_mac_is_read_whole_or_ignored(tmp_pat
         cache = load_cache(host, REPOSITORY, KEY, {SNAPSHOT})
         if cache.files or cache.blobs or cache.packs:
             assert json.loads(payload)["snapshot"] == cache.snapshot_id
-            assert all(
-                ref in cache.blobs.values()
-                for _, ids in cache.files.values()
-                for ref in [cache.blobs[blob] for blob in ids]
-            )
+            assert all(blob in cache.blobs for _, ids in cache.files.values() for blob in ids)
