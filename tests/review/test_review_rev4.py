@@ -18,10 +18,11 @@ from drtool.archive import EntryType, FileEntry, member_header
 from drtool.errors import UnsafeArchive
 from drtool.files_cache import _MAGIC, cache_mac, cache_path, load_cache
 from drtool.host import Host
-from drtool.install import install_roots
+from drtool.install import StagedArtifact, install_roots
+from drtool.snapshot import ArtifactRecord
 from tests.support.artifacts import members_at
 from tests.unit.test_files_cache import KEY, REPOSITORY, SNAPSHOT, document
-from tests.unit.test_install_roots import make_source, staged_from
+from tests.unit.test_install_roots import make_source, part_file, staged_from, tar_member
 
 
 @pytest.mark.parametrize("value", ["\u00b2", "1" * 5000])
@@ -103,3 +104,40 @@ def test_a_damaged_files_cache_with_a_valid_mac_is_read_whole_or_ignored(tmp_pat
         if cache.files or cache.blobs or cache.packs:
             assert json.loads(payload)["snapshot"] == cache.snapshot_id
             assert all(blob in cache.blobs for _, ids in cache.files.values() for blob in ids)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (older than this session): a part whose tree cannot be built (a path twice, a "
+    "child of a file, an entry whose parent directory is not in the part) passes the staging "
+    "check; the install fails midway with an OSError and the restore rolls back (one line), "
+    "instead of the snapshot being refused before anything is stopped or written",
+)
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("etc/app", "5"), ("etc/app/x", "0"), ("etc/app/x", "5"), ("etc/app/x/y", "0")],
+        [("etc/app", "5"), ("etc/app", "0")],
+        [("etc/app", "0"), ("etc/app/x", "0")],
+        [("etc/app/x", "0")],
+    ],
+    ids=["file-then-directory", "root-twice", "child-of-a-file", "no-parent"],
+)
+def test_a_part_whose_tree_cannot_be_built_is_refused_at_staging(
+    tmp_path: Path, members: list[tuple[str, str]]
+) -> None:
+    built = [(tar_member(name, kind.encode()), b"") for name, kind in members]
+    part = part_file(tmp_path / "files-0000.tar", *built)
+    staged = StagedArtifact(ArtifactRecord("files", True, ("etc/app",)), (part,))
+    target = tmp_path / "target"
+    (target / "etc").mkdir(parents=True)
+    with pytest.raises(OSError):
+        install_roots(Host(target, "dst"), staged)  # what the install makes of it
+    assert list((target / "etc").iterdir()) == []
+    refused = False
+    try:
+        staged.check()
+    except UnsafeArchive:
+        refused = True
+    assert refused, "refused at staging, before the restore stops or writes anything"
