@@ -25,6 +25,7 @@ import click
 from drtool import __version__, progress
 from drtool.cli.argv import hoist_global_options
 from drtool.cli.commands import COMMANDS, LazyGroup
+from drtool.cli.termination import end_by_sigterm_if_terminated, unwind_on_sigterm
 from drtool.duration import Duration
 from drtool.errors import DrtoolError, ExitCode, KeyUnavailable, UsageError
 from drtool.logs import JSON, TEXT, say, setup_logging
@@ -483,6 +484,7 @@ def run() -> None:
             err=True,
         )
         sys.exit(ExitCode.USAGE)
+    unwind_on_sigterm()
     try:
         arguments = hoist_global_options(cli, sys.argv[1:])
         code = cli.main(arguments, prog_name="drtool", standalone_mode=False)
@@ -494,8 +496,9 @@ def run() -> None:
             log.exception("failed")
         say("error", scrub(str(error)))
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as aborted:
         click.echo("drtool: interrupted", err=True)
+        end_by_sigterm_if_terminated(aborted)
         sys.exit(ExitCode.INTERRUPTED)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "drtool"
@@ -504,8 +507,9 @@ def run() -> None:
     except click.ClickException as error:
         say("error", error.format_message())
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupted:
         click.echo("drtool: interrupted", err=True)
+        end_by_sigterm_if_terminated(interrupted)
         sys.exit(ExitCode.INTERRUPTED)
     except Exception as error:  # the last line of defence: one line, not a traceback
         from drtool.redact import scrub

@@ -1,6 +1,6 @@
 """README promises run through the CLI, asserting what it says, not only its exit code: the
 password command and the 0600 warning, secrets absent from --debug logs, drill --date, and an
-interrupted run's exit 130."""
+interrupted run's exit 130, a terminated one's lock released."""
 
 from __future__ import annotations
 
@@ -96,6 +96,26 @@ def test_an_interrupted_backup_exits_130_and_leaves_no_snapshot(cli: Cli) -> Non
         process.kill()
     assert process.returncode == 130
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert json.loads(cli("snapshots", "--json").stdout) == []
+
+
+def test_a_terminated_backup_releases_its_lock_and_ends_by_the_signal(cli: Cli) -> None:
+    """SIGTERM (systemd's stop) while the backup holds its shared lock: the lock is released on
+    the way out (else every prune and forget waits an hour), no half snapshot, one line, and the
+    process ends by SIGTERM, as its sender expects."""
+    cli("init")
+    repository = Path(cli.environment["DRTOOL_REPO"])
+    process = cli.paused_at("backup:before-manifest", "backup")
+    try:
+        assert list((repository / "locks" / "shared").iterdir())  # held while paused
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGCONT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGTERM
+    assert stderr.strip() == "drtool: interrupted"
+    assert list((repository / "locks" / "shared").iterdir()) == []
     assert json.loads(cli("snapshots", "--json").stdout) == []
 
 
