@@ -496,9 +496,9 @@ def run() -> None:
             log.exception("failed")
         say("error", scrub(str(error)))
         sys.exit(error.exit_code)
-    except click.exceptions.Abort as aborted:
+    except (click.exceptions.Abort, KeyboardInterrupt) as interrupted:  # click wraps Ctrl-C
         click.echo("drtool: interrupted", err=True)
-        end_by_sigterm_if_terminated(aborted)
+        end_by_sigterm_if_terminated(interrupted)
         sys.exit(ExitCode.INTERRUPTED)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "drtool"
@@ -507,10 +507,6 @@ def run() -> None:
     except click.ClickException as error:
         say("error", error.format_message())
         sys.exit(error.exit_code)
-    except KeyboardInterrupt as interrupted:
-        click.echo("drtool: interrupted", err=True)
-        end_by_sigterm_if_terminated(interrupted)
-        sys.exit(ExitCode.INTERRUPTED)
     except Exception as error:  # the last line of defence: one line, not a traceback
         from drtool.redact import scrub
 
