@@ -292,6 +292,20 @@ class Repository:
         prefix = f"snapshots/{host}" if host else "snapshots"
         return sorted((snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
 
+    def snapshot_hosts(self) -> list[str]:
+        """The hosts with snapshots, sorted, from the listing of the host folders (one request
+        per 1,000 hosts): raise IntegrityError for a folder that is not a host's name."""
+        hosts = list(self.store.list_folders("snapshots"))
+        for host in hosts:
+            try:
+                check_host_name(host)
+            except ConfigError:
+                raise IntegrityError(
+                    f"the repository holds snapshots/{host}/, which is not a host's folder: "
+                    "remove it"
+                ) from None
+        return hosts
+
     def snapshot_refs_by_host(self) -> Iterator[list[SnapshotRef]]:
         """Every host's snapshots, one host at a time (oldest first), from one streamed listing:
         the store lists in name order, so a host's names come together and memory holds one

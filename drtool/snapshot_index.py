@@ -46,18 +46,20 @@ def _binding(host: str) -> Binding:
 
 
 def fleet_summaries(
-    repository: Repository,
-    every: Mapping[str, Sequence[SnapshotRef]],
-    shown: Mapping[str, Sequence[SnapshotRef]],
+    repository: Repository, hosts: Sequence[str], latest: int | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """The summaries of the ``shown`` refs of each host (``every``: all its refs), hosts 16 at
-    a time: one GET of the index per host, plus the manifests it lacks."""
-    hosts = list(shown)
+    """The summaries of each of ``hosts``' snapshots (its ``latest`` newest if given), oldest
+    first, for the hosts that have any; hosts 16 at a time, each costing the listing of its own
+    folder, one GET of its index and the manifests the index lacks: the requests follow the
+    hosts, never the snapshots of other hosts, and no host waits for another's listing."""
 
     def summaries(host: str) -> list[dict[str, Any]]:
-        return host_summaries(repository, host, every[host], shown[host])
+        every = repository.snapshot_refs(host)
+        shown = every[-latest:] if latest else every
+        return host_summaries(repository, host, every, shown) if every else []
 
-    return dict(zip(hosts, bounded_map(summaries, hosts), strict=True))
+    listed = zip(hosts, bounded_map(summaries, hosts), strict=True)
+    return {host: items for host, items in listed if items}
 
 
 def host_summaries(

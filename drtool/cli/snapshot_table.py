@@ -1,32 +1,15 @@
-"""The `snapshots` listing: grouping by host, the newest N of each, and the table with a header."""
+"""The `snapshots` listing: the table with a header."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from drtool.cli.app import size_text
 
-if TYPE_CHECKING:
-    from drtool.snapshot import SnapshotRef
-
 _HEADER = ("ID", "Host", "Time (UTC)", "Size", "Stored", "Kinds", "Tags")
-
-
-def snapshot_groups(
-    refs: Sequence[SnapshotRef], latest: int | None
-) -> dict[str, list[SnapshotRef]]:
-    """Given refs oldest first, return each host's (sorted by host), keeping its ``latest``
-    newest when given, still oldest first."""
-    groups: dict[str, list[SnapshotRef]] = {}
-    for ref in refs:
-        groups.setdefault(ref.host, []).append(ref)
-    return {
-        host: (host_refs[-latest:] if latest else host_refs)
-        for host, host_refs in sorted(groups.items())
-    }
 
 
 def print_snapshot_table(summaries: Sequence[dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ from drtool.cli.app import (
     pass_context,
     size_text,
 )
-from drtool.cli.snapshot_table import print_snapshot_table, snapshot_groups
+from drtool.cli.snapshot_table import print_snapshot_table
 from drtool.errors import DrtoolError, StorageError
 
 
@@ -116,10 +116,8 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
     from drtool.snapshot_index import fleet_summaries
 
     repository = context.repository()
-    refs = repository.snapshot_refs(context.host_name if context.host_given else None)
-    groups = snapshot_groups(refs, latest)
-    every = snapshot_groups(refs, None) if latest else groups
-    summaries = fleet_summaries(repository, every, groups)
+    hosts = [context.host_name] if context.host_given else repository.snapshot_hosts()
+    summaries = fleet_summaries(repository, hosts, latest)
     if group_by:
         document: object = [
             {"group_key": {"host": host}, "snapshots": items} for host, items in summaries.items()
@@ -131,7 +129,7 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
         )
 
     def human() -> None:
-        if not refs:
+        if not summaries:
             click.echo("no snapshots")
         elif group_by:
             for host, items in summaries.items():

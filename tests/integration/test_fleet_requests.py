@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from drtool.check import check_repository
-from drtool.cli.snapshot_table import snapshot_groups
 from drtool.errors import RepositoryLocked
 from drtool.fleet_heads import read_heads
 from drtool.forget import KeepPolicy, forget
@@ -203,6 +202,21 @@ def test_a_name_not_a_snapshots_is_refused_in_a_host_listing(
     assert refused.value.exit_code == 14  # type: ignore[attr-defined]
 
 
+def test_a_folder_not_a_hosts_is_refused_when_the_fleet_is_listed(
+    bucket: tuple[object, str], tmp_path: Path
+) -> None:
+    client, name = bucket
+    repository = Repository.open(store_on(client, name), fixed_passphrase())
+    add_host(repository, tmp_path, "web-1", 1)
+    planted = "drtool/snapshots/we b?/20250107T021500Z-3fa2c1d0"
+    client.put_object(Bucket=name, Key=planted, Body=b"x")
+    requests = Requests(client)
+    with pytest.raises(Exception, match="which is not a host's folder") as refused:
+        listed_summaries(repository)
+    assert refused.value.exit_code == 14  # type: ignore[attr-defined]
+    assert requests.take() == {"ListObjectsV2": 1}, "refused before any host is read"
+
+
 @pytest.mark.real_parts("radosgw")
 def test_batch_deletes_on_radosgw_keep_what_object_lock_retains(radosgw_client: object) -> None:
     plain = store_on(radosgw_client, new_bucket(radosgw_client))
@@ -245,17 +259,15 @@ def test_a_held_lock_is_refreshed_on_radosgw(radosgw_client: object) -> None:
 
 def listed_summaries(repository: Repository, latest: int | None = None) -> dict[str, list]:
     """What `drtool snapshots` shows, by host."""
-    refs = repository.snapshot_refs()
-    every = snapshot_groups(refs, None)
-    return fleet_summaries(repository, every, snapshot_groups(refs, latest))
+    return fleet_summaries(repository, repository.snapshot_hosts(), latest)
 
 
 def manifest_summaries(repository: Repository) -> dict[str, list]:
-    """The oracle: every manifest read one by one."""
-    return {
-        host: [repository.read_manifest(ref).summary() for ref in refs]
-        for host, refs in snapshot_groups(repository.snapshot_refs(), None).items()
-    }
+    """The oracle: every manifest of one listing of the whole repository read one by one."""
+    by_host: dict[str, list] = {}
+    for ref in repository.snapshot_refs():
+        by_host.setdefault(ref.host, []).append(repository.read_manifest(ref).summary())
+    return dict(sorted(by_host.items()))
 
 
 def test_listing_the_fleet_reads_one_index_per_host_once_warm(
@@ -272,7 +284,15 @@ def test_listing_the_fleet_reads_one_index_per_host_once_warm(
     assert listed_summaries(repository) == manifest_summaries(repository)
     requests.take()
     listed = listed_summaries(repository)
-    assert requests.take() == {"ListObjectsV2": 1, "GetObject": 3}, "one GET per host, warm"
+    warm = {"ListObjectsV2": 1 + 3, "GetObject": 3}
+    assert requests.take() == warm, "the folders, then one listing and one GET per host, warm"
+    assert listed == manifest_summaries(repository)
+
+    add_host(repository, tmp_path / "more", "web-1", 5)  # more snapshots, as many hosts
+    listed_summaries(repository)
+    requests.take()
+    listed = listed_summaries(repository)
+    assert requests.take() == warm, "the requests follow the hosts, not their snapshots"
     assert listed == manifest_summaries(repository)
 
     forget(repository, KeepPolicy(last=1), "web-2")  # the index keeps gone snapshots
