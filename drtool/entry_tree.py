@@ -35,14 +35,14 @@ class TreeCheck:
                     f"snapshot root /{following} lies in the root /{root} (its entries would "
                     "come twice); nothing written"
                 )
-        self._roots = roots
+        self._roots, self._root_set = roots, frozenset(roots)
         self._started: set[str] = set()
         # [path, name of its last entry so far] of each directory on the way to the last entry
         self._open: list[list[str]] = []
 
     def __call__(self, entry: FileEntry) -> None:
         path, opened = entry.path, self._open
-        if path in self._roots:
+        if path in self._root_set:
             if path in self._started:
                 raise _twice(path)
             self._started.add(path)
