@@ -24,7 +24,8 @@ from drtool.hostpath import is_under
 
 class TreeCheck:
     """Call with each file entry of an artifact (its parts in order, outputs left out), then
-    ``finish``; raise UnsafeArchive naming the first entry the install could not create."""
+    ``finish``; raise UnsafeArchive naming the first entry out of the walk drtool writes (the
+    first the install could not create, or one in an order only a hostile writer makes)."""
 
     def __init__(self, roots: Collection[str]) -> None:
         # Sorted by segments, a root's descendants come right after it ("a", "a/b", "a-b")
