@@ -234,6 +234,10 @@ def test_a_part_writing_a_path_twice_is_refused_before_the_host_changes(
         archive.addfile(info)
     snapshot = _hostile_snapshot(cli, "nginx", buffer.getvalue(), ("etc/nginx",))
     before = tree_listing(sample_root)
-    refused = cli("restore", snapshot, "--only", "nginx", "--yes", expect=15).stderr
-    assert "archive entry 'etc/nginx/nginx.conf' comes twice; nothing written" in refused
+    for command in (("restore", snapshot, "--only", "nginx", "--yes"), ("show", snapshot)):
+        refused = cli(*command, expect=15).stderr
+        assert (
+            refused
+            == "drtool: error: archive entry 'etc/nginx/nginx.conf' comes twice; nothing written\n"
+        )
     assert tree_listing(sample_root) == before
