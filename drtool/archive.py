@@ -350,8 +350,9 @@ def read_members(part: PartData) -> Iterator[tuple[tarfile.TarInfo, FileEntry]]:
 def list_tree(root: Path, relative_root: str) -> tuple[list[FileEntry], list[str]]:
     """Walk ``root/relative_root`` without following links.
 
-    Return its entries, sorted so that a directory precedes its content, and the paths of the
-    special files (sockets, fifos, devices) that were skipped.
+    Return its entries in the order of the walk (a directory, then its entries sorted by name:
+    the order a reader asks, drtool.entry_tree), and the paths of the special files (sockets,
+    fifos, devices) that were skipped.
     """
     entries: list[FileEntry] = []
     skipped: list[str] = []

@@ -28,13 +28,13 @@ from drtool.archive import (
     EntryCheck,
     EntryType,
     FileEntry,
-    check_entries,
     check_output_name,
     check_relative_path,
     check_roots_are_not_links,
     is_under,
     read_members,
 )
+from drtool.entry_tree import TreeCheck, no_entry
 from drtool.fsutil import fsync_directory
 from drtool.host import Host
 from drtool.snapshot import ArtifactRecord
@@ -88,29 +88,29 @@ class StagedArtifact:
 
     def check(self, refuse_linked_roots: bool = False) -> list[str]:
         """Check everything a restore checks before it writes, in one pass over the parts (tar
-        headers cost more than the data they carry): every entry (archive.check_entries), each
-        output's name, and, where ``refuse_linked_roots``, that no root is a link (entries lie
-        under the roots that are not missing: install_roots builds no other). Return the
+        headers cost more than the data they carry): every entry (archive.EntryCheck), that
+        the entries build a tree (entry_tree.TreeCheck), each output's name, and, where
+        ``refuse_linked_roots``, that no root is a link (entries lie under the roots that are
+        not missing: install_roots builds no other). Return the
         paths of the files whose entries carry a set-uid or set-gid bit (kept or not); raise
         UnsafeArchive."""
         for root in self.record.roots:
             check_relative_path(root)
         roots = self.installed_roots()  # an entry under a root the record calls missing: refused
         setid: list[str] = []
-
-        def files() -> Iterator[FileEntry]:
-            for _, _, entry in self._read():
-                if entry.path.startswith(OUTPUT_PREFIX):
-                    if entry.type is EntryType.FILE:
-                        check_output_name(entry.path.removeprefix(OUTPUT_PREFIX))
-                    continue
-                if entry.mode & SETID_BITS:
-                    setid.append(entry.path)
-                if refuse_linked_roots:
-                    check_roots_are_not_links((entry,), roots)
-                yield entry
-
-        check_entries(files(), roots)
+        check, tree = EntryCheck(roots), TreeCheck(roots)
+        for _, _, entry in self._read():
+            if entry.path.startswith(OUTPUT_PREFIX):
+                if entry.type is EntryType.FILE:
+                    check_output_name(entry.path.removeprefix(OUTPUT_PREFIX))
+                continue
+            if entry.mode & SETID_BITS:
+                setid.append(entry.path)
+            if refuse_linked_roots:
+                check_roots_are_not_links((entry,), roots)
+            check(entry)
+            tree(entry)
+        tree.finish()
         return setid
 
     def installed_roots(self) -> tuple[str, ...]:
@@ -161,6 +161,9 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
             _write_entry(archive, member, entry, destination)
             if entry.type is EntryType.DIRECTORY:
                 directories.append((destination, entry))
+        for root, build in builds.items():  # every root built before the first is swapped in
+            if not os.path.lexists(build):
+                raise no_entry(root)
         # Directory metadata last, deepest first: writing their content changed their mtimes.
         for destination, entry in reversed(directories):
             _set_metadata(destination, entry)

@@ -21,7 +21,7 @@ from drtool.blobs import blob_id
 from drtool.packs import PackWriter, pack_name
 from drtool.repository import Repository
 from drtool.snapshot import new_snapshot_id
-from tests.conftest import Cli, cli_environment, fixed_passphrase
+from tests.conftest import Cli, cli_environment, fixed_passphrase, tree_listing
 from tests.support.artifacts import new_record
 
 MIB = 1024 * 1024
@@ -214,3 +214,30 @@ def test_a_part_that_is_no_tar_is_a_one_line_error(cli: Cli, tmp_path: Path) -> 
     snapshot = _hostile_snapshot(cli, "nginx", b"not a tar at all" * 64, ("etc/nginx",))
     for command in (("restore", snapshot, "--target", str(tmp_path / "t")), ("show", snapshot)):
         assert "not a valid tar" in cli(*command, expect=15).stderr
+
+
+def test_a_part_writing_a_path_twice_is_refused_before_the_host_changes(
+    cli: Cli, sample_root: Path
+) -> None:
+    """A snapshot whose nginx part holds nginx.conf twice (the second time as a directory):
+    the install would fail midway and roll back; the staging check refuses it in one line."""
+    cli("init")
+    cli("backup")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, kind in [("etc/nginx", tarfile.DIRTYPE), ("etc/nginx/nginx.conf", b"0")]:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, 0o755
+            archive.addfile(info)
+        info = tarfile.TarInfo("etc/nginx/nginx.conf")
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        archive.addfile(info)
+    snapshot = _hostile_snapshot(cli, "nginx", buffer.getvalue(), ("etc/nginx",))
+    before = tree_listing(sample_root)
+    for command in (("restore", snapshot, "--only", "nginx", "--yes"), ("show", snapshot)):
+        refused = cli(*command, expect=15).stderr
+        assert (
+            refused
+            == "drtool: error: archive entry 'etc/nginx/nginx.conf' comes twice; nothing written\n"
+        )
+    assert tree_listing(sample_root) == before

@@ -234,19 +234,19 @@ def test_outputs_and_set_id_files_are_read_from_the_parts(tmp_path: Path) -> Non
         (tar_member(f"{OUTPUT_PREFIX}v4", size=len(v4)), v4),
         (tar_member(f"{OUTPUT_PREFIX}empty"), b""),
         (tar_member("etc/app", tarfile.DIRTYPE), b""),
-        (tar_member("etc/app/tool", mode=0o4755, size=1), b"x"),
         (tar_member("etc/app/group", mode=0o2755), b""),
+        (tar_member("etc/app/tool", mode=0o4755, size=1), b"x"),
     )
     staged = StagedArtifact(ArtifactRecord("iptables", True, ("etc/app",)), (part,))
     assert staged.outputs() == {"v4": v4, "empty": b""}
     assert [entry.path for _, _, entry in staged.members()] == [
         "etc/app",
-        "etc/app/tool",
         "etc/app/group",
+        "etc/app/tool",
     ]
-    assert staged.check() == ["etc/app/tool", "etc/app/group"]
+    assert staged.check() == ["etc/app/group", "etc/app/tool"]
     dropped = dataclasses.replace(staged, keep_setid=False)
-    assert dropped.check() == ["etc/app/tool", "etc/app/group"], "named, kept or not"
+    assert dropped.check() == ["etc/app/group", "etc/app/tool"], "named, kept or not"
     assert [entry.mode for _, _, entry in dropped.members()] == [0o755, 0o755, 0o755]
 
 
