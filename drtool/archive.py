@@ -204,6 +204,13 @@ def _add_entry(archive: tarfile.TarFile, entry: FileEntry, root: Path) -> None:
 # -- reading -----------------------------------------------------------------------------------
 
 
+_ENTRY_TYPES = {
+    **dict.fromkeys(tarfile.REGULAR_TYPES, EntryType.FILE),  # a sparse one is refused first
+    tarfile.DIRTYPE: EntryType.DIRECTORY,
+    tarfile.SYMTYPE: EntryType.SYMLINK,
+}
+
+
 def entry_from_member(member: tarfile.TarInfo) -> FileEntry:
     """Return the FileEntry a tar member describes; raise UnsafeArchive for other types."""
     if member.issparse():
@@ -212,13 +219,8 @@ def entry_from_member(member: tarfile.TarInfo) -> FileEntry:
             f"archive entry {member.name!r} is a sparse file, which drtool never writes; "
             "nothing written"
         )
-    if member.isreg():
-        entry_type = EntryType.FILE
-    elif member.isdir():
-        entry_type = EntryType.DIRECTORY
-    elif member.issym():
-        entry_type = EntryType.SYMLINK
-    else:
+    entry_type = _ENTRY_TYPES.get(member.type)  # tarfile's isreg() and the rest, in one lookup
+    if entry_type is None:
         raise UnsafeArchive(
             f"archive entry {member.name!r} is a {_type_name(member)}, which drtool never "
             "restores; nothing written"

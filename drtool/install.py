@@ -152,12 +152,15 @@ def install_roots(host: Host, staged: StagedArtifact) -> None:
     # The parts are read again here: each entry is checked again before it is written (a part
     # changed on disk since its check is refused, its builds removed, the host unchanged).
     check = EntryCheck(roots)
+    # Strings, not Paths, for the tens of thousands of entries of a large tree.
+    destinations = {root: os.fspath(build) for root, build in builds.items()}
     try:
-        directories: list[tuple[Path, FileEntry]] = []
+        directories: list[tuple[str, FileEntry]] = []
         for archive, member, entry in staged.members():
             check(entry)
             root = next(root for root in roots if is_under(entry.path, root))
-            destination = builds[root] / entry.path[len(root) + 1 :]  # "" for the root itself
+            below = entry.path[len(root) :]  # "" for the root itself, else "/<path below it>"
+            destination = destinations[root] + below
             _write_entry(archive, member, entry, destination)
             if entry.type is EntryType.DIRECTORY:
                 directories.append((destination, entry))
@@ -211,10 +214,10 @@ def _beside(live: Path, role: str) -> Path:
 
 
 def _write_entry(
-    archive: PartData, member: tarfile.TarInfo, entry: FileEntry, destination: Path
+    archive: PartData, member: tarfile.TarInfo, entry: FileEntry, destination: str
 ) -> None:
     if entry.type is EntryType.DIRECTORY:
-        destination.mkdir(mode=0o700)
+        os.mkdir(destination, 0o700)
     elif entry.type is EntryType.SYMLINK:
         os.symlink(entry.link_target, destination)
         _set_metadata(destination, entry)
@@ -228,7 +231,7 @@ def _write_entry(
             os.close(descriptor)
 
 
-def _set_metadata(path: Path, entry: FileEntry) -> None:
+def _set_metadata(path: str, entry: FileEntry) -> None:
     if os.geteuid() == 0:
         os.lchown(path, entry.uid, entry.gid)
     if entry.type is not EntryType.SYMLINK:

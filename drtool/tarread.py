@@ -25,6 +25,7 @@ import io
 import os
 import re
 import tarfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,14 @@ _ERRORS = "surrogateescape"
 _CHECKSUM_SPACES = 8 * ord(" ")
 _WINDOW = 1024 * 1024
 _PAX_NUMBER = re.compile(r"[0-9]{1,20}")  # past any id or size; int() refuses 4,301 digits
+# mode, uid, gid, size, mtime as _number reads each (octal digits filling the field, then NUL),
+# in one match: a header's five fields cost one call, not five.
+_FIELDS = re.compile(rb"([0-9]{7})\x00([0-9]{7})\x00([0-9]{7})\x00([0-9]{11})\x00([0-9]{11})\x00")
+_OCTAL = (8,) * 5
+_UNUSED = bytes(500 - 345)  # the prefix field and the rest of the block: empty
+# A pax header of one mtime record (what drtool writes for nearly every member), read in one
+# match; anything else goes through _pax_records' general reader.
+_MTIME_RECORD = re.compile(rb"([0-9]{1,20}) mtime=([^\n=]*)\n")
 # The records of one pax header drtool writes fit in 17 blocks (``path`` and ``linkpath`` under
 # PATH_MAX each, then ``mtime``, ``uid``, ``gid``, ``size``): a longer one is refused unread.
 MAX_PAX_RECORDS = 17 * BLOCK
@@ -62,6 +71,12 @@ def _number(field: bytes) -> int:
         return int(digits, 8)
     except ValueError:
         raise _invalid("a numeric header field is not octal digits") from None
+
+
+def _byte_sum(header: bytes) -> int:
+    """``sum(header)`` of a 512-byte block, in C: Adler-32's first sum, started at 0, is the sum
+    of the bytes modulo 65,521, exact for each half (256 bytes sum to 65,280 at most)."""
+    return (zlib.adler32(header[:256], 0) & 0xFFFF) + (zlib.adler32(header[256:], 0) & 0xFFFF)
 
 
 def _text(field: bytes) -> str:
@@ -114,9 +129,10 @@ def _members(descriptor: int) -> Iterator[tarfile.TarInfo]:
                 raise _invalid("a pax header is followed by no member")
             _check_zeros(data, offset, size)
             return
-        if sum(header) - sum(header[148:156]) + _CHECKSUM_SPACES != _number(header[148:156]):
+        checksum = _number(header[148:156])
+        if _byte_sum(header) - sum(header[148:156]) + _CHECKSUM_SPACES != checksum:
             raise _invalid("bad checksum")
-        if header[257:265] != _MAGIC or header[345:500].strip(b"\x00"):
+        if header[257:265] != _MAGIC or header[345:500] != _UNUSED:
             raise _invalid("not a POSIX ustar header as drtool writes it")
         kind = header[156:157]
         data_offset = offset + BLOCK
@@ -160,13 +176,17 @@ def _member(header: bytes, kind: bytes, data_offset: int, pax: dict[str, str]) -
             f"archive entry {pax.get('path', name)!r} has tar type {kind!r}, which drtool never "
             "writes; nothing written"
         )
+    fields = _FIELDS.match(header, 100, 148)
+    if fields is None:
+        raise _invalid("a numeric header field is not octal digits")
     member = tarfile.TarInfo(name.rstrip("/") if kind == tarfile.DIRTYPE else name)
     member.type = kind
-    member.mode = _number(header[100:108])
-    member.uid = _number(header[108:116])
-    member.gid = _number(header[116:124])
-    member.size = _number(header[124:136])
-    member.mtime = _number(header[136:148])
+    try:
+        member.mode, member.uid, member.gid, member.size, member.mtime = map(
+            int, fields.groups(), _OCTAL
+        )
+    except ValueError:  # an 8 or a 9
+        raise _invalid("a numeric header field is not octal digits") from None
     member.linkname = _text(header[157:257])
     member.offset_data = data_offset
     if pax:
@@ -185,6 +205,9 @@ def _member(header: bytes, kind: bytes, data_offset: int, pax: dict[str, str]) -
 
 def _pax_records(buffer: bytes, header: bytes) -> dict[str, str]:
     """The records of a pax extended header: ``LENGTH KEYWORD=VALUE\\n`` each, nothing else."""
+    single = _MTIME_RECORD.fullmatch(buffer)
+    if single and int(single[1]) == len(buffer):
+        return {"mtime": single[2].decode(_ENCODING, _ERRORS)}
     records: dict[str, str] = {}
     position = 0
     while position < len(buffer):

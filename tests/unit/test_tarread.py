@@ -20,7 +20,7 @@ from drtool.archive import (
     write_parts,
 )
 from drtool.errors import UnsafeArchive
-from drtool.tarread import opened_part, read_part
+from drtool.tarread import _byte_sum, opened_part, read_part
 from tests.support.artifacts import members_at
 
 # mtime aside: tarfile makes the pax record a float, drtool reads the record's text (below).
@@ -184,6 +184,38 @@ def test_a_gnu_sparse_member_is_refused_as_sparse(tmp_path: Path) -> None:
         check=True,
     )
     assert "sparse file" in refused(tmp_path, archive.read_bytes())
+
+
+def with_checksum(data: bytearray) -> bytes:
+    """``data`` with its first header's checksum as tar computes it."""
+    data[148:156] = b"        "
+    data[148:156] = b"%06o\x00 " % sum(data[:512])
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("start", "field"),
+    [
+        (100, b"0000648\x00"),  # mode: an 8
+        (108, b"   1750\x00"),  # uid: padded with spaces, as some tars write
+        (116, b"0001750 "),  # gid: ended by a space
+        (124, b"0000000009\x00\x00"),  # size: ended by two NULs
+        (136, b"\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"),  # mtime: base-256
+    ],
+)
+def test_numeric_fields_other_than_octal_digits_are_refused(
+    tmp_path: Path, start: int, field: bytes
+) -> None:
+    data = bytearray(tar_bytes((member("etc/app/a"), b"")))
+    data[start : start + len(field)] = field
+    assert "not octal digits" in refused(tmp_path, with_checksum(data))
+
+
+def test_the_checksum_sum_is_python_sum() -> None:
+    """_byte_sum (two Adler-32 sums) against sum() on random blocks and the extremes."""
+    blocks = [os.urandom(512) for _ in range(2000)]
+    blocks += [bytes(512), b"\xff" * 512, b"\xff" * 256 + bytes(256), bytes(256) + b"\xff" * 256]
+    assert [_byte_sum(block) for block in blocks] == [sum(block) for block in blocks]
 
 
 def test_malformed_pax_records_are_refused(tmp_path: Path) -> None:
