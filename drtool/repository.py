@@ -42,7 +42,7 @@ from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import Registration, parse_registration, registration_name
 from drtool.keyring.revocations import KnownRevocations
 from drtool.keyring.signatures import sign_manifest, verified_manifest
-from drtool.keyring.unlock import NEWEST_FORMAT, unlock_with_passphrase
+from drtool.keyring.unlock import NEWEST_FORMAT
 from drtool.keys import KdfParameters, new_key_id
 from drtool.passphrase import PassphraseSource
 from drtool.seen import SeenRevocations
@@ -180,14 +180,12 @@ class Repository:
 
         One listing, then a GET per key file (drtool/keyring/unlock.py); the config is not
         needed, since each key file carries, authenticated, the repository's id and format.
-        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable.
+        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable. drtool/opening.py
+        derives the key beside the command's other work.
         """
-        key_names = list(store.list("keys"))
-        if not key_names:
-            read_config(store)  # raises RepositoryNotFound where there is no repository
-            raise KeyUnavailable(f"{store.location} holds no key file")
-        unlocked = unlock_with_passphrase(store, passphrase, key_names, kms_key)
-        return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format, seen_on)
+        from drtool.opening import start_opening
+
+        return start_opening(store, passphrase, kms_key, seen_on).unlocked()
 
     @classmethod
     def open_writer(cls, store: Store, credential: Credential) -> Repository:
@@ -289,8 +287,7 @@ class Repository:
     def snapshot_refs(self, host: str | None = None) -> list[SnapshotRef]:
         """Return every snapshot (of ``host`` if given), oldest first by the time its id records,
         from one listing."""
-        prefix = f"snapshots/{host}" if host else "snapshots"
-        return sorted((snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
+        return listed_snapshot_refs(self.store, host)
 
     def snapshot_refs_by_host(self) -> Iterator[list[SnapshotRef]]:
         """Every host's snapshots, one host at a time (oldest first), from one streamed listing:
@@ -299,6 +296,12 @@ class Repository:
         refs = (snapshot_ref(name) for name in self.store.list("snapshots"))
         for _, host_refs in itertools.groupby(refs, key=lambda ref: ref.host):
             yield sorted(host_refs, key=by_time)
+
+
+def listed_snapshot_refs(store: Store, host: str | None = None) -> list[SnapshotRef]:
+    """Repository.snapshot_refs, from the store alone (no key needed)."""
+    prefix = f"snapshots/{host}" if host else "snapshots"
+    return sorted((snapshot_ref(name) for name in store.list(prefix)), key=by_time)
 
 
 def named_snapshot(name: str) -> SnapshotRef | None:

@@ -67,11 +67,11 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     from drtool.metrics import write_textfile
 
     started = time.monotonic()
-    repository = None
+    opening = None
     try:
-        repository = context.backup_repository()
+        opening = context.backup_opening()  # the key is derived while the collectors run
         manifest = run_backup(
-            repository,
+            opening,
             context.host,
             collectors_for(context.settings),
             tags=tuple(dict.fromkeys((*context.settings.tags, *tags))),
@@ -80,10 +80,12 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     except DrtoolError as error:
         if metrics:
             write_textfile(metrics, "backup", context.host_name, False, {})
+        # Only a repository whose key opened is written to: a wrong passphrase writes nothing.
+        repository = opening.opened() if opening else None
         if repository and not isinstance(error, StorageError):  # else the store is down too
             record_backup_failure(repository, context.host_name, error.exit_code)
         raise
-    record_backup(repository, manifest)
+    record_backup(opening.unlocked(), manifest)
     if metrics:
         summary = manifest.summary()
         write_textfile(
@@ -113,13 +115,16 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
 @pass_context
 def snapshots(context: Context, latest: int | None, group_by: str | None, as_json: bool) -> None:
     """List snapshots: id, host, UTC time, sizes, kinds, tags (every host unless --host)."""
+    from drtool.opening import unlock_errors_first
+
+    opening = context.opening()  # the key is derived while modules load and the listing runs
     from drtool.snapshot_index import fleet_summaries
 
-    repository = context.repository()
-    refs = repository.snapshot_refs(context.host_name if context.host_given else None)
+    with unlock_errors_first(opening):
+        refs = opening.snapshot_refs(context.host_name if context.host_given else None)
     groups = snapshot_groups(refs, latest)
     every = snapshot_groups(refs, None) if latest else groups
-    summaries = fleet_summaries(repository, every, groups)
+    summaries = fleet_summaries(opening.unlocked(), every, groups)
     if group_by:
         document: object = [
             {"group_key": {"host": host}, "snapshots": items} for host, items in summaries.items()
