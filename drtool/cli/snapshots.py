@@ -155,11 +155,12 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
 @pass_context
 def show(context: Context, snapshot: str, as_json: bool) -> None:
     """Show what a snapshot holds (SNAPSHOT: an id, a unique prefix, or latest)."""
+    opening = context.opening()  # the key is derived while the modules load
     from drtool.inspect import snapshot_contents
     from drtool.readable import readable
 
-    repository = context.repository()
-    manifest = load_snapshot(context, repository, snapshot, None)
+    manifest = load_snapshot(context, opening, snapshot, None)
+    repository = opening.unlocked()
     contents = snapshot_contents(repository, manifest, all_collectors(context))
 
     def human() -> None:
