@@ -78,7 +78,6 @@ def restore(
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
-    collectors = all_collectors(context)
     if abandon:
         from drtool.abandon import abandon as abandon_restore
 
@@ -105,6 +104,7 @@ def restore(
         from drtool.restore import resume as resume_restore
         from drtool.restore import roll_back
 
+        collectors = all_collectors(context)
         _run(
             as_json,
             lambda: (
@@ -115,10 +115,11 @@ def restore(
         )
         return
     kinds = parse_kinds(only)
-    opening = context.opening()  # the key is derived while the engine loads
+    opening = context.opening()  # the key is derived while the engine and collectors load
     from drtool.host import Host
     from drtool.restore import restore_snapshot
 
+    collectors = all_collectors(context)
     # latest and --date pick by what is listed: the host's chain is checked first.
     chain = accept_missing if snapshot in (None, "latest") else None
     manifest = load_snapshot(context, opening, snapshot, date, chain)

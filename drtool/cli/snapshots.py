@@ -61,15 +61,17 @@ def init(context: Context, object_lock_days: int, kms_key_id: str | None) -> Non
 @pass_context
 def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_json: bool) -> None:
     """Back the host's configuration up; print the new snapshot id."""
-    from drtool.backup import run_backup
-    from drtool.collectors import collectors_for
     from drtool.heads import record_backup, record_backup_failure
     from drtool.metrics import write_textfile
 
     started = time.monotonic()
     opening = None
     try:
-        opening = context.backup_opening()  # the key is derived while the collectors run
+        # The key is derived while the backup's modules load and its collectors run.
+        opening = context.backup_opening()
+        from drtool.backup import run_backup
+        from drtool.collectors import collectors_for
+
         manifest = run_backup(
             opening,
             context.host,
