@@ -175,6 +175,8 @@ class PendingUnlock:
 def _start_any(
     passphrase: PassphraseSource, parsed: list[Readable], kms_key: str | None
 ) -> Background[Unlocked] | Unlocked:
+    """The keys, if the configured KMS key opened a key file; else the passphrase read and its
+    derivations started. Raise KeyUnavailable for what is known before any derivation."""
     if not parsed:
         raise KeyUnavailable("no key file of the repository can be read")
     refused = ""
