@@ -16,6 +16,7 @@ from drtool.collectors import Artifact, Collector
 from drtool.errors import DrtoolError, StateDamaged
 from drtool.host import Host
 from drtool.lock import waiting_lock
+from drtool.opening import Opening, unlocked
 from drtool.packs import host_tag
 from drtool.parts import store_part
 from drtool.repository import Repository, Retention
@@ -33,7 +34,7 @@ WAIT_FOR_PRUNE = timedelta(minutes=10)
 
 
 def run_backup(
-    repository: Repository,
+    repository: Repository | Opening,
     host: Host,
     collectors: Sequence[Collector],
     tags: Sequence[str] = (),
@@ -49,13 +50,17 @@ def run_backup(
     A format-2 backup reuses only the blobs of the host's newest snapshot, which forget always
     keeps and prune only moves (behind a relocation record), and checks that their packs are
     there in the same listing that finds that snapshot: an unchanged backup, which writes its
-    manifest only, takes no lock. Raise RepositoryLocked when the wait runs out."""
+    manifest only, takes no lock. Raise RepositoryLocked when the wait runs out.
+
+    The collectors start first: a repository still being opened (drtool/opening.py) derives its
+    key meanwhile, and nothing is read from or written to the repository before it opened."""
     moment = now or utc_now()
-    retention = repository.settings().retention(moment)
-    seen = _seen_state(repository, host)
     with ExitStack() as held:
         # Read the host meanwhile: its commands (iptables-save) wait on other cores.
         artifacts = held.enter_context(collecting(collectors, host))
+        repository = unlocked(repository)
+        retention = repository.settings().retention(moment)
+        seen = _seen_state(repository, host)
         lock = _SharedLock(held, repository, host.name, lock_wait)
         packed = None
         if repository.format >= 2:

@@ -42,7 +42,7 @@ from drtool.keyring.kms import kms_kek
 from drtool.keyring.registration import Registration, parse_registration, registration_name
 from drtool.keyring.revocations import KnownRevocations
 from drtool.keyring.signatures import sign_manifest, verified_manifest
-from drtool.keyring.unlock import NEWEST_FORMAT, unlock_with_passphrase
+from drtool.keyring.unlock import NEWEST_FORMAT
 from drtool.keys import KdfParameters, new_key_id
 from drtool.passphrase import PassphraseSource
 from drtool.seen import SeenRevocations
@@ -180,14 +180,12 @@ class Repository:
 
         One listing, then a GET per key file (drtool/keyring/unlock.py); the config is not
         needed, since each key file carries, authenticated, the repository's id and format.
-        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable.
+        Raise RepositoryNotFound, UnsupportedFormat or KeyUnavailable. drtool/opening.py
+        derives the key beside the command's other work.
         """
-        key_names = list(store.list("keys"))
-        if not key_names:
-            read_config(store)  # raises RepositoryNotFound where there is no repository
-            raise KeyUnavailable(f"{store.location} holds no key file")
-        unlocked = unlock_with_passphrase(store, passphrase, key_names, kms_key)
-        return cls(store, unlocked.repository_id, unlocked.keys, unlocked.format, seen_on)
+        from drtool.opening import start_opening
+
+        return start_opening(store, passphrase, kms_key, seen_on).unlocked()
 
     @classmethod
     def open_writer(cls, store: Store, credential: Credential) -> Repository:
@@ -289,22 +287,11 @@ class Repository:
     def snapshot_refs(self, host: str | None = None) -> list[SnapshotRef]:
         """Return every snapshot (of ``host`` if given), oldest first by the time its id records,
         from one listing."""
-        prefix = f"snapshots/{host}" if host else "snapshots"
-        return sorted((snapshot_ref(name) for name in self.store.list(prefix)), key=by_time)
+        return listed_snapshot_refs(self.store, host)
 
     def snapshot_hosts(self) -> list[str]:
-        """The hosts with snapshots, sorted, from the listing of the host folders (one request
-        per 1,000 hosts): raise IntegrityError for a folder that is not a host's name."""
-        hosts = list(self.store.list_folders("snapshots"))
-        for host in hosts:
-            try:
-                check_host_name(host)
-            except ConfigError:
-                raise IntegrityError(
-                    f"the repository holds snapshots/{host}/, which is not a host's folder: "
-                    "remove it"
-                ) from None
-        return hosts
+        """The hosts with snapshots, sorted (one request per 1,000 hosts)."""
+        return listed_snapshot_hosts(self.store)
 
     def snapshot_refs_by_host(self) -> Iterator[list[SnapshotRef]]:
         """Every host's snapshots, one host at a time (oldest first), from one streamed listing:
@@ -313,6 +300,26 @@ class Repository:
         refs = (snapshot_ref(name) for name in self.store.list("snapshots"))
         for _, host_refs in itertools.groupby(refs, key=lambda ref: ref.host):
             yield sorted(host_refs, key=by_time)
+
+
+def listed_snapshot_refs(store: Store, host: str | None = None) -> list[SnapshotRef]:
+    """Repository.snapshot_refs, from the store alone (no key needed)."""
+    prefix = f"snapshots/{host}" if host else "snapshots"
+    return sorted((snapshot_ref(name) for name in store.list(prefix)), key=by_time)
+
+
+def listed_snapshot_hosts(store: Store) -> list[str]:
+    """Repository.snapshot_hosts, from the store alone (no key needed): the listing of the host
+    folders; raise IntegrityError for a folder that is not a host's name."""
+    hosts = list(store.list_folders("snapshots"))
+    for host in hosts:
+        try:
+            check_host_name(host)
+        except ConfigError:
+            raise IntegrityError(
+                f"the repository holds snapshots/{host}/, which is not a host's folder: remove it"
+            ) from None
+    return hosts
 
 
 def named_snapshot(name: str) -> SnapshotRef | None:

@@ -18,6 +18,7 @@ _seen: dict[str, int] = {}
 
 # The points, in the order a backup and a restore reach them.
 POINTS = (
+    "unlock:deriving",  # (on the unlock's own thread) before each Argon2id derivation
     "backup:object-stored",  # after each new object is written to the repository
     "backup:before-manifest",  # every object written, the snapshot not yet committed
     "install:aside",  # a live directory renamed aside, the new one not yet in its place

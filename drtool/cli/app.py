@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from drtool.host import Host
     from drtool.keyring.credential import Credential
     from drtool.notify import NotifySettings
+    from drtool.opening import Opening
     from drtool.passphrase import PassphraseSource
     from drtool.repository import Repository
     from drtool.runner import Runner
@@ -113,28 +114,36 @@ class Context:
         """The repository, opened by the writer credential if one is given, else by the
         passphrase. A credential writes for its own host only, and only commands that just
         write (``write_only``: backup, watch) accept it: the others say so in one line."""
-        from drtool.repository import Repository
+        return self.opening(write_only).unlocked()
+
+    def opening(self, write_only: bool = False) -> Opening:
+        """``repository``, its key derived while the command goes on (drtool/opening.py): the
+        passphrase is read (asked) now, the wait is where the command first needs the key."""
+        from drtool.opening import Opening, start_opening
 
         if self.key_file is None:
             from drtool.keyring.unlock import KMS_KEY_VARIABLE
 
             kms_key = os.environ.get(KMS_KEY_VARIABLE)
-            return Repository.open(self.store, self.passphrase, kms_key, self.root)
+            return start_opening(self.store, self.passphrase, kms_key, self.root)
         if not write_only:
             from drtool.keyring.access import WRITE_ONLY
 
             raise KeyUnavailable(WRITE_ONLY)
-        return Repository.open_writer(self.store, self._credential())
+        from drtool.repository import Repository
 
-    def backup_repository(self) -> Repository:
-        """``repository(write_only=True)`` for one backup: a writer credential opens it with one
+        return Opening(self.store, Repository.open_writer(self.store, self._credential()))
+
+    def backup_opening(self) -> Opening:
+        """``opening(write_only=True)`` for one backup: a writer credential opens it with one
         listing, re-reading the config and its registration only if they changed
         (drtool/writer_stamps.py)."""
         if self.key_file is None:
-            return self.repository(write_only=True)
+            return self.opening(write_only=True)
+        from drtool.opening import Opening
         from drtool.writer_stamps import open_for_backup
 
-        return open_for_backup(self.store, self._credential(), self.host)
+        return Opening(self.store, open_for_backup(self.store, self._credential(), self.host))
 
     def _credential(self) -> Credential:
         from drtool.keyring.credential import read_credential
@@ -370,7 +379,7 @@ accept_missing_option = click.option(
 
 def load_snapshot(
     context: Context,
-    repository: Repository,
+    repository: Repository | Opening,
     selector: str | None,
     date: str | None,
     accept_missing: bool | None = None,
@@ -378,17 +387,20 @@ def load_snapshot(
     """The manifest ``selector``/``date`` name (``latest`` and ``--date``: only this host's
     snapshots are listed). With ``accept_missing`` given (True or False), the chain of the host
     is checked first: snapshots gone without a tombstone are refused (exit 14) unless it is True
-    (drtool/chain.py)."""
+    (drtool/chain.py). A repository still being opened is listed while its key is derived."""
     from drtool.chain import refuse_gaps
     from drtool.manifests import find_snapshot
+    from drtool.opening import unlock_errors_first, unlocked
     from drtool.seen import SeenState
     from drtool.snapshot import select_snapshot
 
     if accept_missing is None:
-        return find_snapshot(repository, selector, date, context.host_name)
+        return find_snapshot(unlocked(repository), selector, date, context.host_name)
     own = date is not None or selector in (None, "latest")
-    refs = repository.snapshot_refs(context.host_name if own else None)
-    chosen = select_snapshot(refs, selector, date, context.host_name)
+    with unlock_errors_first(repository):
+        refs = repository.snapshot_refs(context.host_name if own else None)
+        chosen = select_snapshot(refs, selector, date, context.host_name)
+    repository = unlocked(repository)
     seen = SeenState.load(context.host, repository.repository_id)
     refuse_gaps(repository, chosen.host, refs, seen, accept_missing)
     return repository.read_manifest(chosen)

@@ -25,11 +25,11 @@ from drtool.cli.app import (
 def ls_command(context: Context, snapshot: str, path: str | None, as_json: bool) -> None:
     """List the files and command outputs SNAPSHOT holds, or those under PATH (a directory,
     a kind such as iptables, or an address such as nftables:ruleset)."""
+    opening = context.opening()  # the key is derived while the modules load
     from drtool.dump import snapshot_opened
 
-    repository = context.repository()
-    manifest = load_snapshot(context, repository, snapshot, None)
-    with snapshot_opened(repository, manifest) as opened:
+    manifest = load_snapshot(context, opening, snapshot, None)
+    with snapshot_opened(opening.unlocked(), manifest) as opened:
         items = opened.listing(path)
     emit(
         as_json,
@@ -48,12 +48,12 @@ def dump_command(context: Context, snapshot: str, path: str, secrets: bool) -> N
     (iptables:v4, iptables:v6, nftables:ruleset: what iptables-restore / nft -f accept) to
     standard output, byte for byte. A secret file (a private key, WireGuard's tree, htpasswd,
     [diff] secret_paths) is withheld (exit 28) unless --secrets."""
+    opening = context.opening()  # the key is derived while the modules load
     from drtool.dump import snapshot_opened
     from drtool.redact import Redactor, check_may_print
 
-    repository = context.repository()
-    manifest = load_snapshot(context, repository, snapshot, None)
-    with snapshot_opened(repository, manifest) as opened:
+    manifest = load_snapshot(context, opening, snapshot, None)
+    with snapshot_opened(opening.unlocked(), manifest) as opened:
         kind, content = opened.held(path)
     redactor = Redactor.configured(context.settings.secret_keys, context.settings.secret_paths)
     if any(c.secret_files for c in all_collectors(context) if c.kind == kind):

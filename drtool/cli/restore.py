@@ -78,11 +78,6 @@ def restore(
     as_json: bool,
 ) -> None:
     """Restore a snapshot (an id, a unique prefix, latest; default latest) onto the host."""
-    from drtool.host import Host
-    from drtool.restore import restore_snapshot, roll_back
-    from drtool.restore import resume as resume_restore
-
-    collectors = all_collectors(context)
     if abandon:
         from drtool.abandon import abandon as abandon_restore
 
@@ -106,6 +101,10 @@ def restore(
             yes,
             "roll back the interrupted restore?" if rollback else "resume the interrupted restore?",
         )
+        from drtool.restore import resume as resume_restore
+        from drtool.restore import roll_back
+
+        collectors = all_collectors(context)
         _run(
             as_json,
             lambda: (
@@ -116,10 +115,15 @@ def restore(
         )
         return
     kinds = parse_kinds(only)
-    repository = context.repository()
+    opening = context.opening()  # the key is derived while the engine and collectors load
+    from drtool.host import Host
+    from drtool.restore import restore_snapshot
+
+    collectors = all_collectors(context)
     # latest and --date pick by what is listed: the host's chain is checked first.
     chain = accept_missing if snapshot in (None, "latest") else None
-    manifest = load_snapshot(context, repository, snapshot, date, chain)
+    manifest = load_snapshot(context, opening, snapshot, date, chain)
+    repository = opening.unlocked()
     # --target is a look at the files, nothing more: no service is checked or restarted.
     destination = dataclasses.replace(
         Host(target, context.host_name, context.runner, services=False) if target else context.host,

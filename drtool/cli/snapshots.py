@@ -61,17 +61,19 @@ def init(context: Context, object_lock_days: int, kms_key_id: str | None) -> Non
 @pass_context
 def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_json: bool) -> None:
     """Back the host's configuration up; print the new snapshot id."""
-    from drtool.backup import run_backup
-    from drtool.collectors import collectors_for
     from drtool.heads import record_backup, record_backup_failure
     from drtool.metrics import write_textfile
 
     started = time.monotonic()
-    repository = None
+    opening = None
     try:
-        repository = context.backup_repository()
+        # The key is derived while the backup's modules load and its collectors run.
+        opening = context.backup_opening()
+        from drtool.backup import run_backup
+        from drtool.collectors import collectors_for
+
         manifest = run_backup(
-            repository,
+            opening,
             context.host,
             collectors_for(context.settings),
             tags=tuple(dict.fromkeys((*context.settings.tags, *tags))),
@@ -80,10 +82,12 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
     except DrtoolError as error:
         if metrics:
             write_textfile(metrics, "backup", context.host_name, False, {})
+        # Only a repository whose key opened is written to: a wrong passphrase writes nothing.
+        repository = opening.opened() if opening else None
         if repository and not isinstance(error, StorageError):  # else the store is down too
             record_backup_failure(repository, context.host_name, error.exit_code)
         raise
-    record_backup(repository, manifest)
+    record_backup(opening.unlocked(), manifest)
     if metrics:
         summary = manifest.summary()
         write_textfile(
@@ -113,11 +117,14 @@ def backup(context: Context, tags: tuple[str, ...], metrics: Path | None, as_jso
 @pass_context
 def snapshots(context: Context, latest: int | None, group_by: str | None, as_json: bool) -> None:
     """List snapshots: id, host, UTC time, sizes, kinds, tags (every host unless --host)."""
+    from drtool.opening import unlock_errors_first
+
+    opening = context.opening()  # the key is derived while modules load and the listing runs
     from drtool.snapshot_index import fleet_summaries
 
-    repository = context.repository()
-    hosts = [context.host_name] if context.host_given else repository.snapshot_hosts()
-    summaries = fleet_summaries(repository, hosts, latest)
+    with unlock_errors_first(opening):
+        hosts = [context.host_name] if context.host_given else opening.snapshot_hosts()
+    summaries = fleet_summaries(opening.unlocked(), hosts, latest)
     if group_by:
         document: object = [
             {"group_key": {"host": host}, "snapshots": items} for host, items in summaries.items()
@@ -148,11 +155,12 @@ def snapshots(context: Context, latest: int | None, group_by: str | None, as_jso
 @pass_context
 def show(context: Context, snapshot: str, as_json: bool) -> None:
     """Show what a snapshot holds (SNAPSHOT: an id, a unique prefix, or latest)."""
+    opening = context.opening()  # the key is derived while the modules load
     from drtool.inspect import snapshot_contents
     from drtool.readable import readable
 
-    repository = context.repository()
-    manifest = load_snapshot(context, repository, snapshot, None)
+    manifest = load_snapshot(context, opening, snapshot, None)
+    repository = opening.unlocked()
     contents = snapshot_contents(repository, manifest, all_collectors(context))
 
     def human() -> None:

@@ -4,10 +4,14 @@ carries, authenticated, the repository's id and format."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from drtool import testpoint
+from drtool.background import Background
 from drtool.errors import (
     KeyAttemptsExceeded,
     KeyFileRefused,
@@ -80,6 +84,12 @@ class KeyFiles:
         for line in self.skipped_lines():
             log.warning("%s", line)
 
+    def explained(self, error: KeyUnavailable) -> KeyUnavailable:
+        """``error``, naming the key files skipped (a planter's many past the budget aside)."""
+        if not self.skipped or isinstance(error, KeyAttemptsExceeded):
+            return error
+        return type(error)(f"{error}; {'; '.join(self.skipped_lines())}")
+
 
 def read_key_files(store: Store, key_names: list[str]) -> KeyFiles:
     """Read ``key_names``; a file that is damaged (not JSON, wrong fields, too large: anyone
@@ -121,20 +131,52 @@ def unlock_with_passphrase(
     this host is configured with; no passphrase asked), then the passphrase on each passphrase
     key file; raise KeyUnavailable if none opens. A damaged key file is skipped (a warning
     once one opens, else named in the error)."""
+    return start_unlock(store, passphrase, key_names, kms_key).result()
+
+
+def start_unlock(
+    store: Store, passphrase: PassphraseSource, key_names: list[str], kms_key: str | None = None
+) -> PendingUnlock:
+    """``unlock_with_passphrase``, its Argon2id derivations left running on a thread of their
+    own (``result`` waits for them). The key files are read, the KMS asked and the passphrase
+    read (a prompt shown) here, in the caller's thread, when and as ``unlock_with_passphrase``
+    does: only the derivations, which need nobody, run beside the caller's work."""
     key_files = read_key_files(store, key_names)
     try:
-        unlocked = _unlock_any(passphrase, key_files.readable, kms_key)
+        derivation = _start_any(passphrase, key_files.readable, kms_key)
     except KeyUnavailable as error:
-        if not key_files.skipped or isinstance(error, KeyAttemptsExceeded):
-            raise
-        raise type(error)(f"{error}; {'; '.join(key_files.skipped_lines())}") from None
-    key_files.warn()
-    return unlocked
+        raise key_files.explained(error) from None
+    return PendingUnlock(derivation, key_files)
 
 
-def _unlock_any(
+class PendingUnlock:
+    """An unlock whose passphrase derivations may still run; ``result`` waits for them (a wait
+    Ctrl-C and SIGTERM interrupt: the thread is a daemon, never waited for at exit) and returns
+    the unlocked keys or raises the unlock's one-line error in the caller's thread."""
+
+    def __init__(self, derivation: Background[Unlocked] | Unlocked, key_files: KeyFiles) -> None:
+        self._derivation = derivation
+        self._key_files = key_files
+
+    def result(self) -> Unlocked:
+        if isinstance(self._derivation, Background):
+            try:
+                unlocked = self._derivation.result()
+            except KeyUnavailable as error:
+                raise self._key_files.explained(error) from None
+            self._derivation = unlocked
+            self._key_files.warn()
+        return self._derivation
+
+    def __repr__(self) -> str:  # never let a key reach a log or a traceback
+        return "PendingUnlock(<redacted>)"
+
+
+def _start_any(
     passphrase: PassphraseSource, parsed: list[Readable], kms_key: str | None
-) -> Unlocked:
+) -> Background[Unlocked] | Unlocked:
+    """The keys, if the configured KMS key opened a key file; else the passphrase read and its
+    derivations started. Raise KeyUnavailable for what is known before any derivation."""
     if not parsed:
         raise KeyUnavailable("no key file of the repository can be read")
     refused = ""
@@ -151,7 +193,6 @@ def _unlock_any(
             except KeyUnavailable as error:
                 refused = refused or f"; {name}: {error}"
     untried = "" if refused else _untried([name for name, _ in kms_files], kms_key)
-    secret_passphrase = b""
     documents_of = {name: document for name, _key_file, document in parsed}
     passphrase_files = [
         (name, key_file)
@@ -159,22 +200,37 @@ def _unlock_any(
         if document["format"] == 1 or document.get("kind") == "passphrase"
     ]
     # A planted key file at the maximum KDF cost is tried last, within a bounded total.
-    for name, key_file in within_budget(passphrase_files):
-        document = documents_of[name]
+    attempts = within_budget(passphrase_files)
+    first = next(attempts, None)
+    if first is None:
+        raise KeyUnavailable(f"no key file opens{refused or untried}")
+    try:
+        secret_passphrase = passphrase.read()
+    except KeyUnavailable as error:
+        # a KMS key failed or was not named: say so, not only that no passphrase was given
+        failed = f"{refused.removeprefix('; ')}; " if refused else ""
+        raise KeyUnavailable(f"{failed}{error}{untried}") from None
+    tried = itertools.chain([first], attempts)
+    return Background(
+        lambda: _derive_any(tried, documents_of, secret_passphrase, refused), "unlock"
+    )
+
+
+def _derive_any(
+    attempts: Iterator[tuple[str, bytes]],
+    documents_of: dict[str, dict[str, Any]],
+    passphrase: bytes,
+    refused: str,
+) -> Unlocked:
+    """The first of ``attempts`` that ``passphrase`` opens; raise KeyUnavailable if none."""
+    for name, key_file in attempts:
+        testpoint.reached("unlock:deriving")
         try:
-            secret_passphrase = secret_passphrase or passphrase.read()
-        except KeyUnavailable as error:
-            # a KMS key failed or was not named: say so, not only that no passphrase was given
-            failed = f"{refused.removeprefix('; ')}; " if refused else ""
-            raise KeyUnavailable(f"{failed}{error}{untried}") from None
-        try:
-            return _unlock(key_file, document, secret_passphrase)
+            return _unlock(key_file, documents_of[name], passphrase)
         except KeyFileRefused as error:
             refused = refused or f"; {name} refused: {error}"
         except KeyUnavailable:
             continue
-    if not secret_passphrase:
-        raise KeyUnavailable(f"no key file opens{refused or untried}")
     raise KeyUnavailable(f"wrong passphrase (no key file of the repository accepts it){refused}")
 
 

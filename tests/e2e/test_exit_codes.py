@@ -154,7 +154,7 @@ def test_an_internal_errors_line_withholds_the_secrets_its_message_quotes(
         given = context.passphrase.read().decode()
         raise ValueError(f"key {given!r}: cannot parse PrivateKey = {wireguard} near\n{pem}")
 
-    monkeypatch.setattr(Context, "repository", buggy)
+    monkeypatch.setattr(Context, "opening", buggy)  # where `snapshots` opens the repository
     monkeypatch.delenv("DRTOOL_PASSWORD_FILE", raising=False)
     monkeypatch.setenv("DRTOOL_PASSWORD", passphrase)
     monkeypatch.setattr(sys, "argv", ["drtool", "--repo", str(tmp_path), "snapshots"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from drtool.keyring.access import ReaderKeys
 from drtool.keyring.generation import Generation
 from drtool.keyring.kek import passphrase_kek
 from drtool.keyring.keyfile import new_key_file
-from drtool.keyring.unlock import Unlocked, key_document, unlock_with_passphrase
+from drtool.keyring.unlock import Unlocked, key_document, start_unlock, unlock_with_passphrase
 from drtool.keys import KdfParameters, KeyFileHeader, MasterKey, wrap_master_secret
 from drtool.passphrase import PassphraseSource
 from drtool.store.local import LocalStore
@@ -268,3 +269,42 @@ def test_an_empty_passphrase_with_only_passphrase_files(tmp_path: Path) -> None:
         "the passphrase from DRTOOL_PASSWORD is empty"
     )
     assert isinstance(KeyFileRefused("x"), KeyUnavailable)
+
+
+def test_the_passphrase_is_read_by_the_caller_and_argon2id_runs_beside_it(tmp_path: Path) -> None:
+    """start_unlock reads the passphrase (a prompt, on a terminal) in the caller's thread, once,
+    and returns with the derivation (RFC 9106's cost: ~150 ms) still running on another thread;
+    result() gives what unlock_with_passphrase gives."""
+    readers = []
+
+    def read(_confirm: bool) -> bytes:
+        readers.append(threading.current_thread())
+        return b"right"
+
+    kek, fields = passphrase_kek(b"right", KdfParameters())
+    key_file = new_key_file(
+        REPOSITORY, "00" * 8, "passphrase", "t", kek, {1: Generation(1, SECRET)}, fields
+    )
+    store, names = repository(tmp_path, {"keys/a": key_file})
+    pending = start_unlock(store, PassphraseSource("the terminal", read), names)
+    deriving = [
+        thread for thread in threading.enumerate() if thread is not threading.current_thread()
+    ]
+    unlocked = pending.result()
+    assert readers == [threading.current_thread()]
+    assert any(thread.name == "unlock" for thread in deriving)
+    assert unlocked == unlock_with_passphrase(store, PASSPHRASE, names)
+    assert pending.result() is unlocked
+    assert "right" not in repr(pending) and SECRET.hex() not in repr(pending)
+
+
+def test_a_wrong_passphrase_is_raised_by_the_wait_in_the_callers_thread(tmp_path: Path) -> None:
+    store, names = repository(tmp_path, {"keys/a": format_2(), "keys/bad": b"{"})
+    pending = start_unlock(store, WRONG, names)
+    for _ in range(2):  # raised again, the same line, by a second wait
+        with pytest.raises(KeyUnavailable) as refused:
+            pending.result()
+        assert str(refused.value) == (
+            "wrong passphrase (no key file of the repository accepts it); "
+            "keys/bad refused and skipped: key file is damaged (JSONDecodeError)"
+        )
