@@ -376,7 +376,7 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.
             "points outside the host root",
         ),
         (
-            [member("etc/nginx/d", tarfile.SYMTYPE, "/etc/cron.d"), member("etc/nginx/d/evil")],
+            [member("etc/nginx/z", tarfile.SYMTYPE, "/etc/cron.d"), member("etc/nginx/z/evil")],
             ("etc/nginx",),
             "below the symlink",
         ),
