@@ -135,7 +135,8 @@ class Runner:
     ) -> T:
         """Run ``argv`` and return ``consume`` of its standard output's lines (UTF-8 text, each
         with its ``\n``), read as the command prints them: an output of tens of MiB (iptables-save
-        of 500,000 rules) is never held whole. Fails as :meth:`run` does: a non-zero exit or the
+        of 500,000 rules) is never held whole. ``consume`` reads to the end (a command left
+        writing runs into the timeout). Fails as :meth:`run` does: a non-zero exit or the
         timeout is a CommandFailed, whatever ``consume`` made of the output cut short."""
         label = " ".join(argv)
         if in_netns:
