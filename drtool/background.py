@@ -15,7 +15,8 @@ T = TypeVar("T")
 
 class Background(threading.Thread, Generic[T]):
     """``function()`` started at once; ``result()`` waits for it and returns its value, or
-    raises its error in the caller's thread."""
+    raises its error in the caller's thread. The value is handed over, not kept: a backup's
+    tree listing (200,000 entries on a large host) goes once its kind is stored."""
 
     def __init__(self, function: Callable[[], T], name: str) -> None:
         super().__init__(name=name, daemon=True)
@@ -34,4 +35,5 @@ class Background(threading.Thread, Generic[T]):
         self.join()
         if self._error is not None:
             raise self._error
-        return self._value  # type: ignore[return-value]
+        value, self._value = self._value, None
+        return value  # type: ignore[return-value]

@@ -83,6 +83,7 @@ def run_backup(
             else:
                 records.append(packed.store(artifact))
             log.info("%s: %s", artifact.kind, _describe(records[-1]))
+            del artifact  # stored: its listing goes before the next kind is waited for
         if packed is not None:
             packed.finish()
         manifest = Manifest(

@@ -43,8 +43,11 @@ class Table:
 
 
 def _rendered(name: str, chains: dict[str, str], rule_lines: str) -> str:
-    declared = "".join(f":{chain} {policy} [0:0]\n" for chain, policy in chains.items())
-    return f"*{name}\n{declared}{rule_lines}COMMIT\n"
+    return f"{_head(name, chains)}{rule_lines}COMMIT\n"
+
+
+def _head(name: str, chains: dict[str, str]) -> str:
+    return f"*{name}\n" + "".join(f":{chain} {policy} [0:0]\n" for chain, policy in chains.items())
 
 
 def _rule_line(chain: str, rule: str) -> str:
@@ -58,7 +61,7 @@ class RulesetError(ValueError):
 def parse(text: str) -> list[Table]:
     """Parse iptables-save output; comments, blank lines and counters are dropped."""
     tables: list[Table] = []
-    for what, name, value in _statements(text):
+    for what, name, value in _statements(_lines(text)):
         if what == "table":
             tables.append(Table(name))
         elif what == "chain":
@@ -68,29 +71,77 @@ def parse(text: str) -> list[Table]:
     return tables
 
 
-def own_normalised(text: str) -> str:
-    """``own_tables(text)``, rendered: the tables iptables owns, normalised. Each rule is
-    rendered as it is read, none kept as data (a host of 500,000 rules per family)."""
-    foreign = incompatible(text)
-    tables, chains, rules = [], {}, io.StringIO()
-    for what, name, value in _statements(text):
-        if what == "chain":
-            chains[name] = value
+def own_normalised(lines: Iterable[str]) -> bytes:
+    """``own_tables`` of the iptables-save text made of ``lines`` (each with or without its
+    ``\n``), rendered and encoded: the tables iptables owns, normalised. The lines are read
+    one at a time (from iptables-save's pipe) and each rule rendered into its table's bytes as
+    it is read: neither the text nor its rules as data are ever held (a host of 500,000 rules
+    per family)."""
+    foreign: set[str] = set()
+    tables: list[tuple[str, bytes]] = []
+    table = _TableBytes("")
+    for what, name, value in _statements(_noting_incompatible(lines, foreign)):
+        if what == "table":
+            table = _TableBytes(name)
+        elif what == "chain":
+            table.declare(name, value)
         elif what == "rule":
-            rules.write(_rule_line(name, value))
+            table.rule(name, value)
         elif what == "commit":
-            if name not in foreign:
-                tables.append(_rendered(name, chains, rules.getvalue()))
-            chains, rules = {}, io.StringIO()
-    return "".join(tables)
+            tables.append((name, table.finish()))
+    return b"".join(rendered for name, rendered in tables if name not in foreign)
 
 
-def _statements(text: str) -> Iterator[tuple[str, str, str]]:
+class _TableBytes:
+    """One table rendered as ``Table.render`` does, into one buffer as its statements come: the
+    chains declared before its first rule (all of them, in iptables-save's output) are written
+    then, each rule after them. A chain declared after a rule has the head written again."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._chains: dict[str, str] = {}
+        self._written: dict[str, str] | None = None  # the chains the head written declares
+        self._buffer = io.BytesIO()
+
+    def declare(self, chain: str, policy: str) -> None:
+        self._chains[chain] = policy
+
+    def rule(self, chain: str, rule: str) -> None:
+        if self._written is None:
+            self._write_head()
+        self._buffer.write(_rule_line(chain, rule).encode())
+
+    def _write_head(self) -> None:
+        self._written = dict(self._chains)
+        self._buffer.write(_head(self._name, self._chains).encode())
+
+    def finish(self) -> bytes:
+        if self._written is None:
+            self._write_head()
+        if self._written != self._chains:  # a chain declared (again) after a rule
+            written = len(_head(self._name, self._written or {}).encode())
+            rules = self._buffer.getbuffer()[written:]
+            return b"".join((_head(self._name, self._chains).encode(), rules, b"COMMIT\n"))
+        self._buffer.write(b"COMMIT\n")
+        return self._buffer.getvalue()
+
+
+def _noting_incompatible(lines: Iterable[str], foreign: set[str]) -> Iterator[str]:
+    """``lines`` without their ``\n``, the tables iptables-nft-save says are not its own added
+    to ``foreign`` as they are read (``incompatible``, a line at a time)."""
+    for line in lines:
+        line = line.removesuffix("\n")
+        if line.startswith("# Table"):
+            foreign.update(incompatible(line))
+        yield line
+
+
+def _statements(lines: Iterable[str]) -> Iterator[tuple[str, str, str]]:
     """iptables-save text as ``("table", name, "")``, ``("chain", name, policy)``, ``("rule",
     chain, rule text after "-A CHAIN ")`` and ``("commit", table name, "")``, line by line;
     raise RulesetError."""
     table: str | None = None
-    for number, raw in enumerate(_lines(text), start=1):
+    for number, raw in enumerate(lines, start=1):
         # A rule as iptables-save prints it (tens of thousands a table): as below, done inline.
         if table is not None and raw.startswith("-A ") and not raw[-1].isspace():
             _, chain, *rest = raw.split(" ", 2)

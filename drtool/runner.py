@@ -11,17 +11,23 @@ worth stealing.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from drtool.errors import DrtoolError
 from drtool.sandbox import in_host_view
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 120.0
 # Where the tools live: sbin included (cron and some sudo setups leave it out).
@@ -124,6 +130,55 @@ class Runner:
             )
         return completed.stdout
 
+    def run_streamed(
+        self, argv: Sequence[str], consume: Callable[[Iterator[str]], T], *, in_netns: bool = False
+    ) -> T:
+        """Run ``argv`` and return ``consume`` of its standard output's lines (UTF-8 text, each
+        with its ``\n``), read as the command prints them: an output of tens of MiB (iptables-save
+        of 500,000 rules) is never held whole. ``consume`` reads to the end (a command left
+        writing runs into the timeout). Fails as :meth:`run` does: a non-zero exit or the
+        timeout is a CommandFailed, whatever ``consume`` made of the output cut short."""
+        label = " ".join(argv)
+        if in_netns:
+            argv = self.scoped(argv)
+        log.debug("running %s", label)
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(
+                    list(argv), stdout=subprocess.PIPE, stderr=errors, env=child_environment()
+                )
+            except FileNotFoundError:
+                raise CommandFailed(f"{argv[0]}: command not found") from None
+            expired = threading.Event()
+            timer = threading.Timer(self.timeout, lambda: (expired.set(), process.kill()))
+            timer.start()
+            try:
+                output = process.stdout
+                assert output is not None
+                with io.TextIOWrapper(output, encoding="utf-8", newline="\n") as text:
+                    result = consume(text)
+                returncode = process.wait()
+            except Exception:
+                returncode = _ended(process)
+                if returncode in (0, -signal.SIGPIPE) and not expired.is_set():
+                    raise  # the output was at fault, not the command
+            except BaseException:  # Ctrl-C, SIGTERM: the command goes too
+                process.kill()
+                process.wait()
+                raise
+            finally:
+                timer.cancel()
+            if expired.is_set():
+                raise CommandFailed(f"{label}: timed out after {self.timeout:g} s")
+            if returncode != 0:
+                errors.seek(0)
+                said = errors.read()
+                detail = telling_line(said)
+                raise CommandFailed(
+                    f"{label}: exit status {returncode}" + (f": {detail}" if detail else ""), said
+                )
+        return result
+
     def run_shell(
         self,
         command: str,
@@ -141,6 +196,17 @@ class Runner:
             in_netns=in_netns,
             environment=environment,
         )
+
+
+def _ended(process: subprocess.Popen[bytes]) -> int:
+    """The exit status of a command whose output was closed unread: it ends by itself (its
+    output is closed: SIGPIPE if it still writes), or is killed after a few seconds."""
+    try:
+        return process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return 0
 
 
 # How the tools drtool runs mark the line that says why they failed.

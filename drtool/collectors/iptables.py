@@ -131,17 +131,23 @@ class IptablesCollector(Collector):
         return None
 
     @staticmethod
-    def _save(host: Host, backend: str, family: str) -> str:
+    def _save(host: Host, backend: str, family: str) -> bytes:
+        """The rules iptables owns, normalised (``iptables_rules.own_normalised``) as the save
+        prints them: its output is never held whole."""
         program = tool(backend, family, "save")
         try:
-            return host.runner.run([program], in_netns=True).decode()
+            return host.runner.run_streamed([program], rules.own_normalised, in_netns=True)
         except CommandFailed as error:
             raise CollectError(
                 f"iptables: cannot read the {backend} {family} rules: {error}"
             ) from None
+        except (rules.RulesetError, UnicodeDecodeError) as error:
+            raise CollectError(
+                f"iptables: {program} printed something unexpected: {error}"
+            ) from None
 
     @classmethod
-    def _save_families(cls, host: Host, backend: str) -> dict[str, str]:
+    def _save_families(cls, host: Host, backend: str) -> dict[str, bytes]:
         """Each family's rules, the saves run at once: each is a process of its own (at 50,000
         rules, half a second of its CPU), so the two take two cores."""
         first, *others = FAMILIES
@@ -185,13 +191,10 @@ class IptablesCollector(Collector):
         other = "legacy" if primary == "nft" else "nft"
         if self._holds_tables(host, other):
             others = self._save_families(host, other)
-            if any(_own_rules(text, other, family) for family, text in others.items()):
+            if any(others.values()):
                 backends.append(other)
-                saved.update({f"{other}-{family}": text for family, text in others.items()})
-        outputs = {}
-        for ruleset in rulesets_of(backends):
-            text = saved.pop(ruleset.name)  # each dump dropped once normalised
-            outputs[ruleset.output] = _own_rules(text, ruleset.backend, ruleset.family).encode()
+                saved.update({f"{other}-{family}": rules for family, rules in others.items()})
+        outputs = {ruleset.output: saved[ruleset.name] for ruleset in rulesets_of(backends)}
         metadata: dict[str, Any] = {"backend": primary, "backends": backends, "version": version}
         if not any(outputs.values()):
             metadata["empty"] = True  # read, and deliberately recorded as empty
@@ -349,12 +352,3 @@ class IptablesCollector(Collector):
                 for table in self.tables(staged, ruleset)
             }
         return summary
-
-
-def _own_rules(text: str, backend: str, family: str) -> str:
-    try:
-        return rules.own_normalised(text)
-    except rules.RulesetError as error:
-        raise CollectError(
-            f"iptables: {tool(backend, family, 'save')} printed something unexpected: {error}"
-        ) from None
