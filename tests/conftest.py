@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -256,3 +257,15 @@ def backed_up(cli: Cli, backed_up_repository: Path) -> Cli:
     test two cold starts and a key derivation."""
     shutil.copytree(backed_up_repository, cli.environment["DRTOOL_REPO"], symlinks=True)
     return cli
+
+
+def signalled(process: subprocess.Popen[str], signal_number: int) -> str:
+    """Send ``signal_number`` to ``process`` (held at a test point: ``Cli.paused_at``), let it
+    go on, and return its standard error once it has ended; it is killed in any case."""
+    try:
+        process.send_signal(signal_number)
+        process.send_signal(signal.SIGCONT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    return stderr

@@ -17,7 +17,7 @@ from drtool.keys import KdfParameters
 from drtool.passphrase import PassphraseSource
 from drtool.repository import init_repository
 from drtool.store.local import LocalStore
-from tests.conftest import Cli, process_state
+from tests.conftest import Cli, process_state, signalled
 from tests.e2e.test_cli import host_root
 
 WRONG_PASSPHRASE = "drtool: error: wrong passphrase (no key file of the repository accepts it)\n"
@@ -99,12 +99,7 @@ def test_a_backup_interrupted_while_the_key_is_derived_exits_130_and_writes_noth
     (host_root(backed_up) / "etc/redis/redis.conf").write_text("port 6390\n")
     before = every_file(repository)
     process = backed_up.paused_at("unlock:deriving", "backup")
-    try:
-        process.send_signal(signal.SIGINT)
-        process.send_signal(signal.SIGCONT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
+    stderr = signalled(process, signal.SIGINT)
     assert process.returncode == 130
     assert stderr.strip() == "drtool: interrupted"
     assert every_file(repository) == before

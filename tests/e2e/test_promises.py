@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSPHRASE, Cli
+from tests.conftest import PASSPHRASE, Cli, signalled
 from tests.e2e.test_cli import host_root
 
 
@@ -88,12 +88,7 @@ def test_an_interrupted_backup_exits_130_and_leaves_no_snapshot(cli: Cli) -> Non
     """Ctrl-C (SIGINT) while the backup is writing: exit 130, one line, no half snapshot."""
     cli("init")
     process = cli.paused_at("backup:before-manifest", "backup")
-    try:
-        process.send_signal(signal.SIGINT)
-        process.send_signal(signal.SIGCONT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
+    stderr = signalled(process, signal.SIGINT)
     assert process.returncode == 130
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert json.loads(cli("snapshots", "--json").stdout) == []
@@ -106,13 +101,9 @@ def test_a_terminated_backup_releases_its_lock_and_ends_by_the_signal(cli: Cli) 
     cli("init")
     repository = Path(cli.environment["DRTOOL_REPO"])
     process = cli.paused_at("backup:before-manifest", "backup")
-    try:
-        assert list((repository / "locks" / "shared").iterdir())  # held while paused
-        process.send_signal(signal.SIGTERM)
-        process.send_signal(signal.SIGCONT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
+    held = list((repository / "locks" / "shared").iterdir())
+    stderr = signalled(process, signal.SIGTERM)
+    assert held, "the shared lock is held while the backup is paused"
     assert process.returncode == -signal.SIGTERM
     assert stderr.strip() == "drtool: interrupted"
     assert list((repository / "locks" / "shared").iterdir()) == []

@@ -190,31 +190,38 @@ def test_check_and_prune_send_no_request_per_object_and_delete_in_batches(
     assert not set(forgotten) & set(object_ids(repository))
 
 
-def test_a_name_not_a_snapshots_is_refused_in_a_host_listing(
-    bucket: tuple[object, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("planted", "listing", "message"),
+    [
+        (
+            "snapshots/web-1/not-a-snapshot",
+            lambda repository: find_snapshot(repository, None, None, "web-1"),
+            "not a snapshot's name",
+        ),
+        (
+            "snapshots/we b?/20250107T021500Z-3fa2c1d0",
+            lambda repository: listed_summaries(repository),
+            "which is not a host's folder",
+        ),
+    ],
+    ids=["a-hosts-listing", "the-fleets-listing"],
+)
+def test_a_name_not_a_snapshots_or_a_hosts_is_refused_by_the_listing(
+    bucket: tuple[object, str],
+    tmp_path: Path,
+    planted: str,
+    listing: Callable[[Repository], object],
+    message: str,
 ) -> None:
     client, name = bucket
     repository = Repository.open(store_on(client, name), fixed_passphrase())
     add_host(repository, tmp_path, "web-1", 1)
-    client.put_object(Bucket=name, Key="drtool/snapshots/web-1/not-a-snapshot", Body=b"x")
-    with pytest.raises(Exception, match="not a snapshot's name") as refused:
-        find_snapshot(repository, None, None, "web-1")
-    assert refused.value.exit_code == 14  # type: ignore[attr-defined]
-
-
-def test_a_folder_not_a_hosts_is_refused_when_the_fleet_is_listed(
-    bucket: tuple[object, str], tmp_path: Path
-) -> None:
-    client, name = bucket
-    repository = Repository.open(store_on(client, name), fixed_passphrase())
-    add_host(repository, tmp_path, "web-1", 1)
-    planted = "drtool/snapshots/we b?/20250107T021500Z-3fa2c1d0"
-    client.put_object(Bucket=name, Key=planted, Body=b"x")
+    client.put_object(Bucket=name, Key=f"drtool/{planted}", Body=b"x")
     requests = Requests(client)
-    with pytest.raises(Exception, match="which is not a host's folder") as refused:
-        listed_summaries(repository)
+    with pytest.raises(Exception, match=message) as refused:
+        listing(repository)
     assert refused.value.exit_code == 14  # type: ignore[attr-defined]
-    assert requests.take() == {"ListObjectsV2": 1}, "refused before any host is read"
+    assert requests.take() == {"ListObjectsV2": 1}, "refused before any object is read"
 
 
 @pytest.mark.real_parts("radosgw")
