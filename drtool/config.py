@@ -48,6 +48,10 @@ _SERVICE_KEYS = {
 # Seconds a reload is given to take (nginx: new workers) and a health URL to answer
 # ([services.<kind>] timeout).
 SERVICE_TIMEOUT = 10.0
+# Seconds any tool drtool runs may take ([tools] timeout): enough for iptables-save of a
+# typical firewall many times over; a firewall of half a million rules needs more on a small
+# machine, a hung tool must still end.
+TOOL_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class Settings:
     secret_paths: tuple[str, ...] = ()
     network_parents: tuple[str, ...] = ()
     notify: NotifySettings = field(default_factory=NotifySettings)
+    tool_timeout: float = TOOL_TIMEOUT
 
     def service(self, kind: str) -> ServiceSettings:
         return self.services.get(kind, ServiceSettings())
@@ -140,6 +145,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
             "diff",
             "restore",
             "notify",
+            "tools",
             *TREE_KINDS,
         },
         f"{path}",
@@ -168,19 +174,18 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     for kind in services_table:
         service = _table(services_table, kind, _SERVICE_KEYS, path)
         projects = tuple(_string_list(service, "compose_projects", path))
-        timeout = service.get("timeout", SERVICE_TIMEOUT)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigError(f"{path}: [services.{kind}] timeout must be a positive number")
+        timeout = _seconds(service, SERVICE_TIMEOUT, f"{path}: [services.{kind}] timeout")
         for key, value in service.items():
             if key not in ("compose_projects", "timeout") and not isinstance(value, str):
                 raise ConfigError(f"{path}: [services.{kind}] {key} must be a string")
         services[kind] = ServiceSettings(
-            **{**service, "compose_projects": projects, "timeout": float(timeout)}
+            **{**service, "compose_projects": projects, "timeout": timeout}
         )
     diff = _table(document, "diff", {"secret_keys", "secret_paths"}, path)
     restore = _table(
         document, "restore", {"keep_setid", "include_roots", "allow_hooks", "network_parents"}, path
     )
+    tools = _table(document, "tools", {"timeout"}, path)
     s3 = _table(document, "s3", set(_S3_SETTINGS), path)
     for key, value in s3.items():
         expected = _S3_SETTINGS[key]
@@ -208,7 +213,17 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
             for item in _string_list(diff, "secret_paths", path)
         ),
         notify=settings_from_table(_table(document, "notify", set(NOTIFY_KEYS), path), f"{path}"),
+        tool_timeout=_seconds(tools, TOOL_TIMEOUT, f"{path}: [tools] timeout"),
     )
+
+
+def _seconds(table: dict[str, Any], default: float, what: str) -> float:
+    """``table``'s ``timeout`` in seconds (``default`` if unset); raise ConfigError naming
+    ``what`` unless it is a positive number."""
+    timeout = table.get("timeout", default)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError(f"{what} must be a positive number of seconds")
+    return float(timeout)
 
 
 def _restore_policy(table: dict[str, Any], path: Path) -> RestorePolicy:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from drtool.capture import capture
 from drtool.collectors import Collector
-from drtool.config import RestorePolicy
+from drtool.config import TOOL_TIMEOUT, RestorePolicy
 from drtool.diff import Redactor, file_changes
 from drtool.errors import DrtoolError, UsageError, ValidationRefused
 from drtool.host import Host
@@ -69,6 +69,7 @@ def run_drill(
     collectors: Sequence[Collector],
     keep: Path | None = None,
     policy: RestorePolicy | None = None,
+    tool_timeout: float = TOOL_TIMEOUT,
 ) -> DrillReport:
     """Drill ``manifest`` in a sandbox (kept at ``keep`` if given, else removed); never raises
     for what the drill finds: the report says it. A snapshot that no restore would take (a root
@@ -81,7 +82,7 @@ def run_drill(
         host = Host(
             root,
             manifest.host,
-            Runner(netns=namespace),
+            Runner(netns=namespace, timeout=tool_timeout),
             services=True,
             allow_hooks=bool(policy and policy.allow_hooks),
         )

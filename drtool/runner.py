@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from drtool.config import TOOL_TIMEOUT
 from drtool.errors import DrtoolError
 from drtool.sandbox import in_host_view
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT = 120.0
 # Where the tools live: sbin included (cron and some sudo setups leave it out).
 SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 # The only variables of drtool's own environment a child sees.
@@ -74,7 +74,7 @@ class Runner:
     ``view_root``: for a sandbox host, its root: those commands then run in its own mount view
     (drtool.sandbox.in_host_view), never against the machine's /etc, /run or /var."""
 
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = TOOL_TIMEOUT  # drtool.toml's [tools] timeout
     netns: str | None = None
     view_root: Path | None = None
 

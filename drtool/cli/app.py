@@ -96,7 +96,7 @@ class Context:
     def runner(self) -> Runner:
         from drtool.runner import Runner
 
-        return Runner(netns=self.netns)
+        return Runner(netns=self.netns, timeout=self.settings.tool_timeout)
 
     @cached_property
     def passphrase(self) -> PassphraseSource:

@@ -60,7 +60,8 @@ def drill(
     repository = context.repository()
     manifest = load_snapshot(context, repository, snapshot, date, accept_missing)
     policy = restore_policy(context, include_roots, allow_hooks)
-    report = run_drill(repository, manifest, all_collectors(context), keep, policy)
+    timeout = context.settings.tool_timeout
+    report = run_drill(repository, manifest, all_collectors(context), keep, policy, timeout)
     if metrics:
         write_metrics(metrics, report)
     record_drill(repository, report)

@@ -118,7 +118,10 @@ class IptablesCollector(Collector):
     def _backend(self, host: Host) -> tuple[str, str]:
         """The backend to read with, and the version line of the tool."""
         program = "iptables" if self.backend == "auto" else f"iptables-{self.backend}"
-        version = host.runner.run([program, "--version"]).decode().strip()
+        try:
+            version = host.runner.run([program, "--version"]).decode().strip()
+        except CommandFailed as error:
+            raise CollectError(f"iptables: cannot tell its backend: {error}") from None
         if self.backend != "auto":
             return self.backend, version
         return ("legacy" if "(legacy)" in version else "nft"), version

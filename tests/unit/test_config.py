@@ -48,6 +48,11 @@ def test_full_config(tmp_path: Path) -> None:
         ("[services.nginx]\ntimeout = 0\n", "timeout must be a positive number"),
         ('[services.nginx]\ntimeout = "10"\n', "timeout must be a positive number"),
         ("[services.nginx]\ntimeout = true\n", "timeout must be a positive number"),
+        ("[tools]\ntimeout = 0\n", r"\[tools\] timeout must be a positive number"),
+        ("[tools]\ntimeout = -5\n", r"\[tools\] timeout must be a positive number"),
+        ("[tools]\ntimeout = nan\n", r"\[tools\] timeout must be a positive number"),
+        ('[tools]\ntimeout = "120"\n', r"\[tools\] timeout must be a positive number"),
+        ("[tools]\ntimeuot = 60\n", "unknown setting 'timeuot'"),
     ],
 )
 def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
@@ -59,6 +64,11 @@ def test_a_service_timeout_is_read_and_defaults_to_ten_seconds(tmp_path: Path) -
     settings = load_settings(write(tmp_path, "[services.nginx]\ntimeout = 2.5\n"))
     assert settings.service("nginx").timeout == 2.5
     assert settings.service("fail2ban").timeout == 10
+
+
+def test_the_tools_timeout_is_read_and_defaults_to_two_minutes(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "[tools]\ntimeout = 600\n")).tool_timeout == 600
+    assert load_settings(write(tmp_path, "")).tool_timeout == 120
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
