@@ -193,5 +193,8 @@ class PathsCollector(Collector):
             root_entries, root_skipped = list_tree(host.root, root)
             entries.extend(root_entries)
             skipped.extend(root_skipped)
+        # A root that is itself a socket, fifo or device gave no entry: it is no root of the
+        # snapshot (which no restore could build), only a skipped special file, left alone.
+        roots = tuple(root for root in self.roots if root not in skipped)
         metadata = {"skipped_special_files": skipped} if skipped else {}
-        return Artifact(self.kind, self.roots, tuple(entries), tuple(missing), metadata)
+        return Artifact(self.kind, roots, tuple(entries), tuple(missing), metadata)
