@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from drtool import iptables_rules as rules
 from drtool.config import load_settings
 from drtool.errors import ConfigError
 from drtool.files_cache import _MAGIC, FilesCache, cache_path, load_cache
@@ -66,3 +67,17 @@ def test_a_forged_files_cache_is_not_parsed_before_its_mac(tmp_path: Path) -> No
     started = time.process_time()
     assert load_cache(host, REPOSITORY, KEY, {SNAPSHOT}) == FilesCache()
     assert time.process_time() - started < 0.5
+
+
+def test_a_save_whose_table_is_not_committed_before_the_next_is_refused() -> None:
+    """A table opened before the one before it was committed: the streamed normaliser started
+    the next table and silently dropped the first one's rules (the backup succeeded without
+    them; the data path, parse, kept them under the first table). Refused in one line."""
+    lines = ["*filter", ":INPUT ACCEPT [0:0]", "-A INPUT -s 192.0.2.1/32 -j DROP"]
+    lines += ["*nat", ":PREROUTING ACCEPT [0:0]", "COMMIT"]
+    try:
+        saved = rules.own_normalised(iter(lines))
+    except rules.RulesetError as error:
+        assert "filter" in str(error)
+    else:
+        assert b"192.0.2.1/32" in saved  # the hole: the rule is gone from the backup
