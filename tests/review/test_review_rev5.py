@@ -81,3 +81,17 @@ def test_a_save_whose_table_is_not_committed_before_the_next_is_refused() -> Non
         assert "filter" in str(error)
     else:
         assert b"192.0.2.1/32" in saved  # the hole: the rule is gone from the backup
+
+
+def test_a_hostile_host_folder_is_named_in_one_line_with_no_terminal_escape(
+    backed_up: Cli,
+) -> None:
+    """A writer's folder snapshots/<name>/ whose name holds a newline and a terminal escape:
+    `snapshots` (all hosts) refused it printing the name raw, a two-line error that also
+    drives the operator's terminal."""
+    hostile = Path(backed_up.environment["DRTOOL_REPO"]) / "snapshots" / "a\nb\x1b]0;owned\x07"
+    hostile.mkdir()
+    (hostile / "20261208T000000Z-0000").write_bytes(b"x")
+    del backed_up.environment["DRTOOL_HOST"]  # every host's snapshots
+    refused = backed_up("snapshots", expect=14)
+    assert "\x1b" not in refused.stderr
