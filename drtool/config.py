@@ -53,6 +53,7 @@ SERVICE_TIMEOUT = 10.0
 # typical firewall many times over; a firewall of half a million rules needs more on a small
 # machine, a hung tool must still end.
 TOOL_TIMEOUT = 120.0
+MAX_TIMEOUT = 86_400  # a day: any timeout of drtool.toml
 
 
 @dataclass(frozen=True)
@@ -233,10 +234,15 @@ def _check_disjoint(host_paths: list[str], path: Path) -> None:
 
 def _seconds(table: dict[str, Any], default: float, what: str) -> float:
     """``table``'s ``timeout`` in seconds (``default`` if unset); raise ConfigError naming
-    ``what`` unless it is a positive number."""
+    ``what`` unless it is a positive number of at most MAX_TIMEOUT (``inf``, or 1e10 s, is
+    past what Python's clocks convert: every wait raised OverflowError)."""
     timeout = table.get("timeout", default)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigError(f"{what} must be a positive number of seconds")
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise ConfigError(f"{what} must be a positive number of seconds, at most {MAX_TIMEOUT}")
     return float(timeout)
 
 

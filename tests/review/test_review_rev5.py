@@ -15,6 +15,7 @@ from drtool.config import load_settings
 from drtool.errors import ConfigError
 from drtool.files_cache import _MAGIC, FilesCache, cache_path, load_cache
 from drtool.host import Host
+from drtool.runner import Runner
 from tests.conftest import Cli
 from tests.unit.test_files_cache import KEY, REPOSITORY, SNAPSHOT
 
@@ -95,3 +96,19 @@ def test_a_hostile_host_folder_is_named_in_one_line_with_no_terminal_escape(
     del backed_up.environment["DRTOOL_HOST"]  # every host's snapshots
     refused = backed_up("snapshots", expect=14)
     assert "\x1b" not in refused.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "1e10"])
+def test_a_tools_timeout_no_clock_can_wait_is_refused_by_the_config(
+    tmp_path: Path, value: str
+) -> None:
+    """[tools] timeout = inf (or 1e10 s, past what Python's clocks convert): taken as a
+    positive number, then every tool drtool ran raised OverflowError, a traceback (exit 1)."""
+    config = tmp_path / "drtool.toml"
+    config.write_text(f"[tools]\ntimeout = {value}\n")
+    try:
+        settings = load_settings(config)
+    except ConfigError as error:
+        assert "[tools] timeout" in str(error)
+    else:
+        assert Runner(timeout=settings.tool_timeout).run(["echo", "ran"]) == b"ran\n"
