@@ -4,19 +4,24 @@ an attacker's reading, each fixed with its test or a strict xfail naming it."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
 from drtool import iptables_rules as rules
+from drtool.archive import check_relative_path
 from drtool.config import load_settings
-from drtool.errors import ConfigError
+from drtool.errors import ConfigError, UnsafeArchive
 from drtool.files_cache import _MAGIC, FilesCache, cache_path, load_cache
 from drtool.host import Host
 from drtool.runner import Runner
-from tests.conftest import Cli
+from tests.conftest import Cli, tree_listing
+from tests.e2e.test_hostile_repository import _hostile_snapshot
 from tests.unit.test_files_cache import KEY, REPOSITORY, SNAPSHOT
 
 
@@ -112,3 +117,42 @@ def test_a_tools_timeout_no_clock_can_wait_is_refused_by_the_config(
         assert "[tools] timeout" in str(error)
     else:
         assert Runner(timeout=settings.tool_timeout).run(["echo", "ran"]) == b"ran\n"
+
+
+def test_a_name_longer_than_the_file_system_takes_is_refused_before_the_host_changes(
+    cli: Cli, sample_root: Path
+) -> None:
+    """An entry whose name is 300 bytes (NAME_MAX is 255 on every Linux file system): the
+    staging check let it through, and the install failed midway on ENAMETOOLONG, as the
+    path-twice snapshot did before the tree check. Refused at staging, in one line."""
+    cli("init")
+    cli("backup")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, kind in [("etc/nginx", tarfile.DIRTYPE), ("etc/nginx/" + "a" * 300, b"0")]:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, 0o755
+            archive.addfile(info)
+    snapshot = _hostile_snapshot(cli, "nginx", buffer.getvalue(), ("etc/nginx",))
+    before = tree_listing(sample_root)
+    refused = cli.run("restore", snapshot, "--only", "nginx", "--yes")
+    assert (refused.returncode, len(refused.stderr.splitlines())) == (15, 1), refused.stderr
+    assert tree_listing(sample_root) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "fits"),
+    [
+        ("\u00e9" * 127, True),  # 254 bytes
+        ("\u00e9" * 128, False),  # 256 bytes in 128 characters
+        (os.fsdecode(b"\xff" * 255), True),  # a non-UTF-8 name, as the tar reader escapes it
+        ("\ud800" * 64, False),  # a lone surrogate (a record's root in JSON): no host's name
+    ],
+)
+def test_name_max_is_counted_in_bytes(name: str, fits: bool) -> None:
+    path = f"etc/app/{name}"
+    if fits:
+        assert check_relative_path(path) == path
+    else:
+        with pytest.raises(UnsafeArchive, match="not a safe relative path"):
+            check_relative_path(path)
