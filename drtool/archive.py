@@ -80,9 +80,23 @@ def check_relative_path(path: str) -> str:
         or path.startswith("/")
         or "\x00" in path
         or any(segment in ("", ".", "..") for segment in segments)
+        or any(len(segment) > _SHORT_NAME and not _fits_name_max(segment) for segment in segments)
     ):
         raise UnsafeArchive(f"archive entry {path!r} is not a safe relative path; nothing written")
     return path
+
+
+_SHORT_NAME = 63  # characters: at most 4 bytes each, within NAME_MAX
+
+
+def _fits_name_max(segment: str) -> bool:
+    """Whether ``segment`` is a file name a host can have: at most 255 bytes (NAME_MAX), as the
+    tar reader's bytes. A longer one is on no host, and its install failed midway
+    (ENAMETOOLONG); a lone surrogate (a record's root in JSON) is no host's name either."""
+    try:
+        return len(os.fsencode(segment)) <= 255
+    except UnicodeEncodeError:
+        return False
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -5,13 +5,14 @@ Unknown sections and keys are errors, so a typo cannot silently drop a file from
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drtool.errors import ConfigError
-from drtool.hostpath import relative_host_path
+from drtool.hostpath import is_under, relative_host_path
 from drtool.kinds import ALL_KINDS
 from drtool.notify import NOTIFY_KEYS, NotifySettings, settings_from_table
 
@@ -52,6 +53,7 @@ SERVICE_TIMEOUT = 10.0
 # typical firewall many times over; a firewall of half a million rules needs more on a small
 # machine, a hung tool must still end.
 TOOL_TIMEOUT = 120.0
+MAX_TIMEOUT = 86_400  # a day: any timeout of drtool.toml
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     file_paths = [
         _absolute(item, "[files] paths", path) for item in _string_list(files, "paths", path)
     ]
+    _check_disjoint(file_paths, path)
     iptables = _table(document, "iptables", {"backend", "runtime_chains"}, path)
     backend = iptables.get("backend", "auto")
     if backend not in ("auto", "nft", "legacy"):
@@ -217,12 +220,29 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
     )
 
 
+def _check_disjoint(host_paths: list[str], path: Path) -> None:
+    """Refuse a [files] path given twice or inside another: the walk would write its entries
+    twice, a snapshot no restore builds (entry_tree refuses a root inside a root)."""
+    by_segments = sorted(host_paths, key=lambda host_path: relative_host_path(host_path).split("/"))
+    for outer, inner in itertools.pairwise(by_segments):
+        if is_under(relative_host_path(inner), relative_host_path(outer)):
+            raise ConfigError(
+                f"{path}: [files] path {inner} is {outer} or lies in it (its entries would be "
+                "written twice)"
+            )
+
+
 def _seconds(table: dict[str, Any], default: float, what: str) -> float:
     """``table``'s ``timeout`` in seconds (``default`` if unset); raise ConfigError naming
-    ``what`` unless it is a positive number."""
+    ``what`` unless it is a positive number of at most MAX_TIMEOUT (``inf``, or 1e10 s, is
+    past what Python's clocks convert: every wait raised OverflowError)."""
     timeout = table.get("timeout", default)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigError(f"{what} must be a positive number of seconds")
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise ConfigError(f"{what} must be a positive number of seconds, at most {MAX_TIMEOUT}")
     return float(timeout)
 
 

@@ -106,9 +106,11 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
     """The host's cache, or an empty one (with a warning) if it is absent, damaged, forged, or
     written for a snapshot that is no longer in the repository.
 
-    The file is read a piece at a time, its MAC computed as it is parsed: neither its bytes nor
-    their text are ever held whole (on a host of 200,000 files, 144 MiB of a backup's peak).
-    What it holds is used only once the MAC over all of it verifies."""
+    The file is read a piece at a time, twice: its MAC first, then, only if it verifies, its
+    JSON, parsed entry by entry: neither its bytes nor their text are ever held whole (on a host
+    of 200,000 files, 144 MiB of a backup's peak), and nothing unauthenticated is parsed (a
+    value the window must keep growing for is scanned again at each growth: a forged cache of
+    one 1 GiB string took minutes)."""
     path = cache_path(host, repository_id)
     try:
         with open(path, "rb") as handle:
@@ -116,19 +118,22 @@ def load_cache(host: Host, repository_id: str, id_key: bytes, snapshot_ids: set[
             if magic != _MAGIC or not mac.endswith(b"\n"):
                 log.warning("files cache %s is damaged: every file is read again", path)
                 return FilesCache()
-            reader = _Reader(handle, _mac_of(id_key, repository_id, host.name, "files cache"))
+            digest = _mac_of(id_key, repository_id, host.name, "files cache")
+            start = handle.tell()
+            while data := handle.read(_WINDOW):
+                digest.update(data)
+            if not hmac.compare_digest(mac[:-1], digest.hexdigest().encode()):
+                log.warning("files cache %s fails authentication: every file is read again", path)
+                return FilesCache()
+            handle.seek(start)
             try:
-                cache: FilesCache | None = _parse(reader)
+                cache: FilesCache | None = _parse(_Reader(handle))
             except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 cache = None
-            expected = reader.mac().encode()  # the rest of the file read, if parsing stopped
     except FileNotFoundError:
         return FilesCache()
     except OSError as error:
         log.warning("files cache %s unreadable (%s): every file is read again", path, error)
-        return FilesCache()
-    if not hmac.compare_digest(mac[:-1], expected):
-        log.warning("files cache %s fails authentication: every file is read again", path)
         return FilesCache()
     if cache is None:
         log.warning("files cache %s is malformed: every file is read again", path)
@@ -242,13 +247,13 @@ def _parse(reader: _Reader) -> FilesCache:
 
 
 class _Reader:
-    """A JSON text read from a file a value at a time, through a window of it: the MAC of every
-    byte read is computed on the way. A value is scanned again, the window grown, when it reaches
-    the window's end (it may go on past it); the window is cut at each refill, so it holds about
-    _WINDOW characters beyond the largest single value."""
+    """A JSON text read from a file a value at a time, through a window of it. A value is
+    scanned again, the window grown, when it reaches the window's end (it may go on past it);
+    the window is cut at each refill, so it holds about _WINDOW characters beyond the largest
+    single value."""
 
-    def __init__(self, handle: BinaryIO, digest: hmac.HMAC) -> None:
-        self._handle, self._digest = handle, digest
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._text = ""
         self._position = 0  # in the window
@@ -260,7 +265,6 @@ class _Reader:
         if self._ended:
             return False
         data = self._handle.read(_WINDOW)
-        self._digest.update(data)
         self._ended = not data
         self._text = self._text[self._position :] + self._decoder.decode(data, final=not data)
         self._position = 0
@@ -314,9 +318,3 @@ class _Reader:
 
     def at_end(self) -> bool:
         return not self._ahead(1)
-
-    def mac(self) -> str:
-        """The MAC of the whole file after its MAC line (what was not yet read, read now)."""
-        while data := self._handle.read(_WINDOW):
-            self._digest.update(data)
-        return self._digest.hexdigest()

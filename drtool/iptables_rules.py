@@ -151,6 +151,8 @@ def _statements(lines: Iterable[str]) -> Iterator[tuple[str, str, str]]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("*"):
+            if table is not None:  # else its rules went with no table (a backup without them)
+                raise RulesetError(f"line {number}: table {table} has no COMMIT")
             table = line[1:]
             yield "table", table, ""
         elif table is None:

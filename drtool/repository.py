@@ -317,7 +317,8 @@ def listed_snapshot_hosts(store: Store) -> list[str]:
             check_host_name(host)
         except ConfigError:
             raise IntegrityError(
-                f"the repository holds snapshots/{host}/, which is not a host's folder: remove it"
+                f"the repository holds {f'snapshots/{host}/'!r}, which is not a host's folder: "
+                "remove it"
             ) from None
     return hosts
 
@@ -341,7 +342,7 @@ def snapshot_ref(name: str) -> SnapshotRef:
     ref = named_snapshot(name)
     if ref is None:
         raise IntegrityError(
-            f"the repository holds {name}, which is not a snapshot's name "
+            f"the repository holds {name!r}, which is not a snapshot's name "
             "(snapshots/<host>/<id>): remove it"
         )
     return ref
