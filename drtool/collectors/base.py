@@ -8,12 +8,14 @@ capture, restart and healthcheck; each kind stays one file.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drtool.archive import FileEntry, list_tree
+from drtool.errors import CollectError
 from drtool.host import Host
 from drtool.hostpath import relative_host_path
 from drtool.install import StagedArtifact, install_roots, remove_roots
@@ -190,6 +192,15 @@ class PathsCollector(Collector):
             if not host.path(root).exists() and not host.path(root).is_symlink():
                 missing.append(root)
                 continue
+            if host.path(root).is_symlink():
+                # No restore would build it (archive.check_roots_are_not_links): say so now,
+                # not when the snapshot is needed.
+                target = os.readlink(host.path(root))[:100]
+                raise CollectError(
+                    f"{self.kind}: /{root} is a symlink (to {target!r}): a root is backed up "
+                    "and restored as a file or a directory, never as a link; configure the path "
+                    "it points to"
+                )
             root_entries, root_skipped = list_tree(host.root, root)
             entries.extend(root_entries)
             skipped.extend(root_skipped)

@@ -231,12 +231,6 @@ def test_a_rule_comment_that_is_not_utf8_is_backed_up_as_iptables_save_prints_it
     assert b'"caf\xe9"' in read
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a [files] path that is a symlink is backed up as a success and every "
-    "restore refuses the snapshot (a root is never restored as a link, exit 15); as for the "
-    "special-file roots of b7d0974, the backup must fail or skip it (the lead's choice)",
-)
 def test_a_files_root_that_is_a_symlink_is_not_a_snapshot_no_restore_builds(
     cli: Cli, tmp_path: Path
 ) -> None:
