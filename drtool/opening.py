@@ -3,11 +3,12 @@ work that needs no key.
 
 Argon2id at RFC 9106's cost (64 MiB, three passes) takes 130-180 ms on a small machine, every
 command that opens the repository with a passphrase pays it, and `cryptography` releases the GIL
-while it derives. Started here, it runs beside the command's imports, its listing of the
-repository, a backup's collectors; the command waits for it (``unlocked``) where it first needs
-the key, and the unlock's error is raised there, the one line Repository.open raises. Whatever
-may ask the operator (the prompt) or call the KMS is done before anything is left running, in the
-caller's thread (drtool/keyring/unlock.py): nothing is asked that Repository.open would not ask.
+while it derives. Started here, it runs beside the command's imports and its listing of the
+repository (not a backup's collectors: drtool/backup.py says why); the command waits for it
+(``unlocked``) where it first needs the key, and the unlock's error is raised there, the one line
+Repository.open raises. Whatever may ask the operator (the prompt) or call the KMS is done before
+anything is left running, in the caller's thread (drtool/keyring/unlock.py): nothing is asked that
+Repository.open would not ask.
 
 A command changes nothing before it has the key: whatever it writes, to the repository or to the
 host, it writes after ``unlocked`` returned.

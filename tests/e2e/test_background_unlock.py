@@ -55,8 +55,8 @@ def with_passphrase(cli: Cli, passphrase: str) -> Cli:
 
 def test_a_backup_with_a_wrong_passphrase_writes_nothing_anywhere(backed_up: Cli) -> None:
     """The host changed since the last snapshot, so a backup would store a new pack and a
-    manifest: with a wrong passphrase, the collectors read the host while the key is derived,
-    and the repository and the host (drtool's memory of them included) are as they were."""
+    manifest: with a wrong passphrase, the repository and the host (drtool's memory of them
+    included) are as they were."""
     root, repository = host_root(backed_up), Path(backed_up.environment["DRTOOL_REPO"])
     (root / "etc/redis/redis.conf").write_text("port 6390\n")
     before = (every_file(repository), every_file(root))
