@@ -152,11 +152,12 @@ class Cli:
     environment: dict[str, str]
     wrapper: tuple[str, ...] = ()
     fast_kdf: bool = True  # key files it writes ask a cheap Argon2id (tests/support/fast_kdf.py)
+    module: str | None = None  # another build of drtool (tests/support/attacker_drtool.py)
 
     @property
     def command(self) -> list[str]:
-        """``python -m drtool``, or its cheap-KDF twin."""
-        module = "tests.support.fast_kdf" if self.fast_kdf else "drtool"
+        """``python -m drtool``, or its cheap-KDF twin, or ``module``."""
+        module = self.module or ("tests.support.fast_kdf" if self.fast_kdf else "drtool")
         return [sys.executable, "-m", module]
 
     def __call__(

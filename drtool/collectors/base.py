@@ -192,15 +192,7 @@ class PathsCollector(Collector):
             if not host.path(root).exists() and not host.path(root).is_symlink():
                 missing.append(root)
                 continue
-            if host.path(root).is_symlink():
-                # No restore would build it (archive.check_roots_are_not_links): say so now,
-                # not when the snapshot is needed.
-                target = os.readlink(host.path(root))[:100]
-                raise CollectError(
-                    f"{self.kind}: /{root} is a symlink (to {target!r}): a root is backed up "
-                    "and restored as a file or a directory, never as a link; configure the path "
-                    "it points to"
-                )
+            self.refuse_linked_root(host, root)
             root_entries, root_skipped = list_tree(host.root, root)
             entries.extend(root_entries)
             skipped.extend(root_skipped)
@@ -209,3 +201,14 @@ class PathsCollector(Collector):
         roots = tuple(root for root in self.roots if root not in skipped)
         metadata = {"skipped_special_files": skipped} if skipped else {}
         return Artifact(self.kind, roots, tuple(entries), tuple(missing), metadata)
+
+    def refuse_linked_root(self, host: Host, root: str) -> None:
+        """Raise CollectError if ``root`` is a symlink: no restore would build it
+        (archive.check_roots_are_not_links), so say so now, not when the snapshot is needed."""
+        if host.path(root).is_symlink():
+            target = os.readlink(host.path(root))[:100]
+            raise CollectError(
+                f"{self.kind}: /{root} is a symlink (to {target!r}): a root is backed up and "
+                "restored as a file or a directory, never as a link; configure the path it "
+                "points to"
+            )

@@ -42,9 +42,9 @@ def rewritten(
 def backed_up_by_an_attacker(
     cli: Cli, root: Path, kinds: Sequence[str], files: Sequence[str] = ()
 ) -> str:
-    """An ordinary ``drtool backup`` of the crafted host ``root`` (``kinds`` only, ``files`` its
-    ``[files]`` paths), written into ``cli``'s repository under the host name ``evil``; return
-    its snapshot id."""
+    """A ``drtool backup`` by the attacker's build (tests/support/attacker_drtool.py) of the
+    crafted host ``root`` (``kinds`` only, ``files`` its ``[files]`` paths), written into
+    ``cli``'s repository under the host name ``evil``; return its snapshot id."""
     config = root.parent / f"{root.name}.toml"
     config.write_text(
         f"[backup]\nkinds = {json.dumps(list(kinds))}\n[files]\npaths = {json.dumps(list(files))}\n"
@@ -55,6 +55,7 @@ def backed_up_by_an_attacker(
             "DRTOOL_ROOT": str(root),
             "DRTOOL_HOST": "evil",
             "DRTOOL_CONFIG": str(config),
-        }
+        },
+        module="tests.support.attacker_drtool",
     )
     return json.loads(attacker("backup", "--json").stdout)["id"]
