@@ -195,6 +195,8 @@ def _settings_from(document: dict[str, Any], path: Path) -> Settings:
         accepted = (int, float) if expected is float else (expected,)
         if isinstance(value, bool) or not isinstance(value, accepted):
             raise ConfigError(f"{path}: [s3] {key} must be a {expected.__name__}")
+        if expected is float and not 0 <= value <= MAX_TIMEOUT:  # inf and nan fail here
+            raise ConfigError(f"{path}: [s3] {key} must be from 0 to {MAX_TIMEOUT} seconds")
     return Settings(
         kinds=kinds,
         tags=tuple(_string_list(backup, "tags", path)),

@@ -53,6 +53,9 @@ def test_full_config(tmp_path: Path) -> None:
         ("[tools]\ntimeout = nan\n", r"\[tools\] timeout must be a positive number"),
         ('[tools]\ntimeout = "120"\n', r"\[tools\] timeout must be a positive number"),
         ("[tools]\ntimeuot = 60\n", "unknown setting 'timeuot'"),
+        ("[s3]\nconnect_timeout = inf\n", r"\[s3\] connect_timeout must be from 0 to"),
+        ("[s3]\nread_timeout = -1\n", r"\[s3\] read_timeout must be from 0 to"),
+        ("[s3]\nbackoff_seconds = nan\n", r"\[s3\] backoff_seconds must be from 0 to"),
     ],
 )
 def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
